@@ -1,0 +1,1 @@
+"""qnetd: the quorum arbiter and the qdevice-net protocol (ref qnetd-protocol.md)."""

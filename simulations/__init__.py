@@ -1,0 +1,1 @@
+"""The protocol cores on a virtual clock and a virtual network."""

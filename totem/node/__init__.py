@@ -1,0 +1,1 @@
+"""The node daemon: a thin asyncio driver around the protocol cores."""

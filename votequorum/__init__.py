@@ -1,0 +1,1 @@
+"""votequorum: votes, expected votes and quorum (ref totem-wire.md 11)."""
