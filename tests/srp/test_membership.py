@@ -1,0 +1,185 @@
+"""Ring formation, failure, leave, join and merge on an in-memory network (ref 5, 6.6, 7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.srp.harness import Network
+from totem.ringid import RingId
+from totem.srp.events import ConfigurationKind, LogRecord, RingSeqChanged, StateChanged
+from totem.srp.settings import SrpSettings
+from totem.srp.state import MembState
+
+THREE = SrpSettings(token=3650, token_retransmit=869, hold=685, consensus=4380)
+
+
+def test_singleton_ring_forms_at_once_with_seq_stored_plus_five() -> None:
+    net = Network([2])
+    net.start(2)
+    took = net.run_until(lambda: net.operational([2]))
+    assert took < 0.01
+    assert net.ring_of(2) == RingId(2, 5)
+    configs = net.logs[2].configurations()
+    assert [(c.kind, c.members, c.left, c.joined) for c in configs] == [
+        (ConfigurationKind.TRANSITIONAL, (), (), ()),
+        (ConfigurationKind.REGULAR, (2,), (), (2,)),
+    ]
+    assert RingSeqChanged(5) in net.logs[2].events
+    notices = [e.message for e in net.logs[2].events if isinstance(e, LogRecord)]
+    assert "A new membership (2.5) was formed. Members joined: 2" in notices
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 16])
+def test_nodes_started_together_form_one_ring(count: int) -> None:
+    ids = list(range(1, count + 1))
+    net = Network(ids)
+    net.start()
+    net.run_until(lambda: net.operational(ids), timeout=30)
+    ring = net.ring_of(1)
+    assert ring.rep == 1
+    for node_id in ids:
+        regular = net.logs[node_id].regular()[-1]
+        assert regular.members == tuple(ids)
+        assert regular.ring_id == ring
+
+
+def test_late_node_joins_running_ring() -> None:
+    net = Network([1, 2, 3])
+    net.start(1, 2)
+    net.run_until(lambda: net.operational([1, 2], [1, 2]))
+    first = net.ring_of(1)
+    net.run_for(5.0)
+    net.start(3)
+    took = net.run_until(lambda: net.operational([1, 2, 3]))
+    assert took < 0.5
+    assert net.ring_of(3).seq > first.seq
+    last = net.logs[1].regular()[-1]
+    assert last.joined == (3,)
+    trans = [c for c in net.logs[1].configurations() if c.kind is ConfigurationKind.TRANSITIONAL]
+    assert trans[-1].members == (1, 2)
+
+
+def test_killed_node_is_excluded_within_token_plus_consensus() -> None:
+    net = Network([1, 2, 3], THREE)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    net.run_for(10.0)  # idle: the representative holds the token
+    net.crash(3)
+    took = net.run_until(lambda: net.operational([1, 2], [1, 2]), timeout=20)
+    assert took <= (3650 + 4380) / 1000 + 0.2
+    assert took >= 4380 / 1000  # at least the consensus wait
+    trans = net.logs[1].configurations()[-2]
+    assert (trans.kind, trans.members, trans.left) == (ConfigurationKind.TRANSITIONAL, (1, 2), (3,))
+    notices = [e.message for e in net.logs[1].events if isinstance(e, LogRecord)]
+    assert any(m.startswith("A processor failed, forming new configuration") for m in notices)
+    assert "Failed to receive the leave message. failed: 3" in notices
+
+
+def test_graceful_leave_reforms_without_waiting_for_token_timeout() -> None:
+    net = Network([1, 2, 3], THREE)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    net.run_for(2.0)
+    net.leave(3)
+    took = net.run_until(lambda: net.operational([1, 2], [1, 2]))
+    assert took < 0.1
+    notices = [e.message for e in net.logs[1].events if isinstance(e, LogRecord)]
+    assert not any("Failed to receive the leave message" in m for m in notices[-5:])
+
+
+def test_killed_representative_is_replaced() -> None:
+    net = Network([1, 2, 3], THREE)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    net.crash(1)
+    net.run_until(lambda: net.operational([2, 3], [2, 3]), timeout=20)
+    assert net.ring_of(2).rep == 2
+
+
+def test_restarted_node_rejoins_with_a_higher_ring_seq() -> None:
+    net = Network([1, 2, 3], THREE)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    before = net.ring_of(3)
+    net.crash(3)
+    net.run_until(lambda: net.operational([1, 2], [1, 2]), timeout=20)
+    net.start(3)
+    net.run_until(lambda: net.operational([1, 2, 3]), timeout=5)
+    assert net.ring_of(3).seq > before.seq
+    assert net.ring_seq_store[3] == net.ring_of(3).seq
+
+
+def test_quick_restart_before_token_timeout_rejoins_fast() -> None:
+    net = Network([1, 2, 3], THREE)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    net.crash(3)
+    net.run_for(0.2)
+    net.start(3)
+    took = net.run_until(lambda: net.operational([1, 2, 3]), timeout=20)
+    assert took < 1.0
+
+
+def test_partition_forms_two_rings_and_heal_merges_them() -> None:
+    ids = [1, 2, 3, 4]
+    net = Network(ids, SrpSettings(token=1000, token_retransmit=238, hold=180, consensus=1200))
+    net.start()
+    net.run_until(lambda: net.operational(ids))
+    net.partition({1, 2}, {3, 4})
+    net.run_until(lambda: net.operational([1, 2], [1, 2]) and net.operational([3, 4], [3, 4]))
+    assert net.ring_of(1) != net.ring_of(3)
+    net.heal()
+    took = net.run_until(lambda: net.operational(ids), timeout=10)
+    assert took < 2.0  # merge detect from each representative, then one gather
+
+
+def test_idle_ring_holds_the_token() -> None:
+    net = Network([1, 2, 3], THREE)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    net.run_for(30.0)  # let it settle into the hold
+    sent = net.sent
+    net.run_for(68.5)  # 100 hold periods of 685 ms
+    datagrams = net.sent - sent
+    # one rotation (3 token hops) + one merge detect (3 copies) per hold period
+    assert 500 <= datagrams <= 650
+    assert net.operational([1, 2, 3])
+
+
+def test_one_lost_token_is_retransmitted_without_membership_change() -> None:
+    net = Network([1, 2, 3], THREE)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    ring = net.ring_of(1)
+    events_before = len(net.logs[2].events)
+    dropped: list[bytes] = []
+
+    def drop_first_token(src: int, dst: int, data: bytes) -> bool:
+        if not dropped and data[3] == 0:
+            dropped.append(data)
+            return True
+        return False
+
+    net.drop_rules.append(drop_first_token)
+    net.run_for(10.0)
+    assert dropped
+    assert net.ring_of(1) == ring
+    assert (
+        net.nodes[1].stats.token_retransmits
+        + net.nodes[2].stats.token_retransmits
+        + (net.nodes[3].stats.token_retransmits)
+        >= 1
+    )
+    later = net.logs[2].events[events_before:]
+    assert not [e for e in later if isinstance(e, StateChanged)]
+
+
+def test_bad_datagrams_are_dropped_and_counted() -> None:
+    net = Network([1])
+    net.start()
+    net.run_until(lambda: net.operational([1]))
+    core = net.nodes[1]
+    for data in (b"", b"\x70\xc0", b"\x00" * 60, b"\x70\xc0\x04" + b"\x00" * 40, bytes(range(200))):
+        core.receive(data, net.now)
+    assert core.stats.rx_msg_dropped == 5
+    assert core.state is MembState.OPERATIONAL

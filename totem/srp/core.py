@@ -1,0 +1,170 @@
+"""The Totem Single Ring Protocol core, sans-IO (ref totem-wire.md sections 5, 6, 7).
+
+``SrpCore`` is corosync 3.1.7's ``totemsrp`` as a plain object: datagrams and
+time go in, datagrams and events come out.
+
+    core.start(now)                      # the interface is up: enter GATHER
+    core.receive(data, now)              # a datagram arrived (any Totem type)
+    core.next_deadline() -> float | None # the earliest timer
+    core.on_deadline(now)                # time reached it
+    core.mcast(packet)                   # queue a totempg packet for ordering
+    core.outbox() -> list[Datagram]      # what to send now
+    core.events() -> list[SrpEvent]      # deliveries, configuration changes, logs
+
+Membership (GATHER -> COMMIT -> RECOVERY -> OPERATIONAL) lives in
+``totem.srp.membership``; the ORF token, ordering, retransmission and delivery
+in ``totem.srp.ordering``. Both are mixins of this class so that a reader can
+take one concern at a time while the state stays in one place.
+
+Multicast datagrams (``Datagram.dest is None``) must reach every node of the
+nodelist *including the sender*: like corosync, the core learns its own JOIN
+and MERGE_DETECT through the network. Unicast datagrams (the ORF token and the
+commit token) go to one node id, possibly the sender itself (a singleton ring).
+"""
+
+from __future__ import annotations
+
+from totem.ringid import RingId
+from totem.srp.events import LogLevel, SrpEvent
+from totem.srp.membership import MembershipMixin
+from totem.srp.ordering import OrderingMixin
+from totem.srp.state import Datagram, MembState
+from totem.srp.timers import Timer
+from totem.wire import (
+    CommitToken,
+    Mcast,
+    MembJoin,
+    MergeDetect,
+    OrfToken,
+    TokenHoldCancel,
+    WireError,
+    decode,
+)
+
+__all__ = ["AGREED", "SAFE", "Datagram", "SrpCore"]
+
+AGREED = 0
+"""Deliver in total order as soon as every earlier message is delivered."""
+SAFE = 1
+"""Deliver only once every member of the configuration is known to hold it."""
+
+
+class SrpCore(MembershipMixin, OrderingMixin):
+    """One node's Totem SRP instance."""
+
+    # ------------------------------------------------------------------------------------
+    # Driver API
+    # ------------------------------------------------------------------------------------
+    def start(self, now: float) -> None:
+        """The interface is up (``main_iface_change_fn``, ref 6.6): load the ring seq, gather.
+
+        The ring sequence starts one above the stored one, so a restarted node
+        never reuses a singleton ring id.
+        """
+        if self.started:
+            return
+        self.started = True
+        self.ring_id = RingId(self.node_id, self.ring_id.seq + 1)
+        self.old_ring_id = self.ring_id
+        self.token_ring_id_seq = self.ring_id.seq
+        self.pause_timestamp = now
+        self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)
+        self._log(
+            LogLevel.DEBUG,
+            f"Created or loaded sequence id {self.ring_id} for this ring.",
+        )
+        self.gather_enter(now, "interface change")
+
+    def receive(self, data: bytes, now: float) -> None:
+        """A datagram arrived from a nodelist member. Malformed ones are dropped and counted."""
+        if not self.started or self.leaving:
+            self.stats.drop("not_started")
+            return
+        try:
+            message = decode(data)
+        except WireError as err:
+            self.stats.drop(err.reason)
+            return
+        if isinstance(message, Mcast):
+            self.stats.mcast_rx += 1
+            self.handle_mcast(message, data, now)
+        elif isinstance(message, OrfToken):
+            self.stats.orf_token_rx += 1
+            self.handle_orf_token(message, now)
+        elif isinstance(message, MembJoin):
+            self.stats.memb_join_rx += 1
+            self.handle_memb_join(message, now)
+        elif isinstance(message, MergeDetect):
+            self.stats.memb_merge_detect_rx += 1
+            self.handle_merge_detect(message, now)
+        elif isinstance(message, CommitToken):
+            self.stats.memb_commit_token_rx += 1
+            self.handle_commit_token(message, now)
+        elif isinstance(message, TokenHoldCancel):
+            self.stats.token_hold_cancel_rx += 1
+            self.handle_token_hold_cancel(message, now)
+
+    def leave(self) -> None:
+        """Graceful shutdown: multicast the LEAVE join (ref 7). The core then goes quiet."""
+        if self.started and not self.leaving:
+            self.leave_message_send()
+            self.leaving = True
+            for timer in Timer:
+                self.timers.cancel(timer)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which ``on_deadline`` must run."""
+        return self.timers.next_deadline()
+
+    def on_deadline(self, now: float) -> None:
+        """Run every timer due at or before ``now``, earliest first."""
+        while True:
+            timer = self.timers.pop_expired(now)
+            if timer is None:
+                return
+            self._fire(timer, now)
+
+    def outbox(self) -> list[Datagram]:
+        """Drain the datagrams to send."""
+        out, self._out = self._out, []
+        return out
+
+    def events(self) -> list[SrpEvent]:
+        """Drain the events."""
+        out, self._events = self._events, []
+        return out
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        """The current regular membership (sorted node ids)."""
+        return tuple(self.memb_list)
+
+    # ------------------------------------------------------------------------------------
+    # Timers
+    # ------------------------------------------------------------------------------------
+    def _fire(self, timer: Timer, now: float) -> None:
+        if timer is Timer.TOKEN:
+            self.token_timeout_expired(now)
+        elif timer is Timer.CONSENSUS:
+            self.consensus_timeout_expired(now)
+        elif timer is Timer.JOIN:
+            if self.state is MembState.GATHER:
+                self.join_message_send()
+                self.timers.start(Timer.JOIN, now + self.settings.join / 1000)
+        elif timer is Timer.TOKEN_RETRANSMIT:
+            if self.state is not MembState.GATHER:
+                self.token_retransmit()
+                self.reset_token_retransmit_timeout(now)
+        elif timer is Timer.TOKEN_HOLD:
+            if self.state in (MembState.OPERATIONAL, MembState.RECOVERY):
+                self.token_retransmit()
+        elif timer is Timer.MERGE_DETECT:
+            if self.state is MembState.OPERATIONAL and self.ring_id.rep == self.node_id:
+                self.merge_detect_transmit()
+        elif timer is Timer.TOKEN_WARNING:
+            since = (now - self.last_token_rx) if self.last_token_rx is not None else 0.0
+            self._log(LogLevel.NOTICE, f"Token has not been received in {int(since * 1000)} ms ")
+            self.reset_token_warning(now)
+        elif timer is Timer.PAUSE:
+            self.pause_timestamp = now
+            self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)

@@ -1,0 +1,531 @@
+"""The membership half of SRP: GATHER, COMMIT, RECOVERY entry, OPERATIONAL entry (ref 5, 7).
+
+How a ring forms (ref 5.1-5.5):
+
+1. GATHER: every node multicasts a JOIN (its ``proc_list`` and ``failed_list``)
+   every ``join`` ms. A JOIN whose sets equal mine marks its sender in
+   ``consensus``; a JOIN with processors I did not know merges them into my
+   sets and restarts GATHER. When everyone in ``proc - failed`` agrees, the
+   lowest node id creates the commit token. Nodes that never agree within
+   ``consensus`` ms are moved to ``failed_list``.
+2. COMMIT: the commit token goes round the new ring (sorted by node id) once;
+   each node records its old ring id, aru and high delivered in it.
+3. RECOVERY: on the second round each node learns which old-ring messages some
+   transitional member lacks and re-sends them ENCAPSULATED on the new ring;
+   the representative then starts the ORF token (see ``ordering``).
+4. OPERATIONAL: old-ring messages are delivered, then the TRANSITIONAL
+   configuration, the rest of the old ring's messages from transitional
+   members, and the REGULAR configuration of the new ring (EVS).
+"""
+
+from __future__ import annotations
+
+from totem.ringid import RingId
+from totem.srp.events import ConfigurationChange, ConfigurationKind, LogLevel
+from totem.srp.memb import merge, set_equal, subset, subtract
+from totem.srp.seqno import U32, seq_lt
+from totem.srp.sortqueue import QUEUE_RTR_ITEMS_SIZE_MAX
+from totem.srp.state import Datagram, MembState, Pending, SrpState
+from totem.srp.timers import Timer
+from totem.wire import (
+    ENCAPSULATED,
+    CommitToken,
+    MembEntry,
+    MembJoin,
+    MergeDetect,
+    encode,
+)
+
+__all__ = ["LEAVE_DUMMY_NODEID", "MembershipMixin"]
+
+LEAVE_DUMMY_NODEID = 0
+"""``header.nodeid`` of a JOIN that announces a graceful leave (ref 7)."""
+
+_NO_RING = RingId(0, 0)
+
+
+class MembershipMixin(SrpState):
+    """GATHER/COMMIT/RECOVERY/OPERATIONAL transitions and the messages that drive them."""
+
+    # ------------------------------------------------------------------------------------
+    # GATHER
+    # ------------------------------------------------------------------------------------
+    def gather_enter(self, now: float, reason: str) -> None:
+        """Enter GATHER: announce my sets and wait for consensus (``memb_state_gather_enter``)."""
+        self.orf_token_discard = True
+        self.originated_orf_token = False
+        merge(self.proc_list, (self.node_id,))
+        self.join_message_send()
+        self.timers.start(Timer.JOIN, now + self.settings.join / 1000)
+        self.timers.start(Timer.CONSENSUS, now + self.settings.consensus / 1000)
+        self.timers.cancel(Timer.TOKEN_RETRANSMIT)
+        self.cancel_token_timeout()
+        self.timers.cancel(Timer.MERGE_DETECT)
+        self.consensus = {self.node_id}
+        self._log(LogLevel.DEBUG, f"entering GATHER state from {reason}.")
+        self.set_state(MembState.GATHER, reason)
+        self.stats.gather_entered += 1
+        if reason == "consensus timeout expired":
+            self.stats.continuous_gather += 1
+
+    def join_message_send(self) -> None:
+        """Multicast my JOIN (proc and failed lists, my ring seq)."""
+        join = MembJoin(
+            nodeid=self.node_id,
+            target_nodeid=0,
+            system_from=self.node_id,
+            proc_list=tuple(self.proc_list),
+            failed_list=tuple(self.failed_list),
+            ring_seq=self.ring_id.seq,
+        )
+        self.stats.memb_join_tx += 1
+        self.send_multicast(encode(join))
+
+    def leave_message_send(self) -> None:
+        """Announce a graceful leave: a JOIN with node id 0 listing me last as failed (ref 7)."""
+        merge(self.failed_list, (self.node_id,))
+        active = subtract(self.proc_list, (self.node_id,))
+        join = MembJoin(
+            nodeid=LEAVE_DUMMY_NODEID,
+            target_nodeid=0,
+            system_from=self.node_id,
+            proc_list=tuple(active),
+            failed_list=tuple(self.failed_list),
+            ring_seq=self.ring_id.seq,
+        )
+        self._log(LogLevel.DEBUG, "sending join/leave message")
+        self.stats.memb_join_tx += 1
+        self.send_multicast(encode(join))
+
+    def merge_detect_transmit(self) -> None:
+        """The representative tells listed nodes outside the ring that the ring exists."""
+        message = MergeDetect(
+            nodeid=self.node_id,
+            target_nodeid=0,
+            system_from=self.node_id,
+            ring_id=self.ring_id,
+        )
+        self.stats.memb_merge_detect_tx += 1
+        self.send_multicast(encode(message))
+
+    def handle_memb_join(self, join: MembJoin, now: float) -> None:
+        """``message_handler_memb_join``: per-state acceptance of a JOIN (ref 5.1)."""
+        if now - self.pause_timestamp > self.settings.token / 2000:
+            paused_ms = int((now - self.pause_timestamp) * 1000)
+            self.stats.pause_detected += 1
+            self._log(
+                LogLevel.NOTICE,
+                f"Process pause detected for {paused_ms} ms, flushing membership messages.",
+            )
+            self.pause_timestamp = now
+            return
+        if join.ring_seq > self.token_ring_id_seq:
+            self.token_ring_id_seq = join.ring_seq
+        state = self.state
+        if state is MembState.OPERATIONAL:
+            if not self._ignore_join_under_operational(join):
+                self.join_process(join, now)
+        elif state is MembState.GATHER:
+            self.join_process(join, now)
+        elif join.system_from in self.new_memb_list and join.ring_seq >= self.ring_id.seq:
+            # COMMIT or RECOVERY: a member of the ring being formed gathers again.
+            self.join_process(join, now)
+            if state is MembState.RECOVERY:
+                self.recovery_token_loss(now)
+            else:
+                self.gather_enter(now, "join during commit state")
+
+    def _ignore_join_under_operational(self, join: MembJoin) -> bool:
+        if self.node_id in join.failed_list:
+            return True
+        return join.system_from in self.memb_list and join.ring_seq < self.ring_id.seq
+
+    def join_process(self, join: MembJoin, now: float) -> None:
+        """``memb_join_process``: consensus, or merge of the sender's view into mine."""
+        proc, failed, sender = join.proc_list, join.failed_list, join.system_from
+        if join.nodeid == LEAVE_DUMMY_NODEID:
+            leaver = failed[-1] if failed else LEAVE_DUMMY_NODEID
+            self._log(LogLevel.DEBUG, f"Received LEAVE message from {leaver}")
+            if failed:
+                self.leave_memb.add(failed[-1])
+        if set_equal(proc, self.proc_list) and set_equal(failed, self.failed_list):
+            if join.nodeid != LEAVE_DUMMY_NODEID:
+                self.consensus.add(sender)
+            if self._consensus_agreed() and self.failed_to_recv:
+                self.failed_to_recv = False
+                self.proc_list = [self.node_id]
+                self.failed_list = []
+                self.commit_token_create()
+                self.commit_enter(now)
+                return
+            if self._consensus_agreed() and self._lowest_in_config():
+                self.commit_token_create()
+                self.commit_enter(now)
+        elif (
+            subset(proc, self.proc_list) and subset(failed, self.failed_list)
+        ) or sender in self.failed_list:
+            pass  # nothing new, or a node I already consider failed
+        else:
+            merge(self.proc_list, proc)
+            if self.node_id in failed:
+                merge(self.failed_list, (sender,))
+            elif sender in self.memb_list:
+                merge(self.failed_list, failed)
+            self.gather_enter(now, "merge during join")
+            return
+        if self.state is MembState.OPERATIONAL:
+            self.gather_enter(now, "join during operational state")
+
+    def _consensus_agreed(self) -> bool:
+        return all(
+            node in self.consensus for node in self.proc_list if node not in self.failed_list
+        )
+
+    def _lowest_in_config(self) -> bool:
+        candidates = subtract(self.proc_list, self.failed_list)
+        return bool(candidates) and min(candidates) == self.node_id
+
+    def consensus_timeout_expired(self, now: float) -> None:
+        """Nodes that did not agree in time are failed (``memb_state_consensus_timeout``)."""
+        self.stats.consensus_timeouts += 1
+        if self._consensus_agreed():
+            self.consensus = {self.node_id}
+            self.reset_token_timeout(now)
+        else:
+            laggards = [node for node in self.proc_list if node not in self.consensus]
+            merge(self.failed_list, laggards)
+            self.gather_enter(now, "consensus timeout")
+
+    def handle_merge_detect(self, message: MergeDetect, now: float) -> None:
+        """A representative of another ring exists: merge with it (ref 5.6)."""
+        if message.ring_id != self.ring_id:
+            self.foreign_ring_seen(message.system_from, now, "merge")
+
+    def foreign_ring_seen(self, sender: int, now: float, what: str) -> None:
+        """A listed node speaks for another ring: take it into ``proc_list`` and gather."""
+        if self.state is MembState.OPERATIONAL:
+            merge(self.proc_list, (sender,))
+            self.gather_enter(now, f"{what} during operational state")
+        elif self.state is MembState.GATHER and sender not in self.proc_list:
+            merge(self.proc_list, (sender,))
+            self.gather_enter(now, f"{what} during gather state")
+        elif what == "foreign message" and self.state in (MembState.COMMIT, MembState.RECOVERY):
+            self.stats.rx_msg_dropped += 1
+
+    # ------------------------------------------------------------------------------------
+    # COMMIT
+    # ------------------------------------------------------------------------------------
+    def commit_token_create(self) -> None:
+        """The representative creates the commit token of the new ring (ref 5.2)."""
+        members = sorted(subtract(self.proc_list, self.failed_list))
+        self._log(LogLevel.DEBUG, "Creating commit token because I am the rep.")
+        self.commit_token = CommitToken(
+            nodeid=self.node_id,
+            target_nodeid=0,
+            token_seq=0,
+            ring_id=RingId(self.node_id, self.token_ring_id_seq + 4),
+            retrans_flg=0,
+            memb_index=0,
+            addr=members,
+            memb_list=[MembEntry(_NO_RING, 0, 0, 0) for _ in members],
+        )
+
+    def handle_commit_token(self, token: CommitToken, now: float) -> None:
+        """``message_handler_memb_commit_token`` (ref 5.3, 5.4)."""
+        count = len(token.addr)
+        if count == 0 or len(token.memb_list) != count:
+            self.stats.drop("bad_commit_token")
+            return
+        if self.state is MembState.GATHER:
+            if not 0 <= token.memb_index < count:
+                self.stats.drop("bad_commit_token")
+                return
+            members = subtract(self.proc_list, self.failed_list)
+            if set_equal(token.addr, members) and token.ring_id.seq > self.ring_id.seq:
+                self.commit_token = token
+                self.commit_enter(now)
+        elif self.state is MembState.COMMIT:
+            if token.ring_id.seq == self.ring_id.seq and token.memb_index == count:
+                self.recovery_enter(token, now)
+        elif self.state is MembState.RECOVERY and self.node_id == self.ring_id.rep:
+            if self.originated_orf_token:
+                return
+            self.originated_orf_token = True
+            self._log(LogLevel.DEBUG, "Sending initial ORF token")
+            self.orf_token_send_initial()
+            self.reset_token_timeout(now)
+            self.reset_token_retransmit_timeout(now)
+
+    def commit_enter(self, now: float) -> None:
+        """Take my place in the commit token and pass it on (``memb_state_commit_enter``)."""
+        token = self.commit_token
+        assert token is not None
+        self.old_ring_state_save()
+        self._commit_token_update(token)
+        self.token_target = token.addr[token.memb_index % len(token.addr)]
+        self.timers.cancel(Timer.JOIN)
+        self.timers.cancel(Timer.CONSENSUS)
+        self.ring_id = token.ring_id
+        self.store_ring_seq()
+        self.token_ring_id_seq = self.ring_id.seq
+        self._log(LogLevel.DEBUG, "entering COMMIT state.")
+        self.set_state(MembState.COMMIT, "commit token")
+        self.reset_token_retransmit_timeout(now)
+        self.reset_token_timeout(now)
+        self.stats.commit_entered += 1
+        self.stats.continuous_gather = 0
+        self.my_trc = self.my_pbl = self.my_cbl = 0
+        self._commit_token_send(token, now)
+
+    def _commit_token_update(self, token: CommitToken) -> None:
+        index = token.memb_index
+        self.new_memb_list = list(token.addr)
+        self.my_received_flg = self.my_aru == self.my_high_seq_received
+        mine = MembEntry(
+            self.old_ring_id,
+            self.old_ring_state_aru,
+            self.my_high_delivered,
+            int(self.my_received_flg),
+        )
+        token.memb_list[index] = mine
+        high_aru = mine.aru
+        for entry in token.memb_list[: index + 1]:
+            if entry.ring_id == mine.ring_id and seq_lt(high_aru, entry.aru):
+                high_aru = entry.aru
+        for i, entry in enumerate(token.memb_list[: index + 1]):
+            if entry.ring_id == mine.ring_id and seq_lt(entry.aru, high_aru):
+                token.memb_list[i] = MembEntry(entry.ring_id, entry.aru, entry.high_delivered, 0)
+                if i == index:
+                    self.my_received_flg = False
+        token.nodeid = self.node_id
+        token.memb_index = index + 1
+
+    def _commit_token_send(self, token: CommitToken, now: float) -> None:
+        token.token_seq = (token.token_seq + 1) & U32
+        token.nodeid = self.node_id
+        data = encode(token)
+        self.token_retransmit_copy = Datagram(self.token_target, data)
+        self.stats.memb_commit_token_tx += 1
+        self.send_unicast(self.token_target, data)
+        self.reset_token_retransmit_timeout(now)
+
+    # ------------------------------------------------------------------------------------
+    # Old ring state (kept until a new ring is OPERATIONAL)
+    # ------------------------------------------------------------------------------------
+    def old_ring_state_save(self) -> None:
+        """Remember the old ring's aru and high seq once per membership change."""
+        if not self.old_ring_state_saved:
+            self.old_ring_state_saved = True
+            self.old_ring_id = self.ring_id
+            self.old_ring_state_aru = self.my_aru
+            self.old_ring_state_high_seq_received = self.my_high_seq_received
+            self._log(
+                LogLevel.DEBUG,
+                f"Saving state aru {self.my_aru:x} high seq received {self.my_high_seq_received:x}",
+            )
+
+    def old_ring_state_restore(self) -> None:
+        """A new ring failed to form: the old ring's counters apply again."""
+        self.my_aru = self.old_ring_state_aru
+        self.my_high_seq_received = self.old_ring_state_high_seq_received
+
+    def recovery_token_loss(self, now: float) -> None:
+        """Recovery failed: restore the old ring state and gather again."""
+        self.old_ring_state_restore()
+        self.gather_enter(now, "The token was lost in the RECOVERY state.")
+        self.stats.recovery_token_lost += 1
+
+    # ------------------------------------------------------------------------------------
+    # RECOVERY
+    # ------------------------------------------------------------------------------------
+    def recovery_enter(self, token: CommitToken, now: float) -> None:
+        """Second round of the commit token: plan the recovery (``memb_state_recovery_enter``)."""
+        self._log(LogLevel.DEBUG, "entering RECOVERY state.")
+        self.orf_token_discard = False
+        self.my_high_ring_delivered = 0
+        self.recovery_queue.reinit(0)
+        self.retrans_queue.clear()
+        low_ring_aru = self.old_ring_state_high_seq_received
+        self._commit_token_send(token, now)
+        self.my_token_seq = U32
+        self.my_retrans_flg_count = 0
+        self.my_rotation_counter = 0
+
+        # Transitional membership: old members still here, coming from my old ring.
+        entries = zip(token.addr, token.memb_list, strict=True)
+        new_ring_ids = {node: entry.ring_id for node, entry in entries}
+        self.trans_memb_list = [
+            node for node in self.memb_list if new_ring_ids.get(node) == self.old_ring_id
+        ]
+        trans = set(self.trans_memb_list)
+        originate = any(
+            node in trans and entry.received_flg == 0
+            for node, entry in zip(token.addr, token.memb_list, strict=True)
+        )
+        originated = 0
+        if originate:
+            self.deliver_memb_list = list(self.trans_memb_list)
+            for node, entry in zip(token.addr, token.memb_list, strict=True):
+                if node in trans and entry.ring_id == self.old_ring_id:
+                    if seq_lt(entry.aru, low_ring_aru):
+                        low_ring_aru = entry.aru
+                    if seq_lt(self.my_high_ring_delivered, entry.high_delivered):
+                        self.my_high_ring_delivered = entry.high_delivered
+            span = (self.old_ring_state_high_seq_received - low_ring_aru) & U32
+            if 0 < span < QUEUE_RTR_ITEMS_SIZE_MAX:
+                self._log(
+                    LogLevel.DEBUG,
+                    f"copying all old ring messages from {low_ring_aru + 1:x}-"
+                    f"{self.old_ring_state_high_seq_received:x}.",
+                )
+                last = self.old_ring_state_high_seq_received
+                for _seq, (_mcast, raw) in self.regular_queue.items_from(low_ring_aru + 1, last):
+                    self.retrans_queue.append(Pending(raw, 0, encapsulated=True))
+                    originated += 1
+        if originated:
+            self._log(LogLevel.DEBUG, f"Originated {originated} messages in RECOVERY.")
+        else:
+            self._log(LogLevel.DEBUG, "Did not need to originate any messages in recovery.")
+
+        self.my_aru = 0
+        self.my_aru_count = 0
+        self.my_seq_unchanged = 0
+        self.my_high_seq_received = 0
+        self.my_install_seq = 0
+        self.last_released = 0
+        self.reset_token_timeout(now)
+        self.reset_token_retransmit_timeout(now)
+        self.set_state(MembState.RECOVERY, "commit token completed its rotation")
+        self.stats.recovery_entered += 1
+        self.stats.continuous_gather = 0
+
+    # ------------------------------------------------------------------------------------
+    # OPERATIONAL
+    # ------------------------------------------------------------------------------------
+    def operational_enter(self, now: float) -> None:
+        """Install the new ring with EVS delivery order (``memb_state_operational_enter``)."""
+        self.originated_orf_token = False
+        self.consensus = set()
+        self.old_ring_state_saved = False
+        self._recovered_to_regular()
+
+        # 1. Old-ring messages every transitional member holds, in the old configuration.
+        aru_save = self.my_aru
+        self.my_aru = self.old_ring_state_aru
+        self.deliver_to_app(False, self.old_ring_state_high_seq_received)
+
+        left = subtract(self.memb_list, self.trans_memb_list)
+        joined = subtract(self.new_memb_list, self.trans_memb_list)
+        self.left_memb_list = left
+        self.memb_list = list(self.new_memb_list)
+        self.last_released = 0
+        self.my_set_retrans_flg = False
+
+        # 2. The transitional configuration, then 3. the rest of the old ring's messages.
+        self.emit(
+            ConfigurationChange(
+                ConfigurationKind.TRANSITIONAL,
+                self.ring_id,
+                tuple(self.trans_memb_list),
+                tuple(left),
+                (),
+            )
+        )
+        self.waiting_trans_ack = True
+        self.deliver_to_app(True, self.old_ring_state_high_seq_received)
+        self.my_aru = aru_save
+
+        # 4. The regular configuration of the new ring.
+        self.emit(
+            ConfigurationChange(
+                ConfigurationKind.REGULAR,
+                self.ring_id,
+                tuple(self.new_memb_list),
+                (),
+                tuple(joined),
+            )
+        )
+        self.regular_queue.copy_from(self.recovery_queue)
+        self.my_last_aru = 0
+        self.proc_list = list(self.new_memb_list)
+        self.failed_list = []
+
+        # Recovered messages now in the regular queue count as delivered.
+        high = self.my_high_seq_received
+        while high != 0 and high not in self.regular_queue:
+            high = (high - 1) & U32
+        self.my_high_delivered = high
+        self.regular_queue.release_to(high)
+        self.last_released = high
+        self.safe_aru = high
+        self.prev_token_aru = None
+
+        joined_text = (" joined: " + " ".join(map(str, joined))) if joined else ""
+        left_text = (" left: " + " ".join(map(str, left))) if left else ""
+        failed = [node for node in left if node not in self.leave_memb]
+        self.leave_memb.clear()
+        self._log(LogLevel.DEBUG, "entering OPERATIONAL state.")
+        self._log(
+            LogLevel.NOTICE,
+            f"A new membership ({self.ring_id}) was formed. Members{joined_text}{left_text}",
+        )
+        if failed:
+            self._log(
+                LogLevel.NOTICE,
+                "Failed to receive the leave message. failed: " + " ".join(map(str, failed)),
+            )
+        self.set_state(MembState.OPERATIONAL, "recovery completed")
+        self.stats.operational_entered += 1
+        self.stats.continuous_gather = 0
+        self.my_received_flg = True
+        self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)
+        self.old_ring_id = self.ring_id
+
+    def _recovered_to_regular(self) -> None:
+        """Unwrap ENCAPSULATED old-ring messages received in RECOVERY into the regular queue."""
+        for _seq, (outer, _raw) in self.recovery_queue.items_from(1, self.my_aru):
+            if outer.encapsulated != ENCAPSULATED:
+                continue
+            try:
+                inner = outer.inner()
+            except ValueError:
+                self.stats.drop("bad_encapsulated")
+                continue
+            if inner.ring_id != self.old_ring_id:
+                continue
+            if inner.seq in self.regular_queue or not self.regular_queue.in_range(inner.seq):
+                continue
+            self.regular_queue.add(inner.seq, (inner, outer.payload))
+            if seq_lt(self.old_ring_state_high_seq_received, inner.seq):
+                self.old_ring_state_high_seq_received = inner.seq
+
+    # ------------------------------------------------------------------------------------
+    # Token loss
+    # ------------------------------------------------------------------------------------
+    def token_timeout_expired(self, now: float) -> None:
+        """``timer_function_orf_token_timeout``, per state."""
+        state = self.state
+        if state is MembState.OPERATIONAL:
+            self._log(LogLevel.DEBUG, "The token was lost in the OPERATIONAL state.")
+            self._log(
+                LogLevel.NOTICE,
+                "A processor failed, forming new configuration: token timed out "
+                f"({self.settings.token}ms), waiting {self.settings.consensus}ms for consensus.",
+            )
+            self.gather_enter(now, "The token was lost in the OPERATIONAL state.")
+            self.stats.operational_token_lost += 1
+        elif state is MembState.GATHER:
+            self._log(
+                LogLevel.DEBUG, f"The consensus timeout expired ({self.settings.consensus}ms)."
+            )
+            self.consensus_timeout_expired(now)
+            self.gather_enter(now, "consensus timeout expired")
+            self.stats.gather_token_lost += 1
+        elif state is MembState.COMMIT:
+            self._log(LogLevel.DEBUG, "The token was lost in the COMMIT state.")
+            self.gather_enter(now, "The token was lost in the COMMIT state.")
+            self.stats.commit_token_lost += 1
+        else:
+            self._log(LogLevel.DEBUG, "The token was lost in the RECOVERY state.")
+            self.recovery_token_loss(now)
+            self.orf_token_discard = True
