@@ -8,6 +8,14 @@ measured timings of §5 and the gotchas of §9.  Free slots (``skip``) and plain
 our qnetd -- can be `Cluster.spawn`-ed there and seen by the real nodes exactly as a real node
 would be.
 
+Typical use (root; ``tests/interop/conftest.py`` has a ``make_cluster`` fixture)::
+
+    with Cluster(3, skip={3}) as c:          # corosync on slots 1 and 2; slot 3 free
+        c.spawn(3, "pynode", ["pycorosync", "-f", "-c", NODE_CONF, "--nodeid", "3"])
+        c.wait_members([1, 2], {1, 2, 3}, timeout=10, quorate=True)
+        c.kill(1)                             # SIGKILL the real node 1
+        c.quorum_status(2)["members"], c.cfg_status(2)["reachable"]
+
 Safety rules, all enforced here:
 
 * Only namespaces this object created are deleted, only processes it started are signalled
@@ -42,10 +50,9 @@ from tests.interop.corosync_conf import ConfSpec, QDeviceConf, Transport, render
 from tests.interop.netns import (
     CommandError,
     HarnessError,
-    add_bridge_netns,
-    add_bridge_port,
     bind_private_dir,
     create_mount_ns,
+    create_netns,
     delete_netns,
     is_mountpoint,
     missing_tools,
@@ -55,6 +62,8 @@ from tests.interop.netns import (
     proc_identity,
     run,
     set_bridge_port,
+    setup_bridge_netns,
+    setup_node_netns,
     umount,
 )
 from tests.interop.procs import Spawned, end_processes, start_process
@@ -412,13 +421,13 @@ class Cluster:
             sched_rr=self._sched_rr,
             debug=self._debug,
         )
-        self._netns.append(self.bridge_netns)
-        self._save_state()
-        add_bridge_netns(self.bridge_netns, mcast_snooping=self._mcast_snooping)
-        for i in self.slots:
-            self._netns.append(self.name(i))
+        for name in (self.bridge_netns, *(self.name(i) for i in self.slots)):
+            create_netns(name)  # raises if somebody took the name since the claim
+            self._netns.append(name)
             self._save_state()
-            add_bridge_port(self.bridge_netns, f"p{i}", self.name(i), f"{self.addr(i)}/24")
+        setup_bridge_netns(self.bridge_netns, mcast_snooping=self._mcast_snooping)
+        for i in self.slots:
+            setup_node_netns(self.bridge_netns, f"p{i}", self.name(i), f"{self.addr(i)}/24")
         mnt_dir = self.state_dir / "mnt"
         mnt_dir.mkdir(parents=True, exist_ok=True)
         self._mounts.append(mnt_dir)

@@ -27,10 +27,9 @@ __all__ = [
     "CommandError",
     "HarnessError",
     "ProcIdentity",
-    "add_bridge_netns",
-    "add_bridge_port",
     "bind_private_dir",
     "create_mount_ns",
+    "create_netns",
     "delete_netns",
     "is_mountpoint",
     "missing_tools",
@@ -41,6 +40,8 @@ __all__ = [
     "proc_is_live",
     "run",
     "set_bridge_port",
+    "setup_bridge_netns",
+    "setup_node_netns",
     "umount",
 ]
 
@@ -164,12 +165,13 @@ def _in_netns(netns: str, *argv: str) -> list[str]:
     return ["nsenter", f"--net={NETNS_DIR / netns}", "--", *argv]
 
 
-def _add_netns(name: str) -> None:
-    if netns_exists(name):
-        raise HarnessError(
-            f"network namespace {name} exists already (not ours; pick another prefix)"
-        )
+def create_netns(name: str) -> None:
+    """``ip netns add name``, which fails (`CommandError`) when the name is taken: the caller
+    owns the namespace, and must record it, only once this returns."""
     run(["ip", "netns", "add", name])
+
+
+def _base_setup(name: str) -> None:
     # No IPv6: no router solicitations or MLD reports on the bridge, only what the nodes send.
     run(
         _in_netns(
@@ -183,9 +185,9 @@ def _add_netns(name: str) -> None:
     run(["ip", "-n", name, "link", "set", "lo", "up"])
 
 
-def add_bridge_netns(name: str, *, mcast_snooping: bool = True) -> None:
-    """Create netns ``name`` holding bridge ``br0`` (STP off, no address, nothing routed)."""
-    _add_netns(name)
+def setup_bridge_netns(name: str, *, mcast_snooping: bool = True) -> None:
+    """Put bridge ``br0`` (STP off, no address, nothing routed) in the new netns ``name``."""
+    _base_setup(name)
     run(
         [
             "ip",
@@ -205,12 +207,12 @@ def add_bridge_netns(name: str, *, mcast_snooping: bool = True) -> None:
     run(["ip", "-n", name, "link", "set", "br0", "up"])
 
 
-def add_bridge_port(bridge_netns: str, port: str, node_netns: str, cidr: str) -> None:
-    """Create netns ``node_netns`` with ``eth0`` = ``cidr``, cabled to ``br0`` as ``port``.
+def setup_node_netns(bridge_netns: str, port: str, node_netns: str, cidr: str) -> None:
+    """Give the new netns ``node_netns`` an ``eth0`` = ``cidr`` cabled to ``br0`` as ``port``.
 
     The only route inside is the connected prefix of ``cidr``; loopback is up.
     """
-    _add_netns(node_netns)
+    _base_setup(node_netns)
     run(
         [
             "ip",
