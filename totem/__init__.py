@@ -10,3 +10,5 @@ Layout (one concept per module, see ``../shared/DESIGN.md``):
 * ``totem.node``      -- the node daemon, its control socket and the process-group API
 * ``totem.tools``     -- command-line tools (``pycorosync-cfgtool``)
 """
+
+__version__ = "0.1.0"

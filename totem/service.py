@@ -16,7 +16,7 @@ the daemon finds them through the ``pycorosync.services`` entry-point group
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from totem.ringid import RingId
@@ -105,4 +105,12 @@ class Service(abc.ABC):
 
     def status(self) -> dict[str, Any]:
         """A JSON-able snapshot for the control socket and tools."""
+        return {}
+
+    def control_ops(self) -> Mapping[str, Callable[[dict[str, Any]], Any]]:
+        """Operations this service serves on the node's control socket, by name.
+
+        A handler takes the request object and returns a JSON-able result; it
+        raises ``ValueError`` with an operator-facing message to refuse.
+        """
         return {}

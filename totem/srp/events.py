@@ -58,6 +58,8 @@ class Delivery:
     """Ring sequence number of the message on that ring."""
     payload: bytes
     """The totempg packet carried by the MCAST."""
+    byteswapped: bool = False
+    """The originator is big-endian: the packet's integers are in its byte order."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -438,4 +438,12 @@ class OrderingMixin(SrpState):
             self.my_high_delivered = seq
             if skip and message.system_from not in self.deliver_memb_list:
                 continue
-            self.emit(Delivery(message.nodeid, message.ring_id, message.seq, message.payload))
+            self.emit(
+                Delivery(
+                    message.nodeid,
+                    message.ring_id,
+                    message.seq,
+                    message.payload,
+                    message.byteswapped,
+                )
+            )

@@ -1,0 +1,120 @@
+"""The asyncio driver around a ``NodeStack`` (DESIGN.md: "a thin driver").
+
+Three duties and nothing else:
+
+* every received datagram goes to ``stack.receive(data, loop.time())``;
+* one ``loop.call_at`` timer follows ``stack.next_deadline()``;
+* after each input, ``stack.outbox()`` goes to the transport and
+  ``stack.events()`` to the listeners (logger, ring-id store, control socket).
+
+The timer is re-armed lazily: it is moved only when the stack wants an
+*earlier* deadline. A later deadline (the token timeout moving forward on
+every token) leaves the armed timer alone; when it fires early the stack has
+nothing due, and the timer is re-armed to the new deadline. So a busy ring
+costs one timer operation per deadline, not one per datagram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from totem.srp.state import Datagram
+
+__all__ = ["NodeDriver", "SansIoNode"]
+
+
+class SansIoNode(Protocol):
+    """The driver contract every node core fulfils."""
+
+    def start(self, now: float) -> None: ...
+
+    def receive(self, data: bytes, now: float) -> None: ...
+
+    def next_deadline(self) -> float | None: ...
+
+    def on_deadline(self, now: float) -> None: ...
+
+    def outbox(self) -> list[Datagram]: ...
+
+    def events(self) -> list[Any]: ...
+
+    def leave(self) -> None: ...
+
+
+Send = Callable[[int | None, bytes], None]
+Listener = Callable[[Any], None]
+
+
+class NodeDriver:
+    """Drives one sans-IO node on an asyncio loop."""
+
+    def __init__(self, node: SansIoNode, send: Send, loop: asyncio.AbstractEventLoop) -> None:
+        self.node = node
+        self._send = send
+        self._loop = loop
+        self._listeners: list[Listener] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.loop_lag_max = 0.0
+        """Largest delay seen between a timer's due time and its run (event-loop stalls)."""
+
+    def add_listener(self, listener: Listener) -> None:
+        """Receive every event the node emits, in order."""
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        """Bring the node up."""
+        self.node.start(self._loop.time())
+        self._flush()
+
+    def datagram_received(self, data: bytes) -> None:
+        """Transport callback."""
+        self.node.receive(data, self._loop.time())
+        self._flush()
+
+    def poke(self) -> None:
+        """Something was asked of the node from outside (an API call): flush its output."""
+        self._flush()
+
+    def leave(self) -> None:
+        """Graceful leave: send the LEAVE message and stop the timer."""
+        self.node.leave()
+        self._flush()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = None
+
+    def _on_timer(self) -> None:
+        due = self._timer_at
+        self._timer = None
+        self._timer_at = None
+        now = self._loop.time()
+        if due is not None and now - due > self.loop_lag_max:
+            self.loop_lag_max = now - due
+        self.node.on_deadline(now)
+        self._flush()
+
+    def _flush(self) -> None:
+        node = self.node
+        send = self._send
+        for datagram in node.outbox():
+            send(datagram.dest, datagram.data)
+        events = node.events()
+        if events:
+            for event in events:
+                for listener in self._listeners:
+                    listener(event)
+            # listeners may have asked the node for more (API calls): send it now
+            for datagram in node.outbox():
+                send(datagram.dest, datagram.data)
+        deadline = node.next_deadline()
+        if deadline is None:
+            return
+        if self._timer_at is None or deadline < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)

@@ -1,0 +1,151 @@
+"""The ``udp`` transport: IP multicast (ref totem-wire.md 2.2).
+
+Three sockets, as corosync's ``totemudp``:
+
+* ``mcast_recv`` bound to ``mcastaddr:mcastport`` and joined to the group;
+* ``token`` bound to ``<ring0_addr>:mcastport`` (unicast tokens arrive here);
+* ``mcast_send`` bound to ``<ring0_addr>:mcastport-1``: every send leaves from
+  it, multicasts to ``mcastaddr:mcastport`` and tokens to ``<peer>:mcastport``.
+
+corosync turns ``IP_MULTICAST_LOOP`` off and hands its own multicasts to itself
+over a socketpair. We keep the loop on, so that several nodes on one host (all
+on ``lo``) hear each other, drop the kernel's copy of our own datagrams (their
+source is our ``mcast_send`` address) and deliver our own multicasts in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import struct
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from totem.transport.base import DatagramEndpoint, TransportCounters, family_of
+
+__all__ = ["UdpTransport"]
+
+
+def _membership_request(group: str, local: str) -> bytes:
+    """``struct ip_mreqn`` for joining ``group`` on the interface that owns ``local``."""
+    local_ip = ipaddress.ip_address(local)
+    ifindex = socket.if_nametoindex("lo") if local_ip.is_loopback else 0
+    interface = "0.0.0.0" if local_ip.is_loopback else local
+    return struct.pack("=4s4si", socket.inet_aton(group), socket.inet_aton(interface), ifindex)
+
+
+class UdpTransport:
+    """UDP multicast for ``transport: udp`` (IPv4)."""
+
+    def __init__(
+        self,
+        local_address: str,
+        port: int,
+        mcast_address: str,
+        members: Mapping[int, str],
+        deliver: Callable[[bytes], None],
+        *,
+        ttl: int = 1,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if family_of(local_address) != socket.AF_INET:
+            raise ValueError("transport udp supports IPv4 ring addresses only")
+        self.local_address = local_address
+        self.port = port
+        self.mcast_address = mcast_address
+        self.members = dict(members)
+        self.ttl = ttl
+        self._deliver = deliver
+        self._loop = loop
+        self.counters = TransportCounters()
+        self._send: DatagramEndpoint | None = None
+        self._transports: list[asyncio.BaseTransport] = []
+
+    async def open(self) -> None:
+        """Create and bind the three sockets."""
+        loop = self._loop or asyncio.get_running_loop()
+        local = self.local_address
+        local_ip = ipaddress.ip_address(local)
+
+        recv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        recv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        recv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        recv.bind((self.mcast_address, self.port))
+        recv.setsockopt(
+            socket.IPPROTO_IP,
+            socket.IP_ADD_MEMBERSHIP,
+            _membership_request(self.mcast_address, local),
+        )
+        send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        send.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        send.bind((local, self.port - 1))
+        interface = "127.0.0.1" if local_ip.is_loopback else local
+        send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
+        send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+        send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, self.ttl)
+        token = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        token.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        token.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        token.bind((local, self.port))
+
+        mcast_transport, _ = await loop.create_datagram_endpoint(
+            lambda: DatagramEndpoint(self._mcast_received, self.counters), sock=recv
+        )
+        token_transport, _ = await loop.create_datagram_endpoint(
+            lambda: DatagramEndpoint(self._token_received, self.counters), sock=token
+        )
+        self._transports += [mcast_transport, token_transport]
+        transport, endpoint = await loop.create_datagram_endpoint(
+            lambda: DatagramEndpoint(self._token_received, self.counters), sock=send
+        )
+        self._transports.append(transport)
+        self._send = endpoint
+        self._own_source = (local, self.port - 1)
+
+    def _mcast_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.counters.rx += 1
+        if addr == self._own_source:
+            self.counters.rx_own_loop += 1
+            return
+        self._deliver(data)
+
+    def _token_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.counters.rx += 1
+        self._deliver(data)
+
+    def send(self, dest: int | None, data: bytes) -> None:
+        """Multicast to the group (and to ourselves in-process), or unicast a token."""
+        endpoint = self._send
+        if endpoint is None:
+            self.counters.tx_errors += 1
+            return
+        if dest is None:
+            endpoint.sendto(data, (self.mcast_address, self.port))
+            loop = self._loop or asyncio.get_running_loop()
+            loop.call_soon(self._deliver, data)
+            return
+        address = self.members.get(dest)
+        if address is None:
+            self.counters.tx_errors += 1
+            return
+        endpoint.sendto(data, (address, self.port))
+
+    def set_members(self, members: Mapping[int, str]) -> None:
+        """Apply a changed nodelist."""
+        self.members = dict(members)
+
+    def close(self) -> None:
+        for transport in self._transports:
+            transport.close()
+        self._transports = []
+        self._send = None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "transport": "udp",
+            "address": self.local_address,
+            "port": self.port,
+            "mcastaddr": self.mcast_address,
+            "counters": self.counters.as_dict(),
+        }
