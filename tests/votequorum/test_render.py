@@ -121,11 +121,11 @@ def test_pvecm_status_seed_in_hex_layout() -> None:
     """
     text = (REF / "000_2d26334ebf7de85c.txt").read_text().replace("\u00a0", " ")
     lines = [line[1:] if line.startswith("+") else line for line in text.split("\n")]
-    start = [
+    start = next(
         i + 2
         for i, line in enumerate(lines)
         if line.strip() == "hp1# pvecm status" and lines[i + 2] == "Quorum information"
-    ][0]
+    )
     end = lines.index("----", start)
     seed = [line.replace("~", "-").rstrip() for line in lines[start:end]]
     status = VotequorumStatus(
