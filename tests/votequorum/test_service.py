@@ -332,19 +332,15 @@ def test_qdevice_nodeinfo_follows_own_nodeinfo() -> None:
 @st.composite
 def split_histories(draw: st.DrawFn) -> tuple[VotequorumSettings, list[list[int]]]:
     n = draw(st.integers(2, 6))
+    # auto_tie_breaker is excluded: corosync itself split-brains with it after multi-step
+    # partitions (each node remembers its own "lowest"/"previous" view), with node lists
+    # ("2n-atb-list-reform") and on odd vote totals ("2n-weighted-atb-split-brain"); the
+    # vqsim data shows our service does exactly what corosync does there.
     votes = draw(st.lists(st.integers(1, 3), min_size=n, max_size=n))
-    atb = draw(st.sampled_from([None, "lowest", "highest", "list"]))
     wfa = draw(st.sampled_from([None, True, False]))
-    atb_node = None
-    if atb == "list":
-        atb_node = " ".join(str(x) for x in draw(st.permutations(list(range(1, n + 1)))))
-    elif atb is not None:
-        atb_node = atb
     settings = VotequorumSettings(
         nodelist=tuple(NodelistEntry(i + 1, v) for i, v in enumerate(votes)),
         wait_for_all=wfa,
-        auto_tie_breaker=atb is not None,
-        auto_tie_breaker_node=atb_node,
     )
     history = draw(
         st.lists(st.lists(st.integers(0, 2), min_size=n, max_size=n), min_size=1, max_size=5)

@@ -251,6 +251,22 @@ SCENARIOS: tuple[Scenario, ...] = (
         {**_ATB, "wait_for_all": "1"},
         ("split 1:3,4,5", "join 0 1", "split 1:1,2"),
     ),
+    # corosync's ATB accepts a "half-1" split (total == expected // 2) and guards it with a
+    # node count: with uneven votes both sides end up quorate (hypothesis found it).
+    Scenario(
+        "2n-weighted-atb-split-brain",
+        {1: 2, 2: 1},
+        {"wait_for_all": "1", **_ATB, "auto_tie_breaker_node": "highest"},
+        ("split 1:2",),
+    ),
+    # ATB node lists look only at the previous ring: an isolated node whose ring re-forms
+    # forgets who was with it and becomes quorate too (also found by hypothesis).
+    Scenario(
+        "2n-atb-list-reform",
+        {1: 1, 2: 1},
+        {**_ATB, "auto_tie_breaker_node": "1 2"},
+        ("split 1:2", "split 2:2"),
+    ),
 )
 
 
