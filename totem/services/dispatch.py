@@ -1,0 +1,111 @@
+"""Exec message framing and dispatch to service engines (ref totem-wire.md section 9).
+
+Every payload of totempg group ``"a"`` starts with a 16-byte
+``qb_ipc_request_header``: ``i32 id`` (``service_id << 16 | fn_id``), 4 pad
+bytes, ``i32 size`` (the whole message, header included), 4 pad bytes. The
+receiver routes the body to the service's exec handler ``fn_id``, as
+``deliver_fn`` in exec/main.c does.
+
+Where corosync trusts its peers we count and drop instead (never raise):
+
+* shorter than 16 bytes, or ``size`` different from the payload length: ``malformed``;
+* a service that is not loaded here: ``unknown_service`` (corosync ignores it silently);
+* ``fn_id`` at or above the service's ``exec_function_count``: ``unknown_function``,
+  logged as corosync logs it (``discarded unknown message ...``).
+
+Big-endian peers are not supported (their header ``id`` would be swapped).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from totem.service import Service
+from totem.srp.events import LogLevel
+
+__all__ = ["EXEC_GROUP", "EXEC_HEADER_SIZE", "ExecDispatcher", "ExecHeader", "encode_exec"]
+
+EXEC_GROUP = b"a"
+"""The totempg group of exec messages (``corosync_group`` in exec/main.c)."""
+
+EXEC_HEADER_SIZE = 16
+_HEADER = struct.Struct("<I4xi4x")
+
+LogFn = Callable[[LogLevel, str, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecHeader:
+    """A decoded ``qb_ipc_request_header`` of an exec message."""
+
+    service_id: int
+    fn_id: int
+    size: int
+
+    @classmethod
+    def decode(cls, payload: bytes) -> ExecHeader:
+        """Decode the header; ValueError if ``payload`` is shorter than 16 bytes."""
+        if len(payload) < EXEC_HEADER_SIZE:
+            raise ValueError(f"exec message of {len(payload)} bytes is shorter than its header")
+        msg_id, size = _HEADER.unpack_from(payload, 0)
+        return cls(msg_id >> 16, msg_id & 0xFFFF, size)
+
+
+def encode_exec(service_id: int, fn_id: int, body: bytes) -> bytes:
+    """Prefix ``body`` with the exec header (``SERVICE_ID_MAKE(service_id, fn_id)``)."""
+    if not 0 <= service_id <= 0xFFFF or not 0 <= fn_id <= 0xFFFF:
+        raise ValueError(f"service id {service_id} / fn id {fn_id} out of range")
+    return _HEADER.pack(service_id << 16 | fn_id, EXEC_HEADER_SIZE + len(body)) + body
+
+
+class ExecDispatcher:
+    """Route group ``"a"`` payloads to ``service.exec_deliver`` (``deliver_fn``)."""
+
+    def __init__(self, services: Iterable[Service], log: LogFn | None = None) -> None:
+        self._services: dict[int, Service] = {}
+        for service in services:
+            if service.service_id in self._services:
+                raise ValueError(f"two services with id {service.service_id}")
+            self._services[service.service_id] = service
+        self._log = log
+        self.counters: dict[str, int] = {
+            "delivered": 0,
+            "malformed": 0,
+            "unknown_service": 0,
+            "unknown_function": 0,
+        }
+        self.rx: dict[tuple[int, int], int] = {}
+        """Messages delivered per (service id, fn id): ``service_stats_rx``."""
+
+    def deliver(self, sender: int, payload: bytes, now: float) -> bool:
+        """Deliver one exec message; return True if a service handled it."""
+        try:
+            header = ExecHeader.decode(payload)
+        except ValueError:
+            self.counters["malformed"] += 1
+            return False
+        if header.size != len(payload):
+            self.counters["malformed"] += 1
+            return False
+        service = self._services.get(header.service_id)
+        if service is None:
+            self.counters["unknown_service"] += 1
+            return False
+        count = service.exec_function_count
+        if header.fn_id >= count:
+            self.counters["unknown_function"] += 1
+            if self._log is not None:
+                self._log(
+                    LogLevel.WARNING,
+                    "MAIN",
+                    f"discarded unknown message {header.fn_id} for service "
+                    f"{header.service_id} (max id {count})",
+                )
+            return False
+        key = (header.service_id, header.fn_id)
+        self.rx[key] = self.rx.get(key, 0) + 1
+        self.counters["delivered"] += 1
+        service.exec_deliver(sender, header.fn_id, payload[EXEC_HEADER_SIZE:], now)
+        return True
