@@ -43,13 +43,13 @@ byte-swaps either).
 from __future__ import annotations
 
 import enum
-import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from totem.ringid import RingId
 from totem.service import Service
 from totem.srp.events import ConfigurationChange, ConfigurationKind, LogLevel
+from totem.wire import GROUP_SYNC, SyncBarrier, SyncServiceBuild, WireError, decode_sync
 
 __all__ = [
     "SYNC_GROUP",
@@ -62,64 +62,13 @@ __all__ = [
     "SyncState",
 ]
 
-SYNC_GROUP = b"sync"
+SYNC_GROUP = GROUP_SYNC
 """The totempg group name of the sync protocol (ref 8)."""
 
 SYNC_PROCESS_RETRY = 0.01
 """Seconds before a ``sync_process`` that returned False is called again."""
 
 LogFn = Callable[[LogLevel, str, str], None]
-
-
-# --- wire codec (ref 10, table); private, to be unified with totem/wire/sync.py ---------------
-_MSG_BARRIER = 0
-_MSG_SERVICE_BUILD = 1
-_HEADER = struct.Struct("<i4xi4x")  # qb_ipc_request_header: id, pad, size, pad
-_RING = struct.Struct("<IQ4x")  # memb_ring_id (12 bytes) padded to 16 by aligned(8)
-_ENTRIES = struct.Struct("<i4x")
-_SERVICE_LIST_MAX = 128
-_BARRIER_SIZE = 32
-_SERVICE_BUILD_SIZE = 552
-
-
-class _MalformedSync(ValueError):
-    """A sync message whose layout is wrong."""
-
-
-def _encode_barrier(ring_id: RingId) -> bytes:
-    return _HEADER.pack(_MSG_BARRIER, _BARRIER_SIZE) + _RING.pack(ring_id.rep, ring_id.seq)
-
-
-def _encode_service_build(ring_id: RingId, service_ids: Sequence[int]) -> bytes:
-    if len(service_ids) > _SERVICE_LIST_MAX:
-        raise ValueError(f"at most {_SERVICE_LIST_MAX} sync services, got {len(service_ids)}")
-    ids = list(service_ids) + [0] * (_SERVICE_LIST_MAX - len(service_ids))
-    return (
-        _HEADER.pack(_MSG_SERVICE_BUILD, _SERVICE_BUILD_SIZE)
-        + _RING.pack(ring_id.rep, ring_id.seq)
-        + _ENTRIES.pack(len(service_ids))
-        + struct.pack(f"<{_SERVICE_LIST_MAX}i", *ids)
-    )
-
-
-def _decode(payload: bytes) -> tuple[int, RingId, tuple[int, ...]]:
-    """Return (message id, ring id, service ids) or raise _MalformedSync."""
-    if len(payload) < _BARRIER_SIZE:
-        raise _MalformedSync(f"sync message of {len(payload)} bytes is shorter than 32")
-    msg_id, _size = _HEADER.unpack_from(payload, 0)
-    rep, seq = _RING.unpack_from(payload, 16)
-    ring_id = RingId(rep, seq)
-    if msg_id == _MSG_BARRIER:
-        return msg_id, ring_id, ()
-    if msg_id == _MSG_SERVICE_BUILD:
-        if len(payload) < _SERVICE_BUILD_SIZE:
-            raise _MalformedSync(f"SERVICE_BUILD of {len(payload)} bytes is shorter than 552")
-        (entries,) = _ENTRIES.unpack_from(payload, 32)
-        if not 0 <= entries <= _SERVICE_LIST_MAX:
-            raise _MalformedSync(f"SERVICE_BUILD announces {entries} services")
-        ids = struct.unpack_from(f"<{entries}i", payload, 40)
-        return msg_id, ring_id, ids
-    raise _MalformedSync(f"unknown sync message id {msg_id}")
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -273,23 +222,24 @@ class SyncEngine:
     def deliver(self, sender: int, payload: bytes, now: float) -> None:
         """A message of group ``"sync"`` in agreed order (our own included)."""
         try:
-            msg_id, ring_id, ids = _decode(payload)
-        except _MalformedSync as exc:
+            message = decode_sync(payload)
+        except WireError as exc:
             self.counters["malformed"] += 1
             self._log(LogLevel.DEBUG, "SYNC", f"dropping malformed sync message: {exc}")
             return
-        if self._ring_id is None or ring_id != self._ring_id:
+        is_barrier = isinstance(message, SyncBarrier)
+        if self._ring_id is None or message.ring_id != self._ring_id:
             self.counters["old_ring"] += 1
-            kind = "barrier" if msg_id == _MSG_BARRIER else "service build"
+            kind = "barrier" if is_barrier else "service build"
             self._log(LogLevel.DEBUG, "SYNC", f"{kind} for old ring - discarding")
             return
         if self._completed:
             self.counters["after_completion"] += 1
             return
-        if msg_id == _MSG_BARRIER:
+        if isinstance(message, SyncBarrier):
             self._on_barrier(sender, now)
         else:
-            self._on_service_build(sender, ids, now)
+            self._on_service_build(sender, message.service_list, now)
 
     # --- the state machine -----------------------------------------------------------------
     def _start(self, ring_id: RingId, members: tuple[int, ...], now: float) -> None:
@@ -301,7 +251,7 @@ class SyncEngine:
         self._received = dict.fromkeys(members, False)
         self._idx = 0
         self._rounds = [_Round(sid, svc.name, svc) for sid, svc in self._local.items()]
-        self._send(_encode_service_build(ring_id, [r.service_id for r in self._rounds]))
+        self._send(SyncServiceBuild(ring_id, tuple(r.service_id for r in self._rounds)).encode())
         self.counters["service_builds_sent"] += 1
         self._events.append(SyncStarted(ring_id, members))
         self._log(LogLevel.DEBUG, "SYNC", "call init for locally known services")
@@ -372,7 +322,7 @@ class SyncEngine:
             self._retry_at = now + SYNC_PROCESS_RETRY
             return
         self._state = SyncState.BARRIER
-        self._send(_encode_barrier(self._ring_id))
+        self._send(SyncBarrier(self._ring_id).encode())
         self.counters["barriers_sent"] += 1
 
     def _complete(self) -> None:

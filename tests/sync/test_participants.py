@@ -230,7 +230,7 @@ def test_exec_dispatch_routes_and_counts() -> None:
         "unknown_function": 1,
     }
     assert dispatcher.rx == {(9, 1): 1}
-    assert ExecHeader.decode(msg) == ExecHeader(9, 1, 21)
+    assert ExecHeader.decode(msg) == ExecHeader(9 << 16 | 1, 21)
     with pytest.raises(ValueError):
         encode_exec(1 << 16, 0, b"")
 

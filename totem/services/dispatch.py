@@ -18,46 +18,25 @@ Big-endian peers are not supported (their header ``id`` would be swapped).
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from totem.service import Service
 from totem.srp.events import LogLevel
+from totem.wire import EXEC_HEADER_SIZE, GROUP_EXEC, ExecHeader, WireError, exec_id
 
 __all__ = ["EXEC_GROUP", "EXEC_HEADER_SIZE", "ExecDispatcher", "ExecHeader", "encode_exec"]
 
-EXEC_GROUP = b"a"
+EXEC_GROUP = GROUP_EXEC
 """The totempg group of exec messages (``corosync_group`` in exec/main.c)."""
 
-EXEC_HEADER_SIZE = 16
-_HEADER = struct.Struct("<I4xi4x")
-
 LogFn = Callable[[LogLevel, str, str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ExecHeader:
-    """A decoded ``qb_ipc_request_header`` of an exec message."""
-
-    service_id: int
-    fn_id: int
-    size: int
-
-    @classmethod
-    def decode(cls, payload: bytes) -> ExecHeader:
-        """Decode the header; ValueError if ``payload`` is shorter than 16 bytes."""
-        if len(payload) < EXEC_HEADER_SIZE:
-            raise ValueError(f"exec message of {len(payload)} bytes is shorter than its header")
-        msg_id, size = _HEADER.unpack_from(payload, 0)
-        return cls(msg_id >> 16, msg_id & 0xFFFF, size)
 
 
 def encode_exec(service_id: int, fn_id: int, body: bytes) -> bytes:
     """Prefix ``body`` with the exec header (``SERVICE_ID_MAKE(service_id, fn_id)``)."""
     if not 0 <= service_id <= 0xFFFF or not 0 <= fn_id <= 0xFFFF:
         raise ValueError(f"service id {service_id} / fn id {fn_id} out of range")
-    return _HEADER.pack(service_id << 16 | fn_id, EXEC_HEADER_SIZE + len(body)) + body
+    return ExecHeader(exec_id(service_id, fn_id), EXEC_HEADER_SIZE + len(body)).encode() + body
 
 
 class ExecDispatcher:
@@ -83,7 +62,7 @@ class ExecDispatcher:
         """Deliver one exec message; return True if a service handled it."""
         try:
             header = ExecHeader.decode(payload)
-        except ValueError:
+        except WireError:
             self.counters["malformed"] += 1
             return False
         if header.size != len(payload):
