@@ -317,8 +317,15 @@ class CorosyncConfig:
     quorum: QuorumConfig
     logging: LoggingConfig
     system: SystemConfig
+    member_count: int
+    """How many link-0 members corosync 3.1.7 counts for the token timeout.
+
+    Normally ``len(nodes)``, but corosync counts a node twice when it generates the node's id
+    and ``ring0_addr`` is the node's only key (its cmap iterator revisits ``ring0_addr`` after
+    storing the generated ``nodeid``; observed with ``corosync -t`` under gdb).
+    """
     timers: TotemTimers
-    """Effective totem timers for this nodelist (:func:`totem.config.timers.compute_timers`)."""
+    """Effective totem timers: :func:`totem.config.timers.compute_timers` of ``member_count``."""
     path: str
     warnings: tuple[str, ...]
     """``file:line: ...`` notes: ignored keys, settings real corosync treats differently."""
