@@ -17,6 +17,7 @@ quorum keys and the start-up checks; corosync-qdevice 3.0.3 (``qdevice-instance.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Literal
 
 from totem.config.flatten import Flat
@@ -205,7 +206,7 @@ def _heuristics(flat: Flat, timeout: int, sync_timeout: int) -> QuorumDeviceHeur
         sync_timeout=sync_timeout // 2 if h_sync is None else h_sync,
         interval=(timeout * 3) & 0xFFFF_FFFF if interval is None else interval,
         execs=execs,
-        raw=raw,
+        raw=MappingProxyType(raw),
     )
 
 
