@@ -192,3 +192,19 @@ def test_udp_multicast_transport_forms_a_ring(tmp_path: Path) -> None:
         assert link["counters"]["rx_own_loop"] > 0  # our own multicasts came back and were dropped
         cluster.kill(3)
         cluster.wait_members([1, 2], [1, 2], timeout=10)
+
+
+def test_quorum_changes_are_pushed_to_subscribers(tmp_path: Path) -> None:
+    with LoopbackCluster(tmp_path, 3) as cluster:
+        cluster.start()
+        cluster.wait_members([1, 2, 3], [1, 2, 3])
+        cluster.wait(lambda: cluster.call(1, "quorum.status")["quorate"])
+        with ControlClient(cluster.run_dir(1), timeout=15) as client:
+            assert client.call("subscribe", topics=["QuorumChanged"]) == ["QuorumChanged"]
+            cluster.kill(2)
+            cluster.kill(3)
+            for event in client.events():
+                assert event["event"] == "QuorumChanged"
+                if not event["quorate"]:
+                    assert event["members"] == [1]
+                    break
