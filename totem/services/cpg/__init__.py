@@ -1,0 +1,1 @@
+"""CPG, corosync's closed process group service (service id 2), sans-IO."""
