@@ -356,3 +356,14 @@ def test_joinlist_is_only_sent_by_nodes_with_local_processes() -> None:
     assert decode(CpgFn.JOINLIST, bus.wire[-1][1][16:]) == JoinList(
         (JoinListEntry(20, b"g"), JoinListEntry(21, b"h"))
     )
+
+
+def test_the_empty_group_name_is_an_ordinary_group(one: Bus) -> None:
+    cpg = one.nodes[1].cpg
+    cpg.join("a", b"", 0)
+    one.flush()
+    assert cpg.membership(b"") == (CpgAddress(1, 0),)
+    cpg.finalize("a")  # corosync would skip the PROCDOWN here (it tests the name's length)
+    one.flush()
+    assert cpg.membership(b"") == ()
+    cpg.join("b", b"", 0)  # an UNJOINED handle (pid 0, no name) does not count as a member

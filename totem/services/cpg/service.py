@@ -45,6 +45,8 @@ Deliberate differences from corosync 3.1.7, all local to this node:
   dropped and counted (libcpg would overrun or deliver garbage).
 * Two group names equal up to an embedded NUL get separate callbacks
   (``groups.group_order_key``).
+* ``finalize`` of a handle in the group named ``""`` leaves it (corosync tests
+  the name's length and would leave the process listed forever).
 """
 
 from __future__ import annotations
@@ -329,6 +331,14 @@ class CpgService(Service):
         self._notify(group, joined=(), left=(CpgAddress(nodeid, pid, reason),))
         self._table.remove(group, pid, nodeid)
 
+    def _active(self, group: bytes, pid: int) -> list[_Cpd]:
+        """Local handles of process ``pid`` in ``group`` (an UNJOINED handle is in none)."""
+        return [
+            cpd
+            for cpd in self._cpds
+            if cpd.state is not CpdState.UNJOINED and cpd.pid == pid and cpd.group == group
+        ]
+
     def _notify(
         self, group: bytes, joined: Sequence[CpgAddress], left: Sequence[CpgAddress]
     ) -> None:
@@ -342,9 +352,8 @@ class CpgService(Service):
         me = self._node.node_id
         for address in joined:
             if address.nodeid == me:
-                for cpd in self._cpds:
-                    if cpd.pid == address.pid and cpd.group == group:
-                        cpd.state = CpdState.JOIN_COMPLETED
+                for cpd in self._active(group, address.pid):
+                    cpd.state = CpdState.JOIN_COMPLETED
         change_left, change_joined = tuple(left), tuple(joined)
         for cpd in self._cpds:
             if cpd.group == group and cpd.state in (
@@ -359,9 +368,8 @@ class CpgService(Service):
                     cpd.assemblies.pop((address.nodeid, address.pid), None)
         for address in left:
             if address.nodeid == me and address.reason == CpgReason.LEAVE:
-                for cpd in self._cpds:
-                    if cpd.pid == address.pid and cpd.group == group:
-                        cpd.group, cpd.pid, cpd.state = b"", 0, CpdState.UNJOINED
+                for cpd in self._active(group, address.pid):
+                    cpd.group, cpd.pid, cpd.state = b"", 0, CpdState.UNJOINED
         for cpd in self._cpds:
             if cpd.deliver_initial_totem_conf and not cpd.initial_totem_conf_sent:
                 cpd.initial_totem_conf_sent = True
@@ -491,9 +499,8 @@ class CpgService(Service):
         if not 0 <= pid < _U32_LIMIT:
             raise CpgError(CsError.ERR_INVALID_PARAM, f"pid {pid} does not fit in u32")
         self._check_not_syncing()
-        for cpd in self._cpds:
-            if cpd.pid == pid and cpd.group == name:
-                raise CpgError(CsError.ERR_EXIST, f"pid {pid} already joined this group")
+        if self._active(name, pid):
+            raise CpgError(CsError.ERR_EXIST, f"pid {pid} already joined this group")
         if self._table.contains(name, pid, self._node.node_id):
             raise CpgError(CsError.ERR_TRY_AGAIN, f"leave of pid {pid} not yet delivered")
         existing = [cpd for cpd in self._cpds if cpd.handle == handle]
@@ -532,7 +539,8 @@ class CpgService(Service):
         cpd = self._cpd(handle)
         self._log(LogLevel.DEBUG, f"cpg finalize for conn={handle!r}")
         self._cpds.remove(cpd)
-        if cpd.group and cpd.state is not CpdState.LEAVE_STARTED:
+        # (corosync tests the name length, so a handle in the group "" never left it)
+        if cpd.state in (CpdState.JOIN_STARTED, CpdState.JOIN_COMPLETED):
             self._send_joinleave(CpgFn.PROCLEAVE, cpd.group, cpd.pid, CpgReason.PROCDOWN)
 
     def mcast(
