@@ -179,3 +179,32 @@ def test_bad_control_client_is_disconnected_others_carry_on(tmp_path: Path) -> N
             assert bad.recv(1) == b""  # disconnected
             bad.close()
             assert good.call("status")["node_id"] == 1
+
+
+def test_udp_multicast_transport_forms_a_ring(tmp_path: Path) -> None:
+    name = f"pytest{random.randrange(10**6)}"  # a distinct multicast group per run
+    with LoopbackCluster(tmp_path, 3, transport="udp", cluster_name=name) as cluster:
+        cluster.start()
+        cluster.wait_members([1, 2, 3], [1, 2, 3])
+        status = cluster.status(2)
+        link = status["links"][0]
+        assert link["transport"] == "udp" and link["mcastaddr"].startswith("239.192.")
+        assert link["counters"]["rx_own_loop"] > 0  # our own multicasts came back and were dropped
+        cluster.kill(3)
+        cluster.wait_members([1, 2], [1, 2], timeout=10)
+
+
+def test_quorum_changes_are_pushed_to_subscribers(tmp_path: Path) -> None:
+    with LoopbackCluster(tmp_path, 3) as cluster:
+        cluster.start()
+        cluster.wait_members([1, 2, 3], [1, 2, 3])
+        cluster.wait(lambda: cluster.call(1, "quorum.status")["quorate"])
+        with ControlClient(cluster.run_dir(1), timeout=15) as client:
+            assert client.call("subscribe", topics=["QuorumChanged"]) == ["QuorumChanged"]
+            cluster.kill(2)
+            cluster.kill(3)
+            for event in client.events():
+                assert event["event"] == "QuorumChanged"
+                if not event["quorate"]:
+                    assert event["members"] == [1]
+                    break

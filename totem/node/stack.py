@@ -23,6 +23,7 @@ completes, ``trans_ack`` releases the normal queue.
 from __future__ import annotations
 
 import random
+import struct
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -48,10 +49,13 @@ from totem.wire import (
     GROUP_SYNC,
     WireError,
     decode_group_message,
-    encode_group_message,
 )
 
 __all__ = ["NodeStack", "StackCounters"]
+
+_ONE_GROUP_LEN = struct.Struct("<HH")
+_EXEC_FRAME = _ONE_GROUP_LEN.pack(1, 1) + GROUP_EXEC
+_SYNC_FRAME = _ONE_GROUP_LEN.pack(1, 4) + GROUP_SYNC
 
 
 @dataclass(slots=True)
@@ -126,7 +130,8 @@ class NodeStack:
         self._queue_group(GROUP_SYNC, payload)
 
     def _queue_group(self, group: bytes, payload: bytes) -> None:
-        self.packer.add(encode_group_message(group, payload))
+        # the pieces corosync's group layer hands to totempg: lengths, name, payload
+        self.packer.add_pieces((_ONE_GROUP_LEN.pack(1, len(group)), group, payload))
         self.srp.signal_new_message()
 
     def send_ok(self, size: int) -> bool:
@@ -217,7 +222,15 @@ class NodeStack:
         if delivery.byteswapped and messages:
             self.counters.byteswapped += len(messages)
             return
+        dispatcher, sync = self.dispatcher, self.sync
         for message in messages:
+            # corosync always sends exactly one group: test the two framings directly
+            if message[:5] == _EXEC_FRAME:
+                dispatcher.deliver(delivery.sender, message[5:], now)
+                continue
+            if message[:8] == _SYNC_FRAME:
+                sync.deliver(delivery.sender, message[8:], now)
+                continue
             try:
                 groups, payload = decode_group_message(message)
             except WireError:
