@@ -17,7 +17,7 @@
  *     digest=... late=...
  *
  * digest is an FNV-1a hash over the (sender nodeid, seq) delivery order; late counts sends
- * that started more than 1 ms behind the schedule (the generator could not keep the rate).
+ * that started more than 2 ms behind the schedule (the generator could not keep the rate).
  */
 #include <corosync/cpg.h>
 #include <inttypes.h>
@@ -191,7 +191,7 @@ int main(int argc, char **argv)
 				dispatch(fd, wait_ms);
 				continue;
 			}
-			if (now > due + 1000000ull)
+			if (now > due + 2000000ull)
 				late++;
 			m->seq = i;
 			m->stamp_ns = mono_ns();

@@ -152,12 +152,11 @@ class Ring:
                 h.signal(signal.SIGKILL)
                 h.wait(2.0)
 
-    def log_events(self, i: int, since: float) -> list[QuorumLogEvent]:
-        """Quorum log events of node i's current process at or after ``since``."""
+    def log_events(self, i: int) -> list[QuorumLogEvent]:
+        """Quorum log events of node i's current process (all of them, when it is not running)."""
         pid = self.pid(i) if self.mixed.running(i) else None
         events = parse_quorum_log(self.cluster.log_text(i, "corosync.log"))
-        # Log stamps are truncated to the millisecond: allow that much before ``since``.
-        return [e for e in events if e.time >= since - 0.001 and (pid is None or e.pid == pid)]
+        return [e for e in events if pid is None or e.pid == pid]
 
     def time_to_view(
         self,
@@ -173,11 +172,17 @@ class Ring:
         while True:
             reached: dict[int, float] = {}
             for i in nodes:
-                quorate = False
-                for e in self.log_events(i, since):
+                quorate = False  # the state carried over from before ``since`` counts too
+                for e in self.log_events(i):
                     if e.quorate is not None:
                         quorate = e.quorate
-                    elif e.members is not None and set(e.members) == members and quorate:
+                    elif (
+                        e.members is not None
+                        # stamps are truncated to the millisecond: allow that much early
+                        and e.time >= since - 0.001
+                        and set(e.members) == members
+                        and quorate
+                    ):
                         reached[i] = e.time
                         break
             if len(reached) == len(nodes):
