@@ -1,23 +1,37 @@
-"""``python -m bench``: list, pick and run the benchmarks (see ``bench/__init__.py``)."""
+"""``python -m bench``: list, pick and run the benchmarks (see ``bench/__init__.py``).
+
+Every module of this package with a ``main(argv) -> int`` is a benchmark named after the
+module (``bench/wire_codec.py`` is ``wire_codec``); its docstring's first line is its summary.
+Helper modules (no ``main``) are not listed.
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
 
-BENCHMARKS: dict[str, str] = {
-    "wire_codec": "bench.wire_codec",
-    "corosync": "bench.versus",
-}
-"""Benchmark name -> module with a ``main(argv) -> int`` and a one-line docstring summary."""
+Main = Callable[[list[str]], int]
 
 
-def _load(name: str) -> tuple[Callable[[list[str]], int], str]:
-    module = importlib.import_module(BENCHMARKS[name])
-    summary = (module.__doc__ or "").strip().splitlines()[0]
-    main: Callable[[list[str]], int] = module.main
-    return main, summary
+def benchmarks() -> list[str]:
+    """Names of the benchmark candidates (modules of ``bench/``), sorted."""
+    here = str(Path(__file__).resolve().parent)
+    return sorted(m.name for m in pkgutil.iter_modules([here]) if not m.name.startswith("_"))
+
+
+def _load(name: str) -> tuple[Main | None, str]:
+    """The benchmark's ``main`` (None for a helper module) and its summary."""
+    try:
+        module: ModuleType = importlib.import_module(f"bench.{name}")
+    except ImportError as err:
+        return None, f"(cannot be imported here: {err})"
+    main = getattr(module, "main", None)
+    summary = (module.__doc__ or "").strip().splitlines()
+    return (main if callable(main) else None), (summary[0] if summary else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,20 +44,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             "  (nothing)   run every benchmark with its defaults"
         )
         return 0
+    found = {name: _load(name) for name in benchmarks()}
+    runnable = {name: (fn, summary) for name, (fn, summary) in found.items() if fn is not None}
     if args and args[0] == "--list":
-        for name in BENCHMARKS:
-            print(f"{name:<12} {_load(name)[1]}")
+        for name, (_, summary) in runnable.items():
+            print(f"{name:<14} {summary}")
         return 0
     if args:
         name, rest = args[0], args[1:]
-        if name not in BENCHMARKS:
+        if name not in runnable:
             print(f"python -m bench: no benchmark {name!r} (try --list)", file=sys.stderr)
             return 2
-        return _load(name)[0](rest)
+        fn = runnable[name][0]
+        assert fn is not None
+        return fn(rest)
     status = 0
-    for name in BENCHMARKS:
+    for name, (fn, _) in runnable.items():
+        assert fn is not None
         print(f"== {name}", flush=True)
-        status = max(status, _load(name)[0]([]))
+        status = max(status, fn([]))
     return status
 
 

@@ -4,7 +4,7 @@
  *   cpglat send [-g GROUP] [-r RATE] [-n COUNT] [-s SIZE] [-m MEMBERS] [-t IDLE_S]
  *   cpglat recv [-g GROUP] [-t IDLE_S]
  *
- * Part of pycorosync's benchmarks (bench/versus.py builds it at run time; never commit the
+ * Part of pycorosync's benchmarks (bench/corosync.py builds it at run time; never commit the
  * binary).  Every instance joins GROUP (default "cpglat").  The sender waits for MEMBERS
  * members, then multicasts COUNT messages (default 5000) of SIZE bytes (default 100, at least
  * the 32-byte header) with CPG_TYPE_AGREED, paced at RATE messages per second (default 1000),
