@@ -9,11 +9,13 @@ the interop checklist; ``ref/real-corosync.md`` §4 foreign-node slot, §5 timin
   commit token and stays put while ours holds the idle token and sends merge_detect;
 * SIGKILL of a real node, then of ours, each restarted: the ring re-forms every time and all
   nodes agree on the membership and the ring id;
+* SIGTERM (LEAVE) of a real node, then of ours: the others re-form before any token timeout;
 * the same over ``transport: udp`` (multicast).
 """
 
 from __future__ import annotations
 
+import signal
 import struct
 import time
 from pathlib import Path
@@ -178,3 +180,25 @@ def test_udp_multicast_ours_as_representative(make_cluster: MakeCluster) -> None
     assert ring.startswith("1.")
     time.sleep(1.5)  # two idle hold periods with ours holding the token
     assert _one_ring(m.wait_agree([1, 2, 3], {1, 2, 3}, quorate=True, timeout=5)) == ring
+
+
+@pytest.mark.timeout(90)
+def test_graceful_leave_both_ways(make_cluster: MakeCluster) -> None:
+    # SIGTERM sends corosync's LEAVE (a join from node id 0): the others re-form at once, well
+    # before a token timeout would notice (ref real-corosync.md §5: 0.42-0.48 s for real nodes).
+    c = make_cluster(3, "udpu", skip={3}, token=1000)
+    m = MixedCluster(c, ours={3})
+    m.start(3)
+    m.wait_agree([1, 2, 3], {1, 2, 3}, quorate=True, timeout=15)
+    token = c.runtime_totem(1)["token"] / 1000
+    for leaver, survivors in ((2, [1, 3]), (3, [1, 2])):
+        t0 = time.monotonic()
+        handle = m.handle(leaver)
+        assert handle is not None and handle.signal(signal.SIGTERM)
+        m.wait_agree(survivors, set(survivors), quorate=True, timeout=10)
+        elapsed = time.monotonic() - t0
+        print(f"node {leaver} left gracefully; survivors agreed after {elapsed:.3f} s")
+        assert elapsed < token, "the LEAVE was not honoured: the ring waited for a token timeout"
+        assert handle.wait(5.0) is not None
+        m.start(leaver)
+        m.wait_agree([1, 2, 3], {1, 2, 3}, quorate=True, timeout=15)
