@@ -31,6 +31,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -40,6 +41,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal, cast
 
 from bench.rings import Kind, Ring, cpu_seconds, open_ring, rss_kib
@@ -184,10 +186,9 @@ def run_cpg(
     ring: Ring, clients: CpgClients, tool: str, argvs: dict[int, list[str]], timeout: float
 ) -> tuple[dict[int, dict[str, str]], dict[int, float]]:
     """Run one client per node (``argvs``: node -> arguments), wait for all; their reports and
-    each daemon's CPU use (% of a core) over the run."""
+    the CPU time (seconds) each daemon used over the run."""
     name = f"{tool}{next(_RUN_IDS)}"
     cpu0 = {i: cpu_seconds(ring.pid(i)) for i in ring.nodes}
-    t0 = time.monotonic()
     # Receivers first, so that every delivery is seen; the senders wait for all members.
     order = sorted(argvs, key=lambda i: argvs[i][0] == "send")
     handles = {
@@ -198,8 +199,7 @@ def run_cpg(
     for h in handles.values():
         if h.wait(max(deadline - time.monotonic(), 0.1)) is None:
             ring.cluster.stop(h)
-    wall = time.monotonic() - t0
-    cpu = {i: 100 * (cpu_seconds(ring.pid(i)) - cpu0[i]) / wall for i in ring.nodes}
+    cpu = {i: cpu_seconds(ring.pid(i)) - cpu0[i] for i in ring.nodes}
     reports: dict[int, dict[str, str]] = {}
     for i in argvs:
         lines = [
@@ -229,7 +229,10 @@ def measure_throughput(
     msgs: int,
     one: Result,
     every: Result,
+    per_message: tuple[Result, Result],
 ) -> None:
+    """Agreed-order throughput; with one sender, also each daemon's CPU time per delivered
+    message (``per_message``: the sending node's daemon, the median of the others)."""
     for trial in range(repeat):
         for kind in KINDS:
             ring = rings[kind]
@@ -257,7 +260,9 @@ def measure_throughput(
                     + ["-t", "20"]
                     for i in ring.nodes
                 }
+                t0 = time.monotonic()
                 reports, cpu = run_cpg(ring, clients, "cpgload", argvs, timeout=600)
+                wall = time.monotonic() - t0
                 _check_order(reports, ring)
                 want = msgs * len(senders)
                 short = {i: r["msgs"] for i, r in reports.items() if int(r["msgs"]) != want}
@@ -265,10 +270,15 @@ def measure_throughput(
                     raise HarnessError(f"{ring.label}: lost messages (want {want}): {short}")
                 rate = statistics.median(float(r["rate"]) for r in reports.values())
                 result.samples[kind].append(rate)
+                if len(senders) == 1:
+                    sender_us = 1e6 * cpu[1] / want
+                    other_us = statistics.median(1e6 * cpu[i] / want for i in ring.nodes[1:])
+                    per_message[0].samples[kind].append(sender_us)
+                    per_message[1].samples[kind].append(other_us)
                 _log(
                     f"throughput {ring.label} x{n}, {len(senders)} sender(s), run {trial + 1}: "
                     f"{rate:.0f} msg/s; daemon CPU "
-                    + " ".join(f"{i}:{pct:.0f}%" for i, pct in cpu.items())
+                    + " ".join(f"{i}:{100 * used / wall:.0f}%" for i, used in cpu.items())
                 )
 
 
@@ -347,6 +357,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value:,.0f}"
     if unit == "%":
         return f"{value:.2f}"
+    if unit == "us":
+        return f"{value:.1f}"
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
@@ -392,6 +404,8 @@ def run(args: argparse.Namespace) -> list[Result]:
             every = Result(f"throughput, {n} senders, 100 B", n, "msg/s", True, ">= 0.5x")
             p50 = Result(f"latency p50 at {args.rate} msg/s", n, "ms", False)
             p99 = Result(f"latency p99 at {args.rate} msg/s", n, "ms", False)
+            cost_sender = Result("daemon CPU per message, sending node", n, "us", False)
+            cost_other = Result("daemon CPU per message, other nodes", n, "us", False)
             idle = Result("idle CPU per node", n, "%", False, "< 1%")
             rss = Result("resident memory per node", n, "MiB", False)
             with _rings(n, args.transport) as rings:
@@ -411,17 +425,41 @@ def run(args: argparse.Namespace) -> list[Result]:
                     measure_idle(list(rings.values()), args.idle_seconds, cpu)
                     measure_rss(list(rings.values()), {n: rss})
                 if wanted("throughput"):
-                    measure_throughput(rings, clients, args.repeat, args.msgs, one, every)
+                    measure_throughput(
+                        rings,
+                        clients,
+                        args.repeat,
+                        args.msgs,
+                        one,
+                        every,
+                        (cost_sender, cost_other),
+                    )
                 if wanted("latency"):
                     measure_latency(
                         rings, clients, args.repeat, args.rate, args.latency_msgs, p50, p99
                     )
-            for r in (start, fail, rejoin, one, every, p50, p99, idle, rss):
+            for r in (
+                start,
+                fail,
+                rejoin,
+                one,
+                every,
+                cost_sender,
+                cost_other,
+                p50,
+                p99,
+                idle,
+                rss,
+            ):
                 if r.samples["real"] or r.samples["ours"] or r.notes:
                     results.append(r)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -445,6 +483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (problem := environment_problem()) is not None:
         print(f"bench corosync: cannot run: {problem}", file=sys.stderr)
         return 2
+    # SIGTERM (e.g. from timeout(1)) must tear the namespaces down like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _terminate)
     info = machine()
     _log(f"machine: {info}")
     results = run(args)
