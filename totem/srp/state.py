@@ -41,6 +41,8 @@ class Datagram:
     dest: int | None
     """Node id for a unicast (tokens); None for a multicast to every node, sender included."""
     data: bytes
+    link: int = 0
+    """Ring (link) number to send on; SRP always says 0, the redundant ring layer chooses."""
 
 
 @dataclass(frozen=True, slots=True)
