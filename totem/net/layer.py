@@ -64,6 +64,11 @@ class NetLayer:
         self.crypto = crypto
 
     @property
+    def passthrough(self) -> bool:
+        """``rrp_mode: none`` and no crypto: this layer changes nothing."""
+        return not self.rrp.passive and not self.crypto.enabled
+
+    @property
     def overhead(self) -> int:
         """Bytes crypto adds to each datagram: SRP's ``net_mtu`` must leave room for them."""
         return self.crypto.overhead
