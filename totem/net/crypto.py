@@ -87,7 +87,6 @@ is trusted: the key authenticates the cluster, not one node.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import struct
 import time
@@ -95,7 +94,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -234,7 +233,6 @@ class DatagramCrypto:
         self._peers: dict[int, _Peer] = {}
         self._keys: dict[tuple[int, int], Any] = {}
         self._hash_class = hash_class
-        self._hash_name = hash
         self._prk = b""
         self._tag_len = 0
         self._digest_size = 0
@@ -257,7 +255,7 @@ class DatagramCrypto:
     # Keys
     # ------------------------------------------------------------------------------------
     def _key_for(self, node_id: int, epoch: int) -> Any:
-        """The (cached) AESGCM object or HMAC key of one sender boot."""
+        """The (cached) AESGCM object, or keyed HMAC to copy, of one sender boot."""
         found = self._keys.get((node_id, epoch))
         if found is not None:
             return found
@@ -265,7 +263,7 @@ class DatagramCrypto:
         length = self._aes_len or self._digest_size
         info = b"pycorosync datagram v1" + struct.pack(">BIQ", self.suite, node_id, epoch)
         raw = HKDFExpand(self._hash_class(), length, info).derive(self._prk)
-        key: Any = AESGCM(raw) if self._aes_len else raw
+        key: Any = AESGCM(raw) if self._aes_len else crypto_hmac.HMAC(raw, self._hash_class())
         if len(self._keys) >= _KEY_CACHE_MAX:
             self._keys.clear()
             self._keys[(self.node_id, self.epoch)] = self._own
@@ -289,7 +287,10 @@ class DatagramCrypto:
             sealed: bytes = self._own.encrypt(_NONCE.pack(counter), data, header)
             return header + sealed
         message = header + data
-        return message + hmac.digest(self._own, message, self._hash_name)
+        mac = self._own.copy()
+        mac.update(message)
+        tag: bytes = mac.finalize()
+        return message + tag
 
     # ------------------------------------------------------------------------------------
     # Receiving
@@ -332,9 +333,12 @@ class DatagramCrypto:
                 raise CryptoDrop("bad_tag", f"from node {node_id}") from None
         else:
             split = len(data) - self._tag_len
-            expected = hmac.digest(key, data[:split], self._hash_name)
-            if not hmac.compare_digest(expected, data[split:]):
-                raise CryptoDrop("bad_tag", f"from node {node_id}")
+            mac = key.copy()
+            mac.update(data[:split])
+            try:
+                mac.verify(data[split:])  # constant time
+            except InvalidSignature:
+                raise CryptoDrop("bad_tag", f"from node {node_id}") from None
             plain = data[HEADER_SIZE:split]
         self._accept(peer, fresh_boot, node_id, epoch, counter, now)
         self.stats.opened += 1
