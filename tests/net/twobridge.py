@@ -49,20 +49,23 @@ def environment_problem() -> str | None:
     return None
 
 
-def conf_text(n: int, extra_totem: str = "") -> str:
+def conf_text(n: int, extra_totem: str = "", rings: int = 2) -> str:
+    """A udpu corosync.conf: ``rings`` 2 is ``rrp_mode: passive``, 1 is ring 0 only."""
     nodes = "".join(
         f"    node {{\n        nodeid: {i}\n        name: node{i}\n"
-        f"        ring0_addr: {SUBNETS[0]}.{i}\n        ring1_addr: {SUBNETS[1]}.{i}\n    }}\n"
+        + "".join(f"        ring{link}_addr: {SUBNETS[link]}.{i}\n" for link in range(rings))
+        + "    }\n"
         for i in range(1, n + 1)
     )
     interfaces = "".join(
         f"    interface {{\n        ringnumber: {link}\n"
         f"        bindnetaddr: {SUBNETS[link]}.0\n        mcastport: 5405\n    }}\n"
-        for link in (0, 1)
+        for link in range(rings)
     )
+    mode = "passive" if rings == 2 else "none"
     return (
         "totem {\n    version: 2\n    cluster_name: rrp\n    transport: udpu\n"
-        "    rrp_mode: passive\n    token: 1000\n    token_coefficient: 0\n"
+        f"    rrp_mode: {mode}\n    token: 1000\n    token_coefficient: 0\n"
         f"{extra_totem}{interfaces}}}\n"
         f"nodelist {{\n{nodes}}}\n"
         "quorum {\n    provider: corosync_votequorum\n}\n"
@@ -73,7 +76,7 @@ def conf_text(n: int, extra_totem: str = "") -> str:
 class TwoBridgeCluster:
     """``n`` daemons on two bridged networks; ``cut(link)``/``restore(link)``."""
 
-    def __init__(self, tmp: Path, n: int = 3, extra_totem: str = "") -> None:
+    def __init__(self, tmp: Path, n: int = 3, extra_totem: str = "", rings: int = 2) -> None:
         self.tmp = tmp
         self.n = n
         self.prefix = f"rrp7{secrets.token_hex(2)}"
@@ -82,10 +85,12 @@ class TwoBridgeCluster:
         self.created: list[str] = []
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.conf = tmp / "corosync.conf"
-        self.conf.write_text(conf_text(n, extra_totem))
+        self.conf.write_text(conf_text(n, extra_totem, rings))
 
     # -- network -------------------------------------------------------------------------
-    def setup(self) -> None:
+    def setup(self, rate: str | None = None) -> None:
+        """Create the namespaces; ``rate`` (``tc`` syntax, e.g. ``20mbit``) limits what
+        every node can send on each network, like a slower NIC."""
         create_netns(self.bridge_ns)
         self.created.append(self.bridge_ns)
         br = self.bridge_ns
@@ -104,6 +109,9 @@ class TwoBridgeCluster:
                 run(["ip", "-n", br, "link", "set", port, "master", f"br{link}", "up"])
                 run(["ip", "-n", ns, "addr", "add", f"{SUBNETS[link]}.{i}/24", "dev", f"eth{link}"])
                 run(["ip", "-n", ns, "link", "set", f"eth{link}", "up"])
+                if rate is not None:
+                    shape = ["tbf", "rate", rate, "burst", "64kb", "latency", "20ms"]
+                    run(["tc", "-n", ns, "qdisc", "add", "dev", f"eth{link}", "root", *shape])
 
     @staticmethod
     def port(i: int, link: int) -> str:
