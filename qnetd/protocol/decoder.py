@@ -14,6 +14,7 @@ it.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from qnetd.protocol.constants import (
 )
 from qnetd.protocol.header import HEADER_LEN, parse_header
 from qnetd.protocol.tlv import (
+    TLV_HEADER_LEN,
     DecodeErrorKind,
     NodeInfo,
     RingId,
@@ -49,10 +51,11 @@ from qnetd.protocol.tlv import (
     decode_u32,
     decode_u64,
     decode_vote,
-    split_options,
 )
 
 __all__ = ["DecodedMessage", "MessageDecodeError", "decode_message"]
+
+_TL = struct.Struct(">HH")
 
 
 class MessageDecodeError(ValueError):
@@ -108,24 +111,32 @@ def decode_message(raw: bytes) -> DecodedMessage:
     fields: dict[str, Any] = {}
     seq: int | None = None
     nodes: list[NodeInfo] | None = None
+    pos = HEADER_LEN
+    unpack = _TL.unpack_from
     try:
-        options = split_options(raw, HEADER_LEN, end)
-    except TlvDecodeError as exc:
-        raise MessageDecodeError(exc.kind, msg_type, None) from None
-    try:
-        for opt, off, vlen in options:
+        # Walk and decode in one pass, like tlv_iter_next + msg_decode: the first bad option in
+        # stream order decides the error, and the sequence number decoded before it is kept.
+        while True:
+            if pos + TLV_HEADER_LEN > end:
+                raise TlvDecodeError(DecodeErrorKind.INCONSISTENT)
+            opt, vlen = unpack(raw, pos)
+            off = pos + TLV_HEADER_LEN
+            nxt = off + vlen
+            if nxt > end:
+                raise TlvDecodeError(DecodeErrorKind.INCONSISTENT)
             if opt == OptType.MSG_SEQ_NUMBER:
                 seq = decode_u32(raw, off, vlen)
                 fields["seq_number"] = seq
-            elif opt > OptType.KEEP_ACTIVE_PARTITION_TIE_BREAKER:
-                continue
             elif opt == OptType.NODE_INFO:
                 if nodes is None:
                     nodes = []
                 nodes.append(decode_node_info(raw, off, vlen))
-            else:
+            elif opt <= OptType.KEEP_ACTIVE_PARTITION_TIE_BREAKER:
                 name, decoder = _DECODERS[opt]
                 fields[name] = decoder(raw, off, vlen)
+            if nxt >= end:
+                break
+            pos = nxt
     except TlvDecodeError as exc:
         raise MessageDecodeError(exc.kind, msg_type, seq) from None
     if nodes is not None:

@@ -311,13 +311,25 @@ def decode_node_info(buf: bytes, off: int, length: int) -> NodeInfo:
     node_id = 0
     dc_id = 0
     state = NodeState.NOT_SET
-    for opt, voff, vlen in split_options(buf, off, off + length):
+    pos = off
+    end = off + length
+    while True:
+        if pos + TLV_HEADER_LEN > end:
+            raise TlvDecodeError(DecodeErrorKind.INCONSISTENT)
+        opt, vlen = _TL.unpack_from(buf, pos)
+        voff = pos + TLV_HEADER_LEN
+        nxt = voff + vlen
+        if nxt > end:
+            raise TlvDecodeError(DecodeErrorKind.INCONSISTENT)
         if opt == OptType.NODE_ID:
             node_id = decode_u32(buf, voff, vlen)
         elif opt == OptType.DATA_CENTER_ID:
             dc_id = decode_u32(buf, voff, vlen)
         elif opt == OptType.NODE_STATE:
             state = decode_node_state(buf, voff, vlen)
+        if nxt >= end:
+            break
+        pos = nxt
     if node_id == 0:
         raise TlvDecodeError(DecodeErrorKind.INVALID_VALUE, "node info without node id")
     return NodeInfo(node_id, dc_id, state)

@@ -148,6 +148,11 @@ class ClientConnection:
         self.peer_certificate = peer_certificate
 
     def _skipped(self, frame: SkippedFrame) -> None:
+        if frame.length == 0:
+            # Quirk of msgio_read: a body-less message completes in the same read as its
+            # header, which overwrites the skip reason; qnetd then sends error code 0.
+            self._send_err(None, E.NO_ERROR)
+            return
         if frame.reason == E.UNSUPPORTED_MESSAGE:
             log.warning("Client sent unsupported msg type %d. Skipping message", frame.msg_type)
         else:

@@ -47,6 +47,16 @@ def cluster(
     return b
 
 
+def cluster_data(b: ClusterBuilder) -> FfsplitClusterData:
+    cl = next(iter(b.clients.values())).cluster
+    assert cl is not None and isinstance(cl.algorithm_data, FfsplitClusterData)
+    return cl.algorithm_data
+
+
+def state(b: ClusterBuilder) -> FfsplitClusterState:
+    return cluster_data(b).state
+
+
 def decide(b: ClusterBuilder, trigger: int) -> tuple[Vote, list[tuple[int, Vote]]]:
     """Re-send ``trigger``'s stored membership and return (reply vote, VOTE_INFO pushed)."""
     c = b.clients[trigger]
@@ -242,8 +252,7 @@ def test_partition_selection(
         assert ack_all_nacks(b) == [(n, ACK) for n in connected if n in winners]
     else:
         assert pushed == [(n, ACK) for n in connected if n in winners]
-    data = b.clients[trigger].cluster.algorithm_data  # type: ignore[union-attr]
-    assert isinstance(data, FfsplitClusterData)
+    data = cluster_data(b)
     expected_partition = next((p for p in partitions if winners and set(p) >= winners), ())
     assert data.quorate_partition.ids == frozenset(expected_partition)
 
@@ -253,20 +262,17 @@ def test_acks_wait_for_every_nack_reply() -> None:
     _, pushed = decide(b, 4)
     assert pushed == [(3, NACK), (4, NACK)]
     seqs = {node: seq for node, seq, _, _ in b.ctx.last}
-    data = b.clients[1].cluster.algorithm_data  # type: ignore[union-attr]
-    assert isinstance(data, FfsplitClusterData)
     # a stale reply is ignored
     b.alg.vote_info_reply_received(b.ctx, b.clients[3], seqs[3] - 1)
-    assert b.ctx.votes == [] and data.state == FfsplitClusterState.SENDING_NACKS
+    assert b.ctx.votes == [] and state(b) == FfsplitClusterState.SENDING_NACKS
     b.alg.vote_info_reply_received(b.ctx, b.clients[3], seqs[3])
     assert b.ctx.votes == []
     b.alg.vote_info_reply_received(b.ctx, b.clients[4], seqs[4])
     assert b.ctx.take_votes() == [(1, ACK), (2, ACK)]
-    assert data.state == FfsplitClusterState.SENDING_ACKS
-    for node in (1, 2):
-        c = b.clients[node]
-        b.alg.vote_info_reply_received(b.ctx, c, c.algorithm_data.vote_info_expected_seq_num)  # type: ignore[attr-defined]
-    assert data.state == FfsplitClusterState.WAITING_FOR_CHANGE
+    assert state(b) == FfsplitClusterState.SENDING_ACKS
+    for node, seq, _, _ in b.ctx.last:
+        b.alg.vote_info_reply_received(b.ctx, b.clients[node], seq)
+    assert state(b) == FfsplitClusterState.WAITING_FOR_CHANGE
 
 
 def test_vote_info_carries_each_clients_ring_and_the_triggers_new_ring() -> None:
@@ -284,8 +290,7 @@ def test_unstable_membership_waits() -> None:
     # node 1 sees a new ring without node 2; node 2 still lists node 1 in the old ring
     assert b.membership(1, RingId(1, 5), (1,)) == Vote.WAIT_FOR_REPLY
     assert b.ctx.votes == []
-    data = b.clients[1].cluster.algorithm_data  # type: ignore[union-attr]
-    assert data.state == FfsplitClusterState.WAITING_FOR_STABLE_MEMBERSHIP  # type: ignore[attr-defined]
+    assert state(b) == FfsplitClusterState.WAITING_FOR_STABLE_MEMBERSHIP
     assert b.membership(2, RingId(2, 5), (2,)) == Vote.NO_CHANGE
     assert b.ctx.take_votes() == [(2, NACK)]
 
