@@ -158,7 +158,7 @@ class RawClient:
         self.sock.settimeout(remaining)
         try:
             data = self.sock.recv(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return False
         except (ConnectionError, ssl.SSLError, OSError):
             self.closed = True
