@@ -292,10 +292,15 @@ def _decide(ctx: AlgorithmContext, change: _Change) -> AlgorithmResult:
     cluster = _cluster(client)
     cdata = _cluster_data(cluster)
     cdata.state = FfsplitClusterState.WAITING_FOR_STABLE_MEMBERSHIP
+    debug = log.isEnabledFor(logging.DEBUG)
     if not _is_membership_stable(change):
-        log.debug("ffsplit: Membership for cluster %s is not yet stable", client.cluster_name_text)
+        if debug:
+            log.debug(
+                "ffsplit: Membership for cluster %s is not yet stable", client.cluster_name_text
+            )
         return AlgorithmResult.ok(Vote.WAIT_FOR_REPLY)
-    log.debug("ffsplit: Membership for cluster %s is now stable", client.cluster_name_text)
+    if debug:
+        log.debug("ffsplit: Membership for cluster %s is now stable", client.cluster_name_text)
 
     quorate = _select_partition(change, cdata.quorate_partition)
     if quorate is None:

@@ -56,6 +56,9 @@ from qnetd.protocol.tlv import (
 __all__ = ["DecodedMessage", "MessageDecodeError", "decode_message"]
 
 _TL = struct.Struct(">HH")
+_SEQ = int(OptType.MSG_SEQ_NUMBER)
+_NODE_INFO = int(OptType.NODE_INFO)
+_LAST_OPT = int(OptType.KEEP_ACTIVE_PARTITION_TIE_BREAKER)
 
 
 class MessageDecodeError(ValueError):
@@ -69,9 +72,13 @@ class MessageDecodeError(ValueError):
         """Sequence number decoded before the error, if any (echoed in SERVER_ERROR)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DecodedMessage:
-    """All options of one message (``struct msg_decoded``); ``None`` = option absent."""
+    """All options of one message (``struct msg_decoded``); ``None`` = option absent.
+
+    A plain record (not frozen: building a 26-field frozen dataclass costs several times more
+    on the hot path); the typed messages built from it are frozen.
+    """
 
     msg_type: int
     seq_number: int | None = None
@@ -124,14 +131,14 @@ def decode_message(raw: bytes) -> DecodedMessage:
             nxt = off + vlen
             if nxt > end:
                 raise TlvDecodeError(DecodeErrorKind.INCONSISTENT)
-            if opt == OptType.MSG_SEQ_NUMBER:
+            if opt == _SEQ:
                 seq = decode_u32(raw, off, vlen)
                 fields["seq_number"] = seq
-            elif opt == OptType.NODE_INFO:
+            elif opt == _NODE_INFO:
                 if nodes is None:
                     nodes = []
                 nodes.append(decode_node_info(raw, off, vlen))
-            elif opt <= OptType.KEEP_ACTIVE_PARTITION_TIE_BREAKER:
+            elif opt <= _LAST_OPT:
                 name, decoder = _DECODERS[opt]
                 fields[name] = decoder(raw, off, vlen)
             if nxt >= end:
