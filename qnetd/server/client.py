@@ -148,6 +148,7 @@ class ClientConnection:
         self.peer_certificate = peer_certificate
 
     def _skipped(self, frame: SkippedFrame) -> None:
+        self.server.counters["skipped_messages"] += 1
         if frame.length == 0:
             # Quirk of msgio_read: a body-less message completes in the same read as its
             # header, which overwrites the skip reason; qnetd then sends error code 0.
@@ -162,10 +163,13 @@ class ClientConnection:
         self._send_err(None, frame.reason)
 
     def _message_received(self, frame: Frame, now: float) -> None:
-        self.server._reschedule_dpd(self, now)
+        server = self.server
+        server.counters["messages"] += 1
+        server._reschedule_dpd(self, now)
         try:
             msg = decode_message(frame.raw)
         except MessageDecodeError as exc:
+            server.counters["decode_errors"] += 1
             log.warning("%s", exc.kind.log_text)
             log.info("Sending back error message")
             self._send_err(exc.seq_number, E.ERROR_DECODING_MSG)
@@ -184,6 +188,7 @@ class ClientConnection:
         self.server._send(self, data)
 
     def _send_err(self, seq: int | None, code: ReplyErrorCode) -> None:
+        self.server.counters["server_errors_sent"] += 1
         self._send(ServerError(code, seq).encode())
 
     def _disconnect(self, reason: DisconnectReason) -> None:

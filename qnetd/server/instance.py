@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections import Counter
 from collections.abc import Mapping
 
 from qnetd.algorithms import ALGORITHMS, Algorithm
@@ -78,6 +79,8 @@ class QnetdServer:
         self._now = 0.0
         self._pending_disconnect = False
         self.shut_down = False
+        self.counters: Counter[str] = Counter()
+        """Messages, malformed input and disconnections, by kind (for ``status json``)."""
 
     # ------------------------------------------------------------------ driver API
 
@@ -89,6 +92,7 @@ class QnetdServer:
             return False
         if cfg.max_clients and len(self.connections) >= cfg.max_clients:
             log.error("Maximum clients reached. Not accepting connection")
+            self.counters["connections_refused"] += 1
             return False
         adv = cfg.advanced
         record = QnetdClient(conn_id, addr_str, connected_at=now)
@@ -356,6 +360,7 @@ class QnetdServer:
         self, conn: ClientConnection, reason: DisconnectReason, *, server_going_down: bool
     ) -> None:
         rec = conn.record
+        self.counters["disconnects_" + reason.name.lower()] += 1
         log.debug(
             "Client %s (init_received %d, cluster %s, node_id %d) disconnect%s",
             rec.addr_str,

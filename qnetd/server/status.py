@@ -75,6 +75,7 @@ def status_dict(server: QnetdServer, verbose: bool = False) -> dict[str, Any]:
         "maximum_allowed_clients": cfg.max_clients or None,
         "maximum_send_size": adv.max_client_send_size,
         "maximum_receive_size": adv.max_client_receive_size,
+        "counters": dict(sorted(server.counters.items())),
     }
     return data
 

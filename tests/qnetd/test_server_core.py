@@ -212,6 +212,9 @@ def test_skipped_and_undecodable_messages_keep_the_connection() -> None:
         (1, err(E.ERROR_DECODING_MSG, 7))
     ]
     assert h.send(1, Preinit(b"c", 3)) == [(1, PreinitReply(TlsSupported.UNSUPPORTED, True, 3))]
+    c = h.server.counters
+    assert (c["skipped_messages"], c["decode_errors"], c["server_errors_sent"]) == (4, 2, 6)
+    assert c["messages"] == 4  # two PREINITs and the two undecodable frames
 
 
 @pytest.mark.parametrize("msg_type", [1, 4, 5, 7, 9, 11, 13, 14, 17], ids=lambda t: f"type{t}")
