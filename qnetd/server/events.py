@@ -41,6 +41,7 @@ class DisconnectReason(Enum):
     NO_CLIENT_CERTIFICATE = "client did not send a valid certificate"
     CERTIFICATE_NAME_MISMATCH = "client certificate name does not match the cluster name"
     SEND_BUFFER_FULL = "send buffer full"
+    REPLY_TOO_LONG = "reply longer than max_client_send_size"
     IO_ERROR = "socket error"
     SERVER_SHUTDOWN = "server is going down"
 

@@ -250,7 +250,12 @@ class QnetdServer:
         return self.algorithms[client.decision_algorithm]
 
     def _send(self, conn: ClientConnection, data: bytes) -> None:
-        if conn.transport_closed:
+        if conn.transport_closed or conn.record.schedule_disconnect:
+            return
+        if len(data) > self.config.advanced.max_client_send_size:
+            # the message does not fit the client's send buffer (dynar) in qnetd
+            log.error("Can't alloc msg. Disconnecting client connection.")
+            self._schedule_disconnect(conn, DisconnectReason.REPLY_TOO_LONG)
             return
         self._outbox.append(Send(conn.record.conn_id, data))
 

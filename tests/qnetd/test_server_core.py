@@ -542,3 +542,11 @@ def test_lms_timer_pushes_the_vote() -> None:
         (2, VoteInfo(1, Vote.NACK, RingId(2, 6))),
     ]
     assert h.advance(5.0) == []  # decided: no more timers (DPD is 12 s)
+
+
+def test_reply_longer_than_the_send_limit_drops_the_client() -> None:
+    h = Harness.plain(advanced=AdvancedSettings(max_client_send_size=64))
+    preinited(h)
+    assert h.send(1, Init(1, FFSPLIT, 8000, LOWEST, RING, 2)) == [
+        (1, Close(1, DisconnectReason.REPLY_TOO_LONG))
+    ]
