@@ -107,7 +107,9 @@ class Daemon:
         """One per ring (link), in ring order."""
         self.driver.add_listener(self._on_event)
         cpg = next((s for s in services if isinstance(s, CpgService)), None)
-        self.cpg_control = CpgControl(cpg, self.driver.poke) if cpg is not None else None
+        self.cpg_control = (
+            CpgControl(cpg, self.driver.poke, self.loop.call_soon) if cpg is not None else None
+        )
 
     @property
     def transport(self) -> UdpuTransport | UdpTransport:
