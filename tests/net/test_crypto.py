@@ -326,3 +326,15 @@ def test_status_has_no_key_material() -> None:
     assert status["peers"] == {"1": {"epoch": EPOCH, "highest": 1}}
     assert status["opened"] == 1 and status["overhead"] == 40
     assert KEY.hex()[:32] not in repr(status)
+
+
+def test_forged_headers_are_not_remembered() -> None:
+    """Each forged (node, epoch) costs one key derivation but never fills the key cache."""
+    sender, receiver = pair()
+    receiver.open(sender.seal(TOTEM), 0.0)
+    forged = bytearray(sender.seal(TOTEM))
+    for n in range(2000):
+        forged[4:16] = struct.pack(">IQ", 1000 + n, n)
+        assert drop_reason(receiver, bytes(forged)) == "bad_tag"
+    assert set(receiver._keys) == {(2, EPOCH + 1), (1, EPOCH)}
+    assert receiver.open(sender.seal(TOTEM), 0.0) == TOTEM

@@ -254,8 +254,12 @@ class DatagramCrypto:
     # ------------------------------------------------------------------------------------
     # Keys
     # ------------------------------------------------------------------------------------
-    def _key_for(self, node_id: int, epoch: int) -> Any:
-        """The (cached) AESGCM object, or keyed HMAC to copy, of one sender boot."""
+    def _key_for(self, node_id: int, epoch: int, *, remember: bool = True) -> Any:
+        """The AESGCM object, or keyed HMAC to copy, of one sender boot.
+
+        Keys are cached once a datagram under them has authenticated (``remember``), so
+        forged headers cost a derivation each but never evict the real peers' keys.
+        """
         found = self._keys.get((node_id, epoch))
         if found is not None:
             return found
@@ -264,11 +268,15 @@ class DatagramCrypto:
         info = b"pycorosync datagram v1" + struct.pack(">BIQ", self.suite, node_id, epoch)
         raw = HKDFExpand(self._hash_class(), length, info).derive(self._prk)
         key: Any = AESGCM(raw) if self._aes_len else crypto_hmac.HMAC(raw, self._hash_class())
+        if remember:
+            self._remember(node_id, epoch, key)
+        return key
+
+    def _remember(self, node_id: int, epoch: int, key: Any) -> None:
         if len(self._keys) >= _KEY_CACHE_MAX:
             self._keys.clear()
             self._keys[(self.node_id, self.epoch)] = self._own
         self._keys[(node_id, epoch)] = key
-        return key
 
     # ------------------------------------------------------------------------------------
     # Sending
@@ -324,7 +332,8 @@ class DatagramCrypto:
             raise CryptoDrop("bad_suite", f"{suite:#04x}, expected {self.suite:#04x}")
         peer = self._peers.get(node_id)
         fresh_boot = self._check_replay(peer, node_id, epoch, counter, now)
-        key = self._key_for(node_id, epoch)
+        known = (node_id, epoch) in self._keys
+        key = self._key_for(node_id, epoch, remember=False)
         header = data[:HEADER_SIZE]
         if self._aes_len:
             try:
@@ -340,6 +349,8 @@ class DatagramCrypto:
             except InvalidSignature:
                 raise CryptoDrop("bad_tag", f"from node {node_id}") from None
             plain = data[HEADER_SIZE:split]
+        if not known:
+            self._remember(node_id, epoch, key)
         self._accept(peer, fresh_boot, node_id, epoch, counter, now)
         self.stats.opened += 1
         return plain
