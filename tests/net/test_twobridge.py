@@ -85,10 +85,12 @@ async def cpg_traffic(
         await receiver.close()
 
 
+@pytest.mark.parametrize("transport", ["udpu", "udp"])
 def test_cut_a_network_traffic_goes_on_and_the_ring_recovers(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], transport: str
 ) -> None:
-    with TwoBridgeCluster(tmp_path, extra_totem=crypto_totem(tmp_path)) as cluster:
+    extra = crypto_totem(tmp_path)
+    with TwoBridgeCluster(tmp_path, extra_totem=extra, transport=transport) as cluster:
         cluster.setup()
         cluster.start()
         cluster.wait(cluster.formed, 30)
@@ -109,7 +111,7 @@ def test_cut_a_network_traffic_goes_on_and_the_ring_recovers(
         assert cfgtool.main(["--run-dir", cluster.run_dir(2), "-s"]) == 0
         text = capsys.readouterr().out.splitlines()
         assert text[:4] == [
-            "Local node ID 2, transport udpu",
+            f"Local node ID 2, transport {transport}",
             "LINK ID 0 ",
             "\taddr\t= 10.70.0.2",
             "\tring\t= Marking ringid 0 interface 10.70.0.2 FAULTY",

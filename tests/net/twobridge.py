@@ -49,8 +49,8 @@ def environment_problem() -> str | None:
     return None
 
 
-def conf_text(n: int, extra_totem: str = "", rings: int = 2) -> str:
-    """A udpu corosync.conf: ``rings`` 2 is ``rrp_mode: passive``, 1 is ring 0 only."""
+def conf_text(n: int, extra_totem: str = "", rings: int = 2, transport: str = "udpu") -> str:
+    """A corosync.conf: ``rings`` 2 is ``rrp_mode: passive``, 1 is ring 0 only."""
     nodes = "".join(
         f"    node {{\n        nodeid: {i}\n        name: node{i}\n"
         + "".join(f"        ring{link}_addr: {SUBNETS[link]}.{i}\n" for link in range(rings))
@@ -64,7 +64,7 @@ def conf_text(n: int, extra_totem: str = "", rings: int = 2) -> str:
     )
     mode = "passive" if rings == 2 else "none"
     return (
-        "totem {\n    version: 2\n    cluster_name: rrp\n    transport: udpu\n"
+        f"totem {{\n    version: 2\n    cluster_name: rrp\n    transport: {transport}\n"
         f"    rrp_mode: {mode}\n    token: 1000\n    token_coefficient: 0\n"
         f"{extra_totem}{interfaces}}}\n"
         f"nodelist {{\n{nodes}}}\n"
@@ -76,7 +76,14 @@ def conf_text(n: int, extra_totem: str = "", rings: int = 2) -> str:
 class TwoBridgeCluster:
     """``n`` daemons on two bridged networks; ``cut(link)``/``restore(link)``."""
 
-    def __init__(self, tmp: Path, n: int = 3, extra_totem: str = "", rings: int = 2) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        n: int = 3,
+        extra_totem: str = "",
+        rings: int = 2,
+        transport: str = "udpu",
+    ) -> None:
         self.tmp = tmp
         self.n = n
         self.prefix = f"rrp7{secrets.token_hex(2)}"
@@ -85,7 +92,7 @@ class TwoBridgeCluster:
         self.created: list[str] = []
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.conf = tmp / "corosync.conf"
-        self.conf.write_text(conf_text(n, extra_totem, rings))
+        self.conf.write_text(conf_text(n, extra_totem, rings, transport))
 
     # -- network -------------------------------------------------------------------------
     def setup(self, rate: str | None = None) -> None:
