@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from totem.net.ringtest import (
     RING_TEST_ACTIVATE,
@@ -367,3 +369,27 @@ def test_held_token_goes_after_token_expired_timeout() -> None:
     assert rrp.on_deadline(1.047) == [token(2)]
     assert rrp.stats.tokens_held_expired == 1
     assert rrp.release_token(1.05) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    arrivals=st.lists(
+        st.tuples(st.sampled_from(["token", "mcast", "garbage"]), st.integers(0, 1)),
+        max_size=400,
+    )
+)
+def test_everything_reaches_srp_exactly_once(arrivals: list[tuple[str, int]]) -> None:
+    """Whatever arrives on whichever ring, SRP gets each datagram once, in arrival order,
+    and a ring is only ever marked FAULTY while it lags the other past a threshold."""
+    rrp = ring()
+    handed: list[bytes] = []
+    expected: list[bytes] = []
+    for n, (kind, link) in enumerate(arrivals):
+        data = {"token": token, "mcast": mcast}[kind](n) if kind != "garbage" else bytes([n % 256])
+        expected.append(data)
+        handed.extend(rrp.receive(data, link, float(n)))
+        for event in rrp.events():
+            if isinstance(event, RingFaulty):
+                problem = rrp.status()[event.ring]
+                assert problem.token_problem > 10 or problem.mcast_problem > 100
+    assert handed == expected
