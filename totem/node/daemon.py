@@ -304,7 +304,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pycorosync", description="A pure-Python corosync node (Totem udp/udpu)."
     )
-    parser.add_argument("-f", "--foreground", action="store_true", help="do not fork (default)")
+    parser.add_argument(
+        "-f",
+        "--foreground",
+        action="store_true",
+        help="run in the foreground: the only mode (accepted as corosync accepts it; use systemd)",
+    )
     parser.add_argument("-c", "--config", default="/etc/corosync/corosync.conf")
     parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="control socket and pid file")
     parser.add_argument("--state-dir", help="ring id files (default: system.state_dir)")
