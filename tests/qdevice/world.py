@@ -75,6 +75,8 @@ class Node:
     )
     """Answer to RunHeuristics (None: never answer)."""
     tls: bool = False
+    bridge: Any = None
+    """A VotequorumBridge that carries out the polls (full-stack worlds)."""
 
     def last_cast(self) -> bool | None:
         return self.polls[-1].cast_vote if self.polls else None
@@ -129,7 +131,15 @@ class World:
     def pump(self, node_id: int) -> None:
         node = self.nodes[node_id]
         client = node.client
-        for out in client.outbox():
+        outputs = client.outbox()
+        if node.bridge is not None and outputs:
+            polls = [o for o in outputs if isinstance(o, Poll)]
+            outputs = node.bridge.execute(outputs, self.now)
+            node.polls.extend(polls)
+            node.outputs.extend(polls)
+            if polls:
+                self.after_polls(node_id)
+        for out in outputs:
             node.outputs.append(out)
             if isinstance(out, Connect):
                 self.at(self.latency, lambda n=node_id: self._connect(n))
@@ -156,6 +166,9 @@ class World:
                         lambda n=node_id, s=out.seq, a=answer: self._heuristics(n, s, a),
                     )
         node.events.extend(client.events())
+
+    def after_polls(self, node_id: int) -> None:
+        """votequorum was polled on ``node_id`` (full-stack worlds pump the node)."""
 
     def _heuristics(self, node_id: int, seq: int, result: HeuristicsResult) -> None:
         self.nodes[node_id].client.heuristics_result(seq, result, self.now)
@@ -237,24 +250,33 @@ class World:
         node.client.connection_lost(self.now, error=True)
         self.pump(node_id)
 
-    def step(self) -> bool:
-        candidates: list[tuple[float, int, Callable[[], None]]] = []
-        if self._queue:
-            candidates.append(self._queue[0])
+    def deadlines(self) -> list[tuple[float, Callable[[], None]]]:
+        """Timers due some time: the server's and every client's."""
+        out: list[tuple[float, Callable[[], None]]] = []
         d = self.server.next_deadline()
         if d is not None:
-            candidates.append((d, -1, self._server_deadline))
+            out.append((d, self._server_deadline))
         for node_id, node in self.nodes.items():
             d = node.client.next_deadline()
             if d is not None:
-                candidates.append((d, -2, lambda n=node_id: self._client_deadline(n)))
-        if not candidates:
+                out.append((d, lambda n=node_id: self._client_deadline(n)))
+        return out
+
+    def step(self) -> bool:
+        """Run the earliest thing that happens (timers before deliveries at equal times)."""
+        timers = self.deadlines()
+        timer = min(timers, key=lambda t: t[0]) if timers else None
+        packet = self._queue[0] if self._queue else None
+        if timer is None and packet is None:
             return False
-        when, seq, action = min(candidates, key=lambda c: (c[0], c[1] >= 0, c[1]))
-        if seq >= 0:
-            heapq.heappop(self._queue)
-        self.now = max(self.now, when)
-        action()
+        if timer is not None and (packet is None or timer[0] <= packet[0]):
+            self.now = max(self.now, timer[0])
+            timer[1]()
+            return True
+        assert packet is not None
+        heapq.heappop(self._queue)
+        self.now = max(self.now, packet[0])
+        packet[2]()
         return True
 
     def _server_deadline(self) -> None:
@@ -265,6 +287,12 @@ class World:
         self.nodes[node_id].client.on_deadline(self.now)
         self.pump(node_id)
 
+    def _next_time(self) -> float | None:
+        times = [t for t, _ in self.deadlines()]
+        if self._queue:
+            times.append(self._queue[0][0])
+        return min(times) if times else None
+
     def run_for(self, seconds: float) -> None:
         end = self.now + seconds
         while True:
@@ -273,17 +301,6 @@ class World:
                 break
             self.step()
         self.now = end
-
-    def _next_time(self) -> float | None:
-        times = [self._queue[0][0]] if self._queue else []
-        d = self.server.next_deadline()
-        if d is not None:
-            times.append(d)
-        for node in self.nodes.values():
-            d = node.client.next_deadline()
-            if d is not None:
-                times.append(d)
-        return min(times) if times else None
 
     def run_until(self, predicate: Callable[[], bool], timeout: float = 60.0) -> float:
         start = self.now
