@@ -22,7 +22,7 @@ from totem.node.stack import NodeStack
 from votequorum.qdevice.bridge import VotequorumBridge
 from votequorum.qdevice.net_client import QdeviceNetClient
 from votequorum.qdevice.settings import settings_from_config
-from votequorum.service import VotequorumService
+from votequorum.service import QuorumChanged, VotequorumService
 
 from .world import Node, World, plain_server
 
@@ -72,6 +72,8 @@ class FullStack(World):
         self.votequorum: dict[int, VotequorumService] = {}
         self.node_events: dict[int, list[Any]] = {i: [] for i in self.ids}
         self.cut: set[tuple[int, int]] = set()
+        self.views_changed = False
+        """Some votequorum reported a new quorum view (QuorumChanged) since last cleared."""
         self.seed = seed
         self.test_algorithm_enabled = test_algorithm_enabled
 
@@ -136,6 +138,8 @@ class FullStack(World):
         node = self.nodes.get(node_id)
         for event in events:
             self.node_events[node_id].append(event)
+            if isinstance(event, QuorumChanged):
+                self.views_changed = True
             if node is not None:
                 node.bridge.on_event(event, self.now)
         if node is not None:

@@ -28,6 +28,9 @@ def run_checking_split_brain(world: FullStack, seconds: float) -> None:
         if nxt is None or nxt > end:
             break
         world.step()
+        if not world.views_changed:
+            continue
+        world.views_changed = False
         views: dict[RingId, frozenset[int]] = {}
         for vq in world.votequorum.values():
             snap = vq.snapshot()

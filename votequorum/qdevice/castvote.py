@@ -52,6 +52,10 @@ class CastVoteTimer:
         self.deadline = None
         return None
 
+    def stop(self) -> None:
+        """The device goes away: no more polls."""
+        self.deadline = None
+
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
 

@@ -481,7 +481,11 @@ class QdeviceNetClient:
     # ================================================================== messages
 
     def _message(self, frame: bytes, now: float) -> None:
-        msg = decode(frame)
+        try:
+            msg = decode(frame)
+        except ProtocolError:
+            self.counters["decode_errors"] += 1
+            raise
         t = msg.msg_type
         if t == MsgType.PREINIT_REPLY:
             if self.state != ClientState.WAITING_PREINIT_REPLY:
@@ -793,6 +797,8 @@ class QdeviceNetClient:
         if not self.connection_open:
             if reason.force_disconnect and self.state != ClientState.STOPPED:
                 self.reconnect_at = None
+                self.cast_vote.stop()
+                self._heuristics_deadline = None
                 self._set_state(ClientState.STOPPED)
                 self._events.append(Stopped(reason))
             return
@@ -820,6 +826,8 @@ class QdeviceNetClient:
         self.server_supports_heuristics = False
         self.server_supports_kap = False
         if reason.force_disconnect:
+            self.cast_vote.stop()
+            self._heuristics_deadline = None
             self._set_state(ClientState.STOPPED)
             self._events.append(Disconnected(reason, None))
             self._events.append(Stopped(reason))
