@@ -42,12 +42,20 @@ from votequorum.qdevice.settings import (
     settings_from_config,
 )
 from votequorum.qdevice.status import render_status, snapshot, status_json
-from votequorum.service import VotequorumService
+from votequorum.service import (
+    ExpectedVotesChanged,
+    NodeListNotification,
+    QdeviceRegistration,
+    QuorumChanged,
+    VotequorumService,
+)
 
 __all__ = ["QdeviceAgent", "agent_factory"]
 
 STATUS_OP = "qdevice.status"
 TOPIC = "qdevice"
+VOTEQUORUM_EVENTS = (QdeviceRegistration, NodeListNotification, QuorumChanged, ExpectedVotesChanged)
+"""The node events a quorum device follows (libvotequorum's callbacks)."""
 
 
 def agent_factory(daemon: Any) -> QdeviceAgent | None:
@@ -150,7 +158,7 @@ class QdeviceAgent:
         return rest
 
     def _on_node_event(self, event: Any) -> None:
-        if not self._running:
+        if not self._running or not isinstance(event, VOTEQUORUM_EVENTS):
             return
         self.bridge.on_event(event, self.loop.time())
         self._after_bridge()
