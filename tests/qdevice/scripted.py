@@ -10,7 +10,8 @@ from qnetd.protocol.constants import TlsSupported
 from qnetd.protocol.tlv import RingId
 from totem.srp.events import LogRecord
 from votequorum.qdevice.events import Output, Send
-from votequorum.qdevice.net_client import QdeviceNetClient, QuorumNode
+from votequorum.qdevice.net_client import QdeviceNetClient
+from votequorum.qdevice.requests import QuorumNode
 
 from .world import settings
 

@@ -10,7 +10,8 @@ from totem.ringid import RingId
 from votequorum.calc import NodeState
 from votequorum.qdevice.bridge import BridgeState, VotequorumBridge
 from votequorum.qdevice.events import ClientState, Connect, Poll, Stopped
-from votequorum.qdevice.net_client import QdeviceNetClient, QuorumNode
+from votequorum.qdevice.net_client import QdeviceNetClient
+from votequorum.qdevice.requests import QuorumNode
 from votequorum.service import (
     ExpectedVotesChanged,
     NodeListNotification,

@@ -35,7 +35,7 @@ from votequorum.qdevice.events import (
     Send,
     StateChanged,
 )
-from votequorum.qdevice.net_client import QuorumNode
+from votequorum.qdevice.requests import QuorumNode
 
 from .world import CLUSTER, World
 

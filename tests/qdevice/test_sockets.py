@@ -101,8 +101,12 @@ def test_two_nodes_and_our_qnetd_survivor_keeps_quorum(
         listing = qnetd_list(qnetd)
         assert listing.count("Vote:") == 2 and "Membership node list:\t1, 2\n" in listing
         cluster.kill(1)
-        cluster.wait(lambda: cluster.members(2) == [2], timeout=30)
-        cluster.wait(lambda: total_votes(cluster, 2) == 2, timeout=30)
+
+        def survivor_alone() -> bool:
+            status = cluster.call(2, "quorum.status")
+            return [m["node_id"] for m in status["members"]] == [2] and (status["total_votes"] == 2)
+
+        cluster.wait(survivor_alone, timeout=40)
         status = cluster.call(2, "quorum.status")
         assert status["quorate"] is True and status["members"] == [
             {"node_id": 2, "votes": 1, "name": "node2"}

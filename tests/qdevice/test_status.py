@@ -12,7 +12,7 @@ import pytest
 from qnetd.protocol import EchoReply, VoteInfo
 from qnetd.protocol.constants import Vote
 from qnetd.protocol.tlv import NodeInfo, RingId
-from votequorum.qdevice.net_client import QuorumNode
+from votequorum.qdevice.requests import QuorumNode
 from votequorum.qdevice.status import render_status, snapshot, status_json
 
 from .scripted import Scripted

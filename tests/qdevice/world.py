@@ -34,7 +34,8 @@ from votequorum.qdevice.events import (
     Send,
     StartTls,
 )
-from votequorum.qdevice.net_client import QdeviceNetClient, QuorumNode
+from votequorum.qdevice.net_client import QdeviceNetClient
+from votequorum.qdevice.requests import QuorumNode
 from votequorum.qdevice.settings import QdeviceNetSettings
 
 CLUSTER = "pycluster"

@@ -34,7 +34,8 @@ from typing import Any, Protocol
 from totem.ringid import RingId
 from totem.srp.events import LogLevel, LogRecord
 from votequorum.qdevice.events import Output, Poll
-from votequorum.qdevice.net_client import QdeviceNetClient, QuorumNode
+from votequorum.qdevice.net_client import QdeviceNetClient
+from votequorum.qdevice.requests import QuorumNode
 from votequorum.service import (
     ExpectedVotesChanged,
     NodeListNotification,

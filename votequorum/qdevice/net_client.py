@@ -39,15 +39,11 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from qnetd.protocol.constants import (
     Heuristics,
     KeepActivePartitionTieBreaker,
     MsgType,
-    NodeListType,
-    NodeState,
-    Quorate,
     ReplyErrorCode,
     Vote,
     heuristics_str,
@@ -58,7 +54,6 @@ from qnetd.protocol.messages import (
     EchoRequest,
     HeuristicsChange,
     Init,
-    NodeList,
     Preinit,
     SetOption,
     VoteInfoReply,
@@ -98,6 +93,12 @@ from votequorum.qdevice.replies import (
     split_frames,
     unexpected,
 )
+from votequorum.qdevice.requests import (
+    QuorumNode,
+    config_node_list,
+    membership_node_list,
+    quorum_node_list,
+)
 from votequorum.qdevice.settings import (
     INITIAL_MSG_RECEIVE_SIZE,
     MIN_MSG_SEND_SIZE,
@@ -105,7 +106,7 @@ from votequorum.qdevice.settings import (
     QdeviceNetSettings,
 )
 
-__all__ = ["MAX_FATAL_BACKOFF", "QdeviceNetClient", "QuorumNode"]
+__all__ = ["MAX_FATAL_BACKOFF", "QdeviceNetClient"]
 
 SUBSYS = "QDEVICE"
 MAX_FATAL_BACKOFF = 300.0
@@ -122,14 +123,6 @@ _HEURISTICS_TLV = {
     HeuristicsResult.PASS: Heuristics.PASS,
     HeuristicsResult.FAIL: Heuristics.FAIL,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class QuorumNode:
-    """One entry of votequorum's quorum notification (node id, votequorum node state)."""
-
-    node_id: int
-    state: int
 
 
 class QdeviceNetClient:
@@ -585,37 +578,20 @@ class QdeviceNetClient:
         return self.last_msg_seq_num
 
     def _send_config_node_list(self, *, initial: bool) -> None:
-        kind = NodeListType.INITIAL_CONFIG if initial else NodeListType.CHANGED_CONFIG
-        msg = NodeList(
-            self._next_seq(), kind, self.config_nodes, config_version=self.config_version
+        msg = config_node_list(
+            self._next_seq(), self.config_nodes, self.config_version, initial=initial
         )
         self._send(msg.encode(), MsgType.NODE_LIST)
 
     def _send_membership_node_list(self, heuristics: Heuristics) -> None:
         ring = self.vq_node_list_ring_id
         assert ring is not None
-        msg = NodeList(
-            self._next_seq(),
-            NodeListType.MEMBERSHIP,
-            tuple(NodeInfo(n) for n in self.vq_node_list),
-            ring_id=ring,
-            heuristics=heuristics,
-        )
+        msg = membership_node_list(self._next_seq(), ring, self.vq_node_list, heuristics)
         self._send(msg.encode(), MsgType.NODE_LIST)
         self.last_sent_ring_id = ring
 
     def _send_quorum_node_list(self) -> None:
-        nodes = tuple(
-            NodeInfo(n.node_id, node_state=NodeState(n.state))
-            for n in self.vq_quorum_nodes
-            if n.node_id != 0 and n.state in (1, 2, 3)
-        )
-        msg = NodeList(
-            self._next_seq(),
-            NodeListType.QUORUM,
-            nodes,
-            quorate=Quorate.QUORATE if self.vq_quorum_quorate else Quorate.INQUORATE,
-        )
+        msg = quorum_node_list(self._next_seq(), self.vq_quorum_quorate, self.vq_quorum_nodes)
         self._send(msg.encode(), MsgType.NODE_LIST)
 
     # ================================================================== heuristics

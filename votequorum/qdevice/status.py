@@ -26,7 +26,8 @@ from qnetd.protocol.constants import (
 )
 from qnetd.protocol.tlv import NodeInfo, RingId
 from votequorum.qdevice.events import ClientState
-from votequorum.qdevice.net_client import QdeviceNetClient, QuorumNode
+from votequorum.qdevice.net_client import QdeviceNetClient
+from votequorum.qdevice.requests import QuorumNode
 from votequorum.qdevice.settings import HeuristicsMode
 
 __all__ = ["QdeviceStatus", "render_status", "snapshot", "status_json"]
