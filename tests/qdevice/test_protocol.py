@@ -304,3 +304,51 @@ def test_refused_connection_retries_at_each_connect_timeout() -> None:
         out = s.advance(8.0)
     assert [type(o).__name__ for o in s.outputs].count("Connect") == 4
     assert s.client.counters["connect_failures"] == 3
+
+
+def test_config_reload_sends_a_changed_config_list() -> None:
+    from qnetd.protocol.tlv import NodeInfo
+
+    s = Scripted()
+    s.connect()
+    nodes = (NodeInfo(1), NodeInfo(2), NodeInfo(3, 4))
+    s.client.config_node_list_changed(nodes, 7, s.now)
+    s.drain()
+    last = s.sent()[-1]
+    assert last == NodeList(last.seq_number, NodeListType.CHANGED_CONFIG, nodes, config_version=7)
+    assert s.client.config_nodes == nodes
+
+
+def test_changes_while_disconnected_take_an_ack_away() -> None:
+    s = Scripted()
+    s.connect()
+    s.feed(VoteInfo(1, Vote.ACK, RING).encode())
+    assert s.outputs[-2] == Poll(True, RING)  # then the VOTE_INFO_REPLY
+    s.client.send_failed(s.now)  # ffsplit NACKs on disconnection
+    s.drain()
+    assert s.client.cast_vote.vote == Vote.NACK
+    s2 = Scripted(algorithm=DecisionAlgorithm.TWO_NODE_LMS)
+    s2.connect()
+    s2.feed(VoteInfo(1, Vote.ACK, RING).encode())
+    s2.client.connection_lost(s2.now)
+    s2.drain()
+    assert s2.client.cast_vote.vote == Vote.ACK  # 2nodelms keeps its vote on disconnection...
+    s2.client.quorum_notify(True, [], s2.now)  # ...until anything changes while disconnected
+    s2.drain()
+    assert s2.client.cast_vote.vote == Vote.NACK
+    assert s2.outputs[-1] == Poll(False, RING)
+
+
+def test_ffsplit_vote_count_checks_disconnect() -> None:
+    s = Scripted()
+    s.connect()
+    s.client.expected_votes_notify(4, s.now, "50:50 split algorithm works only if ...")
+    s.drain()
+    assert s.client.disconnect_reason == (
+        DisconnectReason.ALGO_VOTEQUORUM_EXPECTED_VOTES_NOTIFY_ERR
+    )
+    s2 = Scripted(algorithm=DecisionAlgorithm.LMS)
+    s2.connect()
+    s2.client.expected_votes_notify(4, s2.now, "ignored by lms")
+    s2.drain()
+    assert s2.client.state == ClientState.CONNECTED
