@@ -211,3 +211,23 @@ def test_with_a_real_votequorum_the_flags_follow_the_device() -> None:
         flags = next(n.flags for n in world.votequorum[observer].snapshot().nodes if n.node_id == 1)
         assert not flags & InfoFlags.QDEVICE_REGISTERED, observer
     assert world.total_votes(1) == 2
+
+
+def test_votequorum_sends_one_node_list_notification_per_sync_round() -> None:
+    from totem.sync import SyncCompleted
+
+    world = FullStack(corosync_conf(2))
+    world.boot()
+    world.run_until(lambda: all(world.total_votes(i) == 3 for i in world.stacks), timeout=30)
+    world.run_for(2.0)
+    for node_id in (1, 2):
+        events = world.node_events[node_id]
+        notes = [e for e in events if isinstance(e, NodeListNotification)]
+        synced = [e.ring_id for e in events if isinstance(e, SyncCompleted)]
+        assert [n.ring_id for n in notes] == synced
+        assert notes[-1].members == (1, 2)
+        # sent during the round, before its completion
+        assert events.index(notes[-1]) < max(
+            i for i, e in enumerate(events) if isinstance(e, SyncCompleted)
+        )
+    assert world.votequorum[1].nodelist_notification() == notes[-1]
