@@ -7,6 +7,7 @@ from typing import Any
 
 from qnetd.protocol.constants import DecisionAlgorithm
 from totem.ringid import RingId
+from totem.sync import SyncCompleted
 from votequorum.calc import NodeState
 from votequorum.qdevice.bridge import BridgeState, VotequorumBridge
 from votequorum.qdevice.events import ClientState, Connect, Poll, Stopped
@@ -214,8 +215,6 @@ def test_with_a_real_votequorum_the_flags_follow_the_device() -> None:
 
 
 def test_votequorum_sends_one_node_list_notification_per_sync_round() -> None:
-    from totem.sync import SyncCompleted
-
     world = FullStack(corosync_conf(2))
     world.boot()
     world.run_until(lambda: all(world.total_votes(i) == 3 for i in world.stacks), timeout=30)

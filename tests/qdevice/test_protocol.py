@@ -9,6 +9,7 @@ import pytest
 from qnetd.protocol import (
     AskForVoteReply,
     HeuristicsChangeReply,
+    InitReply,
     NodeList,
     NodeListReply,
     ServerError,
@@ -25,7 +26,7 @@ from qnetd.protocol.constants import (
     Vote,
 )
 from qnetd.protocol.header import encode_message
-from qnetd.protocol.tlv import opt_u8, opt_u32
+from qnetd.protocol.tlv import NodeInfo, opt_u8, opt_u32
 from votequorum.qdevice.events import (
     ClientState,
     Close,
@@ -236,8 +237,6 @@ def test_split_message_across_reads_and_two_in_one_read() -> None:
     s = Scripted()
     s.begin()
     s.preinit_reply()
-    from qnetd.protocol import InitReply
-
     reply = InitReply(0, 32768, 32768, s.client.last_msg_seq_num).encode()
     vote = VoteInfo(1, Vote.ACK, RING).encode()
     s.feed(reply[:5])
@@ -307,8 +306,6 @@ def test_refused_connection_retries_at_each_connect_timeout() -> None:
 
 
 def test_config_reload_sends_a_changed_config_list() -> None:
-    from qnetd.protocol.tlv import NodeInfo
-
     s = Scripted()
     s.connect()
     nodes = (NodeInfo(1), NodeInfo(2), NodeInfo(3, 4))

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import pytest
 
 from qnetd.certs import CertDir
 from tests.node.cluster import LoopbackCluster
-from tests.qnetd.servers import ServerProcess, start_ours
+from tests.qnetd.servers import ServerProcess, _wait_ready, start_ours
 from votequorum.qdevice.settings import CERT_DIR_ENV
 
 from .entrypoints import REPO, source_tree_env
@@ -265,10 +266,6 @@ def test_qnetd_restart_brings_the_vote_back(
 
 def start_ours_on(port: int) -> ServerProcess:
     """pycorosync-qnetd -s off on a given port (a restart on the port the nodes know)."""
-    import tempfile
-
-    from tests.qnetd.servers import _wait_ready
-
     tmp = tempfile.mkdtemp(prefix="qdv-qnetd-")
     cmd = [
         sys.executable, "-m", "qnetd.server.daemon", "-f", "-l", "127.0.0.1",
