@@ -100,6 +100,8 @@ class QdeviceAgent:
         )
         self._running = False
         self._poke_scheduled = False
+        self.errors = 0
+        """Exceptions caught while following the node (a bug; logged at ERROR)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -160,8 +162,12 @@ class QdeviceAgent:
     def _on_node_event(self, event: Any) -> None:
         if not self._running or not isinstance(event, VOTEQUORUM_EVENTS):
             return
-        self.bridge.on_event(event, self.loop.time())
-        self._after_bridge()
+        try:
+            self.bridge.on_event(event, self.loop.time())
+            self._after_bridge()
+        except Exception as err:  # never let the device break the node's event dispatch
+            self.errors += 1
+            emit(LogRecord(LogLevel.ERROR, "QDEVICE", f"internal error on {event!r}: {err!r}"))
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, LogRecord):
