@@ -233,7 +233,13 @@ def test_a_qnetd_sending_garbage_does_not_hurt_the_node(
         with LoopbackCluster(tmp_path, 2, quorum=device_block(garbage.port)) as cluster:
             cluster.start()
             cluster.wait_members([1, 2], [1, 2], timeout=30)
-            cluster.wait(lambda: garbage.connections >= 4, timeout=60)
+
+            def attempts(i: int) -> int:
+                status = cluster.call(i, "qdevice.status")["status"]
+                return int(status["counters"].get("connect_attempts", 0))
+
+            # each node must have been refused and come back at least once
+            cluster.wait(lambda: attempts(1) >= 2 and attempts(2) >= 2, timeout=90)
             for i in (1, 2):
                 status: dict[str, Any] = cluster.call(i, "qdevice.status")["status"]
                 counters = status["counters"]
