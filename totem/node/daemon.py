@@ -2,8 +2,9 @@
 
     pycorosync -f -c /etc/corosync/corosync.conf [--run-dir /run/pycorosync] [--nodeid N]
 
-Reads corosync.conf, finds this node in the nodelist, binds its ring address,
-forms or joins the ring and serves the control socket in ``--run-dir`` (so
+Reads corosync.conf, finds this node in the nodelist, binds its ring address
+(both, with ``rrp_mode: passive``: one transport per ring), forms or joins the
+ring and serves the control socket in ``--run-dir`` (so
 several daemons on one machine, e.g. on 127.0.0.1/.2/.3, each need their own
 run directory and ``--nodeid``). SIGTERM or SIGINT leaves the ring gracefully
 (the LEAVE message lets the others re-form at once, ref 7).
@@ -23,7 +24,8 @@ import os
 import signal
 import socket
 import sys
-from typing import Any
+from importlib.metadata import entry_points
+from typing import Any, Protocol
 
 from totem import __version__
 from totem.config import (
@@ -34,7 +36,7 @@ from totem.config import (
     load,
     local_interface_addresses,
 )
-from totem.node.assemble import SUPPORTED_TRANSPORTS, build_stack, make_transport
+from totem.node.assemble import SUPPORTED_TRANSPORTS, build_net, build_stack, make_transports
 from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlServer
 from totem.node.cpg_api import CpgControl
@@ -51,11 +53,50 @@ from totem.transport.base import new_event_loop
 from totem.transport.udp import UdpTransport
 from totem.transport.udpu import UdpuTransport
 
-__all__ = ["EXIT_ALREADY_RUNNING", "EXIT_CONFIG", "Daemon", "main"]
+__all__ = [
+    "AGENT_ENTRY_POINT_GROUP",
+    "EXIT_ALREADY_RUNNING",
+    "EXIT_CONFIG",
+    "Agent",
+    "Daemon",
+    "load_agents",
+    "main",
+]
 
 EXIT_CONFIG = 8
 EXIT_ALREADY_RUNNING = 18
 PID_FILE = "pycorosync.pid"
+AGENT_ENTRY_POINT_GROUP = "pycorosync.agents"
+
+
+class Agent(Protocol):
+    """Something that runs beside the stack (the qdevice client): it sees the daemon's events
+    through ``daemon.driver.add_listener`` and may serve control operations."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def load_agents(daemon: Daemon, group: str = AGENT_ENTRY_POINT_GROUP) -> list[Agent]:
+    """``factory(daemon) -> Agent | None`` of every entry point of ``group`` (once per name).
+
+    A factory that fails is logged and skipped: an agent never stops the node.
+    """
+    agents: list[Agent] = []
+    seen: set[str] = set()
+    for entry_point in entry_points(group=group):
+        if entry_point.name in seen:
+            continue
+        seen.add(entry_point.name)
+        try:
+            agent = entry_point.load()(daemon)
+        except Exception as err:  # a broken plugin must not take the node down
+            emit(LogRecord(LogLevel.ERROR, "MAIN", f"agent {entry_point.name}: {err!r}"))
+            continue
+        if agent is not None:
+            agents.append(agent)
+    return agents
 
 
 def to_json(value: Any) -> Any:
@@ -100,16 +141,25 @@ class Daemon:
             config, local_node, services, load_ring_seq(state_dir, local_node.nodeid)
         )
         self.driver = NodeDriver(self.stack, self._send, self.loop)
-        self.transport: UdpuTransport | UdpTransport = make_transport(
+        self.transports: list[UdpuTransport | UdpTransport] = make_transports(
             config, local_node, self.driver.datagram_received, loop=self.loop
         )
+        """One per ring (link), in ring order."""
         self.driver.add_listener(self._on_event)
         cpg = next((s for s in services if isinstance(s, CpgService)), None)
-        self.cpg_control = CpgControl(cpg, self.driver.poke) if cpg is not None else None
+        self.cpg_control = (
+            CpgControl(cpg, self.driver.poke, self.loop.call_soon) if cpg is not None else None
+        )
+        self.agents = load_agents(self)
+
+    @property
+    def transport(self) -> UdpuTransport | UdpTransport:
+        """Ring 0's transport."""
+        return self.transports[0]
 
     # ------------------------------------------------------------------------------------
-    def _send(self, dest: int | None, data: bytes) -> None:
-        self.transport.send(dest, data)
+    def _send(self, dest: int | None, data: bytes, link: int = 0) -> None:
+        self.transports[link].send(dest, data)
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, LogRecord):
@@ -194,7 +244,9 @@ class Daemon:
             "node_id": self.local_node.nodeid,
             "netmtu": config.totem.netmtu,
             "node": to_json(self.stack.status()),
-            "links": [self.transport.status()],
+            "links": [transport.status() for transport in self.transports],
+            "rrp_mode": config.totem.rrp_mode,
+            "crypto": {"cipher": config.totem.crypto_cipher, "hash": config.totem.crypto_hash},
             "nodelist": [
                 {"node_id": n.nodeid, "name": n.name, "addresses": list(n.addresses)}
                 for n in config.nodes
@@ -226,14 +278,19 @@ class Daemon:
                 )
             )
             return EXIT_ALREADY_RUNNING
-        try:
-            await self.transport.open()
-        except OSError as err:
-            address = self.local_node.addresses[0]
-            emit(LogRecord(LogLevel.ERROR, "TOTEM", f"cannot bind {address}: {err.strerror}"))
-            return 1
+        for link, transport in enumerate(self.transports):
+            try:
+                await transport.open()
+            except OSError as err:
+                address = self.local_node.addresses[link]
+                emit(LogRecord(LogLevel.ERROR, "TOTEM", f"cannot bind {address}: {err.strerror}"))
+                for opened in self.transports[:link]:
+                    opened.close()
+                return 1
         await self.control.start()
         self._register_ops()
+        for agent in self.agents:
+            await agent.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(signum, self.stop)
         emit(
@@ -244,24 +301,42 @@ class Daemon:
                 "to provide service.",
             )
         )
-        emit(
-            LogRecord(
-                LogLevel.NOTICE,
-                "TOTEM",
-                f"Initializing transport ({self.config.totem.transport}) on "
-                f"{self.local_node.addresses[0]}, node id {self.local_node.nodeid}, "
-                f"token {self.config.timers.token} ms, consensus {self.config.timers.consensus} ms",
+        totem = self.config.totem
+        for link in self.config.links:
+            emit(
+                LogRecord(
+                    LogLevel.NOTICE,
+                    "TOTEM",
+                    f"Initializing transport ({totem.transport}) on "
+                    f"{self.local_node.addresses[link]} (ring {link}), "
+                    f"node id {self.local_node.nodeid}, token {self.config.timers.token} ms, "
+                    f"consensus {self.config.timers.consensus} ms",
+                )
             )
-        )
+        if totem.rrp_mode == "passive":
+            emit(LogRecord(LogLevel.NOTICE, "TOTEM", "RRP mode set to passive."))
+        if totem.crypto_enabled:
+            emit(
+                LogRecord(
+                    LogLevel.NOTICE,
+                    "TOTEM",
+                    f"Initializing transmit/receive security: cipher {totem.crypto_cipher}, "
+                    f"hash {totem.crypto_hash} (pycorosync framing; real corosync nodes "
+                    "cannot join this ring)",
+                )
+            )
         self.driver.start()
         try:
             await self._stopped
         finally:
             emit(LogRecord(LogLevel.NOTICE, "MAIN", "Node was shut down by a signal"))
+            for agent in reversed(self.agents):
+                await agent.stop()
             self.driver.leave()
             await asyncio.sleep(0.01)  # let the LEAVE datagrams go out
             await self.control.stop()
-            self.transport.close()
+            for transport in self.transports:
+                transport.close()
             emit(LogRecord(LogLevel.NOTICE, "MAIN", "Corosync Cluster Engine exiting normally"))
             if self._pid_handle is not None:
                 with contextlib.suppress(OSError):
@@ -274,7 +349,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pycorosync", description="A pure-Python corosync node (Totem udp/udpu)."
     )
-    parser.add_argument("-f", "--foreground", action="store_true", help="do not fork (default)")
+    parser.add_argument(
+        "-f",
+        "--foreground",
+        action="store_true",
+        help="run in the foreground: the only mode (accepted as corosync accepts it; use systemd)",
+    )
     parser.add_argument("-c", "--config", default="/etc/corosync/corosync.conf")
     parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="control socket and pid file")
     parser.add_argument("--state-dir", help="ring id files (default: system.state_dir)")
@@ -336,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pycorosync: {err}", file=sys.stderr)
         return EXIT_CONFIG
     if args.test:
+        try:
+            build_net(config, local_node)  # the crypto key must be readable too
+        except ConfigError as err:
+            print(f"pycorosync: {err}", file=sys.stderr)
+            return EXIT_CONFIG
         print(f"{config.path}: OK, this is node {local_node.nodeid} ({local_node.addresses[0]})")
         return 0
     state_dir = _pick_state_dir(args, config)
@@ -343,7 +428,11 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
 
     async def run() -> int:
-        daemon = Daemon(config, local_node, args.run_dir, state_dir)
+        try:
+            daemon = Daemon(config, local_node, args.run_dir, state_dir)
+        except ConfigError as err:
+            print(f"pycorosync: {err}", file=sys.stderr)
+            return EXIT_CONFIG
         return await daemon.run()
 
     try:

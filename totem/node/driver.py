@@ -2,7 +2,7 @@
 
 Three duties and nothing else:
 
-* every received datagram goes to ``stack.receive(data, loop.time())``;
+* every received datagram goes to ``stack.receive(data, loop.time(), link)``;
 * one ``loop.call_at`` timer follows ``stack.next_deadline()``;
 * after each input, ``stack.outbox()`` goes to the transport and
   ``stack.events()`` to the listeners (logger, ring-id store, control socket).
@@ -26,11 +26,12 @@ __all__ = ["NodeDriver", "SansIoNode"]
 
 
 class SansIoNode(Protocol):
-    """The driver contract every node core fulfils."""
+    """The driver contract of a node (``NodeStack``): the core contract of DESIGN.md plus
+    deferred delivery (``receive(..., defer=True)`` then ``process_deferred``)."""
 
     def start(self, now: float) -> None: ...
 
-    def receive(self, data: bytes, now: float) -> None: ...
+    def receive(self, data: bytes, now: float, link: int = 0, *, defer: bool = False) -> None: ...
 
     def next_deadline(self) -> float | None: ...
 
@@ -42,8 +43,11 @@ class SansIoNode(Protocol):
 
     def leave(self) -> None: ...
 
+    def process_deferred(self, now: float) -> None: ...
 
-Send = Callable[[int | None, bytes], None]
+
+Send = Callable[[int | None, bytes, int], None]
+"""(destination node id or None for all, data, link)."""
 Listener = Callable[[Any], None]
 
 
@@ -57,6 +61,7 @@ class NodeDriver:
         self._listeners: list[Listener] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._deferred_scheduled = False
         self.loop_lag_max = 0.0
         """Largest delay seen between a timer's due time and its run (event-loop stalls)."""
 
@@ -69,9 +74,22 @@ class NodeDriver:
         self.node.start(self._loop.time())
         self._flush()
 
-    def datagram_received(self, data: bytes) -> None:
-        """Transport callback."""
-        self.node.receive(data, self._loop.time())
+    def datagram_received(self, data: bytes, link: int = 0) -> None:
+        """Transport callback: ``data`` arrived on ring ``link``.
+
+        The protocol work happens now (a token is forwarded at once); delivery to
+        the services runs once per loop turn, after every datagram the socket had
+        ready (``NodeStack.receive(defer=True)``).
+        """
+        self.node.receive(data, self._loop.time(), link, defer=True)
+        self._flush()
+        if not self._deferred_scheduled:
+            self._deferred_scheduled = True
+            self._loop.call_soon(self._process_deferred)
+
+    def _process_deferred(self) -> None:
+        self._deferred_scheduled = False
+        self.node.process_deferred(self._loop.time())
         self._flush()
 
     def poke(self) -> None:
@@ -101,7 +119,7 @@ class NodeDriver:
         node = self.node
         send = self._send
         for datagram in node.outbox():
-            send(datagram.dest, datagram.data)
+            send(datagram.dest, datagram.data, datagram.link)
         events = node.events()
         if events:
             for event in events:
@@ -109,7 +127,7 @@ class NodeDriver:
                     listener(event)
             # listeners may have asked the node for more (API calls): send it now
             for datagram in node.outbox():
-                send(datagram.dest, datagram.data)
+                send(datagram.dest, datagram.data, datagram.link)
         deadline = node.next_deadline()
         if deadline is None:
             return

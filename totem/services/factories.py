@@ -20,8 +20,8 @@ __all__ = ["cfg_factory", "cmap_factory", "cpg_factory", "quorum_factory"]
 
 
 def cmap_factory(context: ServiceContext) -> CmapService:
-    """cmap (id 0): takes part in sync with ``totem.config_version``."""
-    return CmapService(config_version=context.config.totem.config_version or 0)
+    """cmap (id 0): takes part in sync with ``totem.config_version`` ("does not exist" if unset)."""
+    return CmapService(config_version=context.config.totem.config_version)
 
 
 def cfg_factory(context: ServiceContext) -> CfgService:
