@@ -32,6 +32,7 @@ from totem.wire.constants import (
     VERSION,
     MessageType,
 )
+from totem.wire.declare import compiled
 from totem.wire.errors import WireError
 from totem.wire.header import RING_ID_FORMAT, header_fields, ring_id
 
@@ -105,7 +106,7 @@ FORMAT = Struct(
     "addr_entries" / Rebuild(Int32sl, len_(this.addr)),
     "addr" / Array(this.addr_entries, Int32ul),
     "memb_list" / Array(this.addr_entries, MEMB_ENTRY_FORMAT),
-).compile()
+)
 """Normative declaration of MEMB_COMMIT_TOKEN (little-endian, as we send it)."""
 
 _FIXED = {False: struct.Struct("<HBBBIIIIQIii"), True: struct.Struct(">HBBBIIIIQIii")}
@@ -202,7 +203,7 @@ def encode_commit_token(token: CommitToken) -> bytes:
 
 def build_construct(token: CommitToken) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = FORMAT.build(
+    built: bytes = compiled(FORMAT).build(
         {
             "nodeid": token.nodeid,
             "target_nodeid": token.target_nodeid,
@@ -227,7 +228,7 @@ def build_construct(token: CommitToken) -> bytes:
 
 def parse_construct(data: bytes) -> CommitToken:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = FORMAT.parse(data)
+    c = compiled(FORMAT).parse(data)
     return CommitToken(
         c.nodeid,
         c.target_nodeid,

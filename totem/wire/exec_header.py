@@ -39,7 +39,7 @@ FORMAT = Struct(
     Padding(4),
     "size" / Int32sl,
     Padding(4),
-).compile()
+)
 """Normative declaration of ``qb_ipc_request_header`` (little-endian)."""
 
 _FIXED = {False: struct.Struct("<i4xi4x"), True: struct.Struct(">i4xi4x")}

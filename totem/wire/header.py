@@ -66,7 +66,7 @@ HEADER_FORMAT = Struct(
     "encapsulated" / Int8ul,
     "nodeid" / Int32ul,
     "target_nodeid" / Int32ul,
-).compile()
+)
 """The bare header, any type (for inspection tools)."""
 
 _RING_CACHE: dict[tuple[int, int], RingId] = {}

@@ -31,6 +31,7 @@ from totem.wire.constants import (
     VERSION,
     MessageType,
 )
+from totem.wire.declare import compiled
 from totem.wire.errors import WireError
 from totem.wire.header import RING_ID_FORMAT, check_header, header_fields, ring_id
 
@@ -91,7 +92,7 @@ FORMAT = Struct(
     "node_id" / Int32ul,
     "guarantee" / Int32sl,
     "payload" / GreedyBytes,
-).compile()
+)
 """Normative declaration of MCAST (little-endian, as we send it)."""
 
 _FIXED = {False: struct.Struct("<HBBBIIIIiIQIi"), True: struct.Struct(">HBBBIIIIiIQIi")}
@@ -183,7 +184,7 @@ def encode_mcast(message: Mcast) -> bytes:
 
 def build_construct(message: Mcast) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = FORMAT.build(
+    built: bytes = compiled(FORMAT).build(
         {
             "encapsulated": message.encapsulated,
             "nodeid": message.nodeid,
@@ -202,7 +203,7 @@ def build_construct(message: Mcast) -> bytes:
 
 def parse_construct(data: bytes) -> Mcast:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = FORMAT.parse(data)
+    c = compiled(FORMAT).parse(data)
     return Mcast(
         c.nodeid,
         c.target_nodeid,

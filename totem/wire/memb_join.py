@@ -21,6 +21,7 @@ from typing import Final
 from construct import Array, Int32ul, Int64ul, Rebuild, Struct, len_, this
 
 from totem.wire.constants import MAGIC, MEMB_JOIN_SIZE, PROCESSOR_COUNT_MAX, VERSION, MessageType
+from totem.wire.declare import compiled
 from totem.wire.errors import WireError
 from totem.wire.header import header_fields
 
@@ -68,7 +69,7 @@ FORMAT = Struct(
     "ring_seq" / Int64ul,
     "proc_list" / Array(this.proc_list_entries, Int32ul),
     "failed_list" / Array(this.failed_list_entries, Int32ul),
-).compile()
+)
 """Normative declaration of MEMB_JOIN (little-endian, as we send it)."""
 
 _FIXED = {False: struct.Struct("<HBBBIIIIIQ"), True: struct.Struct(">HBBBIIIIIQ")}
@@ -139,7 +140,7 @@ def encode_memb_join(join: MembJoin) -> bytes:
 
 def build_construct(join: MembJoin) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = FORMAT.build(
+    built: bytes = compiled(FORMAT).build(
         {
             "nodeid": join.nodeid,
             "target_nodeid": join.target_nodeid,
@@ -154,7 +155,7 @@ def build_construct(join: MembJoin) -> bytes:
 
 def parse_construct(data: bytes) -> MembJoin:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = FORMAT.parse(data)
+    c = compiled(FORMAT).parse(data)
     return MembJoin(
         c.nodeid,
         c.target_nodeid,

@@ -14,6 +14,7 @@ from construct import Int32ul, Struct
 
 from totem.ringid import RingId
 from totem.wire.constants import MAGIC, MERGE_DETECT_SIZE, VERSION, MessageType
+from totem.wire.declare import compiled
 from totem.wire.errors import WireError
 from totem.wire.header import RING_ID_FORMAT, header_fields, ring_id
 
@@ -41,7 +42,7 @@ FORMAT = Struct(
     *header_fields(MessageType.MEMB_MERGE_DETECT),
     "system_from" / Int32ul,
     "ring_id" / RING_ID_FORMAT,
-).compile()
+)
 """Normative declaration of MEMB_MERGE_DETECT (little-endian, as we send it)."""
 
 _FIXED = {False: struct.Struct("<HBBBIIIIQ"), True: struct.Struct(">HBBBIIIIQ")}
@@ -81,7 +82,7 @@ def encode_merge_detect(message: MergeDetect) -> bytes:
 
 def build_construct(message: MergeDetect) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = FORMAT.build(
+    built: bytes = compiled(FORMAT).build(
         {
             "nodeid": message.nodeid,
             "target_nodeid": message.target_nodeid,
@@ -94,7 +95,7 @@ def build_construct(message: MergeDetect) -> bytes:
 
 def parse_construct(data: bytes) -> MergeDetect:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = FORMAT.parse(data)
+    c = compiled(FORMAT).parse(data)
     return MergeDetect(
         c.nodeid, c.target_nodeid, c.system_from, RingId(c.ring_id.rep, c.ring_id.seq)
     )

@@ -32,6 +32,7 @@ from totem.wire.constants import (
     VERSION,
     MessageType,
 )
+from totem.wire.declare import compiled
 from totem.wire.errors import WireError
 from totem.wire.header import RING_ID_FORMAT, header_fields, ring_id
 
@@ -111,7 +112,7 @@ FORMAT = Struct(
     "retrans_flg" / Int32sl,
     "rtr_list_entries" / Rebuild(Int32sl, len_(this.rtr)),
     "rtr" / Array(this.rtr_list_entries, RTR_ITEM_FORMAT),
-).compile()
+)
 """Normative declaration of the ORF token (little-endian, as we send it)."""
 
 _FIXED = {False: struct.Struct("<HBBBIIIIIIIQIIii"), True: struct.Struct(">HBBBIIIIIIIQIIii")}
@@ -211,7 +212,7 @@ def encode_orf_token(token: OrfToken) -> bytes:
 
 def build_construct(token: OrfToken) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = FORMAT.build(
+    built: bytes = compiled(FORMAT).build(
         {
             "nodeid": token.nodeid,
             "target_nodeid": token.target_nodeid,
@@ -234,7 +235,7 @@ def build_construct(token: OrfToken) -> bytes:
 
 def parse_construct(data: bytes) -> OrfToken:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = FORMAT.parse(data)
+    c = compiled(FORMAT).parse(data)
     return OrfToken(
         c.nodeid,
         c.target_nodeid,

@@ -56,7 +56,7 @@ BARRIER_FORMAT = Struct(
     Padding(4),
     "ring_id" / RING_ID_FORMAT,
     Padding(4),
-).compile()
+)
 """Normative declaration of ``req_exec_barrier_message``."""
 
 SERVICE_BUILD_FORMAT = Struct(
@@ -69,7 +69,7 @@ SERVICE_BUILD_FORMAT = Struct(
     "service_list_entries" / Rebuild(Int32sl, len_(this.services)),
     Padding(4),
     "service_list" / Array(SERVICE_LIST_MAX, Int32sl),
-).compile()
+)
 """Normative declaration of ``req_exec_service_build_message``; ``services`` is
 the meaningful prefix of the 128-slot ``service_list`` (given on build)."""
 

@@ -13,6 +13,7 @@ from construct import Struct
 
 from totem.ringid import RingId
 from totem.wire.constants import MAGIC, TOKEN_HOLD_CANCEL_SIZE, VERSION, MessageType
+from totem.wire.declare import compiled
 from totem.wire.errors import WireError
 from totem.wire.header import RING_ID_FORMAT, header_fields, ring_id
 
@@ -38,7 +39,7 @@ class TokenHoldCancel:
 FORMAT = Struct(
     *header_fields(MessageType.TOKEN_HOLD_CANCEL),
     "ring_id" / RING_ID_FORMAT,
-).compile()
+)
 """Normative declaration of TOKEN_HOLD_CANCEL (little-endian, as we send it)."""
 
 _FIXED = {False: struct.Struct("<HBBBIIIQ"), True: struct.Struct(">HBBBIIIQ")}
@@ -77,7 +78,7 @@ def encode_token_hold_cancel(message: TokenHoldCancel) -> bytes:
 
 def build_construct(message: TokenHoldCancel) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = FORMAT.build(
+    built: bytes = compiled(FORMAT).build(
         {
             "nodeid": message.nodeid,
             "target_nodeid": message.target_nodeid,
@@ -89,5 +90,5 @@ def build_construct(message: TokenHoldCancel) -> bytes:
 
 def parse_construct(data: bytes) -> TokenHoldCancel:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = FORMAT.parse(data)
+    c = compiled(FORMAT).parse(data)
     return TokenHoldCancel(c.nodeid, c.target_nodeid, RingId(c.ring_id.rep, c.ring_id.seq))

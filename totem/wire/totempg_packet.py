@@ -50,7 +50,7 @@ FORMAT = Struct(
     "msg_count" / Rebuild(Int16ul, len_(this.lengths)),
     "lengths" / Array(this.msg_count, Int16ul),
     "data" / GreedyBytes,
-).compile()
+)
 """Normative declaration (little-endian); ``data`` is the concatenated messages."""
 
 _HEADER = {False: struct.Struct("<hhBBH"), True: struct.Struct(">hhBBH")}
