@@ -57,6 +57,9 @@ class Service(abc.ABC):
         """Bind the service to its node; called once before anything else."""
         self.host = host
 
+    def bind(self, services: Sequence[Service]) -> None:  # noqa: B027
+        """All services of the node are attached; link to the ones this one works with."""
+
     @property
     def exec_function_count(self) -> int:
         """Number of exec functions; ``fn_id`` at or above this is discarded (ref 9)."""

@@ -183,3 +183,26 @@ def test_bad_datagrams_are_dropped_and_counted() -> None:
         core.receive(data, net.now)
     assert core.stats.rx_msg_dropped == 5
     assert core.state is MembState.OPERATIONAL
+
+
+def test_frames_naming_nodes_outside_the_nodelist_are_dropped() -> None:
+    from totem.srp.core import SrpCore
+    from totem.wire import MembJoin, encode
+
+    core = SrpCore(1, nodelist=[1, 2, 3])
+    core.start(0.0)
+    while core.state is not MembState.OPERATIONAL:
+        for datagram in core.outbox():
+            core.receive(datagram.data, 0.0)
+    bogus = MembJoin(
+        nodeid=2, target_nodeid=0, system_from=2, proc_list=(2, 99), failed_list=(), ring_seq=9
+    )
+    before = list(core.proc_list)
+    core.receive(encode(bogus), 0.001)
+    assert core.stats.dropped["unknown_node"] == 1
+    assert core.proc_list == before
+    fine = MembJoin(
+        nodeid=2, target_nodeid=0, system_from=2, proc_list=(2,), failed_list=(), ring_seq=9
+    )
+    core.receive(encode(fine), 0.002)
+    assert 2 in core.proc_list

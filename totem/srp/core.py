@@ -85,6 +85,9 @@ class SrpCore(MembershipMixin, OrderingMixin):
         except WireError as err:
             self.stats.drop(err.reason)
             return
+        if self.nodelist is not None and not self._names_only_listed_nodes(message):
+            self.stats.drop("unknown_node")
+            return
         if isinstance(message, Mcast):
             self.stats.mcast_rx += 1
             self.handle_mcast(message, data, now)
@@ -111,6 +114,34 @@ class SrpCore(MembershipMixin, OrderingMixin):
             self.leaving = True
             for timer in Timer:
                 self.timers.cancel(timer)
+
+    def _names_only_listed_nodes(self, message: object) -> bool:
+        """Every node id the message names is in the nodelist (0 where "nobody" is allowed).
+
+        corosync accepts any node id from a listed address; a node id outside the
+        nodelist can never be a member (no token can reach it), so such a datagram
+        is either garbage or hostile and would only force a needless GATHER.
+        """
+        listed = self.nodelist
+        assert listed is not None
+        if isinstance(message, Mcast):
+            return message.nodeid in listed and message.system_from in listed
+        if isinstance(message, OrfToken):
+            return message.nodeid in listed and (message.aru_addr in listed or not message.aru_addr)
+        if isinstance(message, MembJoin):
+            return (
+                message.system_from in listed
+                and (message.nodeid in listed or message.nodeid == 0)
+                and all(n in listed for n in message.proc_list)
+                and all(n in listed for n in message.failed_list)
+            )
+        if isinstance(message, MergeDetect):
+            return message.nodeid in listed and message.system_from in listed
+        if isinstance(message, CommitToken):
+            return message.nodeid in listed and all(n in listed for n in message.addr)
+        if isinstance(message, TokenHoldCancel):
+            return message.nodeid in listed
+        return True
 
     def next_deadline(self) -> float | None:
         """The earliest time at which ``on_deadline`` must run."""

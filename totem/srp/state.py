@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from totem.ringid import RingId
@@ -41,6 +41,8 @@ class Datagram:
     dest: int | None
     """Node id for a unicast (tokens); None for a multicast to every node, sender included."""
     data: bytes
+    link: int = 0
+    """Ring (link) number to send on; SRP always says 0, the redundant ring layer chooses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +69,13 @@ class SrpState:
         *,
         stored_ring_seq: int = 0,
         rng: random.Random | None = None,
+        nodelist: Iterable[int] | None = None,
     ) -> None:
         if not 0 < node_id <= 0xFFFFFFFF:
             raise ValueError(f"node id must be 1..2^32-1, not {node_id}")
         self.node_id = node_id
+        self.nodelist: frozenset[int] | None = None if nodelist is None else frozenset(nodelist)
+        """Node ids that may appear in a message; None accepts any (corosync's behaviour)."""
         self.settings = settings or SrpSettings()
         self.rng = rng or random.Random(node_id)
         self.stats = SrpStats()

@@ -13,7 +13,7 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 __all__ = [
     "UDP_RECEIVE_FRAME_SIZE_MAX",
@@ -71,8 +71,8 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # uvloop's UDP transport implements DatagramTransport without subclassing it
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if len(data) > UDP_RECEIVE_FRAME_SIZE_MAX:

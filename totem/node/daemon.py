@@ -1,0 +1,348 @@
+"""``pycorosync``: the node daemon.
+
+    pycorosync -f -c /etc/corosync/corosync.conf [--run-dir /run/pycorosync] [--nodeid N]
+
+Reads corosync.conf, finds this node in the nodelist, binds its ring address,
+forms or joins the ring and serves the control socket in ``--run-dir`` (so
+several daemons on one machine, e.g. on 127.0.0.1/.2/.3, each need their own
+run directory and ``--nodeid``). SIGTERM or SIGINT leaves the ring gracefully
+(the LEAVE message lets the others re-form at once, ref 7).
+
+Exit codes follow corosync where it has one: 8 for a configuration that
+cannot be read, 18 when another instance holds the run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import fcntl
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+from totem import __version__
+from totem.config import (
+    ConfigError,
+    CorosyncConfig,
+    NodeConfig,
+    find_local_node,
+    load,
+    local_interface_addresses,
+)
+from totem.node.assemble import SUPPORTED_TRANSPORTS, build_stack, make_transport
+from totem.node.client import DEFAULT_RUN_DIR
+from totem.node.control import SOCKET_NAME, ControlConnection, ControlServer
+from totem.node.driver import NodeDriver
+from totem.node.logsys import configure_logging, emit
+from totem.node.ringid_store import load_ring_seq, store_ring_seq
+from totem.node.services import ServiceContext, load_services
+from totem.node.stack import NodeStack
+from totem.ringid import RingId
+from totem.services.cfg import CfgKilled, CfgShutdown
+from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
+from totem.transport.base import new_event_loop
+from totem.transport.udp import UdpTransport
+from totem.transport.udpu import UdpuTransport
+
+__all__ = ["EXIT_ALREADY_RUNNING", "EXIT_CONFIG", "Daemon", "main"]
+
+EXIT_CONFIG = 8
+EXIT_ALREADY_RUNNING = 18
+PID_FILE = "pycorosync.pid"
+
+
+def to_json(value: Any) -> Any:
+    """Events and snapshots as JSON-able values (ring ids as ``"1.5"``, bytes as hex)."""
+    if isinstance(value, RingId):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out["event"] = type(value).__name__
+        return out
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "name") and hasattr(value, "value"):  # enums
+        return value.name
+    return value
+
+
+class Daemon:
+    """One running node: stack, transport, driver, control socket."""
+
+    def __init__(
+        self,
+        config: CorosyncConfig,
+        local_node: NodeConfig,
+        run_dir: str,
+        state_dir: str,
+    ) -> None:
+        self.config = config
+        self.local_node = local_node
+        self.run_dir = run_dir
+        self.state_dir = state_dir
+        self.loop = asyncio.get_running_loop()
+        self._stopped: asyncio.Future[None] = self.loop.create_future()
+        self._pid_handle: Any = None
+        self.control = ControlServer(os.path.join(run_dir, SOCKET_NAME))
+        services = load_services(ServiceContext(config, local_node, daemon=self))
+        self.stack: NodeStack = build_stack(
+            config, local_node, services, load_ring_seq(state_dir, local_node.nodeid)
+        )
+        self.driver = NodeDriver(self.stack, self._send, self.loop)
+        self.transport: UdpuTransport | UdpTransport = make_transport(
+            config, local_node, self.driver.datagram_received, loop=self.loop
+        )
+        self.driver.add_listener(self._on_event)
+
+    # ------------------------------------------------------------------------------------
+    def _send(self, dest: int | None, data: bytes) -> None:
+        self.transport.send(dest, data)
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, LogRecord):
+            emit(event)
+            return
+        if isinstance(event, RingSeqChanged):
+            try:
+                store_ring_seq(self.state_dir, self.local_node.nodeid, event.seq)
+            except OSError as err:
+                emit(LogRecord(LogLevel.ERROR, "TOTEM", f"cannot store ring id: {err}"))
+            return
+        if isinstance(event, CfgShutdown) and event.local:
+            self.stop()
+        elif isinstance(event, CfgKilled):
+            self.kill()
+        message = to_json(event)
+        if isinstance(event, ConfigurationChange):
+            self.control.publish("membership", message)
+            return
+        self.control.publish(type(event).__name__, message)
+        self.control.publish("events", message)
+
+    # ------------------------------------------------------------------------------------
+    def _lock_run_dir(self) -> bool:
+        os.makedirs(self.run_dir, exist_ok=True)
+        handle = open(os.path.join(self.run_dir, PID_FILE), "a+")  # noqa: SIM115 - held open
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._pid_handle = handle
+        return True
+
+    def _register_ops(self) -> None:
+        self.control.register("status", lambda _c, _r: self.status())
+        self.control.register("cfg.shutdown", self._op_shutdown)
+        for service in self.stack.services:
+            for op, handler in service.control_ops().items():
+                self.control.register(op, self._service_op(handler))
+
+    def _service_op(self, handler: Any) -> Any:
+        def run(_connection: ControlConnection, request: dict[str, Any]) -> Any:
+            try:
+                return to_json(handler(request))
+            finally:
+                self.driver.poke()
+
+        return run
+
+    def _op_shutdown(self, _connection: ControlConnection, _request: dict[str, Any]) -> str:
+        """``-H``: announce the shutdown to the cluster (cfg SHUTDOWN), then leave.
+
+        The node leaves when its own announcement is delivered, or after a second
+        if the ring cannot deliver it (no quorum of the network, say).
+        """
+        cfg = next((s for s in self.stack.services if s.service_id == 1), None)
+        if cfg is not None and self.stack.synced:
+            cfg.control_ops()["cfg.shutdown_cluster_notice"]({})
+            self.driver.poke()
+            self.loop.call_later(1.0, self.stop)
+        else:
+            self.loop.call_soon(self.stop)
+        return "shutting down"
+
+    def status(self) -> dict[str, Any]:
+        """Everything the tools show."""
+        config = self.config
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "cluster_name": config.totem.cluster_name,
+            "transport": config.totem.transport,
+            "node_id": self.local_node.nodeid,
+            "netmtu": config.totem.netmtu,
+            "node": to_json(self.stack.status()),
+            "links": [self.transport.status()],
+            "nodelist": [
+                {"node_id": n.nodeid, "name": n.name, "addresses": list(n.addresses)}
+                for n in config.nodes
+            ],
+            "timers": to_json(config.timers),
+            "loop_lag_max_ms": round(self.driver.loop_lag_max * 1000, 3),
+            "config_warnings": list(config.warnings),
+            "control_bad_requests": self.control.bad_requests,
+        }
+
+    # ------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Leave the ring gracefully and stop."""
+        if not self._stopped.done():
+            self._stopped.set_result(None)
+
+    def kill(self) -> None:
+        """Exit at once without a LEAVE, as corosync does when another node kills it."""
+        emit(LogRecord(LogLevel.NOTICE, "MAIN", "Corosync Cluster Engine exiting with status 0"))
+        os._exit(0)
+
+    async def run(self) -> int:
+        if not self._lock_run_dir():
+            emit(
+                LogRecord(
+                    LogLevel.ERROR,
+                    "MAIN",
+                    f"Another pycorosync instance is already running in {self.run_dir}.",
+                )
+            )
+            return EXIT_ALREADY_RUNNING
+        try:
+            await self.transport.open()
+        except OSError as err:
+            address = self.local_node.addresses[0]
+            emit(LogRecord(LogLevel.ERROR, "TOTEM", f"cannot bind {address}: {err.strerror}"))
+            return 1
+        await self.control.start()
+        self._register_ops()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(signum, self.stop)
+        emit(
+            LogRecord(
+                LogLevel.NOTICE,
+                "MAIN",
+                f"Corosync Cluster Engine ('pycorosync {__version__}'): started and ready "
+                "to provide service.",
+            )
+        )
+        emit(
+            LogRecord(
+                LogLevel.NOTICE,
+                "TOTEM",
+                f"Initializing transport ({self.config.totem.transport}) on "
+                f"{self.local_node.addresses[0]}, node id {self.local_node.nodeid}, "
+                f"token {self.config.timers.token} ms, consensus {self.config.timers.consensus} ms",
+            )
+        )
+        self.driver.start()
+        try:
+            await self._stopped
+        finally:
+            emit(LogRecord(LogLevel.NOTICE, "MAIN", "Node was shut down by a signal"))
+            self.driver.leave()
+            await asyncio.sleep(0.01)  # let the LEAVE datagrams go out
+            await self.control.stop()
+            self.transport.close()
+            emit(LogRecord(LogLevel.NOTICE, "MAIN", "Corosync Cluster Engine exiting normally"))
+            if self._pid_handle is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.run_dir, PID_FILE))
+                self._pid_handle.close()
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pycorosync", description="A pure-Python corosync node (Totem udp/udpu)."
+    )
+    parser.add_argument("-f", "--foreground", action="store_true", help="do not fork (default)")
+    parser.add_argument("-c", "--config", default="/etc/corosync/corosync.conf")
+    parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="control socket and pid file")
+    parser.add_argument("--state-dir", help="ring id files (default: system.state_dir)")
+    parser.add_argument("--nodeid", type=int, help="which nodelist entry this daemon is")
+    parser.add_argument("-d", "--debug", action="store_true", help="log debug messages")
+    parser.add_argument("-t", "--test", action="store_true", help="check the config and exit")
+    parser.add_argument("-v", "--version", action="version", version=__version__)
+    return parser
+
+
+def _pick_state_dir(args: argparse.Namespace, config: CorosyncConfig) -> str:
+    if args.state_dir:
+        os.makedirs(args.state_dir, exist_ok=True)
+        return str(args.state_dir)
+    state_dir = config.system.state_dir
+    try:
+        os.makedirs(state_dir, exist_ok=True)
+        if os.access(state_dir, os.W_OK):
+            return state_dir
+    except OSError:
+        pass
+    os.makedirs(args.run_dir, exist_ok=True)
+    return str(args.run_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load(args.config)
+    except ConfigError as err:
+        print(f"pycorosync: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as err:
+        print(f"pycorosync: cannot read {args.config}: {err.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    debug = args.debug or config.logging.debug != "off"
+    configure_logging(
+        debug=debug,
+        logfile=config.logging.logfile if config.logging.to_logfile else None,
+        to_stderr=True,
+    )
+    for warning in config.warnings:
+        emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
+    if config.totem.transport not in SUPPORTED_TRANSPORTS:
+        print(
+            f"pycorosync: {config.path}: transport {config.totem.transport!r} is not supported; "
+            "set 'transport: udpu' or 'transport: udp' in the totem section",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    try:
+        local_node = find_local_node(
+            config,
+            local_interface_addresses(),
+            [socket.gethostname()],
+            nodeid_override=args.nodeid if args.nodeid is not None else config.totem.nodeid,
+        )
+    except ConfigError as err:
+        print(f"pycorosync: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.test:
+        print(f"{config.path}: OK, this is node {local_node.nodeid} ({local_node.addresses[0]})")
+        return 0
+    state_dir = _pick_state_dir(args, config)
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    async def run() -> int:
+        daemon = Daemon(config, local_node, args.run_dir, state_dir)
+        return await daemon.run()
+
+    try:
+        return loop.run_until_complete(run())
+    finally:
+        loop.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""One node's protocol stack, sans-IO: SRP, totempg, sync and the service engines.
+
+This is what corosync's ``exec/main.c`` wires together, as one object with the
+same driver contract as every core (DESIGN.md)::
+
+    stack.start(now); stack.receive(data, now); stack.next_deadline()
+    stack.on_deadline(now); stack.outbox(); stack.events(); stack.leave()
+
+The asyncio daemon and the simulator both drive a ``NodeStack``; neither knows
+what is inside. Upward data path (ref totem-wire.md 8-10):
+
+    SRP Delivery (totempg packet) -> Reassembler -> group-framed messages
+        group "a"    -> ExecDispatcher -> service.exec_deliver
+        group "sync" -> SyncEngine
+
+Downward, a service calls ``mcast(service_id, fn_id, body)``; the message is
+group-framed and packed, and the packer is flushed into SRP when the token
+arrives, exactly as totempg does. While a new ring is being synchronised SRP
+sends only what services queue for the sync (``waiting_trans_ack``); when sync
+completes, ``trans_ack`` releases the normal queue.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from totem.ringid import RingId
+from totem.service import Service
+from totem.services.dispatch import ExecDispatcher, encode_exec
+from totem.srp.core import SrpCore
+from totem.srp.events import (
+    ConfigurationChange,
+    ConfigurationKind,
+    Delivery,
+    LogLevel,
+    LogRecord,
+)
+from totem.srp.settings import SrpSettings
+from totem.srp.state import Datagram
+from totem.sync import SyncCompleted, SyncEngine
+from totem.totempg import Packer, Reassembler
+from totem.wire import (
+    GROUP_EXEC,
+    GROUP_SYNC,
+    WireError,
+    decode_group_message,
+)
+
+__all__ = ["NodeStack", "StackCounters"]
+
+_ONE_GROUP_LEN = struct.Struct("<HH")
+_EXEC_FRAME = _ONE_GROUP_LEN.pack(1, 1) + GROUP_EXEC
+_SYNC_FRAME = _ONE_GROUP_LEN.pack(1, 4) + GROUP_SYNC
+
+
+@dataclass(slots=True)
+class StackCounters:
+    """Messages the stack itself dropped, by reason."""
+
+    bad_packet: int = 0
+    byteswapped: int = 0
+    """Messages from big-endian peers: corosync's sync never byte-swaps, nor do we."""
+    bad_group_frame: int = 0
+    unknown_group: int = 0
+    queued_packets: int = 0
+    """Packets waiting for room in SRP's queue (backpressure)."""
+
+
+class NodeStack:
+    """SRP + totempg + sync + services for one node. Also the services' ``ServiceHost``."""
+
+    def __init__(
+        self,
+        node_id: int,
+        settings: SrpSettings,
+        services: Sequence[Service],
+        *,
+        stored_ring_seq: int = 0,
+        rng: random.Random | None = None,
+        nodelist: Iterable[int] | None = None,
+    ) -> None:
+        self._node_id = node_id
+        self.settings = settings
+        self.srp = SrpCore(
+            node_id, settings, stored_ring_seq=stored_ring_seq, rng=rng, nodelist=nodelist
+        )
+        self.srp.on_token_received = self._flush_packer
+        self.packer = Packer(settings.max_packet_payload)
+        self.reassembler = Reassembler()
+        self.reassembler_trans = Reassembler()
+        """totempg's second assembly list: used from a REGULAR configuration until sync
+        completes, so half-assembled old-ring messages never mix with sync traffic."""
+        self._trans_assembly = False
+        self.services = list(services)
+        self.counters = StackCounters()
+        self._events: list[Any] = []
+        self._unsent: deque[bytes] = deque()
+        self._now = 0.0
+        for service in self.services:
+            service.attach(self)
+        for service in self.services:
+            service.bind(self.services)
+        self.dispatcher = ExecDispatcher(self.services, log=self.log)
+        self.sync = SyncEngine(node_id, self.services, self._send_sync, log=self.log)
+        self.ring_id: RingId | None = None
+        self.members: tuple[int, ...] = ()
+        self.synced = False
+
+    # ------------------------------------------------------------------------------------
+    # ServiceHost
+    # ------------------------------------------------------------------------------------
+    @property
+    def node_id(self) -> int:
+        return self._node_id
+
+    def mcast(self, service_id: int, fn_id: int, body: bytes) -> None:
+        """Queue an exec message of a service for agreed-order delivery to every node."""
+        self._queue_group(GROUP_EXEC, encode_exec(service_id, fn_id, body))
+
+    def log(self, level: LogLevel, subsys: str, message: str) -> None:
+        """A log line from a service or the sync engine."""
+        self._events.append(LogRecord(level, subsys, message))
+
+    def _send_sync(self, payload: bytes) -> None:
+        self._queue_group(GROUP_SYNC, payload)
+
+    def _queue_group(self, group: bytes, payload: bytes) -> None:
+        # the pieces corosync's group layer hands to totempg: lengths, name, payload
+        self.packer.add_pieces((_ONE_GROUP_LEN.pack(1, len(group)), group, payload))
+        self.srp.signal_new_message()
+
+    def send_ok(self, size: int) -> bool:
+        """Whether a message of ``size`` bytes can be queued without overrunning SRP."""
+        packets = (self.packer.pending_bytes + size) // self.packer.max_payload + 1
+        return packets + len(self._unsent) < self.srp.avail()
+
+    def _flush_packer(self) -> None:
+        """Token arrived: move packed messages into SRP's queue (totempg's token callback)."""
+        self._unsent.extend(self.packer.flush())
+        while self._unsent and self.srp.mcast(self._unsent[0]):
+            self._unsent.popleft()
+        self.counters.queued_packets = len(self._unsent)
+
+    # ------------------------------------------------------------------------------------
+    # Driver API
+    # ------------------------------------------------------------------------------------
+    def start(self, now: float) -> None:
+        """Bring the node up: SRP gathers."""
+        self._now = now
+        self.srp.start(now)
+        self._process(now)
+
+    def receive(self, data: bytes, now: float) -> None:
+        """A datagram from the network."""
+        self._now = now
+        self.srp.receive(data, now)
+        self._process(now)
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of SRP, sync and every service."""
+        best = self.srp.next_deadline()
+        for candidate in (self.sync.next_deadline(), *(s.next_deadline() for s in self.services)):
+            if candidate is not None and (best is None or candidate < best):
+                best = candidate
+        return best
+
+    def on_deadline(self, now: float) -> None:
+        """Run every due timer."""
+        self._now = now
+        self.srp.on_deadline(now)
+        self._process(now)
+        due = self.sync.next_deadline()
+        if due is not None and due <= now:
+            self.sync.on_deadline(now)
+        for service in self.services:
+            due = service.next_deadline()
+            if due is not None and due <= now:
+                service.on_deadline(now)
+        self._process(now)
+
+    def outbox(self) -> list[Datagram]:
+        """Datagrams to send now."""
+        return self.srp.outbox()
+
+    def events(self) -> list[Any]:
+        """Drain everything that happened: SRP events (configuration changes, logs,
+        ring seq to persist), sync events and the services' events."""
+        self._collect()
+        out, self._events = self._events, []
+        return out
+
+    def leave(self) -> None:
+        """Graceful shutdown: multicast the LEAVE message."""
+        self.srp.leave()
+
+    # ------------------------------------------------------------------------------------
+    # Upward processing
+    # ------------------------------------------------------------------------------------
+    def _process(self, now: float) -> None:
+        for event in self.srp.events():
+            if isinstance(event, Delivery):
+                self._deliver(event, now)
+            elif isinstance(event, ConfigurationChange):
+                self._events.append(event)
+                self._confchg(event, now)
+            else:
+                self._events.append(event)
+        self._collect()
+
+    def _deliver(self, delivery: Delivery, now: float) -> None:
+        reassembler = self.reassembler_trans if self._trans_assembly else self.reassembler
+        try:
+            messages = reassembler.deliver(delivery.sender, delivery.payload, delivery.byteswapped)
+        except WireError:
+            self.counters.bad_packet += 1
+            return
+        if delivery.byteswapped and messages:
+            self.counters.byteswapped += len(messages)
+            return
+        dispatcher, sync = self.dispatcher, self.sync
+        for message in messages:
+            # corosync always sends exactly one group: test the two framings directly
+            if message[:5] == _EXEC_FRAME:
+                dispatcher.deliver(delivery.sender, message[5:], now)
+                continue
+            if message[:8] == _SYNC_FRAME:
+                sync.deliver(delivery.sender, message[8:], now)
+                continue
+            try:
+                groups, payload = decode_group_message(message)
+            except WireError:
+                self.counters.bad_group_frame += 1
+                continue
+            if GROUP_EXEC in groups:
+                self.dispatcher.deliver(delivery.sender, payload, now)
+            elif GROUP_SYNC in groups:
+                self.sync.deliver(delivery.sender, payload, now)
+            else:
+                self.counters.unknown_group += 1
+
+    def _confchg(self, change: ConfigurationChange, now: float) -> None:
+        if change.kind is ConfigurationKind.TRANSITIONAL:
+            for node in change.left:
+                self.reassembler.forget(node)
+                self.reassembler_trans.forget(node)
+        else:
+            self.ring_id = change.ring_id
+            self.members = change.members
+            self.synced = False
+            self._trans_assembly = True
+        for service in self.services:
+            service.confchg(change, now)
+        self.sync.confchg(change, now)
+
+    def _collect(self) -> None:
+        for event in self.sync.events():
+            if isinstance(event, SyncCompleted):
+                self.synced = True
+                self._trans_assembly = False
+                self.srp.trans_ack()
+            self._events.append(event)
+        for service in self.services:
+            self._events.extend(service.events())
+
+    # ------------------------------------------------------------------------------------
+    # Status
+    # ------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """A JSON-able snapshot of the node (cfgtool, quorumtool, tests)."""
+        srp = self.srp
+        return {
+            "node_id": self._node_id,
+            "state": srp.state.name,
+            "ring_id": str(srp.ring_id),
+            "members": list(srp.members),
+            "synced": self.synced,
+            "stats": srp.stats.as_dict(),
+            "stack": {
+                "bad_packet": self.counters.bad_packet,
+                "byteswapped": self.counters.byteswapped,
+                "bad_group_frame": self.counters.bad_group_frame,
+                "unknown_group": self.counters.unknown_group,
+                "queued_packets": self.counters.queued_packets,
+            },
+            "services": {s.name: s.status() for s in self.services},
+        }

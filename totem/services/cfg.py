@@ -1,0 +1,150 @@
+"""The cfg service engine (service id 1): kill and shutdown requests (ref totem-wire.md 9).
+
+Exec functions, as corosync 3.1.7's ``exec/cfg.c`` (bodies after the 16-byte header,
+``aligned(8)`` members):
+
+====  =================  ==================================================================
+fn    message            body
+====  =================  ==================================================================
+0     RINGREENABLE       ``mar_message_source_t`` (u32 nodeid, pad, u64 conn): 16 bytes
+1     KILLNODE           u32 nodeid, pad(4), ``mar_name_t`` reason (u16 length, pad(6),
+                         value[256]): 272 bytes -- 288 with the header
+2     SHUTDOWN           nothing: "this node is shutting down" (``corosync-cfgtool -H``)
+3     RELOAD_CONFIG      ``mar_message_source_t``
+4     RECONFIG_CRYPTO    u32 phase (knet only; ignored)
+====  =================  ==================================================================
+
+A KILLNODE naming us makes the node exit at once, without a LEAVE (corosync's
+``corosync_fatal_error``); a SHUTDOWN from us, once delivered, makes the node leave
+gracefully. RINGREENABLE re-enables faulty redundant rings cluster-wide.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from totem.service import Service
+from totem.srp.events import LogLevel
+
+__all__ = [
+    "CFG_SERVICE_ID",
+    "CfgKilled",
+    "CfgRingReenable",
+    "CfgService",
+    "CfgShutdown",
+    "encode_killnode",
+]
+
+CFG_SERVICE_ID = 1
+FN_RINGREENABLE, FN_KILLNODE, FN_SHUTDOWN, FN_RELOAD_CONFIG, FN_RECONFIG_CRYPTO = range(5)
+_KILLNODE = struct.Struct("<I4xH6x256s")
+_SOURCE = struct.Struct("<I4xQ")
+
+
+def encode_killnode(node_id: int, reason: str) -> bytes:
+    """The KILLNODE body (272 bytes)."""
+    text = reason.encode()[:255]
+    return _KILLNODE.pack(node_id, len(text) + 1, text)
+
+
+@dataclass(frozen=True, slots=True)
+class CfgKilled:
+    """Another node asked this one to exit (``corosync-cfgtool -k``)."""
+
+    by: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CfgShutdown:
+    """A node announced its shutdown; ``node_id`` is ours when we must now leave."""
+
+    node_id: int
+    local: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CfgRingReenable:
+    """Re-enable faulty redundant rings (``corosync-cfgtool -r`` on any node)."""
+
+    by: int
+
+
+class CfgService(Service):
+    """Service id 1; takes no part in sync."""
+
+    service_id = CFG_SERVICE_ID
+    name = "corosync_cfg"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._events: list[Any] = []
+        self.counters = {"malformed": 0, "ignored": 0}
+
+    @property
+    def exec_function_count(self) -> int:
+        return 5
+
+    def _node_id(self) -> int:
+        assert self.host is not None
+        return self.host.node_id
+
+    def exec_deliver(self, sender: int, fn_id: int, body: bytes, now: float) -> None:
+        host = self.host
+        assert host is not None
+        if fn_id == FN_KILLNODE:
+            if len(body) < _KILLNODE.size:
+                self.counters["malformed"] += 1
+                return
+            node_id, length, value = _KILLNODE.unpack_from(body)
+            reason = value[: max(0, min(length, 256) - 1)].split(b"\0", 1)[0]
+            text = reason.decode(errors="replace")
+            host.log(
+                LogLevel.DEBUG, "CFG", f"request to kill node {node_id} (us={self._node_id()})"
+            )
+            if node_id == self._node_id():
+                host.log(LogLevel.NOTICE, "CFG", f"Killed by node {sender} : {text}")
+                self._events.append(CfgKilled(sender, text))
+        elif fn_id == FN_SHUTDOWN:
+            host.log(LogLevel.NOTICE, "CFG", f"Node {sender} was shut down by sysadmin")
+            self._events.append(CfgShutdown(sender, sender == self._node_id()))
+        elif fn_id == FN_RINGREENABLE:
+            self._events.append(CfgRingReenable(sender))
+        else:
+            self.counters["ignored"] += 1
+
+    def events(self) -> list[Any]:
+        out, self._events = self._events, []
+        return out
+
+    def status(self) -> dict[str, Any]:
+        return dict(self.counters)
+
+    def control_ops(self) -> Mapping[str, Callable[[dict[str, Any]], Any]]:
+        return {
+            "cfg.kill_node": self._kill_node,
+            "cfg.shutdown_cluster_notice": self._shutdown,
+            "cfg.ring_reenable": self._ring_reenable,
+        }
+
+    def _kill_node(self, request: dict[str, Any]) -> str:
+        node_id = request["node_id"]
+        if not isinstance(node_id, int) or not 0 < node_id <= 0xFFFFFFFF:
+            raise ValueError("node id must be a positive integer")
+        reason = str(request.get("reason") or "Killed by corosync-cfgtool")
+        assert self.host is not None
+        self.host.mcast(CFG_SERVICE_ID, FN_KILLNODE, encode_killnode(node_id, reason))
+        return f"kill request for node {node_id} sent"
+
+    def _shutdown(self, _request: dict[str, Any]) -> str:
+        assert self.host is not None
+        self.host.mcast(CFG_SERVICE_ID, FN_SHUTDOWN, b"")
+        return "shutdown announced"
+
+    def _ring_reenable(self, _request: dict[str, Any]) -> str:
+        assert self.host is not None
+        self.host.mcast(CFG_SERVICE_ID, FN_RINGREENABLE, _SOURCE.pack(self._node_id(), 0))
+        return "re-enabling all the rings"

@@ -1,0 +1,218 @@
+"""The cmap service (id 0) as a sync participant: ``totem.config_version`` (ref 10.4).
+
+In its sync round every corosync node multicasts ``req_exec_cmap_mcast`` (exec
+fn 0) with one item, ``totem.config_version`` (a u64, 336 bytes in all), and
+records every sender's value as ``runtime.members.<id>.config_version``. At
+activation of the node's *first* sync that has a non-empty transitional list,
+a node whose own config_version is not 0 compares it with the highest version
+any *other* node reported; if they differ corosync logs
+``Received config version (H) is different than my config version (M)! Exiting``
+and shuts down.
+
+We reproduce the check, the log line (ERROR, subsystem CMAP) and report it as a
+:class:`ConfigVersionMismatch` event, but **do not exit by ourselves**: leaving
+the cluster is the node stack's decision (it should stop, as corosync does).
+
+Layout of the message body after the 16-byte exec header (all ``aligned(8)``):
+``u8 reason``@0, ``u8 no_items``@8, two reserved u8 @16/@24 (32 bytes), then per
+item, padded to a multiple of 8: ``mar_name_t key_name`` (``u16 length``, pad,
+``value[256]``; 264 bytes), ``u8 value_type``@264, ``u64 value_len``@272, the
+value @280.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from totem.ringid import RingId
+from totem.service import Service
+from totem.srp.events import LogLevel
+
+__all__ = [
+    "CMAP_MCAST_REASON_NEW_CONFIG_VERSION",
+    "CMAP_MCAST_REASON_SYNC",
+    "CONFIG_VERSION_KEY",
+    "CmapService",
+    "ConfigVersionMismatch",
+    "decode_config_version_mcast",
+    "encode_config_version_mcast",
+]
+
+CMAP_SERVICE_ID = 0
+CMAP_MCAST_REASON_SYNC = 0
+CMAP_MCAST_REASON_NEW_CONFIG_VERSION = 1
+CONFIG_VERSION_KEY = "totem.config_version"
+
+_VALUETYPE_NOT_EXIST = 0
+_VALUETYPE_UINT64 = 8
+_MCAST_HEAD = struct.Struct("<B7xB7xB7xB7x")  # reason, no_items, reserved, reserved
+_ITEM_HEAD = struct.Struct("<H6x256sB7xQ")  # mar_name_t, value_type, value_len
+_MAX_ITEMS = 32
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def encode_config_version_mcast(reason: int, config_version: int | None) -> bytes:
+    """The exec body (no header) carrying ``totem.config_version``; None = "does not exist"."""
+    key = CONFIG_VERSION_KEY.encode()
+    if config_version is None:
+        item = _ITEM_HEAD.pack(len(key), key, _VALUETYPE_NOT_EXIST, 0)
+    else:
+        if not 0 <= config_version < 1 << 64:
+            raise ValueError(f"config_version {config_version} is not a u64")
+        item = _ITEM_HEAD.pack(len(key), key, _VALUETYPE_UINT64, 8) + struct.pack(
+            "<Q", config_version
+        )
+    item += b"\0" * (_align8(len(item)) - len(item))
+    return _MCAST_HEAD.pack(reason, 1, 0, 0) + item
+
+
+def decode_config_version_mcast(body: bytes) -> tuple[int, int | None]:
+    """Return (reason, config_version found or None); ValueError if the body is malformed.
+
+    A missing item, or one of type "does not exist", reads as version 0, as in corosync.
+    """
+    if len(body) < _MCAST_HEAD.size:
+        raise ValueError(f"cmap mcast body of {len(body)} bytes is too short")
+    reason, no_items, _r1, _r2 = _MCAST_HEAD.unpack_from(body, 0)
+    if no_items > _MAX_ITEMS:
+        raise ValueError(f"cmap mcast with {no_items} items")
+    offset = _MCAST_HEAD.size
+    version: int | None = None
+    for _ in range(no_items):
+        if offset + _ITEM_HEAD.size > len(body):
+            raise ValueError("cmap mcast item runs past the end of the message")
+        name_len, name, value_type, value_len = _ITEM_HEAD.unpack_from(body, offset)
+        if name_len > 255 or value_len > len(body):
+            raise ValueError("cmap mcast item with an impossible length")
+        value_at = offset + _ITEM_HEAD.size
+        if value_at + value_len > len(body):
+            raise ValueError("cmap mcast item value runs past the end of the message")
+        key = name[:name_len]
+        if version is None and key == CONFIG_VERSION_KEY.encode() and b"\0" not in key:
+            if value_type == _VALUETYPE_UINT64:
+                if value_len != 8:
+                    raise ValueError(f"config_version item of {value_len} bytes")
+                (version,) = struct.unpack_from("<Q", body, value_at)
+            else:
+                version = 0
+        offset += _align8(_ITEM_HEAD.size + value_len)
+    return reason, version
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigVersionMismatch:
+    """corosync would exit here: a peer runs a different ``totem.config_version``."""
+
+    received: int
+    """The highest config_version another node reported."""
+    mine: int
+
+
+class CmapService(Service):
+    """cmap's sync duties: announce and check ``totem.config_version``.
+
+    ``config_version`` is this node's ``totem.config_version`` (corosync defaults
+    it to 0; None sends the item as "does not exist").
+    """
+
+    service_id = CMAP_SERVICE_ID
+    name = "corosync configuration map access"
+    sync_participant = True
+
+    def __init__(self, config_version: int | None = 0) -> None:
+        super().__init__()
+        self._config_version = config_version
+        self._my_version = 0
+        self._highest_received = 0
+        self._trans_entries = 0
+        self._first_sync = True
+        self._events: list[Any] = []
+        self.member_config_versions: dict[int, int] = {}
+        """``runtime.members.<id>.config_version`` as received."""
+        self.counters: dict[str, int] = {"malformed": 0}
+
+    @property
+    def exec_function_count(self) -> int:
+        return 1
+
+    @property
+    def config_version(self) -> int | None:
+        return self._config_version
+
+    def set_config_version(self, config_version: int | None) -> None:
+        """A reload changed ``totem.config_version``: tell everyone (reason NEW_CONFIG_VERSION)."""
+        self._config_version = config_version
+        self._mcast(CMAP_MCAST_REASON_NEW_CONFIG_VERSION)
+
+    def exec_deliver(self, sender: int, fn_id: int, body: bytes, now: float) -> None:
+        try:
+            reason, version = decode_config_version_mcast(body)
+        except ValueError as exc:
+            self.counters["malformed"] += 1
+            self._log(LogLevel.DEBUG, f"dropping malformed cmap message from {sender}: {exc}")
+            return
+        if reason not in (CMAP_MCAST_REASON_SYNC, CMAP_MCAST_REASON_NEW_CONFIG_VERSION):
+            return
+        value = 0 if version is None else version
+        if self.host is not None and sender != self.host.node_id and value > self._highest_received:
+            self._highest_received = value
+        self.member_config_versions[sender] = value
+
+    def sync_init(
+        self,
+        trans_members: Sequence[int],
+        members: Sequence[int],
+        ring_id: RingId,
+        now: float,
+    ) -> None:
+        self._trans_entries = len(trans_members)
+        self._my_version = self._config_version or 0
+        self._highest_received = self._my_version
+
+    def sync_process(self, now: float) -> bool:
+        self._mcast(CMAP_MCAST_REASON_SYNC)
+        return True
+
+    def sync_activate(self, now: float) -> None:
+        if self._trans_entries == 0:
+            self._log(LogLevel.DEBUG, "Single node sync -> no action")
+            return
+        if not self._first_sync:
+            self._log(LogLevel.DEBUG, "Not first sync -> no action")
+            return
+        self._first_sync = False
+        if self._my_version == 0:
+            self._log(LogLevel.DEBUG, "My config version is 0 -> no action")
+            return
+        if self._highest_received != self._my_version:
+            self._log(
+                LogLevel.ERROR,
+                f"Received config version ({self._highest_received}) is different than "
+                f"my config version ({self._my_version})! Exiting",
+            )
+            self._events.append(ConfigVersionMismatch(self._highest_received, self._my_version))
+
+    def events(self) -> list[Any]:
+        events, self._events = self._events, []
+        return events
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "config_version": self._config_version,
+            "members": {str(k): v for k, v in sorted(self.member_config_versions.items())},
+        }
+
+    def _mcast(self, reason: int) -> None:
+        if self.host is not None:
+            body = encode_config_version_mcast(reason, self._config_version)
+            self.host.mcast(self.service_id, 0, body)
+
+    def _log(self, level: LogLevel, message: str) -> None:
+        if self.host is not None:
+            self.host.log(level, "CMAP", message)

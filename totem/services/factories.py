@@ -1,0 +1,33 @@
+"""Entry-point factories of the service engines that live in ``totem.services``.
+
+Registered in ``pyproject.toml`` under ``pycorosync.services`` (see
+``totem.node.services``), as corosync loads its service engines.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from totem.services.cfg import CfgService
+from totem.services.cmap import CmapService
+from totem.services.quorum import QuorumService
+
+if TYPE_CHECKING:
+    from totem.node.services import ServiceContext
+
+__all__ = ["cfg_factory", "cmap_factory", "quorum_factory"]
+
+
+def cmap_factory(context: ServiceContext) -> CmapService:
+    """cmap (id 0): takes part in sync with ``totem.config_version``."""
+    return CmapService(config_version=context.config.totem.config_version or 0)
+
+
+def cfg_factory(context: ServiceContext) -> CfgService:
+    """cfg (id 1): kill and shutdown requests."""
+    return CfgService()
+
+
+def quorum_factory(context: ServiceContext) -> QuorumService:
+    """quorum (id 3): the quorum view and its log lines; votequorum reports to it."""
+    return QuorumService(provider=context.config.quorum.provider)

@@ -1,0 +1,162 @@
+"""``pycorosync-cfgtool``: ring and node status of a running ``pycorosync``.
+
+    pycorosync-cfgtool [--run-dir DIR] -s [--json]   # links and nodes, as corosync-cfgtool -s
+    pycorosync-cfgtool [--run-dir DIR] -n [--json]   # nodes and their links, as -n
+    pycorosync-cfgtool [--run-dir DIR] -r            # re-enable faulty redundant rings
+    pycorosync-cfgtool [--run-dir DIR] -H            # shut the node down (graceful leave)
+
+The text layouts are corosync-cfgtool's (``ref/samples/realcluster-udpu-3node.txt``),
+except that ``addr`` shows this node's own address (corosync 3.1.7 prints another
+member's there for udp/udpu). ``--json`` prints one object for programs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from totem.node.client import ControlClient, NodeUnavailable, RequestFailed
+
+__all__ = ["main", "node_lines", "status_json", "status_lines"]
+
+_COUNTERS = (
+    "orf_token_rx",
+    "orf_token_tx",
+    "mcast_rx",
+    "mcast_tx",
+    "mcast_retx",
+    "rtr_requested",
+    "token_retransmits",
+    "rx_msg_dropped",
+    "operational_entered",
+    "gather_entered",
+    "consensus_timeouts",
+    "last_rotation_ms",
+    "avg_rotation_ms",
+    "max_rotation_ms",
+)
+
+
+def _links(status: dict[str, Any]) -> list[dict[str, Any]]:
+    node = status["node"]
+    faulty = set(node.get("faulty_rings", []))
+    out = []
+    for ring, link in enumerate(status["links"]):
+        out.append(
+            {
+                "ring": ring,
+                "address": link["address"],
+                "status": "FAULTY" if ring in faulty else "connected",
+                "counters": link.get("counters", {}),
+            }
+        )
+    return out
+
+
+def _member_state(status: dict[str, Any], node_id: int) -> str:
+    if node_id == status["node_id"]:
+        return "localhost"
+    return "connected" if node_id in status["node"]["members"] else "disconnected"
+
+
+def status_json(status: dict[str, Any]) -> dict[str, Any]:
+    """The ``--json`` object of ``-s`` and ``-n``."""
+    node = status["node"]
+    stats = node["stats"]
+    counters = {key: stats[key] for key in _COUNTERS if key in stats}
+    counters["dropped"] = stats.get("dropped", {})
+    counters["transport_rx_unlisted"] = sum(
+        link.get("counters", {}).get("rx_unlisted", 0) for link in status["links"]
+    )
+    return {
+        "node_id": status["node_id"],
+        "ring_id": node["ring_id"],
+        "state": node["state"],
+        "members": node["members"],
+        "transport": status["transport"],
+        "links": _links(status),
+        "nodes": [
+            {
+                "node_id": entry["node_id"],
+                "name": entry["name"],
+                "addresses": entry["addresses"],
+                "status": _member_state(status, entry["node_id"]),
+            }
+            for entry in status["nodelist"]
+        ],
+        "counters": counters,
+        "timers": status.get("timers", {}),
+    }
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """``corosync-cfgtool -s``."""
+    lines = [f"Local node ID {status['node_id']}, transport {status['transport']}"]
+    for link in _links(status):
+        lines.append(f"LINK ID {link['ring']} ")
+        lines.append(f"\taddr\t= {link['address']}")
+        lines.append("\tstatus:")
+        if link["status"] == "FAULTY":
+            lines.append("\t\tFAULTY")
+        for entry in status["nodelist"]:
+            node_id = entry["node_id"]
+            lines.append(f"\t\tnodeid: {node_id:>11}:\t{_member_state(status, node_id)}")
+    return lines
+
+
+def node_lines(status: dict[str, Any]) -> list[str]:
+    """``corosync-cfgtool -n``."""
+    lines = [f"Local node ID {status['node_id']}, transport {status['transport']}"]
+    mtu = status.get("netmtu", 1500) - 90
+    for entry in status["nodelist"]:
+        node_id = entry["node_id"]
+        if node_id == status["node_id"]:
+            continue
+        state = _member_state(status, node_id)
+        reachable = "reachable" if state == "connected" else "unreachable"
+        lines.append(f"nodeid: {node_id} {reachable}")
+        for ring, address in enumerate(entry["addresses"]):
+            lines.append(f"   LINK: {ring}  ({address}) enabled {state} mtu: {mtu}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pycorosync-cfgtool", description=__doc__.split("\n")[0])
+    parser.add_argument("--run-dir", help="the daemon's run directory (default /run/pycorosync)")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("-s", dest="action", action="store_const", const="s", help="ring status")
+    action.add_argument("-n", dest="action", action="store_const", const="n", help="nodes")
+    action.add_argument(
+        "-r", dest="action", action="store_const", const="r", help="re-enable faulty rings"
+    )
+    action.add_argument("-H", dest="action", action="store_const", const="H", help="shut down")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    try:
+        with ControlClient(args.run_dir) as client:
+            if args.action == "H":
+                client.call("cfg.shutdown")
+                return 0
+            if args.action == "r":
+                result = client.call("cfg.ring_reenable")
+                print(result if isinstance(result, str) else json.dumps(result))
+                return 0
+            status = client.call("status")
+    except NodeUnavailable as err:
+        print(f"Could not initialize corosync configuration API: {err}", file=sys.stderr)
+        return 1
+    except RequestFailed as err:
+        print(f"pycorosync-cfgtool: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(status_json(status), indent=2))
+    else:
+        lines = status_lines(status) if args.action == "s" else node_lines(status)
+        print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,882 @@
+"""The votequorum service engine (id 5), sans-IO (ref totem-wire.md sections 10.3-11.3).
+
+:class:`VotequorumService` is corosync's ``exec/votequorum.c`` as a
+:class:`~totem.service.Service`: four exec functions (NODEINFO, RECONFIGURE,
+QDEVICE_REG, QDEVICE_RECONFIGURE), a sync participant, two timers (the
+last_man_standing window and the quorum device's poll timeout) exposed through
+``next_deadline()``, and the library calls of ``libvotequorum`` as methods
+(``set_expected_votes``, ``set_votes``, ``qdevice_*``). The arithmetic is
+:mod:`votequorum.calc`; configuration is :mod:`votequorum.settings`.
+
+Life of a node:
+
+* ``attach`` (``votequorum_exec_init_fn``): resolve the configuration (raises
+  :class:`~votequorum.settings.VotequorumConfigError` like corosync refuses to
+  start), start as the only MEMBER with the FIRST flag, compute quorum and queue
+  NODEINFO(self); it goes out in the node's first, singleton ring.
+* ``sync_init``: members of the previous quorum view that are not in the new
+  one become DEAD; FIRST is cleared once the ring has more than one member;
+  last_man_standing's window (re)starts if nodes left while we kept quorum.
+* ``sync_process``: NODEINFO(self), then NODEINFO(0) for the quorum device and a
+  QDEVICE_REG when a device name is known -- always after our own NODEINFO in
+  our send order, so every receiver knows us before it sees our device (a real
+  node asserts otherwise). While a registered, alive device has not polled with
+  the new ring id (at most ``sync_timeout``), it reports "not done".
+* ``sync_activate``: recompute and report the quorum view to the quorum
+  service (:meth:`totem.services.quorum.QuorumService.set_quorum`) and emit
+  :class:`QuorumChanged`.
+
+Quorum changes outside sync (NODEINFO, RECONFIGURE, timers, qdevice polls) are
+reported at once. Malformed messages are dropped and counted in ``counters``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from totem.ringid import RingId
+from totem.service import Service, ServiceHost
+from totem.srp.events import LogLevel
+from votequorum import calc
+from votequorum.calc import NodeState, NodeVotes, QuorumOptions, QuorumState
+from votequorum.settings import ResolvedSettings, VotequorumSettings, resolve_settings
+from votequorum.status import InfoFlags, NodeStatus, VotequorumStatus
+from votequorum.wire import (
+    QDEVICE_NODEID,
+    VOTEQUORUM_SERVICE_ID,
+    ExecFn,
+    MalformedMessage,
+    NodeFlags,
+    NodeInfo,
+    QdeviceOperation,
+    QdeviceReconfigure,
+    QdeviceReg,
+    ReconfigParam,
+    Reconfigure,
+    VotequorumMessage,
+    decode_body,
+    encode_body,
+)
+
+__all__ = [
+    "EvTrackingBarrierChanged",
+    "ExpectedVotesChanged",
+    "QdeviceRegistration",
+    "QuorumChanged",
+    "VotequorumError",
+    "VotequorumEvent",
+    "VotequorumService",
+]
+
+QuorumCallback = Callable[[Sequence[int], bool, RingId], None]
+_ZERO_RING = RingId(0, 0)
+_INT_MAX = (1 << 31) - 1
+
+
+class VotequorumError(Exception):
+    """A library call was refused. ``str()`` is what corosync-quorumtool prints."""
+
+    def __init__(self, message: str, cs_error: str | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.cs_error = cs_error
+        """corosync's error name (``CS_ERR_INVALID_PARAM``...); None for argument errors."""
+        self.detail = detail
+        """Why, in words."""
+
+    def __str__(self) -> str:
+        return self.message if not self.detail else f"{self.message} ({self.detail})"
+
+
+@dataclass(frozen=True, slots=True)
+class QuorumChanged:
+    """The quorum view votequorum reported to the quorum service (after sync or on change)."""
+
+    quorate: bool
+    ring_id: RingId
+    members: tuple[int, ...]
+    quorum: int
+    total_votes: int
+    expected_votes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedVotesChanged:
+    """The expected-votes notification of libvotequorum."""
+
+    expected_votes: int
+
+
+@dataclass(frozen=True, slots=True)
+class EvTrackingBarrierChanged:
+    """expected_votes_tracking: persist ``value`` in ``<state_dir>/ev_tracking``."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class QdeviceRegistration:
+    """The answer to :meth:`VotequorumService.qdevice_register`, once the cluster saw it."""
+
+    name: str
+    error: str | None
+    """None on success, else corosync's error name (``CS_ERR_EXIST``)."""
+
+
+VotequorumEvent = (
+    QuorumChanged | ExpectedVotesChanged | EvTrackingBarrierChanged | QdeviceRegistration
+)
+
+
+class VotequorumService(Service):
+    """votequorum for one node. ``quorum_callback`` is the quorum service's ``set_quorum``."""
+
+    service_id = VOTEQUORUM_SERVICE_ID
+    name = "corosync vote quorum service v1.0"
+    sync_participant = True
+
+    def __init__(
+        self,
+        settings: VotequorumSettings,
+        quorum_callback: QuorumCallback | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self._callback = quorum_callback
+        self._cfg: ResolvedSettings | None = None
+        self._us = 0
+        self._nodes: dict[int, NodeVotes] = {}
+        self._qdevice_votes = 0
+        self._qdevice_state = NodeState.DEAD
+        self._qdevice_name = ""
+        self._qdevice_reg_pending: str | None = None
+        self._qdevice_can_operate = True
+        self._options = QuorumOptions()
+        self._quorum = 0
+        self._quorate = False
+        self._wfa_status = False
+        self._ev_barrier = 0
+        self._ev_tracking_barrier = 0
+        self._lowest = -1
+        self._highest = -1
+        self._quorum_members: tuple[int, ...] = ()
+        self._previous_members: tuple[int, ...] = ()
+        self._quorum_ring = _ZERO_RING
+        self._sync_in_progress = False
+        self._sync_nodeinfo_sent = False
+        self._sync_wait_for_poll = False
+        self._lms_deadline: float | None = None
+        self._qdevice_deadline: float | None = None
+        self._view: tuple[tuple[int, ...], bool, RingId] = ((), False, _ZERO_RING)
+        self._events: list[VotequorumEvent] = []
+        self.counters: dict[str, int] = {
+            "malformed": 0,
+            "qdevice_nodeinfo_unknown_sender": 0,
+            "nodeinfo": 0,
+            "reconfigure": 0,
+            "qdevice_reg": 0,
+            "qdevice_reconfigure": 0,
+        }
+
+    # ==== start-up ===========================================================================
+    def attach(self, host: ServiceHost) -> None:
+        super().attach(host)
+        self._us = host.node_id
+        cfg = resolve_settings(self.settings, self._us)
+        self._cfg = cfg
+        for level, message in cfg.warnings:
+            self._log(LogLevel.WARNING if level == "WARNING" else LogLevel.ERROR, message)
+        self._options = QuorumOptions(
+            two_node=cfg.two_node,
+            wait_for_all=cfg.wait_for_all,
+            last_man_standing=cfg.last_man_standing,
+            auto_tie_breaker=cfg.auto_tie_breaker,
+            allow_downscale=cfg.allow_downscale,
+            ev_tracking=cfg.ev_tracking,
+        )
+        self._qdevice_can_operate = cfg.qdevice_can_operate
+        self._qdevice_votes = cfg.qdevice_votes
+        self._ev_tracking_barrier = cfg.ev_tracking_barrier
+        flags = NodeFlags.FIRST
+        if cfg.wait_for_all:
+            self._wfa_status = True
+            flags |= NodeFlags.WFASTATUS
+        self._nodes = {
+            self._us: NodeVotes(self._us, cfg.votes, cfg.expected_votes, NodeState.MEMBER, flags)
+        }
+        self._ev_barrier = cfg.expected_votes
+        self._recalculate(allow_decrease=False, by_current_nodes=False)
+        self._send_nodeinfo(self._us)
+
+    @property
+    def node_id(self) -> int:
+        return self._us
+
+    @property
+    def exec_function_count(self) -> int:
+        return len(ExecFn)
+
+    @property
+    def quorate(self) -> bool:
+        """``cluster_is_quorate``: votequorum's own decision (see also the reported view)."""
+        return self._quorate
+
+    @property
+    def quorum(self) -> int:
+        return self._quorum
+
+    @property
+    def expected_votes(self) -> int:
+        return self._me.expected_votes
+
+    @property
+    def qdevice_name(self) -> str:
+        return self._qdevice_name
+
+    @property
+    def _me(self) -> NodeVotes:
+        return self._nodes[self._us]
+
+    # ==== exec messages ======================================================================
+    def exec_deliver(self, sender: int, fn_id: int, body: bytes, now: float) -> None:
+        try:
+            msg = decode_body(fn_id, body)
+        except MalformedMessage as exc:
+            self.counters["malformed"] += 1
+            self._log(LogLevel.DEBUG, f"dropping malformed message from node {sender}: {exc}")
+            return
+        if isinstance(msg, NodeInfo):
+            self.counters["nodeinfo"] += 1
+            self._on_nodeinfo(sender, msg)
+        elif isinstance(msg, Reconfigure):
+            self.counters["reconfigure"] += 1
+            self._on_reconfigure(sender, msg)
+        elif isinstance(msg, QdeviceReg):
+            self.counters["qdevice_reg"] += 1
+            self._on_qdevice_reg(sender, msg)
+        else:
+            self.counters["qdevice_reconfigure"] += 1
+            self._on_qdevice_reconfigure(sender, msg)
+
+    def _on_nodeinfo(self, sender: int, msg: NodeInfo) -> None:
+        self._log(
+            LogLevel.DEBUG,
+            f"got nodeinfo message from cluster node {sender}",
+        )
+        self._log(
+            LogLevel.DEBUG,
+            f"nodeinfo message[{msg.nodeid}]: votes: {msg.votes}, "
+            f"expected: {msg.expected_votes} flags: {msg.flags}",
+        )
+        if msg.nodeid == QDEVICE_NODEID:
+            sender_node = self._nodes.get(sender)
+            if sender_node is None:
+                # corosync asserts here; a correct peer sends its own NODEINFO first.
+                self.counters["qdevice_nodeinfo_unknown_sender"] += 1
+                return
+            old = self._qdevice_votes
+            if not self._quorate and sender_node.flags & NodeFlags.QUORATE:
+                self._qdevice_votes = msg.votes
+            else:
+                self._qdevice_votes = max(self._qdevice_votes, msg.votes)
+            if old != self._qdevice_votes:
+                self._recalculate(allow_decrease=False, by_current_nodes=False)
+            return
+        old_node = self._nodes.get(msg.nodeid)
+        new_node = old_node is None
+        flags = msg.flags
+        state = NodeState.MEMBER
+        allow_decrease = False
+        by_node = False
+        if flags & NodeFlags.LEAVING:
+            state = NodeState.LEAVING
+            allow_decrease = True
+            by_node = True
+        if not self._quorate and flags & NodeFlags.QUORATE:
+            allow_decrease = True
+            self._nodes[self._us] = replace(self._me, expected_votes=msg.expected_votes)
+        if flags & NodeFlags.QUORATE or self._options.ev_tracking:
+            expected = msg.expected_votes
+        else:
+            expected = self._me.expected_votes
+        node = NodeVotes(msg.nodeid, msg.votes, expected, state, flags)
+        self._nodes[msg.nodeid] = node
+        if self._options.last_man_standing and node.votes > 1:
+            self._log(
+                LogLevel.WARNING,
+                "Last Man Standing feature is supported only when all"
+                "cluster nodes votes are set to 1. Disabling LMS.",
+            )
+            self._options = replace(self._options, last_man_standing=False)
+            self._lms_deadline = None
+        if (
+            new_node
+            or msg.nodeid == self._us
+            or flags & NodeFlags.FIRST
+            or old_node is None
+            or (old_node.votes, old_node.expected_votes, old_node.flags, old_node.state)
+            != (node.votes, node.expected_votes, node.flags, node.state)
+        ):
+            self._recalculate(allow_decrease=allow_decrease, by_current_nodes=by_node)
+        if (
+            self._options.wait_for_all
+            and not flags & NodeFlags.WFASTATUS
+            and flags & NodeFlags.QUORATE
+        ):
+            self._set_wfa_status(False)
+
+    def _on_reconfigure(self, sender: int, msg: Reconfigure) -> None:
+        self._log(
+            LogLevel.DEBUG,
+            f"got reconfigure message from cluster node {sender} for {msg.nodeid}",
+        )
+        if msg.param is ReconfigParam.EXPECTED_VOTES:
+            self._update_node_expected_votes(msg.value)
+            self._events.append(ExpectedVotesChanged(self._me.expected_votes))
+            self._ev_barrier = msg.value
+            if self._options.ev_tracking:
+                expected = max(self._me.expected_votes, self._ev_tracking_barrier)
+                self._nodes[self._us] = replace(self._me, expected_votes=expected)
+            self._recalculate(allow_decrease=True, by_current_nodes=False)
+        elif msg.param is ReconfigParam.NODE_VOTES:
+            if msg.nodeid == QDEVICE_NODEID:
+                self._qdevice_votes = msg.value
+            elif msg.nodeid in self._nodes:
+                self._nodes[msg.nodeid] = replace(self._nodes[msg.nodeid], votes=msg.value)
+            else:
+                return
+            self._recalculate(allow_decrease=True, by_current_nodes=False)
+        else:
+            self._set_wfa_status(False)
+            self._log(LogLevel.INFO, f"wait_for_all_status reset by user on node {msg.nodeid}.")
+            self._recalculate(allow_decrease=False, by_current_nodes=False)
+
+    def _on_qdevice_reg(self, sender: int, msg: QdeviceReg) -> None:
+        self._log(
+            LogLevel.DEBUG,
+            f"Received qdevice op {int(msg.operation)} req from node {sender} [{msg.name}]",
+        )
+        if msg.operation is QdeviceOperation.REGISTER:
+            if sender != self._us:
+                if not self._qdevice_name:
+                    self._log(LogLevel.DEBUG, "Remote qdevice name recorded")
+                    self._qdevice_name = msg.name
+                return
+            if self._me.flags & NodeFlags.QDEVICE_REGISTERED:
+                return
+            if self._qdevice_reg_pending is None:
+                self._log(
+                    LogLevel.WARNING, "Unable to determine origin of the qdevice register call!"
+                )
+                return
+            if not self._qdevice_name:
+                self._qdevice_name = msg.name
+            error: str | None = None
+            if msg.name == self._qdevice_name:
+                self._set_my_flags(self._me.flags | NodeFlags.QDEVICE_REGISTERED)
+                self._send_nodeinfo(QDEVICE_NODEID)
+                self._send_nodeinfo(self._us)
+            else:
+                self._log(
+                    LogLevel.WARNING,
+                    f"A new qdevice with different name (new: {msg.name} old: "
+                    f"{self._qdevice_name}) is trying to register!",
+                )
+                error = "CS_ERR_EXIST"
+            self._events.append(QdeviceRegistration(msg.name, error))
+            self._qdevice_reg_pending = None
+        else:
+            still_registered = any(
+                n.state is NodeState.MEMBER and n.flags & NodeFlags.QDEVICE_REGISTERED
+                for n in self._nodes.values()
+            )
+            if not still_registered:
+                self._qdevice_name = ""
+
+    def _on_qdevice_reconfigure(self, sender: int, msg: QdeviceReconfigure) -> None:
+        self._log(
+            LogLevel.DEBUG,
+            f"Received qdevice name change req from node {sender} "
+            f"[from: {msg.oldname} to: {msg.newname}]",
+        )
+        if msg.oldname == self._qdevice_name:
+            self._log(LogLevel.DEBUG, "Allowing qdevice rename")
+            self._qdevice_name = msg.newname
+
+    # ==== sync ===============================================================================
+    def sync_init(
+        self,
+        trans_members: Sequence[int],
+        members: Sequence[int],
+        ring_id: RingId,
+        now: float,
+    ) -> None:
+        self._sync_in_progress = True
+        self._sync_nodeinfo_sent = False
+        self._sync_wait_for_poll = False
+        if len(members) > 1:
+            self._set_my_flags(self._me.flags & ~NodeFlags.FIRST)
+        member_set = set(members)
+        left = False
+        for nodeid in self._quorum_members:
+            if nodeid not in member_set:
+                left = True
+                node = self._nodes.get(nodeid)
+                if node is not None:
+                    self._nodes[nodeid] = replace(node, state=NodeState.DEAD)
+        if self._options.last_man_standing and calc.lms_timer_should_start(
+            member_count=len(members),
+            quorum=self._quorum,
+            nodes_left=left,
+            atb=self._options.auto_tie_breaker,
+            lowest_node_in_partition=any(
+                n.state is NodeState.MEMBER and n.node_id == self._lowest
+                for n in self._nodes.values()
+            ),
+        ):
+            assert self._cfg is not None
+            self._lms_deadline = now + self._cfg.last_man_standing_window_ms / 1000.0
+        self._previous_members = self._quorum_members
+        self._quorum_members = tuple(members)
+        self._quorum_ring = ring_id
+        flags = self._me.flags
+        if flags & NodeFlags.QDEVICE_REGISTERED and flags & NodeFlags.QDEVICE_ALIVE:
+            assert self._cfg is not None
+            self._qdevice_deadline = now + self._cfg.qdevice_sync_timeout_ms / 1000.0
+            self._sync_wait_for_poll = True
+            self._log(
+                LogLevel.INFO,
+                f"waiting for quorum device {self._qdevice_name} poll "
+                f"(but maximum for {self._cfg.qdevice_sync_timeout_ms} ms)",
+            )
+
+    def sync_process(self, now: float) -> bool:
+        if not self._sync_nodeinfo_sent:
+            self._send_nodeinfo(self._us)
+            self._send_nodeinfo(QDEVICE_NODEID)
+            if self._qdevice_name:
+                self._send(QdeviceReg(QdeviceOperation.REGISTER, self._qdevice_name))
+            self._sync_nodeinfo_sent = True
+        return not (self._me.flags & NodeFlags.QDEVICE_REGISTERED and self._sync_wait_for_poll)
+
+    def sync_activate(self, now: float) -> None:
+        self._recalculate(allow_decrease=False, by_current_nodes=False)
+        self._report()
+        self._sync_in_progress = False
+
+    def sync_abort(self) -> None:
+        """Nothing to undo, as in corosync (the next sync starts afresh)."""
+
+    # ==== timers =============================================================================
+    def next_deadline(self) -> float | None:
+        deadlines = [d for d in (self._lms_deadline, self._qdevice_deadline) if d is not None]
+        return min(deadlines) if deadlines else None
+
+    def on_deadline(self, now: float) -> None:
+        if self._lms_deadline is not None and now >= self._lms_deadline:
+            self._lms_deadline = None
+            if self._quorate:
+                self._recalculate(allow_decrease=True, by_current_nodes=True)
+        if self._qdevice_deadline is not None and now >= self._qdevice_deadline:
+            self._qdevice_deadline = None
+            if self._me.flags & NodeFlags.QDEVICE_ALIVE:
+                lost = NodeFlags.QDEVICE_ALIVE | NodeFlags.QDEVICE_CAST_VOTE
+                self._set_my_flags(self._me.flags & ~lost)
+                self._log(LogLevel.INFO, f"lost contact with quorum device {self._qdevice_name}")
+                self._send_nodeinfo(self._us)
+                self._sync_wait_for_poll = False
+
+    # ==== library calls (libvotequorum / corosync-quorumtool) ================================
+    def set_expected_votes(self, expected_votes: int) -> None:
+        """``corosync-quorumtool -e N``: refused if N < 1, N < total votes, or quorum is lost."""
+        if expected_votes < 1 or expected_votes > _INT_MAX:
+            raise VotequorumError(
+                "New expected votes value was not valid, try a positive number",
+                detail=f"got {expected_votes}",
+            )
+        me = self._me
+        ok, figures = calc.validate_expected_votes(
+            self._node_tuple(),
+            new_expected=expected_votes,
+            quorate=self._quorate,
+            two_node=self._options.two_node,
+            qdevice_votes=self._qdevice_votes,
+            qdevice_cast_vote=bool(me.flags & NodeFlags.QDEVICE_CAST_VOTE),
+        )
+        if not ok:
+            if expected_votes < figures.total_votes:
+                why = f"{expected_votes} is lower than the total votes {figures.total_votes}"
+            else:
+                why = (
+                    f"quorum would become {figures.quorum} with only "
+                    f"{figures.total_votes} votes present"
+                )
+            raise VotequorumError(
+                "Unable to set expected votes: CS_ERR_INVALID_PARAM", "CS_ERR_INVALID_PARAM", why
+            )
+        self._update_node_expected_votes(expected_votes)
+        self._send(Reconfigure(self._us, expected_votes, ReconfigParam.EXPECTED_VOTES))
+
+    def set_votes(self, node_id: int, votes: int) -> None:
+        """``corosync-quorumtool -v V -n X``."""
+        if votes < 0 or votes > _INT_MAX:
+            raise VotequorumError(
+                "New votes value was not valid, try a positive number or zero",
+                detail=f"got {votes}",
+            )
+        prefix = f"Unable to set votes {votes} for nodeid: {node_id}"
+        if node_id != QDEVICE_NODEID and node_id not in self._nodes:
+            raise VotequorumError(
+                f"{prefix}: CS_ERR_NAME_NOT_FOUND",
+                "CS_ERR_NAME_NOT_FOUND",
+                f"node {node_id} is unknown to votequorum",
+            )
+        me = self._me
+        ok, figures = calc.validate_node_votes(
+            self._node_tuple(),
+            node_id=node_id,
+            new_votes=votes,
+            two_node=self._options.two_node,
+            allow_downscale=self._options.allow_downscale,
+            ev_barrier=self._ev_barrier,
+            qdevice_votes=votes if node_id == QDEVICE_NODEID else self._qdevice_votes,
+            qdevice_cast_vote=bool(me.flags & NodeFlags.QDEVICE_CAST_VOTE),
+        )
+        if not ok:
+            raise VotequorumError(
+                f"{prefix}: CS_ERR_INVALID_PARAM",
+                "CS_ERR_INVALID_PARAM",
+                f"quorum would be {figures.quorum} of {figures.total_votes} total votes",
+            )
+        if node_id == QDEVICE_NODEID:
+            self._qdevice_votes = votes
+        else:
+            self._nodes[node_id] = replace(self._nodes[node_id], votes=votes)
+        self._send(Reconfigure(node_id, votes, ReconfigParam.NODE_VOTES))
+
+    def cancel_wait_for_all(self) -> None:
+        """``quorum.cancel_wait_for_all``: tell every node to stop waiting for all."""
+        self._send(Reconfigure(self._us, 0, ReconfigParam.CANCEL_WFA))
+
+    def leave(self) -> None:
+        """Graceful exit (``votequorum_exec_exit_fn``): with allow_downscale, announce LEAVING."""
+        if self._options.allow_downscale:
+            self._set_my_flags(self._me.flags | NodeFlags.LEAVING)
+            self._send_nodeinfo(self._us)
+
+    def qdevice_register(self, name: str) -> None:
+        """Register this node's quorum device; the answer is a :class:`QdeviceRegistration`."""
+        if not self._qdevice_can_operate:
+            self._log(
+                LogLevel.INFO,
+                "Registration of quorum device is disabled by incorrect corosync.conf. "
+                "See logs for more information",
+            )
+            raise VotequorumError(
+                "Unable to register quorum device: CS_ERR_ACCESS", "CS_ERR_ACCESS"
+            )
+        if self._me.flags & NodeFlags.QDEVICE_REGISTERED:
+            if name == self._qdevice_name:
+                self._events.append(QdeviceRegistration(name, None))
+                return
+            self._log(
+                LogLevel.WARNING,
+                f"A new qdevice with different name (new: {name} old: {self._qdevice_name}) "
+                "is trying to re-register!",
+            )
+            raise VotequorumError("Unable to register quorum device: CS_ERR_EXIST", "CS_ERR_EXIST")
+        if self._qdevice_reg_pending is not None:
+            self._log(LogLevel.WARNING, "Registration request already in progress")
+            raise VotequorumError(
+                "Unable to register quorum device: CS_ERR_TRY_AGAIN", "CS_ERR_TRY_AGAIN"
+            )
+        self._qdevice_reg_pending = name
+        self._send(QdeviceReg(QdeviceOperation.REGISTER, name))
+
+    def qdevice_unregister(self, name: str) -> None:
+        """``corosync-quorumtool -f`` / qdevice shutdown."""
+        if not self._me.flags & NodeFlags.QDEVICE_REGISTERED:
+            raise VotequorumError(
+                "Unable to unregister quorum device: CS_ERR_NOT_EXIST", "CS_ERR_NOT_EXIST"
+            )
+        if name != self._qdevice_name:
+            raise VotequorumError(
+                "Unable to unregister quorum device: CS_ERR_INVALID_PARAM", "CS_ERR_INVALID_PARAM"
+            )
+        self._qdevice_deadline = None
+        self._sync_wait_for_poll = False
+        gone = (
+            NodeFlags.QDEVICE_REGISTERED
+            | NodeFlags.QDEVICE_ALIVE
+            | NodeFlags.QDEVICE_CAST_VOTE
+            | NodeFlags.QDEVICE_MASTER_WINS
+        )
+        self._set_my_flags(self._me.flags & ~gone)
+        self._send_nodeinfo(self._us)
+        self._send(QdeviceReg(QdeviceOperation.UNREGISTER, name))
+
+    def qdevice_update(self, oldname: str, newname: str) -> None:
+        """Rename the registered quorum device cluster-wide."""
+        if not self._me.flags & NodeFlags.QDEVICE_REGISTERED:
+            raise VotequorumError(
+                "Unable to update quorum device: CS_ERR_NOT_EXIST", "CS_ERR_NOT_EXIST"
+            )
+        if oldname != self._qdevice_name:
+            raise VotequorumError(
+                "Unable to update quorum device: CS_ERR_INVALID_PARAM", "CS_ERR_INVALID_PARAM"
+            )
+        self._send(QdeviceReconfigure(oldname, newname))
+
+    def qdevice_poll(self, name: str, cast_vote: bool, ring_id: RingId, now: float) -> None:
+        """The device is alive and (does not) cast its vote for ``ring_id``."""
+        if not self._qdevice_can_operate:
+            raise VotequorumError("Unable to poll quorum device: CS_ERR_ACCESS", "CS_ERR_ACCESS")
+        if not self._me.flags & NodeFlags.QDEVICE_REGISTERED:
+            raise VotequorumError(
+                "Unable to poll quorum device: CS_ERR_NOT_EXIST", "CS_ERR_NOT_EXIST"
+            )
+        if ring_id != self._quorum_ring:
+            self._log(
+                LogLevel.DEBUG,
+                f"Received poll ring id ({ring_id}) != last sync ring id "
+                f"({self._quorum_ring}). Ignoring poll call.",
+            )
+            raise VotequorumError(
+                "Unable to poll quorum device: CS_ERR_MESSAGE_ERROR", "CS_ERR_MESSAGE_ERROR"
+            )
+        if name != self._qdevice_name:
+            raise VotequorumError(
+                "Unable to poll quorum device: CS_ERR_INVALID_PARAM", "CS_ERR_INVALID_PARAM"
+            )
+        old = self._me.flags
+        flags = old | NodeFlags.QDEVICE_ALIVE
+        if cast_vote:
+            flags |= NodeFlags.QDEVICE_CAST_VOTE
+        else:
+            flags &= ~NodeFlags.QDEVICE_CAST_VOTE
+        self._set_my_flags(flags)
+        if flags != old:
+            self._send_nodeinfo(self._us)
+        assert self._cfg is not None
+        self._qdevice_deadline = now + self._cfg.qdevice_timeout_ms / 1000.0
+        self._sync_wait_for_poll = False
+
+    def qdevice_master_wins(self, name: str, allow: bool) -> None:
+        """The device's algorithm lets the partition holding the "master" win."""
+        if not self._qdevice_can_operate:
+            raise VotequorumError(
+                "Unable to set qdevice master wins: CS_ERR_ACCESS", "CS_ERR_ACCESS"
+            )
+        if not self._me.flags & NodeFlags.QDEVICE_REGISTERED:
+            raise VotequorumError(
+                "Unable to set qdevice master wins: CS_ERR_NOT_EXIST", "CS_ERR_NOT_EXIST"
+            )
+        if name != self._qdevice_name:
+            raise VotequorumError(
+                "Unable to set qdevice master wins: CS_ERR_INVALID_PARAM", "CS_ERR_INVALID_PARAM"
+            )
+        old = self._me.flags
+        flags = (
+            old | NodeFlags.QDEVICE_MASTER_WINS if allow else old & ~NodeFlags.QDEVICE_MASTER_WINS
+        )
+        self._set_my_flags(flags)
+        if flags != old:
+            self._send_nodeinfo(self._us)
+        self._options = replace(self._options, qdevice_master_wins=allow)
+
+    # ==== status =============================================================================
+    def getinfo(self, node_id: int) -> NodeStatus | None:
+        """``votequorum_getinfo``; node 0 means this node. None if the node is unknown."""
+        if node_id == QDEVICE_NODEID:
+            node_id = self._us
+        node = self._nodes.get(node_id)
+        if node is None:
+            return None
+        highest = 0
+        total = 0
+        for other in self._nodes.values():
+            if other.state is NodeState.MEMBER:
+                highest = max(highest, other.expected_votes)
+                total += other.votes
+        if node.flags & NodeFlags.QDEVICE_CAST_VOTE:
+            total += self._qdevice_votes
+        flags = InfoFlags(0)
+        opts = self._options
+        if opts.two_node:
+            flags |= InfoFlags.TWONODE
+        if self._quorate:
+            flags |= InfoFlags.QUORATE
+        if opts.wait_for_all:
+            flags |= InfoFlags.WAIT_FOR_ALL
+        if opts.last_man_standing:
+            flags |= InfoFlags.LAST_MAN_STANDING
+        if opts.auto_tie_breaker.enabled:
+            flags |= InfoFlags.AUTO_TIE_BREAKER
+        if opts.allow_downscale:
+            flags |= InfoFlags.ALLOW_DOWNSCALE
+        for node_flag, info_flag in (
+            (NodeFlags.QDEVICE_REGISTERED, InfoFlags.QDEVICE_REGISTERED),
+            (NodeFlags.QDEVICE_ALIVE, InfoFlags.QDEVICE_ALIVE),
+            (NodeFlags.QDEVICE_CAST_VOTE, InfoFlags.QDEVICE_CAST_VOTE),
+            (NodeFlags.QDEVICE_MASTER_WINS, InfoFlags.QDEVICE_MASTER_WINS),
+        ):
+            if node.flags & node_flag:
+                flags |= info_flag
+        return NodeStatus(
+            node.node_id, node.state, node.votes, node.expected_votes, flags, highest, total
+        )
+
+    def snapshot(self) -> VotequorumStatus:
+        """Every figure ``corosync-quorumtool -s`` prints, for this node."""
+        mine = self.getinfo(self._us)
+        assert mine is not None
+        members, quorate, ring_id = self._view
+        nodes = tuple(
+            info for nid in sorted(self._nodes) if (info := self.getinfo(nid)) is not None
+        )
+        return VotequorumStatus(
+            node_id=self._us,
+            ring_id=ring_id,
+            quorate=quorate,
+            members=members,
+            expected_votes=mine.expected_votes,
+            highest_expected=mine.highest_expected,
+            total_votes=mine.total_votes,
+            quorum=self._quorum,
+            flags=mine.flags,
+            qdevice_name=self._qdevice_name,
+            qdevice_votes=self._qdevice_votes,
+            nodes=nodes,
+        )
+
+    def status(self) -> dict[str, Any]:
+        snap = self.snapshot()
+        return {
+            "node_id": snap.node_id,
+            "ring_id": str(snap.ring_id),
+            "quorate": snap.quorate,
+            "expected_votes": snap.expected_votes,
+            "highest_expected": snap.highest_expected,
+            "total_votes": snap.total_votes,
+            "quorum": snap.quorum,
+            "flags": list(snap.flag_words),
+            "members": list(snap.members),
+            "nodes": [
+                {
+                    "node_id": n.node_id,
+                    "state": n.state.name,
+                    "votes": n.votes,
+                    "expected_votes": n.expected_votes,
+                }
+                for n in snap.nodes
+            ],
+            "qdevice": {"name": snap.qdevice_name, "votes": snap.qdevice_votes},
+            "counters": dict(self.counters),
+        }
+
+    def events(self) -> list[Any]:
+        events, self._events = self._events, []
+        return list(events)
+
+    # ==== internals ==========================================================================
+    def _node_tuple(self) -> tuple[NodeVotes, ...]:
+        return tuple(self._nodes[n] for n in sorted(self._nodes))
+
+    def _set_my_flags(self, flags: int) -> None:
+        self._nodes[self._us] = replace(self._me, flags=int(flags))
+
+    def _set_wfa_status(self, status: bool) -> None:
+        self._wfa_status = status
+        flags = self._me.flags
+        flags = flags | NodeFlags.WFASTATUS if status else flags & ~NodeFlags.WFASTATUS
+        self._set_my_flags(flags)
+
+    def _update_node_expected_votes(self, value: int) -> None:
+        if value:
+            for nid, node in self._nodes.items():
+                if node.state is NodeState.MEMBER:
+                    self._nodes[nid] = replace(node, expected_votes=value)
+
+    def _recalculate(self, *, allow_decrease: bool, by_current_nodes: bool) -> None:
+        state = QuorumState(
+            us=self._us,
+            nodes=self._node_tuple(),
+            quorum=self._quorum,
+            quorate=self._quorate,
+            wait_for_all_status=self._wfa_status,
+            qdevice_votes=self._qdevice_votes,
+            ev_barrier=self._ev_barrier,
+            ev_tracking_barrier=self._ev_tracking_barrier,
+            lowest_node_id=self._lowest,
+            highest_node_id=self._highest,
+            quorum_members=self._quorum_members,
+            previous_quorum_members=self._previous_members,
+        )
+        result = calc.recalculate(
+            state, self._options, allow_decrease=allow_decrease, by_current_nodes=by_current_nodes
+        )
+        new = result.state
+        self._nodes = {n.node_id: n for n in new.nodes}
+        self._quorum = new.quorum
+        self._quorate = new.quorate
+        self._wfa_status = new.wait_for_all_status
+        self._ev_tracking_barrier = new.ev_tracking_barrier
+        self._lowest = new.lowest_node_id
+        self._highest = new.highest_node_id
+        if result.expected_votes_raised:
+            self._events.append(ExpectedVotesChanged(self._me.expected_votes))
+        if result.ev_tracking_barrier_changed:
+            self._events.append(EvTrackingBarrierChanged(new.ev_tracking_barrier))
+        if result.waiting_for_all:
+            self._log(
+                LogLevel.NOTICE,
+                f"Waiting for all cluster members. Current votes: "
+                f"{result.figures.total_votes} expected_votes: {self._me.expected_votes}",
+            )
+            return
+        if result.quorum_changed:
+            self._log(
+                LogLevel.DEBUG,
+                "quorum regained, resuming activity"
+                if self._quorate
+                else "quorum lost, blocking activity",
+            )
+            if not self._sync_in_progress:
+                self._report()
+
+    def _report(self) -> None:
+        """Tell the quorum service (``quorum_callback``) and the trackers."""
+        members = self._quorum_members
+        self._view = (members, self._quorate, self._quorum_ring)
+        if self._callback is not None:
+            self._callback(members, self._quorate, self._quorum_ring)
+        figures = self.getinfo(self._us)
+        assert figures is not None
+        self._events.append(
+            QuorumChanged(
+                self._quorate,
+                self._quorum_ring,
+                members,
+                self._quorum,
+                figures.total_votes,
+                self._me.expected_votes,
+            )
+        )
+
+    def _send_nodeinfo(self, node_id: int) -> None:
+        if node_id == QDEVICE_NODEID:
+            self._send(NodeInfo(QDEVICE_NODEID, self._qdevice_votes, 0, 0))
+            return
+        node = self._nodes[node_id]
+        self._send(NodeInfo(node_id, node.votes, node.expected_votes, node.flags))
+
+    def _send(self, msg: VotequorumMessage) -> None:
+        if self.host is not None:
+            fn, body = encode_body(msg)
+            self.host.mcast(self.service_id, int(fn), body)
+
+    def _log(self, level: LogLevel, message: str) -> None:
+        if self.host is not None:
+            self.host.log(level, "VOTEQ", message)
