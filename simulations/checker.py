@@ -59,9 +59,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from simulations.traffic import AppMessage, decode_app
 from totem.ringid import RingId
 from totem.srp.events import ConfigurationChange, ConfigurationKind
-from simulations.traffic import AppMessage, decode_app
 
 __all__ = ["INVARIANTS", "Checker", "Violation"]
 
@@ -417,8 +417,8 @@ class Checker:
         seq: int,
         payload: bytes,
         now: float,
-    ) -> None:
-        """An ordered delivery by a process."""
+    ) -> bool:
+        """An ordered delivery by a process; True if it carried an application message."""
         self.deliveries += 1
         proc = self._proc(node, incarnation)
         regular = proc.regular
@@ -496,14 +496,20 @@ class Checker:
                     f"node {node} delivered {ring}/{seq:x} ({len(payload)} bytes from "
                     f"{sender}) that no simulated application sent",
                 )
-            return
+            return False
         self._app(proc, sender, message, ring, now)
+        return True
 
     def app_delivered(
-        self, node: int, incarnation: int, sender: int, payload: bytes, ring: RingId, now: float
+        self, node: int, incarnation: int, sender: int, payload: bytes, now: float
     ) -> None:
-        """An application message delivered above Totem (a service), without a sequence."""
+        """An application message delivered above Totem (by a service).
+
+        It belongs to the ordered message this process delivered last (the
+        totempg packet that carried it), so it was ordered on that ring.
+        """
         proc = self._proc(node, incarnation)
+        ring = proc.last_ring or proc.regular
         message = decode_app(payload)
         if message is None:
             self._violate(
@@ -512,6 +518,14 @@ class Checker:
                 [node],
                 f"node {node} delivered {len(payload)} bytes from {sender} that no simulated "
                 "application sent",
+            )
+            return
+        if ring is None:
+            self._violate(
+                "agreed-order",
+                now,
+                [node],
+                f"node {node} delivered an application message before any configuration",
             )
             return
         self._app(proc, sender, message, ring, now)
@@ -532,7 +546,9 @@ class Checker:
             )
             return
         if not message.intact:
-            self._violate("no-creation", now, [node, sender], f"node {node} delivered {label} corrupted")
+            self._violate(
+                "no-creation", now, [node, sender], f"node {node} delivered {label} corrupted"
+            )
             return
         if counter < 1 or counter > self._sent.get(origin, 0):
             self._violate(
@@ -554,19 +570,20 @@ class Checker:
                     f"node {node} delivered {label} after #{last}",
                 )
             else:
-                self._violate("no-duplicates", now, [node, sender], f"node {node} delivered {label} twice")
+                self._violate(
+                    "no-duplicates", now, [node, sender], f"node {node} delivered {label} twice"
+                )
             return
         own = origin == (node, proc.incarnation)
         if counter > last + 1:
+            proc.gaps.setdefault(origin, []).append((last + 1, counter - 1))
             if own:
                 self._violate(
                     "self-delivery",
                     now,
                     [node],
-                    f"node {node} delivered its own message #{counter} but never #{last + 1}",
+                    f"node {node} delivered its own message #{counter} before #{last + 1}",
                 )
-            else:
-                proc.gaps.setdefault(origin, []).append((last + 1, counter - 1))
         proc.fifo[origin] = counter
         if own:
             proc.own_high = counter

@@ -38,14 +38,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from totem.ringid import RingId
-from totem.srp.events import ConfigurationChange, Delivery, RingSeqChanged, StateChanged
 from simulations.checker import Checker, Violation
 from simulations.latency import DelaySampler
 from simulations.network import Network
 from simulations.nodes import NodeFactory, NodeView, SimNode
 from simulations.trace import SimAction, TraceRecorder
-from simulations.traffic import encode_app
+from simulations.traffic import AppDelivered, encode_app
+from totem.ringid import RingId
+from totem.srp.events import ConfigurationChange, Delivery, RingSeqChanged, StateChanged
 
 __all__ = ["DEFAULT_RCVBUF", "AppDelivered", "NodeSlot", "Simulation", "Traffic", "ViolationReport"]
 
@@ -57,14 +57,6 @@ _SKB_OVERHEAD = 256
 _DELIVER = 0
 _TIMER = 1
 _CALL = 2
-
-
-@dataclass(frozen=True, slots=True)
-class AppDelivered:
-    """An application message delivered above Totem (by a service), for the checker."""
-
-    sender: int
-    payload: bytes
 
 
 @dataclass(slots=True)
@@ -309,7 +301,7 @@ class Simulation:
         for event in events:
             kind = type(event)
             if kind is Delivery:
-                checker.delivered(
+                is_app = checker.delivered(
                     node_id,
                     incarnation,
                     event.sender,
@@ -318,7 +310,8 @@ class Simulation:
                     event.payload,
                     now,
                 )
-                slot.app_delivered += 1
+                if is_app:
+                    slot.app_delivered += 1
             elif kind is ConfigurationChange:
                 checker.configuration(node_id, incarnation, event, now)
                 self.membership_epoch += 1
@@ -327,10 +320,7 @@ class Simulation:
             elif kind is RingSeqChanged:
                 self.ring_seq_store[node_id] = event.seq
             elif kind is AppDelivered:
-                view = slot.node.view() if slot.node is not None else None
-                ring = view.ring_id if view is not None else None
-                if ring is not None:
-                    checker.app_delivered(node_id, incarnation, event.sender, event.payload, ring, now)
+                checker.app_delivered(node_id, incarnation, event.sender, event.payload, now)
                 slot.app_delivered += 1
             elif hasattr(event, "quorate") and hasattr(event, "members"):
                 checker.quorum(node_id, incarnation, bool(event.quorate), event.members, now)
@@ -447,7 +437,7 @@ class Simulation:
     # application traffic
     # ------------------------------------------------------------------------------------
     def send(self, node_id: int, count: int = 1, size: int = 100, safe: bool = False) -> int:
-        """Submit ``count`` application messages on ``node_id`` now; returns how many were accepted."""
+        """Submit ``count`` application messages on ``node_id`` now; returns the number accepted."""
         slot = self.slots[node_id]
         node = slot.node
         if node is None or slot.paused:

@@ -111,7 +111,8 @@ class Network:
         self._partition_cut: set[tuple[int, int]] = set()
         self._oneway_cut: set[tuple[int, int]] = set()
         self.counters: Counter[str] = Counter()
-        """``sent``, ``delivered`` (scheduled), ``dropped_<reason>``, ``duplicated``, ``reordered``."""
+        """``sent``, ``delivered`` (scheduled), ``dropped_<reason>``, ``duplicated``,
+        ``reordered``."""
 
     # ------------------------------------------------------------------------------------
     # configuration

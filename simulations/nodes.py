@@ -15,17 +15,15 @@ node runs votequorum) and its ``counters``.
 :class:`SrpNode` wraps a bare :class:`~totem.srp.core.SrpCore`: application
 messages are SRP packets, delivered as ``Delivery`` events.
 
-Integration point (issue 5): when ``totem.node.stack.NodeStack`` (SRP +
-totempg + sync + services) is on main, a ``StackNode`` adapter joins this
-module, built from a parsed corosync.conf through
-``totem.node.assemble.build_stack``, with votequorum's status as the quorum
-view; the simulator itself does not change.
+:class:`~simulations.stacknode.StackNode` is the full node the daemon runs
+(``NodeStack``: SRP + totempg + sync + service engines, votequorum's status as
+the quorum view); the simulator drives both the same way.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,10 +55,16 @@ class NodeView:
     expected_votes: int | None = None
     total_votes: int | None = None
     quorum: int | None = None
+    synced: bool | None = None
+    """Whether the sync protocol completed on the current ring (None: no sync layer)."""
+    quorum_ring: RingId | None = None
+    """Ring of the quorum view (the last synchronised ring)."""
+    quorum_members: tuple[int, ...] | None = None
 
     @property
     def operational(self) -> bool:
-        return self.state == "OPERATIONAL"
+        """On a ring and, where there is a sync layer, done synchronising: providing service."""
+        return self.state == "OPERATIONAL" and self.synced is not False
 
 
 class SimNode(Protocol):
@@ -148,11 +152,15 @@ class SrpNode:
         return self.core.state is MembState.OPERATIONAL
 
 
-def srp_factory(settings: SrpSettings, seed: int = 0) -> NodeFactory:
+def srp_factory(
+    settings: SrpSettings, seed: int = 0, nodelist: Iterable[int] | None = None
+) -> NodeFactory:
     """A factory of :class:`SrpNode` with ``settings``; each node's RNG derives from ``seed``."""
+    listed = None if nodelist is None else tuple(nodelist)
 
     def build(node_id: int, stored_ring_seq: int) -> SimNode:
         rng = random.Random(f"{seed}:{node_id}:{stored_ring_seq}")
-        return SrpNode(SrpCore(node_id, settings, stored_ring_seq=stored_ring_seq, rng=rng))
+        core = SrpCore(node_id, settings, stored_ring_seq=stored_ring_seq, rng=rng, nodelist=listed)
+        return SrpNode(core)
 
     return build

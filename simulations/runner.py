@@ -31,6 +31,7 @@ from typing import Any
 
 from simulations.checker import Checker
 from simulations.cluster import Simulation, Traffic, ViolationReport
+from simulations.config import cluster_config
 from simulations.nodes import NodeFactory, srp_factory
 from simulations.scenario import (
     ClockStmt,
@@ -53,8 +54,10 @@ from simulations.scenario import (
     Stop,
     parse_scenario,
 )
-from simulations.settings import TimerConfigError, effective_settings
+from simulations.stacknode import stack_factory
 from simulations.trace import TraceRecorder
+from totem.config import ConfigError
+from totem.node.assemble import settings_from_config
 
 __all__ = [
     "DEFAULT_SEED",
@@ -136,25 +139,20 @@ class RunResult:
 
 
 def build_factory(scenario: Scenario, seed: int) -> NodeFactory:
-    """The node factory for a scenario: bare SRP nodes with the scenario's Totem settings.
+    """The node factory a scenario asks for, configured through a real corosync.conf.
 
-    Integration point: once ``totem.node.stack`` and ``votequorum`` are on main
-    this builds full ``NodeStack`` nodes (SRP + totempg + sync + votequorum)
-    from a corosync.conf generated from the ``nodes`` options.
+    ``stack=full`` (the default): the daemon's ``NodeStack`` with its service
+    engines; ``stack=srp``: bare Totem SRP cores. Either way the effective
+    timers are those ``totem.config`` derives for the generated corosync.conf.
     """
     nodes = scenario.nodes
     try:
-        settings = effective_settings(nodes.count, dict(nodes.totem))
-    except TimerConfigError as exc:
-        raise ScenarioError(scenario.path, nodes.line, str(exc)) from None
-    if scenario.quorum_line:
-        raise ScenarioError(
-            scenario.path,
-            scenario.quorum_line,
-            "quorum needs the votequorum service, and this simulator build runs bare "
-            "Totem SRP nodes (the full node stack is not available yet)",
-        )
-    return srp_factory(settings, seed)
+        config = cluster_config(nodes.count, dict(nodes.totem), dict(nodes.quorum))
+    except ConfigError as exc:
+        raise ScenarioError(scenario.path, nodes.line, exc.message) from None
+    if nodes.stack == "srp":
+        return srp_factory(settings_from_config(config), seed, scenario.node_ids)
+    return stack_factory(config, seed)
 
 
 class _Runner:
@@ -169,7 +167,10 @@ class _Runner:
         self.scenario = scenario
         self.seed = seed
         quorum = dict(scenario.nodes.quorum)
-        self.checker = Checker(allow_split_brain=quorum.get("two_node", "0") == "1")
+        self.checker = Checker(
+            allow_split_brain=quorum.get("two_node", "0") == "1",
+            app_only=scenario.nodes.stack == "srp",
+        )
         self.sim = Simulation(
             scenario.node_ids, factory, seed=seed, checker=self.checker, recorder=recorder
         )
@@ -455,7 +456,8 @@ def reproduction(scenario: Scenario, seed: int, last_line: int) -> str:
     keep = [
         s.text
         for s in scenario.statements
-        if s.line <= last_line and not (isinstance(s, Expect) and s.within is None and s.throughout is None)
+        if s.line <= last_line
+        and not (isinstance(s, Expect) and s.within is None and s.throughout is None)
     ]
     header = f"# reproduces a violation of {scenario.path}: run with --seed {seed}"
     return "\n".join([header, f"seed {seed}", *keep]) + "\n"
@@ -501,4 +503,3 @@ def minimize(
                 changed = True
                 break
     return current
-

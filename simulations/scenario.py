@@ -40,8 +40,9 @@ durations take ``us``, ``ms``, ``s`` or ``m``)::
 ``merge``, ``fail_recv_const``, ``seqno_unchanged_const``, ``miss_count_const``,
 ``window_size``, ``max_messages``, ``netmtu``, ``token_warning``), the quorum
 keys (``two_node``, ``wait_for_all``, ``last_man_standing``,
-``last_man_standing_window``, ``auto_tie_breaker``, ``expected_votes``) and
-``start=no`` (no node starts by itself).
+``last_man_standing_window``, ``auto_tie_breaker``, ``expected_votes``),
+``start=no`` (no node starts by itself) and ``stack=srp`` (bare Totem SRP nodes
+instead of the daemon's full node stack: faster, SAFE delivery, no quorum).
 """
 
 from __future__ import annotations
@@ -49,19 +50,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from simulations.latency import Delay, Distribution
 from simulations.network import KINDS
 
 __all__ = [
-    "TOTEM_KEYS",
     "QUORUM_KEYS",
+    "TOTEM_KEYS",
     "ClockStmt",
     "Crash",
     "Expect",
     "Heal",
-    "LinkFault",
     "Latency",
+    "LinkFault",
     "Nodes",
     "Oneway",
     "Partition",
@@ -104,7 +106,7 @@ QUORUM_KEYS = (
     "auto_tie_breaker",
     "expected_votes",
 )
-_OTHER_NODE_KEYS = ("start",)
+_OTHER_NODE_KEYS = ("start", "stack")
 _STATES = ("operational", "gather", "commit", "recovery", "down")
 _OPS = (">=", "<=", "==", "!=", ">", "<")
 _MAX_NODES = 384
@@ -136,6 +138,8 @@ class Nodes(Statement):
     totem: tuple[tuple[str, int], ...] = ()
     quorum: tuple[tuple[str, str], ...] = ()
     autostart: bool = True
+    stack: str = "full"
+    """``full``: the daemon's node stack with votequorum; ``srp``: bare Totem SRP."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,7 +459,9 @@ class _Parser:
 
     def stmt_nodes(self, text: str, args: list[str]) -> Statement:
         if self.nodes is not None:
-            raise self.fail(f"second 'nodes' statement (the cluster was defined on line {self.nodes.line})")
+            raise self.fail(
+                f"second 'nodes' statement (the cluster was defined on line {self.nodes.line})"
+            )
         if not args:
             raise self.fail("'nodes' needs a node count: nodes 5")
         plain, keyed = self.options(args)
@@ -465,6 +471,7 @@ class _Parser:
         totem: list[tuple[str, int]] = []
         quorum: list[tuple[str, str]] = []
         autostart = True
+        stack = "full"
         for key, value in keyed.items():
             if key in TOTEM_KEYS:
                 if re.fullmatch(r"\d+ms", value):
@@ -477,15 +484,23 @@ class _Parser:
                 if value not in ("yes", "no"):
                     raise self.fail("start must be yes or no")
                 autostart = value == "yes"
+            elif key == "stack":
+                if value not in ("full", "srp"):
+                    raise self.fail("stack must be full (node stack with votequorum) or srp")
+                stack = value
             else:
                 known = ", ".join((*TOTEM_KEYS, *QUORUM_KEYS, *_OTHER_NODE_KEYS))
                 raise self.fail(f"unknown option {key!r} for nodes (known: {known})")
         self.count = count
-        self.nodes = Nodes(self.line, text, count, tuple(totem), tuple(quorum), autostart)
+        if stack == "srp" and quorum:
+            raise self.fail(f"quorum option {quorum[0][0]!r} needs votequorum (stack=full)")
+        self.nodes = Nodes(self.line, text, count, tuple(totem), tuple(quorum), autostart, stack)
         if autostart:
             self.up = {n: f"started on line {self.line}" for n in range(1, count + 1)}
         else:
-            self.down = {n: f"not started (start=no, line {self.line})" for n in range(1, count + 1)}
+            self.down = {
+                n: f"not started (start=no, line {self.line})" for n in range(1, count + 1)
+            }
         return self.nodes
 
     def stmt_seed(self, text: str, args: list[str]) -> None:
@@ -560,7 +575,13 @@ class _Parser:
             if len(plain) != 2:
                 raise self.fail("'reorder' takes a probability and a delay: reorder 5% 900ms")
             return LinkFault(
-                self.line, text, fault, pairs, self.percent(plain[0]), self.duration(plain[1]), kinds
+                self.line,
+                text,
+                fault,
+                pairs,
+                self.percent(plain[0]),
+                self.duration(plain[1]),
+                kinds,
             )
         if len(plain) != 1:
             raise self.fail(f"'{fault}' takes one probability: {fault} 10%")
@@ -674,6 +695,11 @@ class _Parser:
             if flag not in ("safe", "poisson"):
                 raise self.fail(f"unexpected {flag!r} (send options: size=N, safe, poisson)")
         safe, poisson = "safe" in flags, "poisson" in flags
+        if safe and self.nodes is not None and self.nodes.stack != "srp":
+            raise self.fail(
+                "SAFE delivery is a Totem SRP guarantee the node stack does not expose: "
+                "use 'nodes ... stack=srp' to send safe messages"
+            )
         if amount == "stop":
             return Send(self.line, text, nodes, rate=0.0)
         rate_match = re.fullmatch(r"(\d+(?:\.\d+)?)/s", amount)
@@ -716,22 +742,39 @@ class _Parser:
                 throughout = self.duration(value)
         if within is not None and throughout is not None:
             raise self.fail("use 'within' or 'throughout', not both")
-        common = {"negate": negate, "within": within, "throughout": throughout}
+
+        def make(nodes: tuple[int, ...], **extra: Any) -> Expect:
+            return Expect(
+                self.line,
+                text,
+                what,
+                nodes,
+                negate=negate,
+                within=within,
+                throughout=throughout,
+                **extra,
+            )
+
         if what in ("members", "quorate", "inquorate", "state"):
             if not words:
                 raise self.fail(f"'expect {what}' needs a node list")
             nodes = self.node_list(words[0])
             if what in ("quorate", "inquorate"):
                 self.quorum_line = self.quorum_line or self.line
+                if self.nodes is not None and self.nodes.stack == "srp":
+                    raise self.fail(
+                        f"'expect {what}' needs votequorum: "
+                        "bare SRP nodes (stack=srp) have no quorum"
+                    )
             if what == "state":
                 if len(words) != 2 or words[1] not in _STATES:
                     raise self.fail(f"'expect state' takes nodes and one of {', '.join(_STATES)}")
-                return Expect(self.line, text, what, nodes, on=on, state=words[1], **common)
+                return make(nodes, on=on, state=words[1])
             if len(words) != 1:
                 raise self.fail(f"unexpected {words[1]!r} in 'expect {what}'")
             if on is not None and what != "members":
                 raise self.fail("'on' applies to 'expect members' and 'expect stat'")
-            return Expect(self.line, text, what, nodes, on=on, **common)
+            return make(nodes, on=on)
         if what in ("delivered", "stat"):
             if what == "stat":
                 if len(words) != 3:
@@ -752,12 +795,9 @@ class _Parser:
                 number = float(value)
             except ValueError:
                 raise self.fail(f"expected a number, not {value!r}") from None
-            return Expect(
-                self.line, text, what, nodes, on=on, stat=name, op=op, value=number, **common
-            )
+            return make(nodes, on=on, stat=name, op=op, value=number)
         raise self.fail(
-            f"unknown expectation {what!r} "
-            "(members, quorate, inquorate, state, delivered, stat)"
+            f"unknown expectation {what!r} (members, quorate, inquorate, state, delivered, stat)"
         )
 
 

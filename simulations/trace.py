@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from simulations.traffic import AppDelivered
 from totem.srp.events import ConfigurationChange, Delivery, LogRecord, StateChanged
 
 __all__ = ["SimAction", "TraceEntry", "TraceRecorder", "describe"]
@@ -66,6 +67,8 @@ def _event_text(event: Any) -> str:
         return f"state {event.old} -> {event.new} ({event.reason})"
     if kind is LogRecord:
         return f"log [{event.subsys}] {event.message}"
+    if kind is AppDelivered:
+        return str(event)
     if kind is SimAction:
         where = f" (line {event.line})" if event.line else ""
         return f"** {event.text}{where}"
@@ -101,7 +104,7 @@ class TraceRecorder:
         return self._digest.hexdigest() if self.keep_full else ""
 
     def excerpt(self, nodes: Iterable[int], until: float, limit: int = 40) -> list[str]:
-        """The last ``limit`` recent entries up to ``until`` that concern ``nodes`` or the simulator."""
+        """The last ``limit`` recent entries up to ``until`` of ``nodes`` and the simulator."""
         wanted = set(nodes) | {0}
         picked = [e for e in self.recent if e[0] <= until and e[1] in wanted]
         return [describe(e) for e in picked[-limit:]]

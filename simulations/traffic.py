@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["HEADER_SIZE", "AppMessage", "decode_app", "encode_app"]
+__all__ = ["HEADER_SIZE", "AppDelivered", "AppMessage", "decode_app", "encode_app"]
 
 _MAGIC = b"SIMm"
 _HEADER = struct.Struct("<4sIIQB")
@@ -34,6 +34,20 @@ class AppMessage:
     safe: bool
     intact: bool = True
     """The filler and length are what the sender wrote."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppDelivered:
+    """An application message delivered above Totem (by a service), as a node event."""
+
+    sender: int
+    payload: bytes
+
+    def __str__(self) -> str:
+        message = decode_app(self.payload)
+        if message is None:
+            return f"app-deliver {len(self.payload)}B from {self.sender} (not a simulator message)"
+        return f"app-deliver #{message.counter} of {message.sender}.{message.incarnation}"
 
 
 def encode_app(sender: int, incarnation: int, counter: int, size: int, safe: bool) -> bytes:

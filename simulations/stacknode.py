@@ -1,0 +1,220 @@
+"""Full simulated nodes: the daemon's ``NodeStack`` with its service engines.
+
+A :class:`StackNode` is what ``pycorosync`` runs on a host: SRP, totempg, the
+sync protocol and the service engines the daemon loads for the configuration
+(the ``pycorosync.services`` entry points, as ``totem.node.services.load_services``
+finds them: cmap, cfg, quorum, votequorum, ...), plus
+one simulator-only service, :class:`SimAppService`, that plays the
+application: it multicasts exec messages carrying :mod:`simulations.traffic`
+payloads and reports every delivery.
+
+The checker sees both levels: every SRP ``Delivery`` (the totempg packets of
+sync, votequorum and the application, for ordering and virtual synchrony) and
+every application message (for creation, FIFO and self-delivery). To keep
+them in their true order relative to configuration changes, the stack is a
+small subclass, :class:`ObservedStack`, that records each SRP delivery and the
+application messages it produced at the moment ``NodeStack`` processes it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from importlib.metadata import entry_points
+from typing import Any
+
+from simulations.nodes import NodeFactory, NodeView, SimNode
+from simulations.traffic import AppDelivered
+from totem.config import CorosyncConfig, NodeConfig
+from totem.node.assemble import settings_from_config
+from totem.node.services import ENTRY_POINT_GROUP, ServiceContext
+from totem.node.stack import NodeStack
+from totem.service import Service
+from totem.srp.events import Delivery
+from totem.srp.settings import SrpSettings
+from totem.srp.state import Datagram
+
+__all__ = [
+    "SIM_SERVICE_ID",
+    "ObservedStack",
+    "SimAppService",
+    "StackNode",
+    "stack_factory",
+]
+
+SIM_SERVICE_ID = 0x7F00
+"""The application service's id: far above corosync's own (0..~20)."""
+_VOTEQUORUM_SERVICE_ID = 5
+
+
+class SimAppService(Service):
+    """The simulated application: one exec function carrying opaque payloads."""
+
+    service_id = SIM_SERVICE_ID
+    name = "pycorosync-sim application"
+    sync_participant = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[AppDelivered] = []
+
+    @property
+    def exec_function_count(self) -> int:
+        return 1
+
+    def exec_deliver(self, sender: int, fn_id: int, body: bytes, now: float) -> None:
+        self.pending.append(AppDelivered(sender, body))
+
+    def send(self, payload: bytes) -> None:
+        """Multicast ``payload`` to every node in agreed order."""
+        assert self.host is not None
+        self.host.mcast(SIM_SERVICE_ID, 0, payload)
+
+    def take(self) -> list[AppDelivered]:
+        out, self.pending = self.pending, []
+        return out
+
+
+class ObservedStack(NodeStack):
+    """``NodeStack`` that also reports SRP deliveries and application messages, in order."""
+
+    def __init__(
+        self,
+        node_id: int,
+        settings: SrpSettings,
+        services: Sequence[Service],
+        app: SimAppService,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(node_id, settings, [*services, app], **kwargs)
+        self.app = app
+
+    def _deliver(self, delivery: Delivery, now: float) -> None:
+        self._events.append(delivery)
+        super()._deliver(delivery, now)
+        if self.app.pending:
+            self._events.extend(self.app.take())
+
+
+class StackNode:
+    """A full node as the simulator drives it."""
+
+    __slots__ = ("app", "node_id", "stack", "votequorum")
+
+    def __init__(self, stack: ObservedStack) -> None:
+        self.stack = stack
+        self.app = stack.app
+        self.node_id = stack.node_id
+        self.votequorum: Any = next(
+            (s for s in stack.services if s.service_id == _VOTEQUORUM_SERVICE_ID), None
+        )
+
+    def start(self, now: float) -> None:
+        self.stack.start(now)
+
+    def receive(self, data: bytes, now: float) -> None:
+        self.stack.receive(data, now)
+
+    def next_deadline(self) -> float | None:
+        return self.stack.next_deadline()
+
+    def on_deadline(self, now: float) -> None:
+        self.stack.on_deadline(now)
+
+    def outbox(self) -> list[Datagram]:
+        return self.stack.outbox()
+
+    def events(self) -> list[Any]:
+        return self.stack.events()
+
+    def leave(self) -> None:
+        self.stack.leave()
+
+    def submit(self, payload: bytes, safe: bool) -> bool:
+        """As corosync's IPC does (``corosync_sending_allowed``): refused (TRY_AGAIN) while
+        sync runs or when the queues are full; SAFE is not offered by the stack."""
+        stack = self.stack
+        if safe or not stack.synced or not stack.send_ok(len(payload) + 32):
+            return False
+        self.app.send(payload)
+        return True
+
+    def view(self) -> NodeView:
+        stack = self.stack
+        srp = stack.srp
+        vq = self.votequorum
+        if vq is None:
+            return NodeView(srp.state.name, srp.ring_id, srp.members, synced=stack.synced)
+        status = vq.snapshot()
+        return NodeView(
+            srp.state.name,
+            srp.ring_id,
+            srp.members,
+            quorate=status.quorate,
+            expected_votes=status.expected_votes,
+            total_votes=status.total_votes,
+            quorum=status.quorum,
+            synced=stack.synced,
+            quorum_ring=status.ring_id,
+            quorum_members=status.members,
+        )
+
+    def counters(self) -> Mapping[str, int | float]:
+        stack = self.stack
+        stats = stack.srp.stats.as_dict()
+        stats.pop("dropped", None)
+        stats["queued_packets"] = stack.counters.queued_packets
+        stats["bad_packet"] = stack.counters.bad_packet
+        stats["new_queue"] = len(stack.srp.new_queue) + len(stack.srp.new_queue_trans)
+        for key, value in stack.dispatcher.counters.items():
+            stats[f"exec_{key}"] = value
+        return stats
+
+
+def node_services(context: ServiceContext) -> list[Service]:
+    """The service engines the daemon would load for ``context`` (its entry points).
+
+    An entry point that cannot be loaded (a development install whose metadata
+    is ahead of the code on ``sys.path``) is skipped and named in
+    :data:`SKIPPED_SERVICES` instead of failing every simulation.
+    """
+    services: list[Service] = []
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            factory = entry_point.load()
+        except (ImportError, AttributeError) as exc:
+            SKIPPED_SERVICES[entry_point.name] = str(exc)
+            continue
+        service = factory(context)
+        if service is not None:
+            services.append(service)
+    services.sort(key=lambda service: service.service_id)
+    return services
+
+
+SKIPPED_SERVICES: dict[str, str] = {}
+"""Service entry points that could not be loaded, with the reason."""
+
+
+def stack_factory(config: CorosyncConfig, seed: int = 0) -> NodeFactory:
+    """Full nodes of ``config``, with the daemon's service engines for each."""
+    settings = settings_from_config(config)
+    nodelist = [node.nodeid for node in config.nodes]
+    by_id: dict[int, NodeConfig] = {node.nodeid: node for node in config.nodes}
+
+    def build(node_id: int, stored_ring_seq: int) -> SimNode:
+        local = by_id[node_id]
+        services = node_services(ServiceContext(config, local))
+        rng = random.Random(f"{seed}:{node_id}:{stored_ring_seq}")
+        stack = ObservedStack(
+            node_id,
+            settings,
+            services,
+            SimAppService(),
+            stored_ring_seq=stored_ring_seq,
+            rng=rng,
+            nodelist=nodelist,
+        )
+        return StackNode(stack)
+
+    return build
