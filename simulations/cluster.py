@@ -36,7 +36,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from simulations.checker import Checker, Violation
 from simulations.latency import DelaySampler
@@ -54,6 +54,7 @@ DEFAULT_RCVBUF = 212992
 _SKB_OVERHEAD = 256
 """Bytes the kernel charges per queued datagram beyond its payload (approximate)."""
 
+_T = TypeVar("_T")
 _DELIVER = 0
 _TIMER = 1
 _CALL = 2
@@ -492,6 +493,20 @@ class Simulation:
         if traffic.poisson:
             return self.rng.expovariate(traffic.rate)
         return 1.0 / traffic.rate
+
+    def poke(self, node_id: int, action: Callable[[], _T]) -> _T:
+        """Run ``action`` (an API call on the node, e.g. a qdevice poll) now, then flush the
+        node's output as the driver does after any input. Raises if the node is down."""
+        slot = self.slots[node_id]
+        node = slot.node
+        if node is None:
+            raise ValueError(f"node {node_id} is down")
+        try:
+            return action()
+        finally:
+            node.touched()
+            if slot.node is node:
+                self._service(slot, node)
 
     # ------------------------------------------------------------------------------------
     # inspection

@@ -92,6 +92,10 @@ class SimNode(Protocol):
 
     def view(self) -> NodeView: ...
 
+    def touched(self) -> None:
+        """Something outside the driver contract (an API call) may have changed the node."""
+        ...
+
     def counters(self) -> Mapping[str, int | float]: ...
 
 
@@ -140,6 +144,9 @@ class SrpNode:
     def view(self) -> NodeView:
         core = self.core
         return NodeView(core.state.name, core.ring_id, core.members)
+
+    def touched(self) -> None:
+        pass
 
     def counters(self) -> Mapping[str, int | float]:
         stats = self.core.stats.as_dict()

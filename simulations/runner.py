@@ -55,7 +55,7 @@ from simulations.scenario import (
     parse_scenario,
 )
 from simulations.stacknode import stack_factory
-from simulations.trace import TraceRecorder
+from simulations.trace import TraceEntry, TraceRecorder
 from totem.config import ConfigError
 from totem.node.assemble import settings_from_config
 
@@ -114,6 +114,8 @@ class RunResult:
     reproduction: str = ""
     """Scenario text (with its seed) that reproduces the first violation."""
     stats: dict[str, Any] = field(default_factory=dict)
+    trace: list[TraceEntry] = field(default_factory=list)
+    """The full event trace (only with ``keep_trace``)."""
 
     @property
     def ok(self) -> bool:
@@ -425,6 +427,7 @@ def run_scenario(
         wall_s=wall,
         trace_digest=recorder.digest(),
         stats=_stats(runner),
+        trace=recorder.full,
     )
     if sim.reports:
         first = sim.reports[0].violation

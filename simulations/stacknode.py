@@ -99,7 +99,7 @@ class ObservedStack(NodeStack):
 class StackNode:
     """A full node as the simulator drives it."""
 
-    __slots__ = ("app", "node_id", "stack", "votequorum")
+    __slots__ = ("_view", "app", "node_id", "stack", "votequorum")
 
     def __init__(self, stack: ObservedStack) -> None:
         self.stack = stack
@@ -108,17 +108,22 @@ class StackNode:
         self.votequorum: Any = next(
             (s for s in stack.services if s.service_id == _VOTEQUORUM_SERVICE_ID), None
         )
+        self._view: NodeView | None = None
+        """Cached between inputs: a node's view only changes when it processes one."""
 
     def start(self, now: float) -> None:
+        self._view = None
         self.stack.start(now)
 
     def receive(self, data: bytes, now: float) -> None:
+        self._view = None
         self.stack.receive(data, now)
 
     def next_deadline(self) -> float | None:
         return self.stack.next_deadline()
 
     def on_deadline(self, now: float) -> None:
+        self._view = None
         self.stack.on_deadline(now)
 
     def outbox(self) -> list[Datagram]:
@@ -128,6 +133,7 @@ class StackNode:
         return self.stack.events()
 
     def leave(self) -> None:
+        self._view = None
         self.stack.leave()
 
     def submit(self, payload: bytes, safe: bool) -> bool:
@@ -136,10 +142,19 @@ class StackNode:
         stack = self.stack
         if safe or not stack.synced or not stack.send_ok(len(payload) + 32):
             return False
+        self._view = None
         self.app.send(payload)
         return True
 
+    def touched(self) -> None:
+        self._view = None
+
     def view(self) -> NodeView:
+        if self._view is None:
+            self._view = self._make_view()
+        return self._view
+
+    def _make_view(self) -> NodeView:
         stack = self.stack
         srp = stack.srp
         vq = self.votequorum
