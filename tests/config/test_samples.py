@@ -1,24 +1,73 @@
 """Real-world configurations: the vqsim samples, the realcluster harness, Proxmox docs.
 
-``data/`` holds copies of ``shared/ref/samples/vqsim/*.conf``, the config printed in
-``shared/ref/real-corosync.md`` section 4, and the pvecm.adoc examples found in the seed
-(``shared/ref/000_2d26334ebf7de85c.txt``): ``*.nbsp.conf`` verbatim (the web page put
-no-break spaces where the blanks were), ``*.conf`` with plain spaces.
+The inputs are read from the shared reference material at test time (never copied
+into the repository): ``shared/ref/samples/vqsim/*.conf``, the config printed in
+``shared/ref/real-corosync.md`` section 4, and the pvecm.adoc examples of the seed
+(``shared/ref/000_2d26334ebf7de85c.txt``). ``*.nbsp.conf`` is a seed example
+verbatim (the web page put no-break spaces where the blanks were), ``*.conf`` the
+same with plain spaces. Each is written to a temporary file so that errors name it.
 """
 
 from __future__ import annotations
 
+import tempfile
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 from totem.config import ConfigError, NodeConfig, QuorumDeviceNetConfig, load, parse_text
 
-DATA = Path(__file__).parent / "data"
+REF = Path("/work/shared/ref")
+pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="shared reference material not present")
+_DATA = Path(tempfile.mkdtemp(prefix="pycorosync-config-samples-"))
+
+
+def _seed_blocks() -> list[str]:
+    """Every example of the seed that opens with ``logging {`` or ``totem {``, verbatim."""
+    lines = [line[1:] if line.startswith("+") else line for line in
+             (REF / "000_2d26334ebf7de85c.txt").read_text().split("\n")]  # fmt: skip
+    blocks = []
+    for start, line in enumerate(lines):
+        if line.replace("\xa0", " ").rstrip() in ("logging {", "totem {"):
+            end = start
+            while lines[end].strip() != "----":
+                end += 1
+            blocks.append("\n".join(lines[start:end]) + "\n")
+    return blocks
+
+
+def _seed_block(marker: str) -> str:
+    """The whole example containing ``marker`` (a ``totem {`` inside it starts a shorter one)."""
+    return max((b for b in _seed_blocks() if marker in b.replace("\xa0", " ")), key=len)
+
+
+@cache
+def _text(name: str) -> str:
+    if name.startswith("vqsim-"):
+        return (REF / "samples/vqsim" / name.removeprefix("vqsim-")).read_text()
+    if name == "realcluster-doc.conf":
+        doc = (REF / "real-corosync.md").read_text()
+        fence = doc.index("```", doc.index("### Generated corosync.conf"))
+        return doc[fence + 4 : doc.index("```", fence + 3)]
+    verbatim = {
+        "proxmox-before": "config_version: 3",
+        "proxmox-after": "config_version: 4",
+        "proxmox-rrp-doc": "[...]",
+    }
+    stem = name.removesuffix(".conf").removesuffix(".nbsp")
+    if stem == "proxmox-rrp":
+        doc = _text("proxmox-rrp-doc.conf")
+        return "".join(line for line in doc.splitlines(keepends=True) if "[...]" not in line)
+    block = _seed_block(verbatim[stem])
+    return block if name.endswith(".nbsp.conf") else block.replace("\xa0", " ")
 
 
 def sample(name: str) -> Path:
-    return DATA / name
+    path = _DATA / name
+    if not path.exists():
+        path.write_text(_text(name))
+    return path
 
 
 # --------------------------------------------------------------------------- vqsim

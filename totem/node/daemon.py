@@ -37,6 +37,7 @@ from totem.config import (
 from totem.node.assemble import SUPPORTED_TRANSPORTS, build_stack, make_transport
 from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlServer
+from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
 from totem.node.logsys import configure_logging, emit
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
@@ -44,6 +45,7 @@ from totem.node.services import ServiceContext, load_services
 from totem.node.stack import NodeStack
 from totem.ringid import RingId
 from totem.services.cfg import CfgKilled, CfgShutdown
+from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
 from totem.transport.base import new_event_loop
 from totem.transport.udp import UdpTransport
@@ -102,6 +104,8 @@ class Daemon:
             config, local_node, self.driver.datagram_received, loop=self.loop
         )
         self.driver.add_listener(self._on_event)
+        cpg = next((s for s in services if isinstance(s, CpgService)), None)
+        self.cpg_control = CpgControl(cpg, self.driver.poke) if cpg is not None else None
 
     # ------------------------------------------------------------------------------------
     def _send(self, dest: int | None, data: bytes) -> None:
@@ -116,6 +120,8 @@ class Daemon:
                 store_ring_seq(self.state_dir, self.local_node.nodeid, event.seq)
             except OSError as err:
                 emit(LogRecord(LogLevel.ERROR, "TOTEM", f"cannot store ring id: {err}"))
+            return
+        if self.cpg_control is not None and self.cpg_control.route(event):
             return
         if isinstance(event, CfgShutdown) and event.local:
             self.stop()
@@ -147,6 +153,8 @@ class Daemon:
     def _register_ops(self) -> None:
         self.control.register("status", lambda _c, _r: self.status())
         self.control.register("cfg.shutdown", self._op_shutdown)
+        if self.cpg_control is not None:
+            self.cpg_control.register(self.control)
         for service in self.stack.services:
             for op, handler in service.control_ops().items():
                 self.control.register(op, self._service_op(handler))

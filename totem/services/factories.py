@@ -10,22 +10,29 @@ from typing import TYPE_CHECKING
 
 from totem.services.cfg import CfgService
 from totem.services.cmap import CmapService
+from totem.services.cpg import CpgService
 from totem.services.quorum import QuorumService
 
 if TYPE_CHECKING:
     from totem.node.services import ServiceContext
 
-__all__ = ["cfg_factory", "cmap_factory", "quorum_factory"]
+__all__ = ["cfg_factory", "cmap_factory", "cpg_factory", "quorum_factory"]
 
 
 def cmap_factory(context: ServiceContext) -> CmapService:
-    """cmap (id 0): takes part in sync with ``totem.config_version``."""
-    return CmapService(config_version=context.config.totem.config_version or 0)
+    """cmap (id 0): takes part in sync with ``totem.config_version`` ("does not exist" if unset)."""
+    return CmapService(config_version=context.config.totem.config_version)
 
 
 def cfg_factory(context: ServiceContext) -> CfgService:
     """cfg (id 1): kill and shutdown requests."""
     return CfgService()
+
+
+def cpg_factory(context: ServiceContext) -> CpgService:
+    """cpg (id 2): closed process groups, the process-group API of applications."""
+    names = {node.nodeid: node.ring0_addr for node in context.config.nodes}
+    return CpgService(ifaces_print=lambda node_id: names.get(node_id, ""))
 
 
 def quorum_factory(context: ServiceContext) -> QuorumService:

@@ -1,0 +1,203 @@
+"""Process groups over the control socket: libcpg's calls as ``cpg.*`` operations.
+
+A client opens a handle (``cpg.initialize``), joins a group with its pid,
+multicasts, and receives its deliveries and configuration changes pushed on the
+same connection (``{"event": "CpgDeliver", ...}``), in agreed order. Handles
+belong to their connection: when it closes, its processes leave their groups
+(reason PROCDOWN), as when a libcpg client dies.
+
+Operations (payloads are base64):
+
+* ``cpg.initialize`` -> ``{"handle": H}``
+* ``cpg.join`` ``{"handle", "group", "pid"}``; ``cpg.leave`` ``{"handle", "group"}``
+* ``cpg.mcast`` ``{"handle", "group", "data", "guarantee": "agreed"|"safe"}``;
+  ``cpg.mcast_many`` ``{"handle", "group", "messages": [data, ...]}`` -> how many were queued
+* ``cpg.membership`` ``{"group"}``; ``cpg.iteration``; ``cpg.local_get``; ``cpg.finalize``
+
+Refusals carry libcpg's error name first (``CS_ERR_TRY_AGAIN: sync in progress``), so a
+client can retry exactly where libcpg callers do.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from totem.node.control import ControlConnection, ControlError, ControlServer
+from totem.services.cpg import (
+    CpgConfigChange,
+    CpgDeliver,
+    CpgError,
+    CpgGuarantee,
+    CpgService,
+    CpgTotemConfigChange,
+)
+
+__all__ = ["CpgControl"]
+
+CpgEventT = CpgDeliver | CpgConfigChange | CpgTotemConfigChange
+
+
+def _group(request: dict[str, Any]) -> bytes:
+    group = request["group"]
+    if not isinstance(group, str):
+        raise ControlError('"group" must be a string')
+    return group.encode()
+
+
+class CpgControl:
+    """Serves ``cpg.*`` for one ``CpgService`` and routes its events to handle owners."""
+
+    def __init__(self, cpg: CpgService, poke: Callable[[], None]) -> None:
+        self.cpg = cpg
+        self._poke = poke
+        self._owners: dict[int, ControlConnection] = {}
+        self._handles = itertools.count(1)
+
+    def register(self, server: ControlServer) -> None:
+        ops: dict[str, Callable[[ControlConnection, dict[str, Any]], Any]] = {
+            "cpg.initialize": self._initialize,
+            "cpg.finalize": self._finalize,
+            "cpg.join": self._join,
+            "cpg.leave": self._leave,
+            "cpg.mcast": self._mcast,
+            "cpg.mcast_many": self._mcast_many,
+            "cpg.membership": self._membership,
+            "cpg.iteration": self._iteration,
+            "cpg.local_get": lambda _c, _r: self.cpg.local_get(),
+        }
+        for op, handler in ops.items():
+            server.register(op, self._calling(handler))
+
+    def _calling(
+        self, handler: Callable[[ControlConnection, dict[str, Any]], Any]
+    ) -> Callable[[ControlConnection, dict[str, Any]], Any]:
+        def run(connection: ControlConnection, request: dict[str, Any]) -> Any:
+            try:
+                return handler(connection, request)
+            except CpgError as err:
+                raise ControlError(str(err)) from None
+            finally:
+                self._poke()
+
+        return run
+
+    # ------------------------------------------------------------------------------------
+    def _handle(self, connection: ControlConnection, request: dict[str, Any]) -> int:
+        handle = request["handle"]
+        if self._owners.get(handle) is not connection:
+            raise ControlError(f"CS_ERR_BAD_HANDLE: no handle {handle} on this connection")
+        return int(handle)
+
+    def _initialize(self, connection: ControlConnection, _req: dict[str, Any]) -> dict[str, int]:
+        handle = next(self._handles)
+        self._owners[handle] = connection
+        if self._connection_closed not in connection.on_close:
+            connection.on_close.append(self._connection_closed)
+        return {"handle": handle}
+
+    def _connection_closed(self, connection: ControlConnection) -> None:
+        for handle in [h for h, c in self._owners.items() if c is connection]:
+            del self._owners[handle]
+            self.cpg.finalize(handle)
+        self._poke()
+
+    def _finalize(self, connection: ControlConnection, request: dict[str, Any]) -> str:
+        handle = self._handle(connection, request)
+        del self._owners[handle]
+        self.cpg.finalize(handle)
+        return "ok"
+
+    def _join(self, connection: ControlConnection, request: dict[str, Any]) -> str:
+        handle = self._handle(connection, request)
+        pid = request.get("pid", 0)
+        if not isinstance(pid, int) or not 0 <= pid <= 0xFFFFFFFF:
+            raise ControlError('"pid" must be a 32-bit unsigned integer')
+        self.cpg.join(handle, _group(request), pid)
+        return "ok"
+
+    def _leave(self, connection: ControlConnection, request: dict[str, Any]) -> str:
+        self.cpg.leave(self._handle(connection, request), _group(request))
+        return "ok"
+
+    def _mcast(self, connection: ControlConnection, request: dict[str, Any]) -> str:
+        handle = self._handle(connection, request)
+        guarantee = CpgGuarantee.SAFE if request.get("guarantee") == "safe" else None
+        data = base64.b64decode(request["data"], validate=True)
+        if guarantee is None:
+            self.cpg.mcast(handle, _group(request), data)
+        else:
+            self.cpg.mcast(handle, _group(request), data, guarantee)
+        return "ok"
+
+    def _mcast_many(self, connection: ControlConnection, request: dict[str, Any]) -> int:
+        """Queue several messages; stop (without error) at the first TRY_AGAIN."""
+        handle = self._handle(connection, request)
+        group = _group(request)
+        queued = 0
+        for item in request["messages"]:
+            try:
+                self.cpg.mcast(handle, group, base64.b64decode(item, validate=True))
+            except CpgError:
+                if queued:
+                    break
+                raise
+            queued += 1
+        return queued
+
+    def _membership(self, _connection: ControlConnection, request: dict[str, Any]) -> Any:
+        return [
+            {"nodeid": a.nodeid, "pid": a.pid, "reason": a.reason}
+            for a in self.cpg.membership(_group(request))
+        ]
+
+    def _iteration(self, _connection: ControlConnection, request: dict[str, Any]) -> Any:
+        return [
+            {"group": e.group.decode(errors="replace"), "nodeid": e.nodeid, "pid": e.pid}
+            for e in self.cpg.iteration()
+        ]
+
+    # ------------------------------------------------------------------------------------
+    def route(self, event: object) -> bool:
+        """Send a CPG event to the connection owning its handle; False if not a CPG event."""
+        if not isinstance(event, (CpgDeliver, CpgConfigChange, CpgTotemConfigChange)):
+            return False
+        handle = event.handle
+        owner = self._owners.get(handle) if isinstance(handle, int) else None
+        if owner is None:
+            return True
+        owner.send(self.to_message(event))
+        return True
+
+    @staticmethod
+    def to_message(event: CpgEventT) -> dict[str, Any]:
+        if isinstance(event, CpgDeliver):
+            return {
+                "event": "CpgDeliver",
+                "handle": event.handle,
+                "group": event.group.decode(errors="replace"),
+                "nodeid": event.nodeid,
+                "pid": event.pid,
+                "data": base64.b64encode(event.payload).decode(),
+            }
+        if isinstance(event, CpgConfigChange):
+
+            def rows(addresses: Any) -> list[dict[str, int]]:
+                return [{"nodeid": a.nodeid, "pid": a.pid, "reason": a.reason} for a in addresses]
+
+            return {
+                "event": "CpgConfigChange",
+                "handle": event.handle,
+                "group": event.group.decode(errors="replace"),
+                "members": rows(event.members),
+                "left": rows(event.left),
+                "joined": rows(event.joined),
+            }
+        return {
+            "event": "CpgTotemConfigChange",
+            "handle": event.handle,
+            "ring_id": str(event.ring_id),
+            "members": list(event.members),
+        }

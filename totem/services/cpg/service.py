@@ -1,0 +1,650 @@
+"""The CPG service engine, sans-IO (corosync 3.1.7 ``exec/cpg.c``; ref totem-wire.md 9, 10.4).
+
+Closed process groups: processes join named groups, multicast to them in
+agreed order, and every member sees the same sequence of membership changes.
+This is corosync's service 2, wire-compatible with real 3.1.7 nodes in one ring.
+
+State, as corosync keeps it on every node:
+
+* the process list (``groups.ProcessTable``), changed only by delivered exec
+  messages and by sync, so it is identical on every node of a ring;
+* the local handles (``cpg_pd``: one per libcpg connection), each in at most
+  one group, with corosync's state machine UNJOINED → JOIN_STARTED →
+  JOIN_COMPLETED → LEAVE_STARTED.
+
+Sync (ref 10.2), after every REGULAR configuration:
+
+* ``sync_init``: the *downlist* is the previous sync's member list minus the
+  transitional members; no message is needed to agree on it.
+* ``sync_process``: multicast a DOWNLIST (1568 bytes; receivers only log it:
+  in 3.1.7 each node applies its *own* downlist, none "wins"), then a JOINLIST
+  of our local processes if we have any. Never waits for others.
+* ``sync_activate`` (after every member's barrier, at the same point of the
+  total order everywhere): remove processes of the down nodes (one confchg per
+  group, reason NODEDOWN, groups in name order); add every process named in a
+  received joinlist that we do not know (one confchg per group, reason
+  NODEUP); remove remote processes no joinlist named (one confchg each, reason
+  PROCDOWN); then tell every handle the new Totem membership.
+
+Local requests while a sync is in progress (from any configuration change
+until our ``sync_activate``; before the first sync too) are refused with
+``CS_ERR_TRY_AGAIN``, which is what a libcpg application sees from a real node
+whose IPC is flow-controlled during sync; nothing is queued. Read-only calls
+(``membership``, ``iteration``, ``local_get``) and ``finalize`` always work.
+
+Deliberate differences from corosync 3.1.7, all local to this node:
+
+* When our own PROCLEAVE (reason LEAVE) is delivered, the handle returns to
+  UNJOINED as the state table in ``cpg.c`` intends. In 3.1.7 the reset loop is
+  bounded by the joined-list length (always 0 there), so a handle that left
+  stays LEAVE_STARTED, keeps receiving the group's messages and can never join
+  again; that is a bug we do not copy.
+* ``leave`` and ``mcast`` name the group and are refused with
+  ``CS_ERR_NOT_EXIST`` if it is not the handle's group.
+* A reassembled large message whose fragments do not add up to ``msglen`` is
+  dropped and counted (libcpg would overrun or deliver garbage).
+* Two group names equal up to an embedded NUL get separate callbacks
+  (``groups.group_order_key``).
+* ``finalize`` of a handle in the group named ``""`` leaves it (corosync tests
+  the name's length and would leave the process listed forever).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from totem.ringid import RingId
+from totem.service import Service, ServiceHost
+from totem.services.cpg.events import (
+    CpdState,
+    CpgAddress,
+    CpgConfigChange,
+    CpgDeliver,
+    CpgError,
+    CpgEvent,
+    CpgGuarantee,
+    CpgIterationEntry,
+    CpgIterationType,
+    CpgLocalProcess,
+    CpgReason,
+    CpgTotemConfigChange,
+    CsError,
+)
+from totem.services.cpg.groups import (
+    ProcessInfo,
+    ProcessTable,
+    group_order_key,
+    print_group_name,
+)
+from totem.services.cpg.wire import (
+    CPG_MAX_NAME_LENGTH,
+    CPG_SERVICE,
+    CpgFn,
+    Downlist,
+    DownlistOld,
+    JoinList,
+    JoinListEntry,
+    MalformedCpgMessage,
+    Mcast,
+    PartialMcast,
+    PartialType,
+    ProcJoin,
+    decode,
+)
+from totem.srp.events import ConfigurationChange, LogLevel
+
+__all__ = ["CPG_MAX_ATOMIC_MSGSIZE", "CpgService"]
+
+CPG_MAX_ATOMIC_MSGSIZE = 1024 * 1024 - 1024
+"""libcpg's ``max_msg_size`` (``IPC_REQUEST_SIZE - 1024``): larger messages go as
+PARTIAL_MCAST fragments of exactly this size (``cpg_mcast_joined``/``send_fragments``)."""
+
+_SUBSYS = "CPG"
+_U32_LIMIT = 1 << 32
+
+
+class _SyncState(enum.Enum):
+    DOWNLIST = 0
+    JOINLIST = 1
+    DONE = 2
+
+
+@dataclass(slots=True)
+class _Assembly:
+    """libcpg's ``cpg_assembly_data``: a large message being put back together."""
+
+    msglen: int
+    data: bytearray = field(default_factory=bytearray)
+
+
+@dataclass(slots=True, eq=False)
+class _Cpd:
+    """``struct cpg_pd``: one local handle (a libcpg connection)."""
+
+    handle: Hashable
+    group: bytes = b""
+    pid: int = 0
+    state: CpdState = CpdState.UNJOINED
+    deliver_initial_totem_conf: bool = False
+    initial_totem_conf_sent: bool = False
+    transition_counter: int = 0
+    assemblies: dict[tuple[int, int], _Assembly] = field(default_factory=dict)
+
+
+def _reason(value: int) -> int:
+    try:
+        return CpgReason(value)
+    except ValueError:
+        return value
+
+
+def _group_bytes(group: str | bytes) -> bytes:
+    name = group.encode() if isinstance(group, str) else bytes(group)
+    if len(name) > CPG_MAX_NAME_LENGTH:
+        raise CpgError(
+            CsError.ERR_NAME_TOO_LONG,
+            f"group name of {len(name)} bytes exceeds {CPG_MAX_NAME_LENGTH}",
+        )
+    return name
+
+
+class CpgService(Service):
+    """corosync's closed process group service (id 2), for our node and its local processes."""
+
+    service_id = CPG_SERVICE
+    name = "corosync cluster closed process group service v1.01"
+    sync_participant = True
+
+    def __init__(self, ifaces_print: Callable[[int], str] | None = None) -> None:
+        super().__init__()
+        self._ifaces_print = ifaces_print or str
+        self._table = ProcessTable()
+        self._cpds: list[_Cpd] = []  # newest first, like cpg_pd_list_head
+        self._events: list[CpgEvent] = []
+        self.counters: dict[str, int] = {}
+        """Dropped or refused input by reason, e.g. ``malformed_mcast``, ``unknown_node_mcast``."""
+        # sync state (cpg_sync_init / cpg_sync_activate)
+        self._sync_in_progress = True
+        self._sync_state = _SyncState.DONE
+        self._member_list: tuple[int, ...] = ()
+        self._old_member_list: tuple[int, ...] = ()
+        self._downlist_left: tuple[int, ...] = ()
+        self._downlist_old_members = 0
+        self._last_sync_ring_id = RingId(0, 0)
+        self._joinlist_messages: list[tuple[int, int, bytes]] = []  # newest entry first
+
+    # --- plumbing ------------------------------------------------------------------------------
+    @property
+    def exec_function_count(self) -> int:
+        return len(CpgFn)
+
+    @property
+    def _node(self) -> ServiceHost:
+        if self.host is None:
+            raise RuntimeError("CpgService is not attached to a node")
+        return self.host
+
+    def _log(self, level: LogLevel, message: str) -> None:
+        self._node.log(level, _SUBSYS, message)
+
+    def _count(self, reason: str) -> None:
+        self.counters[reason] = self.counters.get(reason, 0) + 1
+
+    def _send(self, fn: CpgFn, body: bytes) -> None:
+        self._node.mcast(CPG_SERVICE, fn, body)
+
+    def _send_joinleave(self, fn: CpgFn, group: bytes, pid: int, reason: CpgReason) -> None:
+        self._send(fn, ProcJoin(group, pid, reason).encode())
+
+    def events(self) -> list[Any]:
+        events, self._events = self._events, []
+        return events
+
+    # --- exec messages (agreed order) ---------------------------------------------------------
+    def exec_deliver(self, sender: int, fn_id: int, body: bytes, now: float) -> None:
+        try:
+            fn = CpgFn(fn_id)
+        except ValueError:
+            self._count("unknown_fn")
+            return
+        try:
+            message = decode(fn, body)
+        except MalformedCpgMessage as exc:
+            self._count(f"malformed_{fn.name.lower()}")
+            self._log(
+                LogLevel.WARNING,
+                f"Discarded malformed {fn.name.lower()} message from node {sender}: {exc}",
+            )
+            return
+        if isinstance(message, ProcJoin):
+            if fn is CpgFn.PROCJOIN:
+                self._exec_procjoin(sender, message)
+            else:
+                self._exec_procleave(sender, message)
+        elif isinstance(message, JoinList):
+            self._exec_joinlist(sender, message)
+        elif isinstance(message, Mcast):
+            self._exec_mcast(sender, message)
+        elif isinstance(message, PartialMcast):
+            self._exec_partial_mcast(sender, message)
+        elif isinstance(message, Downlist):
+            self._log(LogLevel.DEBUG, f"downlist left_list: {len(message.left_nodes)} received")
+        elif isinstance(message, DownlistOld):
+            self._log(LogLevel.DEBUG, f"downlist OLD from node {sender}")
+
+    def _exec_procjoin(self, sender: int, message: ProcJoin) -> None:
+        self._log(
+            LogLevel.DEBUG,
+            f"got procjoin message from cluster node {sender} "
+            f"({self._ifaces_print(sender)}) for pid {message.pid}",
+        )
+        self._do_proc_join(message.group, message.pid, sender, CpgReason.JOIN, None)
+
+    def _exec_procleave(self, sender: int, message: ProcJoin) -> None:
+        self._log(
+            LogLevel.DEBUG,
+            f"got procleave message from cluster node {sender} "
+            f"({self._ifaces_print(sender)}) for pid {message.pid}",
+        )
+        self._do_proc_leave(message.group, message.pid, sender, _reason(message.reason))
+
+    def _exec_joinlist(self, sender: int, message: JoinList) -> None:
+        self._log(LogLevel.DEBUG, f"got joinlist message from node {sender}")
+        for entry in message.entries:
+            # corosync pushes each entry at the head of its list
+            self._joinlist_messages.insert(0, (sender, entry.pid, entry.group))
+
+    def _receivers(self, sender: int, group: bytes, what: str) -> list[_Cpd] | None:
+        """Local handles to deliver to; None (counted) if the sender has no process in group."""
+        receivers = [
+            cpd
+            for cpd in self._cpds
+            if cpd.state in (CpdState.JOIN_COMPLETED, CpdState.LEAVE_STARTED) and cpd.group == group
+        ]
+        if receivers and not self._table.node_in_group(sender, group):
+            self._count(f"unknown_node_{what}")
+            self._log(LogLevel.WARNING, "Unknown node -> we will not deliver message")
+            return None
+        return receivers
+
+    def _exec_mcast(self, sender: int, message: Mcast) -> None:
+        for cpd in self._receivers(sender, message.group, "mcast") or ():
+            self._events.append(
+                CpgDeliver(cpd.handle, message.group, sender, message.pid, message.payload)
+            )
+
+    def _exec_partial_mcast(self, sender: int, message: PartialMcast) -> None:
+        self._log(
+            LogLevel.DEBUG,
+            f"Got fragmented message from node {sender}, size = {len(message.fragment)} bytes",
+        )
+        for cpd in self._receivers(sender, message.group, "partial_mcast") or ():
+            self._assemble(cpd, sender, message)
+
+    def _assemble(self, cpd: _Cpd, sender: int, message: PartialMcast) -> None:
+        """libcpg's reassembly, per handle and per sending process."""
+        key = (sender, message.pid)
+        if message.type == PartialType.FIRST:
+            if key in cpd.assemblies:
+                self._count("partial_mcast_interrupted")
+            cpd.assemblies[key] = _Assembly(message.msglen)
+        assembly = cpd.assemblies.get(key)
+        if assembly is None:
+            self._count("partial_mcast_without_first")
+            return
+        assembly.data += message.fragment
+        if len(assembly.data) > assembly.msglen:
+            del cpd.assemblies[key]
+            self._count("partial_mcast_overrun")
+            return
+        if message.type == PartialType.LAST:
+            del cpd.assemblies[key]
+            if len(assembly.data) != assembly.msglen:
+                self._count("partial_mcast_short")
+                return
+            self._events.append(
+                CpgDeliver(cpd.handle, message.group, sender, message.pid, bytes(assembly.data))
+            )
+
+    # --- membership bookkeeping (do_proc_join, do_proc_leave, notify_lib_joinlist) ------------
+    def _do_proc_join(
+        self,
+        group: bytes,
+        pid: int,
+        nodeid: int,
+        reason: int,
+        batch: dict[tuple[bytes, bytes], tuple[bytes, list[CpgAddress]]] | None,
+    ) -> None:
+        if self._table.contains(group, pid, nodeid):
+            return
+        self._table.insert(ProcessInfo(nodeid, pid, group))
+        address = CpgAddress(nodeid, pid, reason)
+        if batch is None:
+            self._notify(group, joined=(address,), left=())
+        else:
+            batch.setdefault(group_order_key(group), (group, []))[1].append(address)
+
+    def _do_proc_leave(self, group: bytes, pid: int, nodeid: int, reason: int) -> None:
+        self._notify(group, joined=(), left=(CpgAddress(nodeid, pid, reason),))
+        self._table.remove(group, pid, nodeid)
+
+    def _active(self, group: bytes, pid: int) -> list[_Cpd]:
+        """Local handles of process ``pid`` in ``group`` (an UNJOINED handle is in none)."""
+        return [
+            cpd
+            for cpd in self._cpds
+            if cpd.state is not CpdState.UNJOINED and cpd.pid == pid and cpd.group == group
+        ]
+
+    def _notify(
+        self, group: bytes, joined: Sequence[CpgAddress], left: Sequence[CpgAddress]
+    ) -> None:
+        """``notify_lib_joinlist``: a confchg to every local handle in ``group``."""
+        gone = {(a.nodeid, a.pid) for a in left}
+        members = tuple(
+            CpgAddress(pi.nodeid, pi.pid)
+            for pi in self._table.members(group)
+            if (pi.nodeid, pi.pid) not in gone
+        )
+        me = self._node.node_id
+        for address in joined:
+            if address.nodeid == me:
+                for cpd in self._active(group, address.pid):
+                    cpd.state = CpdState.JOIN_COMPLETED
+        change_left, change_joined = tuple(left), tuple(joined)
+        for cpd in self._cpds:
+            if cpd.group == group and cpd.state in (
+                CpdState.JOIN_COMPLETED,
+                CpdState.LEAVE_STARTED,
+            ):
+                self._events.append(
+                    CpgConfigChange(cpd.handle, group, members, change_left, change_joined)
+                )
+                cpd.transition_counter += 1
+                for address in left:  # libcpg drops half-assembled messages of leavers
+                    cpd.assemblies.pop((address.nodeid, address.pid), None)
+        for address in left:
+            if address.nodeid == me and address.reason == CpgReason.LEAVE:
+                for cpd in self._active(group, address.pid):
+                    cpd.group, cpd.pid, cpd.state = b"", 0, CpdState.UNJOINED
+        for cpd in self._cpds:
+            if cpd.deliver_initial_totem_conf and not cpd.initial_totem_conf_sent:
+                cpd.initial_totem_conf_sent = True
+                self._events.append(
+                    CpgTotemConfigChange(cpd.handle, self._last_sync_ring_id, self._old_member_list)
+                )
+
+    # --- configuration changes and sync (ref 10.2) --------------------------------------------
+    def confchg(self, change: ConfigurationChange, now: float) -> None:
+        # cpg has no confchg_fn; a configuration change starts a sync, which blocks its IPC.
+        self._sync_in_progress = True
+
+    def sync_init(
+        self,
+        trans_members: Sequence[int],
+        members: Sequence[int],
+        ring_id: RingId,
+        now: float,
+    ) -> None:
+        self._sync_in_progress = True
+        self._sync_state = _SyncState.DOWNLIST
+        self._member_list = tuple(members)
+        self._last_sync_ring_id = ring_id
+        trans = set(trans_members)
+        self._downlist_left = tuple(n for n in self._old_member_list if n not in trans)
+
+    def sync_process(self, now: float) -> bool:
+        if self._sync_state is _SyncState.DOWNLIST:
+            self._downlist_old_members = len(self._old_member_list)
+            downlist = Downlist(self._downlist_old_members, self._downlist_left)
+            self._send(CpgFn.DOWNLIST, downlist.encode())
+            self._sync_state = _SyncState.JOINLIST
+        if self._sync_state is _SyncState.JOINLIST:
+            local = self._table.of_node(self._node.node_id)
+            if local:
+                entries = tuple(JoinListEntry(pi.pid, pi.group) for pi in local)
+                self._send(CpgFn.JOINLIST, JoinList(entries).encode())
+            self._sync_state = _SyncState.DONE
+        return True
+
+    def sync_activate(self, now: float) -> None:
+        self._old_member_list = self._member_list
+        self._downlist_inform_clients()
+        self._joinlist_inform_clients()
+        self._joinlist_messages.clear()
+        for cpd in self._cpds:
+            self._events.append(
+                CpgTotemConfigChange(cpd.handle, self._last_sync_ring_id, self._member_list)
+            )
+        self._sync_in_progress = False
+
+    def sync_abort(self) -> None:
+        self._joinlist_messages.clear()
+        self._sync_state = _SyncState.DONE
+
+    def _downlist_inform_clients(self) -> None:
+        self._log(
+            LogLevel.DEBUG,
+            f"my downlist: members(old:{self._downlist_old_members} "
+            f"left:{len(self._downlist_left)})",
+        )
+        down = set(self._downlist_left)
+        batch: dict[tuple[bytes, bytes], tuple[bytes, list[CpgAddress]]] = {}
+        for pi in self._table.snapshot():
+            if pi.nodeid in down:
+                address = CpgAddress(pi.nodeid, pi.pid, CpgReason.NODEDOWN)
+                batch.setdefault(group_order_key(pi.group), (pi.group, []))[1].append(address)
+                self._table.remove(pi.group, pi.pid, pi.nodeid)
+        for key in sorted(batch):
+            group, left = batch[key]
+            self._log(LogLevel.DEBUG, f"left_list_entries:{len(left)}")
+            for index, address in enumerate(left):
+                self._log(
+                    LogLevel.DEBUG,
+                    f"left_list[{index}] group:{print_group_name(group)}, "
+                    f"ip:{self._ifaces_print(address.nodeid)}, pid:{address.pid}",
+                )
+            self._notify(group, joined=(), left=left)
+
+    def _joinlist_inform_clients(self) -> None:
+        me = self._node.node_id
+        batch: dict[tuple[bytes, bytes], tuple[bytes, list[CpgAddress]]] = {}
+        for index, (sender, pid, group) in enumerate(self._joinlist_messages):
+            self._log(
+                LogLevel.DEBUG,
+                f"joinlist_messages[{index}] group:{print_group_name(group)}, "
+                f"ip:{self._ifaces_print(sender)}, pid:{pid}",
+            )
+            if sender != me:
+                self._do_proc_join(group, pid, sender, CpgReason.NODEUP, batch)
+        for key in sorted(batch):
+            group, joined = batch[key]
+            self._notify(group, joined=joined, left=())
+        # Remote processes that no joinlist names left while we were apart.
+        named = {(s, p, g) for s, p, g in self._joinlist_messages if s != me}
+        for pi in self._table.snapshot():
+            if pi.nodeid != me and (pi.nodeid, pi.pid, pi.group) not in named:
+                self._do_proc_leave(pi.group, pi.pid, pi.nodeid, CpgReason.PROCDOWN)
+
+    # --- local process API (libcpg) -----------------------------------------------------------
+    def _cpd(self, handle: Hashable) -> _Cpd:
+        for cpd in self._cpds:
+            if cpd.handle == handle:
+                return cpd
+        raise CpgError(CsError.ERR_BAD_HANDLE, f"unknown handle {handle!r}")
+
+    def _check_not_syncing(self) -> None:
+        if self._sync_in_progress:
+            raise CpgError(CsError.ERR_TRY_AGAIN, "synchronization in progress")
+
+    def join(
+        self,
+        handle: Hashable,
+        group: str | bytes,
+        pid: int,
+        *,
+        deliver_initial_totem_conf: bool = False,
+    ) -> None:
+        """``cpg_join``: process ``pid`` joins ``group`` through ``handle`` (created if new).
+
+        The join takes effect when our PROCJOIN is delivered: the handle then
+        gets a ``CpgConfigChange`` naming itself in ``joined``. With
+        ``deliver_initial_totem_conf`` (``CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF``)
+        the handle's first callback is followed by the current Totem membership.
+        """
+        name = _group_bytes(group)
+        if not 0 <= pid < _U32_LIMIT:
+            raise CpgError(CsError.ERR_INVALID_PARAM, f"pid {pid} does not fit in u32")
+        self._check_not_syncing()
+        if self._active(name, pid):
+            raise CpgError(CsError.ERR_EXIST, f"pid {pid} already joined this group")
+        if self._table.contains(name, pid, self._node.node_id):
+            raise CpgError(CsError.ERR_TRY_AGAIN, f"leave of pid {pid} not yet delivered")
+        existing = [cpd for cpd in self._cpds if cpd.handle == handle]
+        cpd = existing[0] if existing else _Cpd(handle)
+        if cpd.state is CpdState.LEAVE_STARTED:
+            raise CpgError(CsError.ERR_BUSY, "a leave of this handle is in progress")
+        if cpd.state is not CpdState.UNJOINED:
+            raise CpgError(CsError.ERR_EXIST, "handle already joined a group")
+        if not existing:
+            self._cpds.insert(0, cpd)
+        cpd.state = CpdState.JOIN_STARTED
+        cpd.pid = pid
+        cpd.group = name
+        cpd.deliver_initial_totem_conf = deliver_initial_totem_conf
+        self._send_joinleave(CpgFn.PROCJOIN, name, pid, CpgReason.JOIN)
+
+    def leave(self, handle: Hashable, group: str | bytes) -> None:
+        """``cpg_leave``: the handle's process leaves ``group`` once our PROCLEAVE is delivered."""
+        name = _group_bytes(group)
+        cpd = self._cpd(handle)
+        self._check_not_syncing()
+        self._log(LogLevel.DEBUG, f"got leave request on {handle!r}")
+        if cpd.state in (CpdState.UNJOINED, CpdState.LEAVE_STARTED) or cpd.group != name:
+            raise CpgError(CsError.ERR_NOT_EXIST, "handle is not a member of this group")
+        if cpd.state is CpdState.JOIN_STARTED:
+            raise CpgError(CsError.ERR_BUSY, "the join of this handle is not delivered yet")
+        cpd.state = CpdState.LEAVE_STARTED
+        self._send_joinleave(CpgFn.PROCLEAVE, cpd.group, cpd.pid, CpgReason.LEAVE)
+
+    def finalize(self, handle: Hashable) -> None:
+        """``cpg_finalize`` (or the client went away): forget ``handle``.
+
+        A handle still in its group leaves it with reason PROCDOWN, as
+        ``cpg_lib_exit_fn`` does; this is not held back by sync.
+        """
+        cpd = self._cpd(handle)
+        self._log(LogLevel.DEBUG, f"cpg finalize for conn={handle!r}")
+        self._cpds.remove(cpd)
+        # (corosync tests the name length, so a handle in the group "" never left it)
+        if cpd.state in (CpdState.JOIN_STARTED, CpdState.JOIN_COMPLETED):
+            self._send_joinleave(CpgFn.PROCLEAVE, cpd.group, cpd.pid, CpgReason.PROCDOWN)
+
+    def mcast(
+        self,
+        handle: Hashable,
+        group: str | bytes,
+        payload: bytes,
+        guarantee: CpgGuarantee = CpgGuarantee.AGREED,
+    ) -> None:
+        """``cpg_mcast_joined``: multicast ``payload`` to the handle's group.
+
+        Delivered to every member (sender included) in agreed order whatever
+        ``guarantee`` says, as corosync does. Above ``CPG_MAX_ATOMIC_MSGSIZE``
+        the message goes as PARTIAL_MCAST fragments and is reassembled on
+        delivery. Allowed from JOIN_STARTED on, like corosync.
+        """
+        name = _group_bytes(group)
+        cpd = self._cpd(handle)
+        try:
+            CpgGuarantee(guarantee)
+        except ValueError:
+            raise CpgError(CsError.ERR_INVALID_PARAM, f"guarantee {guarantee}") from None
+        if len(payload) >= _U32_LIMIT:
+            raise CpgError(CsError.ERR_TOO_BIG, f"message of {len(payload)} bytes")
+        self._check_not_syncing()
+        if cpd.state in (CpdState.UNJOINED, CpdState.LEAVE_STARTED) or cpd.group != name:
+            self._log(
+                LogLevel.ERROR,
+                f"*** {handle!r} can't mcast to group {print_group_name(name)} "
+                f"state:{cpd.state.value}, error:{CsError.ERR_NOT_EXIST.value}",
+            )
+            raise CpgError(CsError.ERR_NOT_EXIST, "handle is not a member of this group")
+        me = self._node.node_id
+        data = bytes(payload)
+        if len(data) <= CPG_MAX_ATOMIC_MSGSIZE:
+            self._send(CpgFn.MCAST, Mcast(cpd.group, cpd.pid, data, me).encode())
+            return
+        total = len(data)
+        for offset in range(0, total, CPG_MAX_ATOMIC_MSGSIZE):
+            fragment = data[offset : offset + CPG_MAX_ATOMIC_MSGSIZE]
+            if offset == 0:
+                kind = PartialType.FIRST
+            elif offset + len(fragment) == total:
+                kind = PartialType.LAST
+            else:
+                kind = PartialType.CONTINUED
+            self._log(LogLevel.DEBUG, f"Sending fragmented message size = {len(fragment)} bytes")
+            message = PartialMcast(cpd.group, total, cpd.pid, kind, fragment, me)
+            self._send(CpgFn.PARTIAL_MCAST, message.encode())
+
+    def membership(self, group: str | bytes) -> tuple[CpgAddress, ...]:
+        """``cpg_membership_get``: the members of ``group`` (reason UNDEFINED), in list order."""
+        name = _group_bytes(group)
+        return tuple(CpgAddress(pi.nodeid, pi.pid) for pi in self._table.members(name))
+
+    def local_get(self) -> int:
+        """``cpg_local_get``: this node's id."""
+        return self._node.node_id
+
+    def iteration(
+        self,
+        kind: CpgIterationType = CpgIterationType.ALL,
+        group: str | bytes | None = None,
+    ) -> list[CpgIterationEntry]:
+        """``cpg_iteration_*``: every (group, nodeid, pid), grouped as corosync-cpgtool shows it."""
+        if kind is CpgIterationType.ONE_GROUP:
+            if group is None:
+                raise CpgError(CsError.ERR_INVALID_PARAM, "ONE_GROUP needs a group")
+            return self._table.iteration(kind, _group_bytes(group))
+        return self._table.iteration(kind)
+
+    def local_groups(self) -> tuple[CpgLocalProcess, ...]:
+        """The local handles, newest first, with their group, pid and join state."""
+        return tuple(CpgLocalProcess(c.handle, c.group, c.pid, c.state) for c in self._cpds)
+
+    @property
+    def ring_id(self) -> RingId:
+        """The ring of the last sync (``last_sync_ring_id``)."""
+        return self._last_sync_ring_id
+
+    @property
+    def sync_in_progress(self) -> bool:
+        """True while local requests are refused with ``CS_ERR_TRY_AGAIN``."""
+        return self._sync_in_progress
+
+    def status(self) -> dict[str, Any]:
+        groups: dict[str, list[dict[str, int]]] = {}
+        for pi in self._table:
+            groups.setdefault(print_group_name(pi.group), []).append(
+                {"nodeid": pi.nodeid, "pid": pi.pid}
+            )
+        return {
+            "ring_id": str(self._last_sync_ring_id),
+            "members": list(self._old_member_list),
+            "sync_in_progress": self._sync_in_progress,
+            "groups": groups,
+            "local": [
+                {
+                    "handle": repr(c.handle),
+                    "group": print_group_name(c.group),
+                    "pid": c.pid,
+                    "state": c.state.name,
+                }
+                for c in self._cpds
+            ],
+            "counters": dict(self.counters),
+        }
