@@ -363,8 +363,14 @@ class MembershipMixin(SrpState):
             for node, entry in zip(token.addr, token.memb_list, strict=True)
         )
         originated = 0
+        # The transitional delivery pass (skip=True) delivers only messages from
+        # deliver_memb_list. corosync sets it here only when some member lacks
+        # messages, since otherwise its agreed-only first pass leaves nothing for
+        # that pass; our first pass also stops at a SAFE message that is not yet
+        # safe, so the list must always be this configuration's transitional
+        # members, never a stale one (else such messages are silently skipped).
+        self.deliver_memb_list = list(self.trans_memb_list)
         if originate:
-            self.deliver_memb_list = list(self.trans_memb_list)
             for node, entry in zip(token.addr, token.memb_list, strict=True):
                 if node in trans and entry.ring_id == self.old_ring_id:
                     if seq_lt(entry.aru, low_ring_aru):
