@@ -177,7 +177,7 @@ class Checker:
         self._ordered_on: dict[_Key, dict[RingId, int]] = {}
         self._left_with: dict[_Key, dict[RingId, int]] = {}
         self._quorate: dict[int, frozenset[int]] = {}
-        self._reported: set[tuple[str, tuple[int, ...]]] = set()
+        self._reported: set[tuple[str, str, tuple[int, ...]]] = set()
 
     @property
     def ok(self) -> bool:
@@ -187,9 +187,12 @@ class Checker:
     # ------------------------------------------------------------------------------------
     # reporting
     # ------------------------------------------------------------------------------------
-    def _violate(self, invariant: str, now: float, nodes: Iterable[int], message: str) -> None:
+    def _violate(
+        self, invariant: str, now: float, nodes: Iterable[int], message: str, tag: str = ""
+    ) -> None:
+        """Record a violation, once per (invariant, ``tag``, nodes): floods stay readable."""
         involved = tuple(sorted(set(nodes)))
-        key = (invariant, involved)
+        key = (invariant, tag, involved)
         if key in self._reported or len(self.violations) >= _MAX_VIOLATIONS:
             self.suppressed += 1
             return
@@ -211,7 +214,7 @@ class Checker:
         proc = self._procs.get((node, incarnation))
         if proc is not None:
             proc.alive = False
-        if self._current.get(node) is proc:
+        if proc is not None and self._current.get(node) is proc:
             del self._current[node]
         self._quorate.pop(node, None)
 
@@ -262,6 +265,7 @@ class Checker:
                 [node],
                 f"node {node} announced a second TRANSITIONAL configuration ({change.ring_id}) "
                 f"before the REGULAR one of {proc.transitional.ring_id}",
+                "second",
             )
         proc.transitional = change
         proc.trans_epoch = _Epoch()
@@ -275,6 +279,7 @@ class Checker:
                 [node],
                 f"node {node} is not in its own transitional configuration "
                 f"{_ids(change.members)} of ring {change.ring_id}",
+                "self",
             )
         outsiders = members.difference(proc.regular_members)
         if outsiders:
@@ -284,6 +289,7 @@ class Checker:
                 [node, *outsiders],
                 f"node {node}'s transitional configuration of ring {change.ring_id} lists "
                 f"{_ids(outsiders)}, who were not in its configuration {proc.regular}",
+                "outsiders",
             )
 
     def _regular(self, proc: _Process, change: ConfigurationChange, now: float) -> None:
@@ -296,6 +302,7 @@ class Checker:
                 now,
                 [node],
                 f"node {node} installed REGULAR configuration {ring} without a TRANSITIONAL one",
+                "missing",
             )
             trans_members: tuple[int, ...] = ()
         else:
@@ -307,6 +314,7 @@ class Checker:
                     [node],
                     f"node {node}'s TRANSITIONAL configuration names ring {trans.ring_id} "
                     f"but the REGULAR one that follows is {ring}",
+                    "ring",
                 )
             missing = set(trans_members).difference(change.members)
             if missing:
@@ -316,6 +324,7 @@ class Checker:
                     [node, *missing],
                     f"node {node}: transitional members {_ids(missing)} are not in the new "
                     f"configuration {ring} {_ids(change.members)}",
+                    "gone",
                 )
         if node not in change.members:
             self._violate(
@@ -323,6 +332,7 @@ class Checker:
                 now,
                 [node],
                 f"node {node} installed configuration {ring} {_ids(change.members)} without itself",
+                "self",
             )
         known = self._ring_members.get(ring)
         if known is None:
@@ -334,6 +344,7 @@ class Checker:
                 [node],
                 f"node {node} installed ring {ring} with members {_ids(change.members)}, "
                 f"others with {_ids(known)}",
+                "members",
             )
         old = proc.regular
         if old is not None and ring.seq <= old.seq:
@@ -342,6 +353,7 @@ class Checker:
                 now,
                 [node],
                 f"node {node} went from ring {old} to ring {ring}: ring ids must grow",
+                "grow",
             )
         if old is not None:
             self._crossed(proc, old, ring, trans_members, now)
@@ -376,6 +388,7 @@ class Checker:
                 pair,
                 f"nodes {first.node} and {proc.node} {where} saw different transitional "
                 f"memberships {_ids(first.trans_members)} and {_ids(trans_members)}",
+                "members",
             )
         for phase, a, b in (
             ("in the regular configuration", first.regular, mine.regular),
@@ -388,6 +401,7 @@ class Checker:
                     pair,
                     f"nodes {first.node} and {proc.node} {where} delivered different messages "
                     f"{phase} {old}: {a.describe()} vs {b.describe()}",
+                    phase,
                 )
 
     def _leave_ring(self, proc: _Process, old: RingId, now: float) -> None:

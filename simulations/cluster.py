@@ -24,8 +24,9 @@ Faults on nodes (links are the network's):
 * ``crash``: gone at once (SIGKILL); ``stop``: graceful leave (SIGTERM).
 * ``restart``: a new process (incarnation) of the node id, built with the ring
   sequence the node persisted, or 0 when its state directory was lost.
-* ``set_clock``: the node's own clock runs at ``offset + rate * t``; the core
-  only ever sees its local time. Totem must not depend on clocks agreeing.
+* ``set_clock``: the node's own clock jumps ahead and/or runs at another rate;
+  the core only ever sees its local time. Totem must not depend on clocks
+  agreeing, only on intervals.
 """
 
 from __future__ import annotations
@@ -163,6 +164,8 @@ class Simulation:
             return
         if slot.clock_rate != 1.0 or slot.clock_offset:
             deadline = (deadline - slot.clock_offset) / slot.clock_rate
+        if deadline < self.now:
+            deadline = self.now
         if slot.armed is None or deadline < slot.armed:
             slot.armed = deadline
             heapq.heappush(
@@ -423,12 +426,18 @@ class Simulation:
             node.receive(data, self._local(slot))
             self._service(slot, node)
 
-    def set_clock(self, node_id: int, offset: float = 0.0, rate: float = 1.0) -> None:
-        """The node's clock reads ``offset + rate * t`` from now on (never goes back)."""
-        if rate <= 0:
-            raise ValueError("clock rate must be positive")
+    def set_clock(self, node_id: int, jump: float = 0.0, rate: float = 1.0) -> None:
+        """From now on the node's clock runs at ``rate`` after jumping ``jump`` seconds ahead.
+
+        Before the node starts this only sets where its clock begins (invisible to a
+        correct core, which only measures intervals); on a running node a jump makes
+        every timer that falls within it due at once, as a stepped clock would.
+        """
+        if rate <= 0 or jump < 0:
+            raise ValueError("a clock rate must be positive and a jump forward")
         slot = self.slots[node_id]
-        slot.clock_offset = offset
+        local = slot.clock_offset + slot.clock_rate * self.now
+        slot.clock_offset = local + jump - rate * self.now
         slot.clock_rate = rate
         slot.armed = None
         if slot.node is not None and not slot.paused:

@@ -240,7 +240,7 @@ class _Runner:
             for node in statement.nodes:
                 sim.start(node, keep_state=statement.keep_state)
         elif isinstance(statement, ClockStmt):
-            sim.set_clock(statement.node, statement.offset, statement.rate)
+            sim.set_clock(statement.node, statement.jump, statement.rate)
         elif isinstance(statement, Send):
             for node in statement.nodes:
                 if statement.rate is None:
@@ -315,8 +315,9 @@ class _Runner:
                         return False
                     if not view.operational or view.members != want:
                         members_text = ",".join(map(str, view.members))
+                        syncing = " (sync in progress)" if view.synced is False else ""
                         detail.append(
-                            f"node {node} is {view.state} with members {members_text} "
+                            f"node {node} is {view.state}{syncing} with members {members_text} "
                             f"(ring {view.ring_id})"
                         )
                         return False

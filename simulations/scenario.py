@@ -23,7 +23,7 @@ durations take ``us``, ``ms``, ``s`` or ``m``)::
     pause NODES 2500ms                    # process stall (GC, VM)
     crash NODES | stop NODES              # SIGKILL | graceful leave
     start NODES | restart NODES [fresh]   # fresh: without the persisted ring id
-    clock NODE [offset=10s] [rate=1.001]  # the node's clock, as its core sees it
+    clock NODE [jump=10s] [rate=1.001]    # the node's clock jumps ahead / drifts
     send NODES 200/s [size=100] [safe] [poisson]
     send NODES 500 [size=100] [safe]      # a burst, now
     send NODES stop
@@ -211,7 +211,8 @@ class Restart(Statement):
 @dataclass(frozen=True, slots=True)
 class ClockStmt(Statement):
     node: int
-    offset: float = 0.0
+    jump: float = 0.0
+    """Seconds the node's clock jumps ahead (before the node starts: its epoch)."""
     rate: float = 1.0
 
 
@@ -280,7 +281,7 @@ class Scenario:
 # lexical helpers
 # ----------------------------------------------------------------------------------------
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(us|µs|ms|s|m)$")
-_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+_DIVISORS = {"us": 1e6, "µs": 1e6, "ms": 1e3, "s": 1.0}
 
 
 def parse_duration(text: str) -> float:
@@ -288,7 +289,10 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text)
     if match is None:
         raise ValueError(f"bad duration {text!r} (write e.g. 250ms, 1.5s, 200us)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    value, unit = float(match.group(1)), match.group(2)
+    if unit == "m":
+        return value * 60.0
+    return value / _DIVISORS[unit]
 
 
 def format_duration(seconds: float) -> str:
@@ -666,10 +670,10 @@ class _Parser:
 
     def stmt_clock(self, text: str, args: list[str]) -> Statement:
         if not args:
-            raise self.fail("'clock' takes a node and offset=/rate=: clock 3 rate=1.01")
+            raise self.fail("'clock' takes a node and jump=/rate=: clock 3 rate=1.01")
         node = self.node(args[0])
         plain, keyed = self.options(args[1:])
-        offset = self.duration(keyed.pop("offset"), "offset") if "offset" in keyed else 0.0
+        jump = self.duration(keyed.pop("jump"), "jump") if "jump" in keyed else 0.0
         rate = 1.0
         if "rate" in keyed:
             try:
@@ -679,7 +683,7 @@ class _Parser:
             if not 0.5 <= rate <= 2.0:
                 raise self.fail("a clock rate must be within 0.5..2")
         self.no_more(keyed, plain)
-        return ClockStmt(self.line, text, node, offset, rate)
+        return ClockStmt(self.line, text, node, jump, rate)
 
     def stmt_send(self, text: str, args: list[str]) -> Statement:
         if len(args) < 2:
