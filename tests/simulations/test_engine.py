@@ -160,7 +160,7 @@ def test_crash_drops_in_flight_datagrams_and_old_timers() -> None:
 
 
 def test_graceful_stop_sends_the_leave_first() -> None:
-    sim, nodes, log = cluster()
+    sim, _nodes, log = cluster()
     sim.start(1)
     sim.start(2)
     sim.stop(2)
@@ -170,7 +170,7 @@ def test_graceful_stop_sends_the_leave_first() -> None:
 
 
 def test_restart_gets_the_persisted_ring_seq_unless_fresh() -> None:
-    sim, nodes, log = cluster()
+    sim, nodes, _log = cluster()
     sim.start(2)
     nodes[2].pending_events.append(RingSeqChanged(40))
     sim.poke(2, lambda: None)
@@ -222,7 +222,7 @@ def test_send_and_traffic() -> None:
 
 
 def test_poke_refuses_a_down_node() -> None:
-    sim, nodes, log = cluster()
+    sim, _nodes, _log = cluster()
     with pytest.raises(ValueError, match="node 1 is down"):
         sim.poke(1, lambda: None)
 

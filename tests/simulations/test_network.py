@@ -121,7 +121,7 @@ def test_loss_by_kind() -> None:
 
 
 def test_loss_rate_is_close_to_the_probability() -> None:
-    net, arrivals = make()
+    net, _arrivals = make()
     net.set_loss([(1, 2)], 0.25)
     for i in range(4000):
         net.transmit(1, 2, packet("mcast"), float(i))
