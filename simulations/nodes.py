@@ -37,6 +37,7 @@ __all__ = [
     "NodeView",
     "SimNode",
     "SrpNode",
+    "Votes",
     "srp_factory",
 ]
 
@@ -51,10 +52,7 @@ class NodeView:
     members: tuple[int, ...]
     """The current regular membership."""
     quorate: bool | None = None
-    """None when the node runs no quorum provider."""
-    expected_votes: int | None = None
-    total_votes: int | None = None
-    quorum: int | None = None
+    """The quorum service's view (may the node provide service?); None without a provider."""
     synced: bool | None = None
     """Whether the sync protocol completed on the current ring (None: no sync layer)."""
     quorum_ring: RingId | None = None
@@ -65,6 +63,15 @@ class NodeView:
     def operational(self) -> bool:
         """On a ring and, where there is a sync layer, done synchronising: providing service."""
         return self.state == "OPERATIONAL" and self.synced is not False
+
+
+@dataclass(frozen=True, slots=True)
+class Votes:
+    """votequorum's figures on one node (what ``corosync-quorumtool -s`` prints)."""
+
+    expected_votes: int
+    total_votes: int
+    quorum: int
 
 
 class SimNode(Protocol):
@@ -91,6 +98,10 @@ class SimNode(Protocol):
         ...
 
     def view(self) -> NodeView: ...
+
+    def votes(self) -> Votes | None:
+        """votequorum's figures, None when the node runs no votequorum."""
+        ...
 
     def touched(self) -> None:
         """Something outside the driver contract (an API call) may have changed the node."""
@@ -144,6 +155,9 @@ class SrpNode:
     def view(self) -> NodeView:
         core = self.core
         return NodeView(core.state.name, core.ring_id, core.members)
+
+    def votes(self) -> Votes | None:
+        return None
 
     def touched(self) -> None:
         pass

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-from simulations.nodes import NodeFactory, NodeView, SimNode
+from simulations.nodes import NodeFactory, NodeView, SimNode, Votes
 from simulations.traffic import AppDelivered
 from totem.config import CorosyncConfig, NodeConfig
 from totem.node.assemble import settings_from_config
@@ -44,6 +44,7 @@ __all__ = [
 
 SIM_SERVICE_ID = 0x7F00
 """The application service's id: far above corosync's own (0..~20)."""
+_QUORUM_SERVICE_ID = 3
 _VOTEQUORUM_SERVICE_ID = 5
 
 
@@ -99,7 +100,7 @@ class ObservedStack(NodeStack):
 class StackNode:
     """A full node as the simulator drives it."""
 
-    __slots__ = ("_view", "app", "node_id", "stack", "votequorum")
+    __slots__ = ("_view", "app", "node_id", "quorum_service", "stack", "votequorum")
 
     def __init__(self, stack: ObservedStack) -> None:
         self.stack = stack
@@ -108,6 +109,10 @@ class StackNode:
         self.votequorum: Any = next(
             (s for s in stack.services if s.service_id == _VOTEQUORUM_SERVICE_ID), None
         )
+        self.quorum_service: Any = next(
+            (s for s in stack.services if s.service_id == _QUORUM_SERVICE_ID), None
+        )
+        """vsf_quorum: the quorum view applications see (None: not loaded)."""
         self._view: NodeView | None = None
         """Cached between inputs: a node's view only changes when it processes one."""
 
@@ -157,22 +162,28 @@ class StackNode:
     def _make_view(self) -> NodeView:
         stack = self.stack
         srp = stack.srp
-        vq = self.votequorum
-        if vq is None:
-            return NodeView(srp.state.name, srp.ring_id, srp.members, synced=stack.synced)
-        status = vq.snapshot()
+        quorum = self.quorum_service
+        if quorum is None or quorum.view is None:
+            quorate = None if quorum is None else quorum.quorate
+            return NodeView(
+                srp.state.name, srp.ring_id, srp.members, quorate=quorate, synced=stack.synced
+            )
+        view = quorum.view
         return NodeView(
             srp.state.name,
             srp.ring_id,
             srp.members,
-            quorate=status.quorate,
-            expected_votes=status.expected_votes,
-            total_votes=status.total_votes,
-            quorum=status.quorum,
+            quorate=view.quorate,
             synced=stack.synced,
-            quorum_ring=status.ring_id,
-            quorum_members=status.members,
+            quorum_ring=view.ring_id,
+            quorum_members=view.members,
         )
+
+    def votes(self) -> Votes | None:
+        if self.votequorum is None:
+            return None
+        status = self.votequorum.snapshot()
+        return Votes(status.expected_votes, status.total_votes, status.quorum)
 
     def counters(self) -> Mapping[str, int | float]:
         stack = self.stack

@@ -183,6 +183,8 @@ class VqSession:
         nodes = []
         for number, node in self._up_nodes():
             view = self.sim.view(node)
+            sim_node = self.sim.slots[node].node
+            votes = sim_node.votes() if sim_node is not None else None
             if view is None:
                 continue
             nodes.append(
@@ -190,9 +192,9 @@ class VqSession:
                     "node_id": node,
                     "partition": number,
                     "quorate": view.quorate,
-                    "expected_votes": view.expected_votes,
-                    "total_votes": view.total_votes,
-                    "quorum": view.quorum,
+                    "expected_votes": votes.expected_votes if votes else None,
+                    "total_votes": votes.total_votes if votes else None,
+                    "quorum": votes.quorum if votes else None,
                     "ring_id": str(view.quorum_ring) if view.quorum_ring else None,
                     "members": list(view.quorum_members or ()),
                 }

@@ -62,6 +62,9 @@ class Recorder:
     def view(self) -> NodeView:
         return NodeView("OPERATIONAL", RingId(1, 4), (1, 2))
 
+    def votes(self) -> None:
+        return None
+
     def touched(self) -> None:
         self.log.append(("touched", self.node_id))
 

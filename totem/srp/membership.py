@@ -488,7 +488,13 @@ class MembershipMixin(SrpState):
         self.old_ring_id = self.ring_id
 
     def _recovered_to_regular(self) -> None:
-        """Unwrap ENCAPSULATED old-ring messages received in RECOVERY into the regular queue."""
+        """Unwrap ENCAPSULATED old-ring messages received in RECOVERY into the regular queue.
+
+        Sequence numbers 1..my_aru, as corosync's loop; none when my_aru is 0 (a
+        wrapped range would otherwise scan the whole sort-queue window).
+        """
+        if self.my_aru == 0:
+            return
         for _seq, (outer, _raw) in self.recovery_queue.items_from(1, self.my_aru):
             if outer.encapsulated != ENCAPSULATED:
                 continue
