@@ -1,7 +1,9 @@
-"""From a parsed corosync.conf to the running parts: SRP settings, stack, transport.
+"""From a parsed corosync.conf to the running parts: SRP settings, stack, transports.
 
 Shared by the daemon and the simulator, so both run a node exactly as
-configured.
+configured. One transport per ring (``rrp_mode: passive`` has two); the
+:class:`~totem.net.layer.NetLayer` in front of SRP gets the ``rrp_*`` tunables and
+the crypto choice with the key of ``keyfile``/``key``/``/etc/corosync/authkey``.
 """
 
 from __future__ import annotations
@@ -9,14 +11,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from totem.config import CorosyncConfig, NodeConfig, effective_mcastaddr, effective_mcastport
+from totem.config import (
+    ConfigError,
+    CorosyncConfig,
+    NodeConfig,
+    effective_mcastaddr,
+    effective_mcastport,
+    read_authkey,
+)
+from totem.net.crypto import DatagramCrypto
+from totem.net.layer import NetLayer
+from totem.net.rrp import RedundantRing, RrpSettings
 from totem.node.stack import NodeStack
 from totem.service import Service
 from totem.srp.settings import SrpSettings
 from totem.transport.udp import UdpTransport
 from totem.transport.udpu import UdpuTransport
 
-__all__ = ["SUPPORTED_TRANSPORTS", "build_stack", "make_transport", "settings_from_config"]
+__all__ = [
+    "SUPPORTED_TRANSPORTS",
+    "build_net",
+    "build_stack",
+    "make_transport",
+    "make_transports",
+    "rrp_settings_from_config",
+    "settings_from_config",
+]
 
 SUPPORTED_TRANSPORTS = ("udpu", "udp")
 
@@ -42,20 +62,70 @@ def settings_from_config(config: CorosyncConfig) -> SrpSettings:
     )
 
 
+def rrp_settings_from_config(config: CorosyncConfig) -> RrpSettings:
+    """``rrp_mode``, the ring count and the effective ``rrp_*`` timers of ``config``."""
+    timers = config.timers
+    return RrpSettings(
+        mode=config.totem.rrp_mode,
+        interface_count=len(config.links),
+        problem_count_threshold=timers.rrp_problem_count_threshold,
+        problem_count_mcast_threshold=timers.rrp_problem_count_mcast_threshold,
+        problem_count_timeout=timers.rrp_problem_count_timeout,
+        token_expired_timeout=timers.rrp_token_expired_timeout,
+        autorecovery_check_timeout=timers.rrp_autorecovery_check_timeout,
+    )
+
+
+def build_net(config: CorosyncConfig, local_node: NodeConfig) -> NetLayer:
+    """Redundant rings and crypto for ``local_node``; ConfigError if the key is unusable."""
+    links = config.links
+    rings = RedundantRing(
+        local_node.nodeid,
+        rrp_settings_from_config(config),
+        interfaces=[local_node.addresses[link] for link in links],
+        nodelist_size=len(config.nodes),
+    )
+    totem = config.totem
+    key = read_authkey(totem)
+    try:
+        crypto = DatagramCrypto(
+            totem.crypto_cipher, totem.crypto_hash, key, node_id=local_node.nodeid
+        )
+    except ValueError as err:
+        raise ConfigError(config.path, totem.line or None, str(err)) from None
+    return NetLayer(rings, crypto)
+
+
 def build_stack(
     config: CorosyncConfig,
     local_node: NodeConfig,
     services: Sequence[Service],
     stored_ring_seq: int = 0,
+    net: NetLayer | None = None,
 ) -> NodeStack:
-    """The node stack for ``local_node`` of ``config``."""
+    """The node stack for ``local_node`` of ``config`` (``net`` built from it if not given)."""
     return NodeStack(
         local_node.nodeid,
         settings_from_config(config),
         services,
         stored_ring_seq=stored_ring_seq,
         nodelist=[node.nodeid for node in config.nodes],
+        net=net if net is not None else build_net(config, local_node),
     )
+
+
+def make_transports(
+    config: CorosyncConfig,
+    local_node: NodeConfig,
+    deliver: Callable[[bytes, int], None],
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> list[UdpuTransport | UdpTransport]:
+    """One transport per ring; ``deliver(data, link)`` gets what each receives."""
+
+    def on_link(link: int) -> Callable[[bytes], None]:
+        return lambda data: deliver(data, link)
+
+    return [make_transport(config, local_node, on_link(link), link, loop) for link in config.links]
 
 
 def make_transport(

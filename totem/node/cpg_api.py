@@ -2,7 +2,9 @@
 
 A client opens a handle (``cpg.initialize``), joins a group with its pid,
 multicasts, and receives its deliveries and configuration changes pushed on the
-same connection (``{"event": "CpgDeliver", ...}``), in agreed order. Handles
+same connection, in agreed order. Deliveries are batched per loop turn:
+``{"event": "CpgDeliverBatch", "handle", "group", "messages": [[nodeid, pid, data], ...]}``
+(a configuration change is never overtaken: pending deliveries go out first). Handles
 belong to their connection: when it closes, its processes leave their groups
 (reason PROCDOWN), as when a libcpg client dies.
 
@@ -50,11 +52,19 @@ def _group(request: dict[str, Any]) -> bytes:
 class CpgControl:
     """Serves ``cpg.*`` for one ``CpgService`` and routes its events to handle owners."""
 
-    def __init__(self, cpg: CpgService, poke: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        cpg: CpgService,
+        poke: Callable[[], None],
+        call_soon: Callable[[Callable[[], None]], object],
+    ) -> None:
         self.cpg = cpg
         self._poke = poke
+        self._call_soon = call_soon
         self._owners: dict[int, ControlConnection] = {}
         self._handles = itertools.count(1)
+        self._batches: dict[int, list[CpgDeliver]] = {}
+        self._flush_scheduled = False
 
     def register(self, server: ControlServer) -> None:
         ops: dict[str, Callable[[ControlConnection, dict[str, Any]], Any]] = {
@@ -101,6 +111,7 @@ class CpgControl:
     def _connection_closed(self, connection: ControlConnection) -> None:
         for handle in [h for h, c in self._owners.items() if c is connection]:
             del self._owners[handle]
+            self._batches.pop(handle, None)
             self.cpg.finalize(handle)
         self._poke()
 
@@ -165,11 +176,53 @@ class CpgControl:
         if not isinstance(event, (CpgDeliver, CpgConfigChange, CpgTotemConfigChange)):
             return False
         handle = event.handle
-        owner = self._owners.get(handle) if isinstance(handle, int) else None
+        if not isinstance(handle, int):
+            return True
+        owner = self._owners.get(handle)
         if owner is None:
             return True
+        if isinstance(event, CpgDeliver):
+            self._batches.setdefault(handle, []).append(event)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._call_soon(self.flush)
+            return True
+        self._flush_handle(handle, owner)
         owner.send(self.to_message(event))
         return True
+
+    def flush(self) -> None:
+        """Send every pending delivery batch."""
+        self._flush_scheduled = False
+        for handle in list(self._batches):
+            owner = self._owners.get(handle)
+            if owner is None:
+                del self._batches[handle]
+            else:
+                self._flush_handle(handle, owner)
+
+    def _flush_handle(self, handle: int, owner: ControlConnection) -> None:
+        batch = self._batches.pop(handle, None)
+        if not batch:
+            return
+        b64 = base64.b64encode
+        start = 0
+        while start < len(batch):  # one message per group run, in order
+            group = batch[start].group
+            end = start
+            while end < len(batch) and batch[end].group == group:
+                end += 1
+            owner.send(
+                {
+                    "event": "CpgDeliverBatch",
+                    "handle": handle,
+                    "group": group.decode(errors="replace"),
+                    "messages": [
+                        [e.nodeid, e.pid, b64(e.payload).decode()] for e in batch[start:end]
+                    ],
+                }
+            )
+            start = end
 
     @staticmethod
     def to_message(event: CpgEventT) -> dict[str, Any]:

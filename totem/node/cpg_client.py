@@ -45,8 +45,22 @@ def _addresses(rows: list[dict[str, int]]) -> tuple[CpgAddress, ...]:
     return tuple(CpgAddress(r["nodeid"], r["pid"], r["reason"]) for r in rows)
 
 
+def events_from_message(message: dict[str, Any]) -> list[CpgEvent]:
+    """Rebuild the CPG service's events from their control-socket form."""
+    if message.get("event") == "CpgDeliverBatch":
+        handle = message["handle"]
+        group = str(message["group"]).encode()
+        decode = base64.b64decode
+        return [
+            CpgDeliver(handle, group, nodeid, pid, decode(data))
+            for nodeid, pid, data in message["messages"]
+        ]
+    event = event_from_message(message)
+    return [] if event is None else [event]
+
+
 def event_from_message(message: dict[str, Any]) -> CpgEvent | None:
-    """Rebuild the CPG service's event from its control-socket form."""
+    """Rebuild one CPG event (not a batch) from its control-socket form."""
     kind = message.get("event")
     group = str(message.get("group", "")).encode()
     if kind == "CpgDeliver":
@@ -131,8 +145,9 @@ class CpgClient:
     async def events(self) -> AsyncIterator[CpgEvent]:
         """This handle's events, in order, until the connection closes."""
         async for message in self._control.events():
-            event = event_from_message(message)
-            if event is not None and message.get("handle") == self.handle:
+            if message.get("handle") != self.handle:
+                continue
+            for event in events_from_message(message):
                 yield event
 
     async def close(self) -> None:

@@ -2,8 +2,9 @@
 
     pycorosync -f -c /etc/corosync/corosync.conf [--run-dir /run/pycorosync] [--nodeid N]
 
-Reads corosync.conf, finds this node in the nodelist, binds its ring address,
-forms or joins the ring and serves the control socket in ``--run-dir`` (so
+Reads corosync.conf, finds this node in the nodelist, binds its ring address
+(both, with ``rrp_mode: passive``: one transport per ring), forms or joins the
+ring and serves the control socket in ``--run-dir`` (so
 several daemons on one machine, e.g. on 127.0.0.1/.2/.3, each need their own
 run directory and ``--nodeid``). SIGTERM or SIGINT leaves the ring gracefully
 (the LEAVE message lets the others re-form at once, ref 7).
@@ -34,7 +35,7 @@ from totem.config import (
     load,
     local_interface_addresses,
 )
-from totem.node.assemble import SUPPORTED_TRANSPORTS, build_stack, make_transport
+from totem.node.assemble import SUPPORTED_TRANSPORTS, build_net, build_stack, make_transports
 from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlServer
 from totem.node.cpg_api import CpgControl
@@ -100,16 +101,24 @@ class Daemon:
             config, local_node, services, load_ring_seq(state_dir, local_node.nodeid)
         )
         self.driver = NodeDriver(self.stack, self._send, self.loop)
-        self.transport: UdpuTransport | UdpTransport = make_transport(
+        self.transports: list[UdpuTransport | UdpTransport] = make_transports(
             config, local_node, self.driver.datagram_received, loop=self.loop
         )
+        """One per ring (link), in ring order."""
         self.driver.add_listener(self._on_event)
         cpg = next((s for s in services if isinstance(s, CpgService)), None)
-        self.cpg_control = CpgControl(cpg, self.driver.poke) if cpg is not None else None
+        self.cpg_control = (
+            CpgControl(cpg, self.driver.poke, self.loop.call_soon) if cpg is not None else None
+        )
+
+    @property
+    def transport(self) -> UdpuTransport | UdpTransport:
+        """Ring 0's transport."""
+        return self.transports[0]
 
     # ------------------------------------------------------------------------------------
-    def _send(self, dest: int | None, data: bytes) -> None:
-        self.transport.send(dest, data)
+    def _send(self, dest: int | None, data: bytes, link: int = 0) -> None:
+        self.transports[link].send(dest, data)
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, LogRecord):
@@ -194,7 +203,9 @@ class Daemon:
             "node_id": self.local_node.nodeid,
             "netmtu": config.totem.netmtu,
             "node": to_json(self.stack.status()),
-            "links": [self.transport.status()],
+            "links": [transport.status() for transport in self.transports],
+            "rrp_mode": config.totem.rrp_mode,
+            "crypto": {"cipher": config.totem.crypto_cipher, "hash": config.totem.crypto_hash},
             "nodelist": [
                 {"node_id": n.nodeid, "name": n.name, "addresses": list(n.addresses)}
                 for n in config.nodes
@@ -226,12 +237,15 @@ class Daemon:
                 )
             )
             return EXIT_ALREADY_RUNNING
-        try:
-            await self.transport.open()
-        except OSError as err:
-            address = self.local_node.addresses[0]
-            emit(LogRecord(LogLevel.ERROR, "TOTEM", f"cannot bind {address}: {err.strerror}"))
-            return 1
+        for link, transport in enumerate(self.transports):
+            try:
+                await transport.open()
+            except OSError as err:
+                address = self.local_node.addresses[link]
+                emit(LogRecord(LogLevel.ERROR, "TOTEM", f"cannot bind {address}: {err.strerror}"))
+                for opened in self.transports[:link]:
+                    opened.close()
+                return 1
         await self.control.start()
         self._register_ops()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -244,15 +258,30 @@ class Daemon:
                 "to provide service.",
             )
         )
-        emit(
-            LogRecord(
-                LogLevel.NOTICE,
-                "TOTEM",
-                f"Initializing transport ({self.config.totem.transport}) on "
-                f"{self.local_node.addresses[0]}, node id {self.local_node.nodeid}, "
-                f"token {self.config.timers.token} ms, consensus {self.config.timers.consensus} ms",
+        totem = self.config.totem
+        for link in self.config.links:
+            emit(
+                LogRecord(
+                    LogLevel.NOTICE,
+                    "TOTEM",
+                    f"Initializing transport ({totem.transport}) on "
+                    f"{self.local_node.addresses[link]} (ring {link}), "
+                    f"node id {self.local_node.nodeid}, token {self.config.timers.token} ms, "
+                    f"consensus {self.config.timers.consensus} ms",
+                )
             )
-        )
+        if totem.rrp_mode == "passive":
+            emit(LogRecord(LogLevel.NOTICE, "TOTEM", "RRP mode set to passive."))
+        if totem.crypto_enabled:
+            emit(
+                LogRecord(
+                    LogLevel.NOTICE,
+                    "TOTEM",
+                    f"Initializing transmit/receive security: cipher {totem.crypto_cipher}, "
+                    f"hash {totem.crypto_hash} (pycorosync framing; real corosync nodes "
+                    "cannot join this ring)",
+                )
+            )
         self.driver.start()
         try:
             await self._stopped
@@ -261,7 +290,8 @@ class Daemon:
             self.driver.leave()
             await asyncio.sleep(0.01)  # let the LEAVE datagrams go out
             await self.control.stop()
-            self.transport.close()
+            for transport in self.transports:
+                transport.close()
             emit(LogRecord(LogLevel.NOTICE, "MAIN", "Corosync Cluster Engine exiting normally"))
             if self._pid_handle is not None:
                 with contextlib.suppress(OSError):
@@ -336,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pycorosync: {err}", file=sys.stderr)
         return EXIT_CONFIG
     if args.test:
+        try:
+            build_net(config, local_node)  # the crypto key must be readable too
+        except ConfigError as err:
+            print(f"pycorosync: {err}", file=sys.stderr)
+            return EXIT_CONFIG
         print(f"{config.path}: OK, this is node {local_node.nodeid} ({local_node.addresses[0]})")
         return 0
     state_dir = _pick_state_dir(args, config)
@@ -343,7 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
 
     async def run() -> int:
-        daemon = Daemon(config, local_node, args.run_dir, state_dir)
+        try:
+            daemon = Daemon(config, local_node, args.run_dir, state_dir)
+        except ConfigError as err:
+            print(f"pycorosync: {err}", file=sys.stderr)
+            return EXIT_CONFIG
         return await daemon.run()
 
     try:

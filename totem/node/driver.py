@@ -2,7 +2,7 @@
 
 Three duties and nothing else:
 
-* every received datagram goes to ``stack.receive(data, loop.time())``;
+* every received datagram goes to ``stack.receive(data, loop.time(), link)``;
 * one ``loop.call_at`` timer follows ``stack.next_deadline()``;
 * after each input, ``stack.outbox()`` goes to the transport and
   ``stack.events()`` to the listeners (logger, ring-id store, control socket).
@@ -30,7 +30,7 @@ class SansIoNode(Protocol):
 
     def start(self, now: float) -> None: ...
 
-    def receive(self, data: bytes, now: float) -> None: ...
+    def receive(self, data: bytes, now: float, link: int = 0) -> None: ...
 
     def next_deadline(self) -> float | None: ...
 
@@ -43,7 +43,8 @@ class SansIoNode(Protocol):
     def leave(self) -> None: ...
 
 
-Send = Callable[[int | None, bytes], None]
+Send = Callable[[int | None, bytes, int], None]
+"""(destination node id or None for all, data, link)."""
 Listener = Callable[[Any], None]
 
 
@@ -69,9 +70,9 @@ class NodeDriver:
         self.node.start(self._loop.time())
         self._flush()
 
-    def datagram_received(self, data: bytes) -> None:
-        """Transport callback."""
-        self.node.receive(data, self._loop.time())
+    def datagram_received(self, data: bytes, link: int = 0) -> None:
+        """Transport callback: ``data`` arrived on ring ``link``."""
+        self.node.receive(data, self._loop.time(), link)
         self._flush()
 
     def poke(self) -> None:
@@ -101,7 +102,7 @@ class NodeDriver:
         node = self.node
         send = self._send
         for datagram in node.outbox():
-            send(datagram.dest, datagram.data)
+            send(datagram.dest, datagram.data, datagram.link)
         events = node.events()
         if events:
             for event in events:
@@ -109,7 +110,7 @@ class NodeDriver:
                     listener(event)
             # listeners may have asked the node for more (API calls): send it now
             for datagram in node.outbox():
-                send(datagram.dest, datagram.data)
+                send(datagram.dest, datagram.data, datagram.link)
         deadline = node.next_deadline()
         if deadline is None:
             return

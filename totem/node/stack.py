@@ -3,7 +3,7 @@
 This is what corosync's ``exec/main.c`` wires together, as one object with the
 same driver contract as every core (DESIGN.md)::
 
-    stack.start(now); stack.receive(data, now); stack.next_deadline()
+    stack.start(now); stack.receive(data, now, link); stack.next_deadline()
     stack.on_deadline(now); stack.outbox(); stack.events(); stack.leave()
 
 The asyncio daemon and the simulator both drive a ``NodeStack``; neither knows
@@ -18,10 +18,19 @@ group-framed and packed, and the packer is flushed into SRP when the token
 arrives, exactly as totempg does. While a new ring is being synchronised SRP
 sends only what services queue for the sync (``waiting_trans_ack``); when sync
 completes, ``trans_ack`` releases the normal queue.
+
+Between SRP and the network sits an optional :class:`~totem.net.layer.NetLayer`
+(passive redundant rings and datagram crypto, issue 7): received datagrams carry
+the ring (``link``) they arrived on and are opened and filtered there; outgoing
+ones get their link and are sealed. SRP's ``net_mtu`` is lowered by the crypto
+overhead so sealed datagrams still fit. Without a NetLayer (or with ``rrp_mode:
+none`` and no crypto) datagrams go straight to SRP, as before. A cfg
+RINGREENABLE (``pycorosync-cfgtool -r`` on any node) re-enables every FAULTY ring.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import struct
 from collections import deque
@@ -29,8 +38,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from totem.net.layer import NetLayer
 from totem.ringid import RingId
 from totem.service import Service
+from totem.services.cfg import CfgRingReenable
 from totem.services.dispatch import ExecDispatcher, encode_exec
 from totem.srp.core import SrpCore
 from totem.srp.events import (
@@ -83,8 +94,14 @@ class NodeStack:
         stored_ring_seq: int = 0,
         rng: random.Random | None = None,
         nodelist: Iterable[int] | None = None,
+        net: NetLayer | None = None,
     ) -> None:
         self._node_id = node_id
+        self.net = net
+        self._direct = net is None or net.passthrough
+        """No RRP and no crypto: datagrams go straight to and from SRP."""
+        if net is not None and net.overhead:
+            settings = dataclasses.replace(settings, net_mtu=settings.net_mtu - net.overhead)
         self.settings = settings
         self.srp = SrpCore(
             node_id, settings, stored_ring_seq=stored_ring_seq, rng=rng, nodelist=nodelist
@@ -155,16 +172,30 @@ class NodeStack:
         self.srp.start(now)
         self._process(now)
 
-    def receive(self, data: bytes, now: float) -> None:
-        """A datagram from the network."""
+    def receive(self, data: bytes, now: float, link: int = 0) -> None:
+        """A datagram from the network, received on ring ``link``."""
         self._now = now
-        self.srp.receive(data, now)
+        srp = self.srp
+        if self._direct:
+            srp.receive(data, now)
+        else:
+            net = self.net
+            assert net is not None
+            for datagram in net.incoming(data, link, now):
+                srp.receive(datagram, now)
+            for datagram in net.release_token(now):
+                srp.receive(datagram, now)
         self._process(now)
 
     def next_deadline(self) -> float | None:
-        """The earliest deadline of SRP, sync and every service."""
+        """The earliest deadline of SRP, the net layer, sync and every service."""
         best = self.srp.next_deadline()
-        for candidate in (self.sync.next_deadline(), *(s.next_deadline() for s in self.services)):
+        net_due = self.net.next_deadline() if self.net is not None else None
+        for candidate in (
+            net_due,
+            self.sync.next_deadline(),
+            *(s.next_deadline() for s in self.services),
+        ):
             if candidate is not None and (best is None or candidate < best):
                 best = candidate
         return best
@@ -172,6 +203,9 @@ class NodeStack:
     def on_deadline(self, now: float) -> None:
         """Run every due timer."""
         self._now = now
+        if self.net is not None:
+            for datagram in self.net.on_deadline(now):
+                self.srp.receive(datagram, now)
         self.srp.on_deadline(now)
         self._process(now)
         due = self.sync.next_deadline()
@@ -184,8 +218,18 @@ class NodeStack:
         self._process(now)
 
     def outbox(self) -> list[Datagram]:
-        """Datagrams to send now."""
-        return self.srp.outbox()
+        """Datagrams to send now, each with its ring (``link``) and sealed."""
+        out = self.srp.outbox()
+        if self._direct:
+            return out
+        assert self.net is not None
+        return self.net.outgoing(out)
+
+    def ring_reenable(self, link: int | None = None) -> list[int]:
+        """Put FAULTY redundant rings back in use (all if ``link`` is None); returns them."""
+        if self.net is None:
+            return []
+        return self.net.ring_reenable(link)
 
     def events(self) -> list[Any]:
         """Drain everything that happened: SRP events (configuration changes, logs,
@@ -272,7 +316,12 @@ class NodeStack:
     def _collect(self) -> None:
         self._collect_sync()
         for service in self.services:
-            self._events.extend(service.events())
+            for event in service.events():
+                if isinstance(event, CfgRingReenable):
+                    self.ring_reenable()
+                self._events.append(event)
+        if self.net is not None:
+            self._events.extend(self.net.events())
 
     # ------------------------------------------------------------------------------------
     # Status
@@ -295,4 +344,17 @@ class NodeStack:
                 "queued_packets": self.counters.queued_packets,
             },
             "services": {s.name: s.status() for s in self.services},
+            **self._net_status(),
+        }
+
+    def _net_status(self) -> dict[str, Any]:
+        if self.net is None:
+            return {"faulty_rings": [], "rings": [], "rrp_mode": "none"}
+        net = self.net.status()
+        return {
+            "faulty_rings": [r["ring"] for r in net["rings"] if r["faulty"]],
+            "rings": net["rings"],
+            "rrp_mode": net["rrp_mode"],
+            "rrp": net["rrp"],
+            "crypto": net["crypto"],
         }

@@ -7,7 +7,11 @@
 
 The text layouts are corosync-cfgtool's (``ref/samples/realcluster-udpu-3node.txt``),
 except that ``addr`` shows this node's own address (corosync 3.1.7 prints another
-member's there for udp/udpu). ``--json`` prints one object for programs.
+member's there for udp/udpu). With ``rrp_mode: passive`` every LINK also shows its
+redundant-ring status in corosync 2.x's words (``ring\t= ring 1 active with no
+faults`` or ``ring\t= Marking ringid 1 interface 10.0.1.1 FAULTY``); ``-r`` asks every
+node to re-enable its FAULTY rings (cfg RINGREENABLE, as 2.x). ``--json`` prints one
+object for programs, with each link's ``faulty`` flag, ring status and RRP counters.
 """
 
 from __future__ import annotations
@@ -39,19 +43,29 @@ _COUNTERS = (
 )
 
 
+_RRP_COUNTERS = ("token_rx", "mcast_rx", "token_tx", "mcast_tx", "token_problem", "mcast_problem")
+
+
 def _links(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every link; with redundant rings also its ``faulty`` flag, status text and counters."""
     node = status["node"]
     faulty = set(node.get("faulty_rings", []))
+    rings = {ring["ring"]: ring for ring in node.get("rings", [])}
+    redundant = node.get("rrp_mode", "none") != "none"
     out = []
     for ring, link in enumerate(status["links"]):
-        out.append(
-            {
-                "ring": ring,
-                "address": link["address"],
-                "status": "FAULTY" if ring in faulty else "connected",
-                "counters": link.get("counters", {}),
-            }
-        )
+        entry: dict[str, Any] = {
+            "ring": ring,
+            "address": link["address"],
+            "status": "FAULTY" if ring in faulty else "connected",
+        }
+        if redundant:
+            rrp = rings.get(ring, {})
+            entry["faulty"] = ring in faulty
+            entry["ring_status"] = rrp.get("status", f"ring {ring} active with no faults")
+            entry["rrp"] = {key: rrp[key] for key in _RRP_COUNTERS if key in rrp}
+        entry["counters"] = link.get("counters", {})
+        out.append(entry)
     return out
 
 
@@ -76,6 +90,9 @@ def status_json(status: dict[str, Any]) -> dict[str, Any]:
         "state": node["state"],
         "members": node["members"],
         "transport": status["transport"],
+        "rrp_mode": node.get("rrp_mode", "none"),
+        "faulty_rings": node.get("faulty_rings", []),
+        "crypto": status.get("crypto", {}),
         "links": _links(status),
         "nodes": [
             {
@@ -94,12 +111,13 @@ def status_json(status: dict[str, Any]) -> dict[str, Any]:
 def status_lines(status: dict[str, Any]) -> list[str]:
     """``corosync-cfgtool -s``."""
     lines = [f"Local node ID {status['node_id']}, transport {status['transport']}"]
+    redundant = status["node"].get("rrp_mode", "none") != "none"
     for link in _links(status):
         lines.append(f"LINK ID {link['ring']} ")
         lines.append(f"\taddr\t= {link['address']}")
+        if redundant:
+            lines.append(f"\tring\t= {link['ring_status']}")
         lines.append("\tstatus:")
-        if link["status"] == "FAULTY":
-            lines.append("\t\tFAULTY")
         for entry in status["nodelist"]:
             node_id = entry["node_id"]
             lines.append(f"\t\tnodeid: {node_id:>11}:\t{_member_state(status, node_id)}")

@@ -122,8 +122,9 @@ class UdpTransport:
             return
         if dest is None:
             endpoint.sendto(data, (self.mcast_address, self.port))
-            loop = self._loop or asyncio.get_running_loop()
-            loop.call_soon(self._deliver, data)
+            if data[3:4] != b"\x01":  # our own MCAST is stored already (ref 6.1 step 8)
+                loop = self._loop or asyncio.get_running_loop()
+                loop.call_soon(self._deliver, data)
             return
         address = self.members.get(dest)
         if address is None:

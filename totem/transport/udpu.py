@@ -20,6 +20,8 @@ from totem.transport.base import DatagramEndpoint, TransportCounters, family_of
 __all__ = ["UdpuTransport"]
 
 SO_RCVBUF_BYTES = 4 * 1024 * 1024
+_MCAST = b"\x01"
+"""The Totem message type byte (offset 3) of MCAST."""
 
 
 def _canonical(address: str) -> str:
@@ -49,6 +51,7 @@ class UdpuTransport:
         self._loop = loop
         self._endpoint: DatagramEndpoint | None = None
         self._destinations = [(addr, port) for addr in self.members.values()]
+        self._peers = [d for d in self._destinations if d[0] != self.local_address]
 
     async def open(self) -> None:
         """Bind the socket."""
@@ -87,7 +90,11 @@ class UdpuTransport:
             self.counters.tx_errors += 1
             return
         if dest is None:
-            for destination in self._destinations:
+            # The sender stores every MCAST it orders (ref 6.1 step 8); corosync's loopback
+            # copy is discarded on arrival, so data is not sent to ourselves. Membership
+            # messages are: a node must hear its own JOIN to reach consensus.
+            own_copy_needed = data[3:4] != _MCAST
+            for destination in self._destinations if own_copy_needed else self._peers:
                 endpoint.sendto(data, destination)
             return
         address = self.members.get(dest)
@@ -102,6 +109,7 @@ class UdpuTransport:
         self.members = {node: _canonical(addr) for node, addr in members.items()}
         self._listed = frozenset(self.members.values())
         self._destinations = [(addr, self.port) for addr in self.members.values()]
+        self._peers = [d for d in self._destinations if d[0] != self.local_address]
 
     def close(self) -> None:
         if self._endpoint is not None and self._endpoint.transport is not None:

@@ -1,0 +1,98 @@
+"""The qdevice-net wire protocol: framing, TLV options, messages (ref qnetd-protocol.md 1-4).
+
+Shared by the qnetd server and the qdevice-net client. Everything is big-endian and
+byte-identical to corosync-qdevice 3.0.3.
+"""
+
+from __future__ import annotations
+
+from qnetd.protocol.constants import (
+    DecisionAlgorithm,
+    Heuristics,
+    KeepActivePartitionTieBreaker,
+    MsgType,
+    NodeListType,
+    NodeState,
+    OptType,
+    Quorate,
+    ReplyErrorCode,
+    TieBreakerMode,
+    TlsSupported,
+    Vote,
+)
+from qnetd.protocol.decoder import DecodedMessage, MessageDecodeError, decode_message
+from qnetd.protocol.header import HEADER_LEN, Frame, FrameReader, SkippedFrame, encode_message
+from qnetd.protocol.messages import (
+    AskForVote,
+    AskForVoteReply,
+    EchoReply,
+    EchoRequest,
+    HeuristicsChange,
+    HeuristicsChangeReply,
+    Init,
+    InitReply,
+    Message,
+    MissingOptionError,
+    NodeList,
+    NodeListReply,
+    Preinit,
+    PreinitReply,
+    ServerError,
+    SetOption,
+    SetOptionReply,
+    StartTls,
+    VoteInfo,
+    VoteInfoReply,
+    echo_reply_for,
+    parse_message,
+)
+from qnetd.protocol.tlv import DecodeErrorKind, NodeInfo, RingId, TieBreaker
+
+__all__ = [
+    "HEADER_LEN",
+    "AskForVote",
+    "AskForVoteReply",
+    "DecisionAlgorithm",
+    "DecodeErrorKind",
+    "DecodedMessage",
+    "EchoReply",
+    "EchoRequest",
+    "Frame",
+    "FrameReader",
+    "Heuristics",
+    "HeuristicsChange",
+    "HeuristicsChangeReply",
+    "Init",
+    "InitReply",
+    "KeepActivePartitionTieBreaker",
+    "Message",
+    "MessageDecodeError",
+    "MissingOptionError",
+    "MsgType",
+    "NodeInfo",
+    "NodeList",
+    "NodeListReply",
+    "NodeListType",
+    "NodeState",
+    "OptType",
+    "Preinit",
+    "PreinitReply",
+    "Quorate",
+    "ReplyErrorCode",
+    "RingId",
+    "ServerError",
+    "SetOption",
+    "SetOptionReply",
+    "SkippedFrame",
+    "StartTls",
+    "TieBreaker",
+    "TieBreakerMode",
+    "TlsSupported",
+    "Vote",
+    "VoteInfo",
+    "VoteInfoReply",
+    "decode_message",
+    "echo_reply_for",
+    "encode_message",
+    "parse_message",
+]
