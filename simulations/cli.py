@@ -134,12 +134,17 @@ def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
         text = random_scenario(rng, rng.randint(low, high), steps=args.steps)
         seed = rng.randrange(1 << 30)
         result = run_scenario(parse_scenario(text, f"<fuzz {run}>"), seed)
-        if result.violations:
+        healed = not result.expectations or result.expectations[-1].ok
+        if result.violations or not healed:
             failures += 1
-            out.write(f"run {run}: {len(result.violations)} violations (seed {seed})\n")
+            problem = f"{len(result.violations)} violations" if result.violations else "no ring"
+            out.write(f"run {run}: {problem} (seed {seed})\n")
             _print_result(result, out)
             out.write(text)
-    out.write(f"{args.runs} random fault schedules, {failures} with violations\n")
+    out.write(
+        f"{args.runs} random fault schedules, {failures} with violations "
+        "or without a single ring after healing\n"
+    )
     return 1 if failures else 0
 
 

@@ -23,7 +23,9 @@ Faults on nodes (links are the network's):
   datagrams in arrival order, all at the resume instant.
 * ``crash``: gone at once (SIGKILL); ``stop``: graceful leave (SIGTERM).
 * ``restart``: a new process (incarnation) of the node id, built with the ring
-  sequence the node persisted, or 0 when its state directory was lost.
+  sequence the node persisted, or 0 when its state directory was lost. It
+  never receives the loopback copies of its predecessor's last multicasts
+  (they are delivered within microseconds; no real restart is that fast).
 * ``set_clock``: the node's own clock jumps ahead and/or runs at another rate;
   the core only ever sees its local time. Totem must not depend on clocks
   agreeing, only on intervals.
@@ -57,8 +59,9 @@ _SKB_OVERHEAD = 256
 
 _T = TypeVar("_T")
 _DELIVER = 0
-_TIMER = 1
-_CALL = 2
+_LOOPBACK = 1
+_TIMER = 2
+_CALL = 3
 
 
 @dataclass(slots=True)
@@ -90,7 +93,8 @@ class NodeSlot:
     incarnation: int = 0
     paused: bool = False
     pause_generation: int = 0
-    buffer: deque[bytes] = field(default_factory=deque)
+    buffer: deque[tuple[bytes, int]] = field(default_factory=deque)
+    """Datagrams (and their ring) waiting in a paused process's socket."""
     buffer_bytes: int = 0
     armed: float | None = None
     clock_offset: float = 0.0
@@ -120,6 +124,7 @@ class Simulation:
         checker: Checker | None = None,
         recorder: TraceRecorder | None = None,
         rcvbuf: int = DEFAULT_RCVBUF,
+        rings: int = 1,
     ) -> None:
         ids = sorted(set(node_ids))
         if not ids:
@@ -129,7 +134,7 @@ class Simulation:
         self.now = 0.0
         self.rng = random.Random(seed)
         self.sampler = DelaySampler(seed)
-        self.network = Network(ids, self.sampler, self.rng, self._schedule_datagram)
+        self.network = Network(ids, self.sampler, self.rng, self._schedule_datagram, rings)
         self.checker = checker if checker is not None else Checker()
         self.recorder = recorder if recorder is not None else TraceRecorder()
         self.rcvbuf = rcvbuf
@@ -150,8 +155,13 @@ class Simulation:
     # ------------------------------------------------------------------------------------
     # scheduling
     # ------------------------------------------------------------------------------------
-    def _schedule_datagram(self, at: float, src: int, dst: int, data: bytes) -> None:
-        heapq.heappush(self._heap, (at, next(self._seq), _DELIVER, src, dst, data))
+    def _schedule_datagram(self, at: float, src: int, dst: int, data: bytes, ring: int) -> None:
+        if src == dst:
+            # a node's copy of its own multicast: only the process that sent it gets it
+            entry = (ring, self.slots[src].incarnation)
+            heapq.heappush(self._heap, (at, next(self._seq), _LOOPBACK, entry, dst, data))
+        else:
+            heapq.heappush(self._heap, (at, next(self._seq), _DELIVER, ring, dst, data))
 
     def call_at(self, at: float, action: Callable[[], None]) -> None:
         """Run ``action`` at virtual time ``at`` (not before now)."""
@@ -203,26 +213,31 @@ class Simulation:
             at, _, kind, a, b, c = pop(heap)
             self.now = at
             self.events_processed += 1
-            if kind == _DELIVER:
+            if kind < _TIMER:
                 slot = slots[b]
                 node = slot.node
                 if node is None:
                     self.dropped_down += 1
                     continue
+                if kind == _LOOPBACK:
+                    if a[1] != slot.incarnation:
+                        self.dropped_down += 1
+                        continue
+                    a = a[0]
                 if slot.paused:
                     size = len(c) + _SKB_OVERHEAD
                     if slot.buffer_bytes + size > self.rcvbuf:
                         self.dropped_rcvbuf += 1
                     else:
-                        slot.buffer.append(c)
+                        slot.buffer.append((c, a))
                         slot.buffer_bytes += size
                     continue
                 if self.track_safe and c[3] == 1:
                     self._note_safe(b, c)
                 if slot.clock_rate == 1.0 and not slot.clock_offset:
-                    node.receive(c, at)
+                    node.receive(c, at, a)
                 else:
-                    node.receive(c, self._local(slot))
+                    node.receive(c, self._local(slot), a)
                 self._service(slot, node)
             elif kind == _TIMER:
                 slot = a
@@ -288,7 +303,7 @@ class Simulation:
             data = datagram.data
             if self.track_safe and data[3] == 1:
                 self._note_safe(node_id, data)
-            transmit(node_id, datagram.dest, data, now)
+            transmit(node_id, datagram.dest, data, now, datagram.link)
         events = node.events()
         if events:
             self._observe(slot, events)
@@ -419,11 +434,11 @@ class Simulation:
         self.note("resume", node=slot.node_id)
         self._fire_timers(slot, node)
         while slot.buffer and slot.node is node and not slot.paused:
-            data = slot.buffer.popleft()
+            data, ring = slot.buffer.popleft()
             slot.buffer_bytes -= len(data) + _SKB_OVERHEAD
             if self.track_safe and data[3] == 1:
                 self._note_safe(slot.node_id, data)
-            node.receive(data, self._local(slot))
+            node.receive(data, self._local(slot), ring)
             self._service(slot, node)
 
     def set_clock(self, node_id: int, jump: float = 0.0, rate: float = 1.0) -> None:

@@ -17,9 +17,14 @@ Each link ``src -> dst`` has:
 * per message kind probabilities of loss, duplication and *reordering* (a
   delayed copy that leaves FIFO order, arriving ``extra`` seconds late).
 
+With redundant rings (``rrp_mode: passive``) every ring is a network of its
+own: one set of links per ring, each with its own faults, and a datagram
+travels on the ring its sender's redundant-ring layer chose.
+
 Message kinds are read from the Totem header's type byte: ``token`` (ORF
 token), ``mcast``, ``merge`` (merge detect), ``join``, ``commit`` (commit token),
-``cancel`` (token hold cancel); anything else is ``other``.
+``cancel`` (token hold cancel); anything else is ``other`` (which includes
+every encrypted datagram: with crypto on, kinds cannot be told apart).
 
 Nothing here reads a clock: the caller passes ``now`` and receives arrival
 times through the ``schedule`` callback. Randomness comes from the seeded
@@ -53,8 +58,11 @@ DEFAULT_DELAY = Delay(200e-6, 40e-6)
 LOOPBACK_DELAY = 10e-6
 """A node's copy of its own multicast."""
 
-Schedule = Callable[[float, int, int, bytes], None]
-"""``schedule(at, src, dst, data)``: hand a datagram to ``dst`` at time ``at``."""
+Schedule = Callable[[float, int, int, bytes, int], None]
+"""``schedule(at, src, dst, data, ring)``: hand a datagram to ``dst`` at time ``at``."""
+Pairs = Iterable[tuple[int, int]]
+Rings = Sequence[int] | None
+"""Ring numbers a change applies to; None: every ring."""
 
 
 def kind_index(name: str) -> int:
@@ -92,7 +100,7 @@ def _per_kind(
 
 
 class Network:
-    """Links between the nodes of a nodelist, and the counters of what they did."""
+    """Links between the nodes of a nodelist, per ring, and the counters of what they did."""
 
     def __init__(
         self,
@@ -100,16 +108,19 @@ class Network:
         sampler: DelaySampler,
         rng: random.Random,
         schedule: Schedule,
+        rings: int = 1,
     ) -> None:
         self.ids: tuple[int, ...] = tuple(sorted(node_ids))
+        self.rings = rings
         self._sampler = sampler
         self._rng = rng
         self._schedule = schedule
-        self._links: dict[int, dict[int, Link]] = {
-            src: {dst: Link() for dst in self.ids if dst != src} for src in self.ids
-        }
-        self._partition_cut: set[tuple[int, int]] = set()
-        self._oneway_cut: set[tuple[int, int]] = set()
+        self._links: list[dict[int, dict[int, Link]]] = [
+            {src: {dst: Link() for dst in self.ids if dst != src} for src in self.ids}
+            for _ in range(rings)
+        ]
+        self._partition_cut: list[set[tuple[int, int]]] = [set() for _ in range(rings)]
+        self._oneway_cut: list[set[tuple[int, int]]] = [set() for _ in range(rings)]
         self.counters: Counter[str] = Counter()
         """``sent``, ``delivered`` (scheduled), ``dropped_<reason>``, ``duplicated``,
         ``reordered``."""
@@ -117,99 +128,123 @@ class Network:
     # ------------------------------------------------------------------------------------
     # configuration
     # ------------------------------------------------------------------------------------
-    def link(self, src: int, dst: int) -> Link:
-        """The link ``src -> dst``."""
-        return self._links[src][dst]
+    def _rings(self, rings: Rings) -> range | Sequence[int]:
+        if rings is None:
+            return range(self.rings)
+        for ring in rings:
+            if not 0 <= ring < self.rings:
+                raise ValueError(f"ring {ring} does not exist (rings 0-{self.rings - 1})")
+        return rings
+
+    def _each(self, pairs: Pairs, rings: Rings) -> Iterable[Link]:
+        chosen = self._rings(rings)
+        listed = list(pairs)
+        for ring in chosen:
+            table = self._links[ring]
+            for src, dst in listed:
+                yield table[src][dst]
+
+    def link(self, src: int, dst: int, ring: int = 0) -> Link:
+        """The link ``src -> dst`` of ``ring``."""
+        return self._links[ring][src][dst]
 
     def pairs(self) -> list[tuple[int, int]]:
         """Every directed pair."""
         return [(s, d) for s in self.ids for d in self.ids if s != d]
 
-    def set_delay(self, pairs: Iterable[tuple[int, int]], delay: Delay) -> None:
-        for src, dst in pairs:
-            self._links[src][dst].delay = delay
+    def set_delay(self, pairs: Pairs, delay: Delay, rings: Rings = None) -> None:
+        for link in self._each(pairs, rings):
+            link.delay = delay
 
-    def set_mtu(self, pairs: Iterable[tuple[int, int]], mtu: int) -> None:
-        for src, dst in pairs:
-            self._links[src][dst].mtu = mtu
+    def set_mtu(self, pairs: Pairs, mtu: int, rings: Rings = None) -> None:
+        for link in self._each(pairs, rings):
+            link.mtu = mtu
 
     def set_loss(
-        self, pairs: Iterable[tuple[int, int]], p: float, kinds: Sequence[int] | None = None
+        self, pairs: Pairs, p: float, kinds: Sequence[int] | None = None, rings: Rings = None
     ) -> None:
-        for src, dst in pairs:
-            link = self._links[src][dst]
+        for link in self._each(pairs, rings):
             link.loss = _per_kind(link.loss, p, kinds)
 
     def set_dup(
-        self, pairs: Iterable[tuple[int, int]], p: float, kinds: Sequence[int] | None = None
+        self, pairs: Pairs, p: float, kinds: Sequence[int] | None = None, rings: Rings = None
     ) -> None:
-        for src, dst in pairs:
-            link = self._links[src][dst]
+        for link in self._each(pairs, rings):
             link.dup = _per_kind(link.dup, p, kinds)
 
     def set_reorder(
         self,
-        pairs: Iterable[tuple[int, int]],
+        pairs: Pairs,
         p: float,
         extra: float,
         kinds: Sequence[int] | None = None,
+        rings: Rings = None,
     ) -> None:
-        for src, dst in pairs:
-            link = self._links[src][dst]
+        for link in self._each(pairs, rings):
             values = list(link.reorder) if link.reorder is not None else [(0.0, 0.0)] * len(KINDS)
             for kind in kinds if kinds is not None else range(len(KINDS)):
                 values[kind] = (p, extra)
             link.reorder = tuple(values) if any(v[0] for v in values) else None
 
-    def partition(self, groups: Sequence[Iterable[int]]) -> None:
+    def partition(self, groups: Sequence[Iterable[int]], rings: Rings = None) -> None:
         """Only nodes of the same group reach each other (replaces the previous partition)."""
         group_of: dict[int, int] = {}
         for index, group in enumerate(groups):
             for node in group:
                 group_of[node] = index
-        self._partition_cut = {
+        cut = {
             (s, d)
             for s in self.ids
             for d in self.ids
             if s != d and group_of.get(s, -1) != group_of.get(d, -1)
         }
+        for ring in self._rings(rings):
+            self._partition_cut[ring] = set(cut)
         self._apply_cuts()
 
-    def cut(self, pairs: Iterable[tuple[int, int]]) -> None:
+    def cut(self, pairs: Pairs, rings: Rings = None) -> None:
         """Cut these directions (one-way partitions accumulate until healed)."""
-        self._oneway_cut.update(pairs)
+        listed = list(pairs)
+        for ring in self._rings(rings):
+            self._oneway_cut[ring].update(listed)
         self._apply_cuts()
 
-    def heal(self, pairs: Iterable[tuple[int, int]] | None = None) -> None:
-        """Restore these directions, or every link (``None``)."""
-        if pairs is None:
-            self._partition_cut.clear()
-            self._oneway_cut.clear()
-        else:
-            for pair in pairs:
-                self._partition_cut.discard(pair)
-                self._oneway_cut.discard(pair)
+    def heal(self, pairs: Pairs | None = None, rings: Rings = None) -> None:
+        """Restore these directions, or every link (``None``), of these rings."""
+        listed = None if pairs is None else list(pairs)
+        for ring in self._rings(rings):
+            if listed is None:
+                self._partition_cut[ring].clear()
+                self._oneway_cut[ring].clear()
+            else:
+                for pair in listed:
+                    self._partition_cut[ring].discard(pair)
+                    self._oneway_cut[ring].discard(pair)
         self._apply_cuts()
 
     def _apply_cuts(self) -> None:
-        blocked = self._partition_cut | self._oneway_cut
-        for src, row in self._links.items():
-            for dst, link in row.items():
-                link.cut = (src, dst) in blocked
+        for ring, table in enumerate(self._links):
+            blocked = self._partition_cut[ring] | self._oneway_cut[ring]
+            for src, row in table.items():
+                for dst, link in row.items():
+                    link.cut = (src, dst) in blocked
 
-    def reachable(self, src: int, dst: int) -> bool:
-        """Whether ``src`` can currently send to ``dst`` at all."""
-        return src == dst or not self._links[src][dst].cut
+    def reachable(self, src: int, dst: int, ring: int = 0) -> bool:
+        """Whether ``src`` can currently send to ``dst`` on ``ring`` at all."""
+        return src == dst or not self._links[ring][src][dst].cut
 
     # ------------------------------------------------------------------------------------
     # the hot path
     # ------------------------------------------------------------------------------------
-    def transmit(self, src: int, dest: int | None, data: bytes, now: float) -> None:
-        """Send one datagram from ``src`` (multicast when ``dest`` is None)."""
+    def transmit(self, src: int, dest: int | None, data: bytes, now: float, ring: int = 0) -> None:
+        """Send one datagram from ``src`` on ``ring`` (multicast when ``dest`` is None)."""
         counters = self.counters
         schedule = self._schedule
         draw = self._sampler.draw
-        row = self._links[src]
+        if ring >= self.rings:
+            counters["dropped_no_ring"] += 1
+            return
+        row = self._links[ring][src]
         targets: Iterable[int]
         if dest is None:
             targets = self.ids
@@ -222,7 +257,7 @@ class Network:
         for dst in targets:
             counters["sent"] += 1
             if dst == src:
-                schedule(now + LOOPBACK_DELAY, src, dst, data)
+                schedule(now + LOOPBACK_DELAY, src, dst, data, ring)
                 counters["delivered"] += 1
                 continue
             link = row[dst]
@@ -251,18 +286,18 @@ class Network:
                         if p and self._rng.random() < p:
                             counters["reordered"] += 1
                             counters["delivered"] += 1
-                            schedule(now + draw(link.delay) + extra, src, dst, data)
+                            schedule(now + draw(link.delay) + extra, src, dst, data, ring)
                             continue
                     at = now + draw(link.delay)
                     if at < link.last_arrival:
                         at = link.last_arrival
                     link.last_arrival = at
                     counters["delivered"] += 1
-                    schedule(at, src, dst, data)
+                    schedule(at, src, dst, data, ring)
                 continue
             at = now + draw(link.delay)
             if at < link.last_arrival:
                 at = link.last_arrival
             link.last_arrival = at
             counters["delivered"] += 1
-            schedule(at, src, dst, data)
+            schedule(at, src, dst, data, ring)

@@ -81,7 +81,7 @@ class SimNode(Protocol):
 
     def start(self, now: float) -> None: ...
 
-    def receive(self, data: bytes, now: float) -> None: ...
+    def receive(self, data: bytes, now: float, link: int = 0) -> None: ...
 
     def next_deadline(self) -> float | None: ...
 
@@ -127,7 +127,7 @@ class SrpNode:
     def start(self, now: float) -> None:
         self.core.start(now)
 
-    def receive(self, data: bytes, now: float) -> None:
+    def receive(self, data: bytes, now: float, link: int = 0) -> None:
         self.core.receive(data, now)
 
     def next_deadline(self) -> float | None:

@@ -149,7 +149,13 @@ def build_factory(scenario: Scenario, seed: int) -> NodeFactory:
     """
     nodes = scenario.nodes
     try:
-        config = cluster_config(nodes.count, dict(nodes.totem), dict(nodes.quorum))
+        config = cluster_config(
+            nodes.count,
+            dict(nodes.totem),
+            dict(nodes.quorum),
+            rings=nodes.rings,
+            crypto=nodes.crypto,
+        )
     except ConfigError as exc:
         raise ScenarioError(scenario.path, nodes.line, exc.message) from None
     if nodes.stack == "srp":
@@ -174,7 +180,12 @@ class _Runner:
             app_only=scenario.nodes.stack == "srp",
         )
         self.sim = Simulation(
-            scenario.node_ids, factory, seed=seed, checker=self.checker, recorder=recorder
+            scenario.node_ids,
+            factory,
+            seed=seed,
+            checker=self.checker,
+            recorder=recorder,
+            rings=scenario.nodes.rings,
         )
         self.expectations: list[ExpectationResult] = []
         self.spans: list[tuple[int, float, float]] = []
@@ -208,22 +219,23 @@ class _Runner:
         elif isinstance(statement, Expect):
             self.expect(statement)
         elif isinstance(statement, Partition):
-            net.partition(statement.groups)
+            net.partition(statement.groups, statement.rings)
         elif isinstance(statement, Oneway):
-            net.cut(statement.pairs)
+            net.cut(statement.pairs, statement.rings)
         elif isinstance(statement, Heal):
-            net.heal(statement.pairs)
+            net.heal(statement.pairs, statement.rings)
         elif isinstance(statement, Latency):
-            net.set_delay(statement.pairs, statement.delay)
+            net.set_delay(statement.pairs, statement.delay, statement.rings)
         elif isinstance(statement, LinkFault):
+            pairs, kinds, rings = statement.pairs, statement.kinds, statement.rings
             if statement.fault == "loss":
-                net.set_loss(statement.pairs, statement.value, statement.kinds)
+                net.set_loss(pairs, statement.value, kinds, rings)
             elif statement.fault == "dup":
-                net.set_dup(statement.pairs, statement.value, statement.kinds)
+                net.set_dup(pairs, statement.value, kinds, rings)
             elif statement.fault == "reorder":
-                net.set_reorder(statement.pairs, statement.value, statement.extra, statement.kinds)
+                net.set_reorder(pairs, statement.value, statement.extra, kinds, rings)
             else:
-                net.set_mtu(statement.pairs, int(statement.value))
+                net.set_mtu(pairs, int(statement.value), rings)
         elif isinstance(statement, Pause):
             for node in statement.nodes:
                 sim.pause(node, statement.duration)

@@ -15,6 +15,7 @@ durations take ``us``, ``ms``, ``s`` or ``m``)::
     partition {1,2}|{3,4,5}               # nodes left out form one more group
     oneway 3->1                           # cut one direction (accumulates)
     heal [LINKS]                          # undo partitions and cuts (all, or these)
+      # these and latency/loss/dup/reorder/mtu take ring=N with rings=2 (default: every ring)
     latency [LINKS] 50ms±10ms [dist=normal|uniform|exponential|pareto]
     loss [LINKS] 10% [kind=token,mcast,...]
     dup [LINKS] 1% [kind=...]
@@ -41,8 +42,10 @@ durations take ``us``, ``ms``, ``s`` or ``m``)::
 ``window_size``, ``max_messages``, ``netmtu``, ``token_warning``), the quorum
 keys (``two_node``, ``wait_for_all``, ``last_man_standing``,
 ``last_man_standing_window``, ``auto_tie_breaker``, ``expected_votes``),
-``start=no`` (no node starts by itself) and ``stack=srp`` (bare Totem SRP nodes
-instead of the daemon's full node stack: faster, SAFE delivery, no quorum).
+``start=no`` (no node starts by itself), ``stack=srp`` (bare Totem SRP nodes
+instead of the daemon's full node stack: faster, SAFE delivery, no quorum),
+``rings=2`` (passive redundant rings, each ring its own network) and
+``crypto=on`` (aes256/sha256 datagram crypto with a fixed simulation key).
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ QUORUM_KEYS = (
     "auto_tie_breaker",
     "expected_votes",
 )
-_OTHER_NODE_KEYS = ("start", "stack")
+_OTHER_NODE_KEYS = ("start", "stack", "rings", "crypto")
 _STATES = ("operational", "gather", "commit", "recovery", "down")
 _OPS = (">=", "<=", "==", "!=", ">", "<")
 _MAX_NODES = 384
@@ -132,6 +135,10 @@ class Statement:
     text: str
 
 
+Rings = tuple[int, ...] | None
+"""The rings a network statement applies to (``ring=1``); None: all of them."""
+
+
 @dataclass(frozen=True, slots=True)
 class Nodes(Statement):
     count: int
@@ -140,6 +147,10 @@ class Nodes(Statement):
     autostart: bool = True
     stack: str = "full"
     """``full``: the daemon's node stack with votequorum; ``srp``: bare Totem SRP."""
+    rings: int = 1
+    """2: passive redundant rings (``rrp_mode: passive``), each its own network."""
+    crypto: bool = False
+    """Datagram crypto (aes256 + sha256) between the nodes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,22 +161,26 @@ class Seed(Statement):
 @dataclass(frozen=True, slots=True)
 class Partition(Statement):
     groups: tuple[tuple[int, ...], ...]
+    rings: Rings = None
 
 
 @dataclass(frozen=True, slots=True)
 class Oneway(Statement):
     pairs: tuple[tuple[int, int], ...]
+    rings: Rings = None
 
 
 @dataclass(frozen=True, slots=True)
 class Heal(Statement):
     pairs: tuple[tuple[int, int], ...] | None
+    rings: Rings = None
 
 
 @dataclass(frozen=True, slots=True)
 class Latency(Statement):
     pairs: tuple[tuple[int, int], ...]
     delay: Delay
+    rings: Rings = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +194,7 @@ class LinkFault(Statement):
     extra: float = 0.0
     """``reorder``: the added delay in seconds."""
     kinds: tuple[int, ...] | None = None
+    rings: Rings = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +440,25 @@ class _Parser:
             out.append(KINDS.index(name))
         return tuple(sorted(set(out)))
 
+    def ring_option(self, keyed: dict[str, str]) -> Rings:
+        """``ring=N``: the one ring a network statement applies to."""
+        text = keyed.pop("ring", None)
+        if text is None:
+            return None
+        rings = self.nodes.rings if self.nodes is not None else 1
+        ring = self.integer(text, "ring", 0, 1)
+        if ring >= rings:
+            raise self.fail(f"ring {ring} does not exist: the cluster has {rings} ring(s)")
+        return (ring,)
+
+    def split_ring(self, args: list[str]) -> tuple[list[str], Rings]:
+        """Take a ``ring=N`` word out of ``args``."""
+        rest = [a for a in args if not a.startswith("ring=")]
+        keyed = {a.partition("=")[0]: a.partition("=")[2] for a in args if a.startswith("ring=")}
+        if len(args) - len(rest) > 1:
+            raise self.fail("option 'ring' given twice")
+        return rest, self.ring_option(keyed)
+
     def no_more(self, keyed: dict[str, str], plain: Sequence[str] = ()) -> None:
         if keyed:
             raise self.fail(f"unknown option {next(iter(keyed))!r}")
@@ -476,6 +511,8 @@ class _Parser:
         quorum: list[tuple[str, str]] = []
         autostart = True
         stack = "full"
+        rings = 1
+        crypto = False
         for key, value in keyed.items():
             if key in TOTEM_KEYS:
                 if re.fullmatch(r"\d+ms", value):
@@ -492,13 +529,25 @@ class _Parser:
                 if value not in ("full", "srp"):
                     raise self.fail("stack must be full (node stack with votequorum) or srp")
                 stack = value
+            elif key == "rings":
+                if value not in ("1", "2"):
+                    raise self.fail("rings must be 1 or 2 (passive redundant rings)")
+                rings = int(value)
+            elif key == "crypto":
+                if value not in ("on", "off"):
+                    raise self.fail("crypto must be on or off")
+                crypto = value == "on"
             else:
                 known = ", ".join((*TOTEM_KEYS, *QUORUM_KEYS, *_OTHER_NODE_KEYS))
                 raise self.fail(f"unknown option {key!r} for nodes (known: {known})")
         self.count = count
         if stack == "srp" and quorum:
             raise self.fail(f"quorum option {quorum[0][0]!r} needs votequorum (stack=full)")
-        self.nodes = Nodes(self.line, text, count, tuple(totem), tuple(quorum), autostart, stack)
+        if stack == "srp" and (rings > 1 or crypto):
+            raise self.fail("redundant rings and crypto belong to the node stack (stack=full)")
+        self.nodes = Nodes(
+            self.line, text, count, tuple(totem), tuple(quorum), autostart, stack, rings, crypto
+        )
         if autostart:
             self.up = {n: f"started on line {self.line}" for n in range(1, count + 1)}
         else:
@@ -513,6 +562,7 @@ class _Parser:
         self.seed = self.integer(args[0], "the seed", 0, 2**63 - 1)
 
     def stmt_partition(self, text: str, args: list[str]) -> Statement:
+        args, rings = self.split_ring(args)
         body = "".join(args)
         if not body:
             raise self.fail("'partition' needs groups: partition {1,2}|{3,4,5}")
@@ -533,19 +583,21 @@ class _Parser:
             groups.append(rest)
         if len(groups) < 2:
             raise self.fail("a partition needs at least two groups")
-        return Partition(self.line, text, tuple(groups))
+        return Partition(self.line, text, tuple(groups), rings)
 
     def stmt_oneway(self, text: str, args: list[str]) -> Statement:
+        args, rings = self.split_ring(args)
         if len(args) != 1 or "->" not in args[0]:
             raise self.fail("'oneway' takes one direction: oneway 3->1")
-        return Oneway(self.line, text, self.links(args[0]))
+        return Oneway(self.line, text, self.links(args[0]), rings)
 
     def stmt_heal(self, text: str, args: list[str]) -> Statement:
+        args, rings = self.split_ring(args)
         if not args:
-            return Heal(self.line, text, None)
+            return Heal(self.line, text, None, rings)
         if len(args) != 1:
             raise self.fail("'heal' takes nothing or one link set: heal 3->1")
-        return Heal(self.line, text, self.links(args[0]))
+        return Heal(self.line, text, self.links(args[0]), rings)
 
     def _links_first(self, args: list[str]) -> tuple[tuple[tuple[int, int], ...], list[str]]:
         if args and self.is_links(args[0]) and not re.match(r"^[\d.]+(us|µs|ms|s|m|%)", args[0]):
@@ -561,6 +613,7 @@ class _Parser:
         base_text, _, jitter_text = spec.partition("±")
         base = self.duration(base_text, "delay")
         jitter = self.duration(jitter_text, "jitter") if jitter_text else 0.0
+        rings = self.ring_option(keyed)
         dist_name = keyed.pop("dist", "normal")
         try:
             distribution = Distribution(dist_name)
@@ -568,12 +621,13 @@ class _Parser:
             names = ", ".join(d.value for d in Distribution)
             raise self.fail(f"unknown distribution {dist_name!r} (one of {names})") from None
         self.no_more(keyed)
-        return Latency(self.line, text, pairs, Delay(base, jitter, distribution))
+        return Latency(self.line, text, pairs, Delay(base, jitter, distribution), rings)
 
     def _probability_fault(self, fault: str, text: str, args: list[str]) -> Statement:
         pairs, rest = self._links_first(args)
         plain, keyed = self.options(rest)
         kinds = self.kinds(keyed)
+        rings = self.ring_option(keyed)
         self.no_more(keyed)
         if fault == "reorder":
             if len(plain) != 2:
@@ -586,10 +640,11 @@ class _Parser:
                 self.percent(plain[0]),
                 self.duration(plain[1]),
                 kinds,
+                rings,
             )
         if len(plain) != 1:
             raise self.fail(f"'{fault}' takes one probability: {fault} 10%")
-        return LinkFault(self.line, text, fault, pairs, self.percent(plain[0]), 0.0, kinds)
+        return LinkFault(self.line, text, fault, pairs, self.percent(plain[0]), 0.0, kinds, rings)
 
     def stmt_loss(self, text: str, args: list[str]) -> Statement:
         return self._probability_fault("loss", text, args)
@@ -602,12 +657,13 @@ class _Parser:
 
     def stmt_mtu(self, text: str, args: list[str]) -> Statement:
         pairs, rest = self._links_first(args)
+        rest, rings = self.split_ring(rest)
         if len(rest) != 1:
             raise self.fail("'mtu' takes a size in bytes: mtu 1400 (0 lifts the limit)")
         size = self.integer(rest[0], "the MTU", 0, 65535)
         if 0 < size < 68:
             raise self.fail("an MTU below 68 bytes is not IPv4")
-        return LinkFault(self.line, text, "mtu", pairs, float(size))
+        return LinkFault(self.line, text, "mtu", pairs, float(size), rings=rings)
 
     # -- node life ----------------------------------------------------------------------
     def _require_up(self, nodes: Iterable[int], verb: str) -> None:
@@ -784,7 +840,7 @@ class _Parser:
                 if len(words) != 3:
                     raise self.fail("write: expect stat NAME >= VALUE [on NODES]")
                 name, op, value = words
-                if not re.fullmatch(r"[a-z_]+", name):
+                if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
                     raise self.fail(f"bad counter name {name!r}")
                 nodes = on if on is not None else ()
             else:

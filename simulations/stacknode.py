@@ -3,7 +3,8 @@
 A :class:`StackNode` is what ``pycorosync`` runs on a host: SRP, totempg, the
 sync protocol and the service engines the daemon loads for the configuration
 (the ``pycorosync.services`` entry points, as ``totem.node.services.load_services``
-finds them: cmap, cfg, quorum, votequorum, ...), plus
+finds them: cmap, cfg, cpg, quorum, votequorum, ...) and, when the
+configuration asks for them, its redundant rings and datagram crypto, plus
 one simulator-only service, :class:`SimAppService`, that plays the
 application: it multicasts exec messages carrying :mod:`simulations.traffic`
 payloads and reports every delivery.
@@ -26,7 +27,7 @@ from typing import Any
 from simulations.nodes import NodeFactory, NodeView, SimNode, Votes
 from simulations.traffic import AppDelivered
 from totem.config import CorosyncConfig, NodeConfig
-from totem.node.assemble import settings_from_config
+from totem.node.assemble import build_net, settings_from_config
 from totem.node.services import ENTRY_POINT_GROUP, ServiceContext
 from totem.node.stack import NodeStack
 from totem.service import Service
@@ -120,9 +121,9 @@ class StackNode:
         self._view = None
         self.stack.start(now)
 
-    def receive(self, data: bytes, now: float) -> None:
+    def receive(self, data: bytes, now: float, link: int = 0) -> None:
         self._view = None
-        self.stack.receive(data, now)
+        self.stack.receive(data, now, link)
 
     def next_deadline(self) -> float | None:
         return self.stack.next_deadline()
@@ -194,6 +195,13 @@ class StackNode:
         stats["new_queue"] = len(stack.srp.new_queue) + len(stack.srp.new_queue_trans)
         for key, value in stack.dispatcher.counters.items():
             stats[f"exec_{key}"] = value
+        net = stack.net
+        if net is not None and net.rrp.passive:
+            for ring, faulty in enumerate(net.rrp.faulty):
+                stats[f"ring{ring}_faulty"] = int(faulty)
+            for key, value in net.rrp.stats.as_dict().items():
+                if isinstance(value, int | float):
+                    stats[f"rrp_{key}"] = value
         return stats
 
 
@@ -227,6 +235,7 @@ def stack_factory(config: CorosyncConfig, seed: int = 0) -> NodeFactory:
     settings = settings_from_config(config)
     nodelist = [node.nodeid for node in config.nodes]
     by_id: dict[int, NodeConfig] = {node.nodeid: node for node in config.nodes}
+    layered = len(config.links) > 1 or config.totem.crypto_enabled
 
     def build(node_id: int, stored_ring_seq: int) -> SimNode:
         local = by_id[node_id]
@@ -240,6 +249,7 @@ def stack_factory(config: CorosyncConfig, seed: int = 0) -> NodeFactory:
             stored_ring_seq=stored_ring_seq,
             rng=rng,
             nodelist=nodelist,
+            net=build_net(config, local) if layered else None,
         )
         return StackNode(stack)
 

@@ -32,7 +32,7 @@ class Recorder:
     def start(self, now: float) -> None:
         self.log.append(("start", self.node_id, now, self.stored))
 
-    def receive(self, data: bytes, now: float) -> None:
+    def receive(self, data: bytes, now: float, link: int = 0) -> None:
         self.log.append(("receive", self.node_id, now, data))
 
     def next_deadline(self) -> float | None:
@@ -160,6 +160,25 @@ def test_crash_drops_in_flight_datagrams_and_old_timers() -> None:
     assert not [entry for entry in log if entry[1] == 2 and entry[0] in ("receive", "timer")]
     assert sim.dropped_down == 1
     assert sim.view(2) is None and sim.alive() == [1]
+
+
+def test_a_restarted_node_never_gets_its_predecessors_loopback() -> None:
+    sim, nodes, log = cluster((1,))
+    sim.start(1)
+    nodes[1].out.append(Datagram(None, b"last words"))
+    sim.poke(1, lambda: None)
+    sim.crash(1)
+    sim.start(1)
+    nodes[1].out.append(Datagram(None, b"hello"))
+    sim.poke(1, lambda: None)
+    sim.run_until(1.0)
+    assert [entry[3] for entry in log if entry[0] == "receive"] == [b"hello"]
+
+
+def test_stop_and_immediate_restart_rejoins() -> None:
+    text = "nodes 3 token=1000 token_coefficient=0\nexpect members * within 5s\n"
+    text += "stop 3\nrestart 3\nexpect members * within 5s\n"
+    assert run_scenario(parse_scenario(text)).ok
 
 
 def test_graceful_stop_sends_the_leave_first() -> None:

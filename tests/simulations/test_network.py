@@ -12,14 +12,15 @@ from simulations.network import DEFAULT_DELAY, KINDS, LOOPBACK_DELAY, Network, k
 Arrival = tuple[float, int, int, bytes]
 
 
-def make(ids: tuple[int, ...] = (1, 2, 3), seed: int = 7) -> tuple[Network, list[Arrival]]:
+def make(
+    ids: tuple[int, ...] = (1, 2, 3), seed: int = 7, rings: int = 1
+) -> tuple[Network, list[Arrival]]:
     arrivals: list[Arrival] = []
-    net = Network(
-        ids,
-        DelaySampler(seed),
-        random.Random(seed),
-        lambda at, src, dst, data: arrivals.append((at, src, dst, data)),
-    )
+
+    def schedule(at: float, src: int, dst: int, data: bytes, ring: int) -> None:
+        arrivals.append((at, src, dst, data) if ring == 0 else (at, src, dst, data + b"@1"))
+
+    net = Network(ids, DelaySampler(seed), random.Random(seed), schedule, rings)
     return net, arrivals
 
 
@@ -201,3 +202,23 @@ def test_delay_validation_and_text() -> None:
     assert str(Delay(0.05, 0.01)) == "50ms±10ms"
     assert str(Delay(200e-6, 0.0, Distribution.PARETO)) == "200us dist=pareto"
     assert KINDS[1] == "mcast"
+
+
+def test_each_ring_is_its_own_network() -> None:
+    net, arrivals = make(rings=2)
+    fixed(net, 0.001)
+    net.partition([(1,), (2, 3)], rings=[1])
+    net.set_loss(net.pairs(), 1.0, rings=[0])
+    net.transmit(1, None, b"m", 0.0, 0)
+    net.transmit(1, None, b"m", 0.0, 1)
+    assert sorted(dst for _, _, dst, _ in arrivals) == [1, 1]
+    assert not net.reachable(1, 2, 1) and net.reachable(1, 2, 0)
+    net.heal(rings=[1])
+    net.set_loss(net.pairs(), 0.0)
+    arrivals.clear()
+    net.transmit(2, 3, b"x", 1.0, 1)
+    assert arrivals == [(1.001, 2, 3, b"x@1")]
+    net.transmit(2, 3, b"x", 1.0, 5)
+    assert net.counters["dropped_no_ring"] == 1
+    with pytest.raises(ValueError, match="ring 2 does not exist"):
+        net.cut([(1, 2)], rings=[2])

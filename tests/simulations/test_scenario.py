@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from simulations.latency import Delay, Distribution
@@ -157,6 +159,34 @@ def test_expect_forms() -> None:
         value=0.0,
     )
     assert s[5].what == "inquorate"
+
+
+def test_redundant_rings_and_crypto() -> None:
+    text = (
+        "nodes 3 rings=2 crypto=on\n"
+        "partition {1}|{2,3} ring=1\n"
+        "loss 1-2 5% kind=token ring=0\n"
+        "mtu 1400 ring=1\n"
+        "heal ring=1\n"
+        "oneway 3->1 ring=0\n"
+        "latency 2ms ring=1\n"
+    )
+    s = parse_scenario(text).statements
+    assert s[0].rings == 2 and s[0].crypto  # type: ignore[attr-defined]
+    assert s[1] == Partition(2, s[1].text, ((1,), (2, 3)), (1,))
+    assert isinstance(s[2], LinkFault) and s[2].rings == (0,) and s[2].kinds == (0,)
+    assert isinstance(s[3], LinkFault) and s[3].rings == (1,) and s[3].value == 1400.0
+    assert s[4] == Heal(5, "heal ring=1", None, (1,))
+    assert isinstance(s[5], Oneway) and s[5].rings == (0,)
+    assert isinstance(s[6], Latency) and s[6].rings == (1,)
+    for bad, message in [
+        ("nodes 3\nloss 5% ring=1\n", "t.txt:2: ring 1 does not exist: the cluster has 1 ring(s)"),
+        ("nodes 3 stack=srp rings=2\n", "t.txt:1: redundant rings and crypto belong to"),
+        ("nodes 3 rings=3\n", "t.txt:1: rings must be 1 or 2"),
+        ("nodes 3 rings=2\nheal ring=1 ring=0\n", "t.txt:2: option 'ring' given twice"),
+    ]:
+        with pytest.raises(ScenarioError, match=re.escape(message)):
+            parse_scenario(bad, "t.txt")
 
 
 def test_start_no_and_start() -> None:
