@@ -113,6 +113,16 @@ def test_sweep_failover_csv(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
+def test_sweep_plots_with_matplotlib(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    status, _ = run_cli(
+        "sweep", "failover", "--nodes", "2", "--token", "300", "--out", str(tmp_path)
+    )
+    assert status == 0
+    assert (tmp_path / "failover.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.timeout(120)
 def test_sweep_throughput_json() -> None:
     status, text = run_cli(
         "sweep", "throughput", "--nodes", "3", "--latency", "1,10", "--json", "--stack", "srp"
