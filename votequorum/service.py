@@ -63,6 +63,7 @@ from votequorum.wire import (
 __all__ = [
     "EvTrackingBarrierChanged",
     "ExpectedVotesChanged",
+    "NodeListNotification",
     "QdeviceRegistration",
     "QuorumChanged",
     "VotequorumError",
@@ -125,8 +126,24 @@ class QdeviceRegistration:
     """None on success, else corosync's error name (``CS_ERR_EXIST``)."""
 
 
+@dataclass(frozen=True, slots=True)
+class NodeListNotification:
+    """libvotequorum's node list callback: the ring being synchronised and its members.
+
+    Sent once per sync round from ``sync_process``, as ``votequorum_sync_process`` sends
+    ``votequorum_exec_send_nodelist_notification``; a quorum device polls with this ring id.
+    """
+
+    ring_id: RingId
+    members: tuple[int, ...]
+
+
 VotequorumEvent = (
-    QuorumChanged | ExpectedVotesChanged | EvTrackingBarrierChanged | QdeviceRegistration
+    QuorumChanged
+    | ExpectedVotesChanged
+    | EvTrackingBarrierChanged
+    | QdeviceRegistration
+    | NodeListNotification
 )
 
 
@@ -234,6 +251,10 @@ class VotequorumService(Service):
     @property
     def qdevice_name(self) -> str:
         return self._qdevice_name
+
+    def nodelist_notification(self) -> NodeListNotification:
+        """The current ring and members, as a tracker starting now is first told."""
+        return NodeListNotification(self._quorum_ring, self._quorum_members)
 
     @property
     def _me(self) -> NodeVotes:
@@ -458,6 +479,7 @@ class VotequorumService(Service):
             self._send_nodeinfo(QDEVICE_NODEID)
             if self._qdevice_name:
                 self._send(QdeviceReg(QdeviceOperation.REGISTER, self._qdevice_name))
+            self._events.append(self.nodelist_notification())
             self._sync_nodeinfo_sent = True
         return not (self._me.flags & NodeFlags.QDEVICE_REGISTERED and self._sync_wait_for_poll)
 

@@ -80,9 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.action == "m":
                 return _monitor(client, args)
             status = client.call("quorum.status")
-            if args.json:
-                if args.action == "l":
-                    status = {"members": status["members"]}
+            if args.json:  # one object for -s and -l, as the members list is part of it
                 print(json.dumps(status, indent=2))
             else:
                 what = "nodes" if args.action == "l" else "status"

@@ -97,6 +97,16 @@ def test_quorum_three_nodes_then_last_man_and_expected_votes(
         assert quorumtool.main(["--run-dir", cluster.run_dir(1), "-s"]) == 0
         out = capsys.readouterr().out
         assert "Quorate:          Yes" in out and "node1 (local)" in out
+        assert quorumtool.main(["--run-dir", cluster.run_dir(2), "-l", "--json"]) == 0
+        listing = json.loads(capsys.readouterr().out)
+        assert [m["node_id"] for m in listing["members"]] == [1, 2, 3]
+        assert listing["quorum"] == 2 and listing["quorate"] is True
+        assert quorumtool.main(["--run-dir", cluster.run_dir(1), "-v", "3", "-n", "2"]) == 0
+        cluster.wait(lambda: cluster.call(3, "quorum.status")["total_votes"] == 5)
+        assert quorumtool.main(["--run-dir", cluster.run_dir(1), "-v", "-1"]) == 1
+        assert quorumtool.main(["--run-dir", cluster.run_dir(1), "-v", "1", "-n", "2"]) == 0
+        cluster.wait(lambda: cluster.call(3, "quorum.status")["total_votes"] == 3)
+        capsys.readouterr()
         cluster.kill(2)
         cluster.kill(3)
         cluster.wait_members([1], [1], timeout=10)

@@ -1,51 +1,36 @@
 """Real corosync 3.1.7 nodes with real corosync-qdevice 3.0.3 voting through pycorosync-qnetd.
 
-Uses the shared ``realcluster.sh`` harness (network and mount namespaces, root only) with a
-private prefix/subnet/state directory: nodes qnt1 and qnt2 run corosync + qdevice, qnt3 runs
-our qnetd. Plain TCP, then TLS required with client certificates made by our cert helper and
-imported into the nodes' NSS databases with corosync-qdevice-net-certutil.
+Uses the project's interop harness (:class:`tests.interop.harness.Cluster`, network and mount
+namespaces, root only): slots 1 and 2 run real corosync + corosync-qdevice, the extra slot 3
+runs our qnetd (``ref/real-corosync.md`` section 7). Plain TCP, then TLS required with client
+certificates made by our cert helper and imported into the nodes' NSS databases with
+corosync-qdevice-net-certutil.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from tests.interop.corosync_conf import QDeviceConf
+from tests.interop.harness import Cluster, environment_problem
+
 from .servers import REPO
 
-HARNESS = "/work/shared/tools/realcluster.sh"
-ENV = {
-    "RC_STATE": "/tmp/qnt-rc-test",
-    "RC_PREFIX": "qntt",
-    "RC_SUBNET": "10.97.6",
-    "RC_QDEVICE_HOST": "10.97.6.3",
-}
 PY = ["env", f"PYTHONPATH={REPO}", sys.executable]
 
+_PROBLEM = environment_problem() or (
+    "corosync-qdevice is not installed" if shutil.which("corosync-qdevice") is None else None
+)
 pytestmark = [
     pytest.mark.interop,
-    pytest.mark.skipif(
-        os.geteuid() != 0
-        or not os.path.exists(HARNESS)
-        or shutil.which("corosync") is None
-        or shutil.which("corosync-qdevice") is None,
-        reason="needs root, realcluster.sh, corosync and corosync-qdevice",
-    ),
+    pytest.mark.skipif(_PROBLEM is not None, reason=f"real-corosync interop: {_PROBLEM}"),
 ]
-
-
-def rc(*args: str, tls: str = "off", timeout: float = 120, check: bool = True) -> str:
-    env = dict(os.environ, **ENV, RC_QDEVICE_TLS=tls)
-    out = subprocess.run([HARNESS, *args], capture_output=True, text=True, timeout=timeout, env=env)
-    if check and out.returncode != 0:
-        raise AssertionError(f"realcluster {args}: {out.stdout}{out.stderr}")
-    return out.stdout + out.stderr
 
 
 def wait_for(probe: Callable[[], str], done: Callable[[str], bool], timeout: float) -> str:
@@ -60,83 +45,75 @@ def wait_for(probe: Callable[[], str], done: Callable[[str], bool], timeout: flo
     raise AssertionError(f"timed out; last output: {last!r}")
 
 
-@pytest.fixture
-def cluster_down() -> Iterator[None]:
-    rc("down", check=False, timeout=60)
-    try:
-        yield
-    finally:
-        rc("down", check=False, timeout=60)
-
-
-def qnetd_list(verbose: bool = False) -> str:
+def qnetd_list(c: Cluster, verbose: bool = False) -> str:
     args = ["-l", "-v"] if verbose else ["-l"]
-    return rc("exec", "3", *PY, "-m", "qnetd.tool", *args, check=False)
+    return c.exec(3, [*PY, "-m", "qnetd.tool", *args]).stdout
+
+
+def quorumtool(c: Cluster, i: int) -> str:
+    return c.exec(i, ["corosync-quorumtool", "-s"]).stdout
 
 
 @pytest.mark.timeout(300)
-def test_two_real_nodes_get_the_qdevice_vote_from_us(cluster_down: None) -> None:
-    rc("up", "2", "udpu", "--extra", "1")
-    rc("spawn", "3", "qnetd", *PY, "-m", "qnetd.server.daemon", "-f", "-d", "-s", "off")
-    time.sleep(1.5)
-    for n in ("1", "2"):
-        rc("spawn", n, "qdevice", "corosync-qdevice", "-f", "-d")
-    text = wait_for(qnetd_list, lambda t: t.count("Vote:") == 2, 60)
-    assert "Algorithm:\t\tFifty-Fifty split (KAP Tie-breaker)\n" in text
-    assert "        Vote:\t\t\tNo change (ACK)\n" in text
-    quorum = rc("exec", "1", "corosync-quorumtool", "-s")
-    assert "Flags:            Quorate Qdevice" in quorum and "Total votes:      3" in quorum
-    # cs1 dies: cs2 keeps quorum with the qdevice vote (2 of 3)
-    rc("kill", "1")
-    wait_for(qnetd_list, lambda t: "Membership node list:\t2\n" in t and "Node ID 1" not in t, 60)
-    quorum = wait_for(
-        lambda: rc("exec", "2", "corosync-quorumtool", "-s", check=False),
-        lambda t: "Total votes:      2" in t,
-        60,
-    )
-    assert "Quorate:          Yes" in quorum
+def test_two_real_nodes_get_the_qdevice_vote_from_us(tmp_path: Path) -> None:
+    with Cluster(2, extra=1, qdevice=QDeviceConf(tls="off"), keep_logs=tmp_path) as c:
+        c.spawn(3, "qnetd", [*PY, "-m", "qnetd.server.daemon", "-f", "-d", "-s", "off"])
+        time.sleep(1.5)
+        for n in (1, 2):
+            c.spawn(n, "qdevice", ["corosync-qdevice", "-f", "-d"])
+        text = wait_for(lambda: qnetd_list(c), lambda t: t.count("Vote:") == 2, 60)
+        assert "Algorithm:\t\tFifty-Fifty split (KAP Tie-breaker)\n" in text
+        assert "        Vote:\t\t\tNo change (ACK)\n" in text
+        quorum = wait_for(lambda: quorumtool(c, 1), lambda t: "Total votes:      3" in t, 30)
+        assert "Flags:            Quorate Qdevice" in quorum
+        # node 1 dies: node 2 keeps quorum with the qdevice vote (2 of 3)
+        c.kill(1)
+        wait_for(
+            lambda: qnetd_list(c),
+            lambda t: "Membership node list:\t2\n" in t and "Node ID 1" not in t,
+            60,
+        )
+        quorum = wait_for(lambda: quorumtool(c, 2), lambda t: "Total votes:      2" in t, 60)
+        assert "Quorate:          Yes" in quorum
 
 
 @pytest.mark.timeout(300)
-def test_tls_with_our_certificates(cluster_down: None) -> None:
-    rc("up", "2", "udpu", "--extra", "1", tls="on")
-    nodes = os.path.join(ENV["RC_STATE"], "nodes")
-    rc(
-        "exec",
-        "3",
-        *PY,
-        "-m",
-        "qnetd.certutil",
-        "--setup",
-        "-n",
-        "realcluster",
-        "-d",
-        "/etc/corosync/pyqnetd",
-    )
-    src = os.path.join(nodes, "qntt3", "etc", "pyqnetd")
-    for n in ("1", "2"):
-        dst = os.path.join(nodes, f"qntt{n}", "etc")
-        shutil.copy(os.path.join(src, "ca.crt"), dst)
-        shutil.copy(os.path.join(src, "clusters", "realcluster", "cluster.p12"), dst)
-        rc("exec", n, "corosync-qdevice-net-certutil", "-i", "-c", "/etc/corosync/ca.crt")
-        rc("exec", n, "corosync-qdevice-net-certutil", "-m", "-c", "/etc/corosync/cluster.p12")
-    rc(
-        "spawn",
-        "3",
-        "qnetd",
-        *PY,
-        "-m",
-        "qnetd.server.daemon",
-        "-f",
-        "-s",
-        "req",
-        "--cert-dir",
-        "/etc/corosync/pyqnetd",
-    )
-    time.sleep(1.5)
-    for n in ("1", "2"):
-        rc("spawn", n, "qdevice", "corosync-qdevice", "-f", "-d")
-    text = wait_for(lambda: qnetd_list(True), lambda t: t.count("Vote:") == 2, 60)
-    assert text.count("TLS active:\t\tYes (client certificate verified)\n") == 2
-    status = rc("exec", "1", "corosync-qdevice-tool", "-s", "-v")
-    assert "State:\t\t\tConnected" in status and "TLS active:\t\tYes" in status
+def test_tls_with_our_certificates(tmp_path: Path) -> None:
+    with Cluster(2, extra=1, qdevice=QDeviceConf(tls="on"), keep_logs=tmp_path) as c:
+        c.exec(
+            3,
+            [*PY, "-m", "qnetd.certutil", "--setup", "-n", "realcluster",
+             "-d", "/etc/corosync/pyqnetd"],
+            timeout=60,
+            check=True,
+        )  # fmt: skip
+        src = c.node_dir(3) / "etc" / "pyqnetd"
+        for n in (1, 2):
+            dst = c.node_dir(n) / "etc"
+            shutil.copy(src / "ca.crt", dst)
+            shutil.copy(src / "clusters" / "realcluster" / "cluster.p12", dst)
+            c.exec(
+                n,
+                ["corosync-qdevice-net-certutil", "-i", "-c", "/etc/corosync/ca.crt"],
+                timeout=60,
+                check=True,
+            )
+            c.exec(
+                n,
+                ["corosync-qdevice-net-certutil", "-m", "-c", "/etc/corosync/cluster.p12"],
+                timeout=60,
+                check=True,
+            )
+        c.spawn(
+            3,
+            "qnetd",
+            [*PY, "-m", "qnetd.server.daemon", "-f", "-s", "req",
+             "--cert-dir", "/etc/corosync/pyqnetd"],
+        )  # fmt: skip
+        time.sleep(1.5)
+        for n in (1, 2):
+            c.spawn(n, "qdevice", ["corosync-qdevice", "-f", "-d"])
+        text = wait_for(lambda: qnetd_list(c, True), lambda t: t.count("Vote:") == 2, 60)
+        assert text.count("TLS active:\t\tYes (client certificate verified)\n") == 2
+        status = c.exec(1, ["corosync-qdevice-tool", "-s", "-v"]).stdout
+        assert "State:\t\t\tConnected" in status and "TLS active:\t\tYes" in status

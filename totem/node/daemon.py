@@ -24,7 +24,8 @@ import os
 import signal
 import socket
 import sys
-from typing import Any
+from importlib.metadata import entry_points
+from typing import Any, Protocol
 
 from totem import __version__
 from totem.config import (
@@ -52,11 +53,50 @@ from totem.transport.base import new_event_loop
 from totem.transport.udp import UdpTransport
 from totem.transport.udpu import UdpuTransport
 
-__all__ = ["EXIT_ALREADY_RUNNING", "EXIT_CONFIG", "Daemon", "main"]
+__all__ = [
+    "AGENT_ENTRY_POINT_GROUP",
+    "EXIT_ALREADY_RUNNING",
+    "EXIT_CONFIG",
+    "Agent",
+    "Daemon",
+    "load_agents",
+    "main",
+]
 
 EXIT_CONFIG = 8
 EXIT_ALREADY_RUNNING = 18
 PID_FILE = "pycorosync.pid"
+AGENT_ENTRY_POINT_GROUP = "pycorosync.agents"
+
+
+class Agent(Protocol):
+    """Something that runs beside the stack (the qdevice client): it sees the daemon's events
+    through ``daemon.driver.add_listener`` and may serve control operations."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def load_agents(daemon: Daemon, group: str = AGENT_ENTRY_POINT_GROUP) -> list[Agent]:
+    """``factory(daemon) -> Agent | None`` of every entry point of ``group`` (once per name).
+
+    A factory that fails is logged and skipped: an agent never stops the node.
+    """
+    agents: list[Agent] = []
+    seen: set[str] = set()
+    for entry_point in entry_points(group=group):
+        if entry_point.name in seen:
+            continue
+        seen.add(entry_point.name)
+        try:
+            agent = entry_point.load()(daemon)
+        except Exception as err:  # a broken plugin must not take the node down
+            emit(LogRecord(LogLevel.ERROR, "MAIN", f"agent {entry_point.name}: {err!r}"))
+            continue
+        if agent is not None:
+            agents.append(agent)
+    return agents
 
 
 def to_json(value: Any) -> Any:
@@ -110,6 +150,7 @@ class Daemon:
         self.cpg_control = (
             CpgControl(cpg, self.driver.poke, self.loop.call_soon) if cpg is not None else None
         )
+        self.agents = load_agents(self)
 
     @property
     def transport(self) -> UdpuTransport | UdpTransport:
@@ -248,6 +289,8 @@ class Daemon:
                 return 1
         await self.control.start()
         self._register_ops()
+        for agent in self.agents:
+            await agent.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(signum, self.stop)
         emit(
@@ -287,6 +330,8 @@ class Daemon:
             await self._stopped
         finally:
             emit(LogRecord(LogLevel.NOTICE, "MAIN", "Node was shut down by a signal"))
+            for agent in reversed(self.agents):
+                await agent.stop()
             self.driver.leave()
             await asyncio.sleep(0.01)  # let the LEAVE datagrams go out
             await self.control.stop()
@@ -304,7 +349,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pycorosync", description="A pure-Python corosync node (Totem udp/udpu)."
     )
-    parser.add_argument("-f", "--foreground", action="store_true", help="do not fork (default)")
+    parser.add_argument(
+        "-f",
+        "--foreground",
+        action="store_true",
+        help="run in the foreground: the only mode (accepted as corosync accepts it; use systemd)",
+    )
     parser.add_argument("-c", "--config", default="/etc/corosync/corosync.conf")
     parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="control socket and pid file")
     parser.add_argument("--state-dir", help="ring id files (default: system.state_dir)")

@@ -26,11 +26,12 @@ __all__ = ["NodeDriver", "SansIoNode"]
 
 
 class SansIoNode(Protocol):
-    """The driver contract every node core fulfils."""
+    """The driver contract of a node (``NodeStack``): the core contract of DESIGN.md plus
+    deferred delivery (``receive(..., defer=True)`` then ``process_deferred``)."""
 
     def start(self, now: float) -> None: ...
 
-    def receive(self, data: bytes, now: float, link: int = 0) -> None: ...
+    def receive(self, data: bytes, now: float, link: int = 0, *, defer: bool = False) -> None: ...
 
     def next_deadline(self) -> float | None: ...
 
@@ -41,6 +42,8 @@ class SansIoNode(Protocol):
     def events(self) -> list[Any]: ...
 
     def leave(self) -> None: ...
+
+    def process_deferred(self, now: float) -> None: ...
 
 
 Send = Callable[[int | None, bytes, int], None]
@@ -58,6 +61,7 @@ class NodeDriver:
         self._listeners: list[Listener] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._deferred_scheduled = False
         self.loop_lag_max = 0.0
         """Largest delay seen between a timer's due time and its run (event-loop stalls)."""
 
@@ -71,8 +75,21 @@ class NodeDriver:
         self._flush()
 
     def datagram_received(self, data: bytes, link: int = 0) -> None:
-        """Transport callback: ``data`` arrived on ring ``link``."""
-        self.node.receive(data, self._loop.time(), link)
+        """Transport callback: ``data`` arrived on ring ``link``.
+
+        The protocol work happens now (a token is forwarded at once); delivery to
+        the services runs once per loop turn, after every datagram the socket had
+        ready (``NodeStack.receive(defer=True)``).
+        """
+        self.node.receive(data, self._loop.time(), link, defer=True)
+        self._flush()
+        if not self._deferred_scheduled:
+            self._deferred_scheduled = True
+            self._loop.call_soon(self._process_deferred)
+
+    def _process_deferred(self) -> None:
+        self._deferred_scheduled = False
+        self.node.process_deferred(self._loop.time())
         self._flush()
 
     def poke(self) -> None:

@@ -172,8 +172,17 @@ class NodeStack:
         self.srp.start(now)
         self._process(now)
 
-    def receive(self, data: bytes, now: float, link: int = 0) -> None:
-        """A datagram from the network, received on ring ``link``."""
+    def receive(self, data: bytes, now: float, link: int = 0, *, defer: bool = False) -> None:
+        """A datagram from the network, received on ring ``link``.
+
+        With ``defer`` only the protocol work is done now (SRP stores the message,
+        forwards a token, answers retransmit requests: ``outbox()`` has it); what SRP
+        delivered waits for ``process_deferred``. A driver defers while datagrams are
+        queued in its socket, so a token behind a burst of data is forwarded before
+        the burst is delivered to the services -- as corosync delivers "after token
+        has been transmitted to improve performance". The order of deliveries and
+        configuration changes is unchanged.
+        """
         self._now = now
         srp = self.srp
         if self._direct:
@@ -185,6 +194,12 @@ class NodeStack:
                 srp.receive(datagram, now)
             for datagram in net.release_token(now):
                 srp.receive(datagram, now)
+        if not defer:
+            self._process(now)
+
+    def process_deferred(self, now: float) -> None:
+        """Deliver what deferred ``receive`` calls left for the services."""
+        self._now = now
         self._process(now)
 
     def next_deadline(self) -> float | None:

@@ -17,6 +17,7 @@ Two more orders come from corosync's containers and are reproduced here:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -62,6 +63,8 @@ class ProcessTable:
 
     def __init__(self) -> None:
         self._entries: list[ProcessInfo] = []
+        self._node_groups: Counter[tuple[int, bytes]] = Counter()
+        """How many processes of (nodeid, group) are listed: the per-message sender check."""
 
     def __iter__(self) -> Iterator[ProcessInfo]:
         return iter(self._entries)
@@ -86,13 +89,20 @@ class ProcessTable:
                 break
             position = index + 1
         self._entries.insert(position, info)
+        self._node_groups[(info.nodeid, info.group)] += 1
 
     def remove(self, group: bytes, pid: int, nodeid: int) -> bool:
         """Remove the matching entry; False if there was none."""
         info = ProcessInfo(nodeid, pid, group)
         before = len(self._entries)
         self._entries = [entry for entry in self._entries if entry != info]
-        return len(self._entries) != before
+        removed = before - len(self._entries)
+        if removed:
+            key = (nodeid, group)
+            self._node_groups[key] -= removed
+            if self._node_groups[key] <= 0:
+                del self._node_groups[key]
+        return removed != 0
 
     def members(self, group: bytes) -> list[ProcessInfo]:
         """The processes of ``group``, in list order."""
@@ -100,7 +110,7 @@ class ProcessTable:
 
     def node_in_group(self, nodeid: int, group: bytes) -> bool:
         """Whether any process of ``nodeid`` is in ``group`` (the mcast "known node" check)."""
-        return any(e.nodeid == nodeid and e.group == group for e in self._entries)
+        return (nodeid, group) in self._node_groups
 
     def of_node(self, nodeid: int) -> list[ProcessInfo]:
         """The processes on ``nodeid``, in list order (what its JOINLIST carries)."""

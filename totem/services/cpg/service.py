@@ -103,6 +103,9 @@ CPG_MAX_ATOMIC_MSGSIZE = 1024 * 1024 - 1024
 PARTIAL_MCAST fragments of exactly this size (``cpg_mcast_joined``/``send_fragments``)."""
 
 _SUBSYS = "CPG"
+_FN_MCAST = int(CpgFn.MCAST)
+_RECEIVING_STATES = frozenset((CpdState.JOIN_COMPLETED, CpdState.LEAVE_STARTED))
+"""Handle states that receive their group's messages."""
 _U32_LIMIT = 1 << 32
 
 
@@ -205,6 +208,18 @@ class CpgService(Service):
 
     # --- exec messages (agreed order) ---------------------------------------------------------
     def exec_deliver(self, sender: int, fn_id: int, body: bytes, now: float) -> None:
+        if fn_id == _FN_MCAST:  # the hot path: one struct unpack, no enum construction
+            try:
+                mcast = Mcast.decode(body)
+            except MalformedCpgMessage as exc:
+                self._count("malformed_mcast")
+                self._log(
+                    LogLevel.WARNING,
+                    f"Discarded malformed mcast message from node {sender}: {exc}",
+                )
+                return
+            self._exec_mcast(sender, mcast)
+            return
         try:
             fn = CpgFn(fn_id)
         except ValueError:
@@ -260,9 +275,7 @@ class CpgService(Service):
     def _receivers(self, sender: int, group: bytes, what: str) -> list[_Cpd] | None:
         """Local handles to deliver to; None (counted) if the sender has no process in group."""
         receivers = [
-            cpd
-            for cpd in self._cpds
-            if cpd.state in (CpdState.JOIN_COMPLETED, CpdState.LEAVE_STARTED) and cpd.group == group
+            cpd for cpd in self._cpds if cpd.group == group and cpd.state in _RECEIVING_STATES
         ]
         if receivers and not self._table.node_in_group(sender, group):
             self._count(f"unknown_node_{what}")

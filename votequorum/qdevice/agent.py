@@ -1,0 +1,203 @@
+"""The qdevice-net client as an agent of the node daemon (``pycorosync.agents`` entry point).
+
+corosync runs corosync-qdevice as a separate daemon talking to votequorum over IPC; pycorosync
+runs the same client inside the node daemon, beside votequorum. :func:`agent_factory` is the
+``qdevice`` entry point of the ``pycorosync.agents`` group: the daemon calls it with itself
+after loading its services, and gets a :class:`QdeviceAgent` when ``quorum.device.model`` is
+``net`` (None otherwise, or when the configuration would stop corosync-qdevice, which is then
+logged).
+
+The agent owns a sans-IO :class:`~votequorum.qdevice.net_client.QdeviceNetClient`, its
+:class:`~votequorum.qdevice.bridge.VotequorumBridge` to the node's votequorum service and the
+:class:`~votequorum.qdevice.driver.ClientDriver`. It sees the node's events through
+``daemon.driver.add_listener`` and serves ``qdevice.status`` on the control socket
+(``pycorosync-qdevice-tool``)::
+
+    -> {"op": "qdevice.status", "verbose": true}
+    <- {"text": "Qdevice information\\n...", "status": {...}}
+
+State changes are published on the control socket under the topic ``qdevice``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from totem.node.logsys import emit
+from totem.srp.events import LogLevel, LogRecord
+from votequorum.qdevice.bridge import VotequorumBridge
+from votequorum.qdevice.driver import ClientDriver
+from votequorum.qdevice.events import (
+    Disconnected,
+    Output,
+    Poll,
+    StateChanged,
+    Stopped,
+)
+from votequorum.qdevice.net_client import QdeviceNetClient
+from votequorum.qdevice.settings import (
+    QdeviceNetSettings,
+    QdeviceSettingsError,
+    settings_from_config,
+)
+from votequorum.qdevice.status import render_status, snapshot, status_json
+from votequorum.service import (
+    ExpectedVotesChanged,
+    NodeListNotification,
+    QdeviceRegistration,
+    QuorumChanged,
+    VotequorumService,
+)
+
+__all__ = ["QdeviceAgent", "agent_factory"]
+
+STATUS_OP = "qdevice.status"
+TOPIC = "qdevice"
+VOTEQUORUM_EVENTS = (QdeviceRegistration, NodeListNotification, QuorumChanged, ExpectedVotesChanged)
+"""The node events a quorum device follows (libvotequorum's callbacks)."""
+
+
+def agent_factory(daemon: Any) -> QdeviceAgent | None:
+    """Entry point: the agent when ``quorum.device.model`` is ``net``."""
+    device = daemon.config.quorum.device
+    if device is None or device.model != "net":
+        return None
+    votequorum = next((s for s in daemon.stack.services if isinstance(s, VotequorumService)), None)
+    if votequorum is None:
+        emit(
+            LogRecord(
+                LogLevel.ERROR,
+                "QDEVICE",
+                "quorum.device is configured but votequorum is not running "
+                "(set quorum.provider: corosync_votequorum)",
+            )
+        )
+        return None
+    try:
+        settings = settings_from_config(daemon.config, daemon.local_node.nodeid)
+    except QdeviceSettingsError as err:
+        emit(LogRecord(LogLevel.ERROR, "QDEVICE", f"quorum device not started: {err}"))
+        return None
+    return QdeviceAgent(daemon, settings, votequorum)
+
+
+class QdeviceAgent:
+    """One node's qdevice-net client, driven on the daemon's loop."""
+
+    name = "qdevice"
+
+    def __init__(
+        self, daemon: Any, settings: QdeviceNetSettings, votequorum: VotequorumService
+    ) -> None:
+        self.daemon = daemon
+        self.settings = settings
+        self.loop = daemon.loop
+        self.client = QdeviceNetClient(settings)
+        self.bridge = VotequorumBridge(votequorum, self.client)
+        self.driver = ClientDriver(
+            self.client, self.loop, execute_polls=self._execute_polls, on_event=self._on_event
+        )
+        self._running = False
+        self._poke_scheduled = False
+        self.errors = 0
+        """Exceptions caught while following the node (a bug; logged at ERROR)."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Register the device and start following the node (before the ring forms)."""
+        self._running = True
+        self.daemon.driver.add_listener(self._on_node_event)
+        self.daemon.control.register(STATUS_OP, self._op_status)
+        emit(
+            LogRecord(
+                LogLevel.NOTICE,
+                "QDEVICE",
+                f"Quorum device model net: qnetd {self.settings.host}:{self.settings.port}, "
+                f"cluster {self.settings.cluster_name}, TLS {self.settings.tls.name.lower()}",
+            )
+        )
+        self.bridge.start(self.loop.time())
+        self._after_bridge()
+
+    async def stop(self) -> None:
+        """Disconnect from qnetd and unregister the device."""
+        if not self._running:
+            return
+        self._running = False
+        self.bridge.stop(self.loop.time())
+        self._after_bridge()
+        await self.driver.close()
+        self.daemon.driver.poke()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _after_bridge(self) -> None:
+        for record in self.bridge.log_records():
+            emit(record)
+        self.driver.flush()
+        self._poke_node()
+
+    def _poke_node(self) -> None:
+        """votequorum may have queued messages: let the node driver send them (soon, never
+        from inside its own event dispatch)."""
+        if not self._poke_scheduled:
+            self._poke_scheduled = True
+            self.loop.call_soon(self._poke_now)
+
+    def _poke_now(self) -> None:
+        self._poke_scheduled = False
+        self.daemon.driver.poke()
+
+    def _execute_polls(self, outputs: list[Output], now: float) -> list[Output]:
+        polled = any(isinstance(o, Poll) for o in outputs)
+        rest = self.bridge.execute(outputs, now)
+        for record in self.bridge.log_records():
+            emit(record)
+        if polled:
+            self._poke_node()
+        return rest
+
+    def _on_node_event(self, event: Any) -> None:
+        if not self._running or not isinstance(event, VOTEQUORUM_EVENTS):
+            return
+        try:
+            self.bridge.on_event(event, self.loop.time())
+            self._after_bridge()
+        except Exception as err:  # never let the device break the node's event dispatch
+            self.errors += 1
+            emit(LogRecord(LogLevel.ERROR, "QDEVICE", f"internal error on {event!r}: {err!r}"))
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, LogRecord):
+            emit(event)
+        elif isinstance(event, StateChanged):
+            self.daemon.control.publish(
+                TOPIC, {"event": "QdeviceStateChanged", "state": event.state.name}
+            )
+        elif isinstance(event, Disconnected):
+            self.daemon.control.publish(
+                TOPIC,
+                {"event": "QdeviceDisconnected", "reason": event.reason.name},
+            )
+        elif isinstance(event, Stopped) and self._running:
+            # corosync-qdevice exits here: the device leaves votequorum
+            self._running = False
+            self.bridge.stop(self.loop.time())
+            for record in self.bridge.log_records():
+                emit(record)
+            self._poke_node()
+
+    # ------------------------------------------------------------------ status
+
+    def status(self, verbose: bool = False) -> dict[str, Any]:
+        now = self.loop.time()
+        offset = time.time() - now
+        snap = snapshot(self.client, now, lambda t: t + offset)
+        data = status_json(snap)
+        data.update(self.bridge.status())
+        return {"text": render_status(snap, verbose), "status": data}
+
+    def _op_status(self, _connection: Any, request: dict[str, Any]) -> dict[str, Any]:
+        return self.status(bool(request.get("verbose", False)))
