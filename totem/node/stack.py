@@ -264,6 +264,10 @@ class NodeStack:
         for event in self.srp.events():
             if isinstance(event, Delivery):
                 self._deliver(event, now)
+                # A packet can complete sync: switch assemblies before the next packet
+                # (corosync's trans_ack callback runs inside that delivery), never at
+                # the end of the batch, or a sender's fragments straddle both lists.
+                self._collect_sync()
             elif isinstance(event, ConfigurationChange):
                 self._events.append(event)
                 self._confchg(event, now)
@@ -316,13 +320,16 @@ class NodeStack:
             service.confchg(change, now)
         self.sync.confchg(change, now)
 
-    def _collect(self) -> None:
+    def _collect_sync(self) -> None:
         for event in self.sync.events():
             if isinstance(event, SyncCompleted):
                 self.synced = True
                 self._trans_assembly = False
                 self.srp.trans_ack()
             self._events.append(event)
+
+    def _collect(self) -> None:
+        self._collect_sync()
         for service in self.services:
             for event in service.events():
                 if isinstance(event, CfgRingReenable):

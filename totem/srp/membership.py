@@ -363,8 +363,14 @@ class MembershipMixin(SrpState):
             for node, entry in zip(token.addr, token.memb_list, strict=True)
         )
         originated = 0
+        # The transitional delivery pass (skip=True) delivers only messages from
+        # deliver_memb_list. corosync sets it here only when some member lacks
+        # messages, since otherwise its agreed-only first pass leaves nothing for
+        # that pass; our first pass also stops at a SAFE message that is not yet
+        # safe, so the list must always be this configuration's transitional
+        # members, never a stale one (else such messages are silently skipped).
+        self.deliver_memb_list = list(self.trans_memb_list)
         if originate:
-            self.deliver_memb_list = list(self.trans_memb_list)
             for node, entry in zip(token.addr, token.memb_list, strict=True):
                 if node in trans and entry.ring_id == self.old_ring_id:
                     if seq_lt(entry.aru, low_ring_aru):
@@ -482,7 +488,13 @@ class MembershipMixin(SrpState):
         self.old_ring_id = self.ring_id
 
     def _recovered_to_regular(self) -> None:
-        """Unwrap ENCAPSULATED old-ring messages received in RECOVERY into the regular queue."""
+        """Unwrap ENCAPSULATED old-ring messages received in RECOVERY into the regular queue.
+
+        Sequence numbers 1..my_aru, as corosync's loop; none when my_aru is 0 (a
+        wrapped range would otherwise scan the whole sort-queue window).
+        """
+        if self.my_aru == 0:
+            return
         for _seq, (outer, _raw) in self.recovery_queue.items_from(1, self.my_aru):
             if outer.encapsulated != ENCAPSULATED:
                 continue

@@ -1,0 +1,660 @@
+"""The safety checker: extended virtual synchrony, membership and quorum invariants.
+
+Run on every simulation (issue 5 item 3; ref anchors.md E2). It is *online*:
+the simulator feeds it what happens, as it happens, and it keeps only compact
+state (digests, counters, the per-configuration set of who holds each SAFE
+message), so a long run of a large ring does not keep its whole history.
+
+Inputs, with the virtual time of each:
+
+* ``node_up`` / ``node_down``: a process (one *incarnation* of a node id) starts
+  or stops. A restarted node is a new process; nothing is promised across.
+* ``app_sent``: an application message was accepted by a node (identity in
+  :mod:`simulations.traffic`).
+* ``safe_held``: a node holds a SAFE message (it sent it, or received it
+  directly or encapsulated in recovery).
+* ``delivered``: a node delivered an ordered message: its sender, the ring it
+  was ordered on, its sequence number there, its payload.
+* ``configuration``: a TRANSITIONAL or REGULAR configuration change.
+* ``quorum``: a node's quorum view (quorate, and the members it counts).
+
+Invariants (the names appear in every :class:`Violation`):
+
+``agreed-order``
+    Within a ring a process delivers sequence numbers in increasing order, only
+    messages of its current configuration, and every process that delivers
+    ring R's sequence S delivers the same message.
+``no-duplicates``
+    No process delivers a message twice.
+``no-creation``
+    Every delivered application message was sent, by the node it claims, intact;
+    every ordered message comes from a member of its configuration.
+``fifo``
+    A sender's messages are delivered in the order it sent them.
+``self-delivery``
+    A process delivers each of its own messages before it installs the next
+    configuration (and never skips one of its own).
+``transitional-before-regular``
+    Each REGULAR configuration is announced right after a TRANSITIONAL one of
+    the same ring; the transitional members are survivors of the previous
+    configuration that go on into the new one, the process among them.
+``virtual-synchrony``
+    Processes that move together from configuration C to C' delivered the same
+    messages in C (regular part) and the same in the transitional part, and saw
+    the same transitional membership.
+``safe-delivery``
+    A SAFE message is delivered in its regular configuration only once every
+    member of that configuration holds it.
+``membership-agreement``
+    Every process that installs ring R installs it with the same members, and
+    ring ids only grow on a process.
+``quorum-safety``
+    Never two quorate processes whose memberships are disjoint (two quorate
+    partitions). ``allow_split_brain`` (two_node clusters, which rely on fencing
+    as corosync documents) turns this check off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from simulations.traffic import AppMessage, decode_app
+from totem.ringid import RingId
+from totem.srp.events import ConfigurationChange, ConfigurationKind
+
+__all__ = ["INVARIANTS", "Checker", "Violation"]
+
+INVARIANTS = (
+    "agreed-order",
+    "no-duplicates",
+    "no-creation",
+    "fifo",
+    "self-delivery",
+    "transitional-before-regular",
+    "virtual-synchrony",
+    "safe-delivery",
+    "membership-agreement",
+    "quorum-safety",
+)
+
+_MAX_VIOLATIONS = 200
+_Key = tuple[int, int]
+"""(node id, incarnation): one process."""
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken invariant."""
+
+    invariant: str
+    time: float
+    nodes: tuple[int, ...]
+    message: str
+
+    def __str__(self) -> str:
+        return f"t={self.time:.6f}s {self.invariant}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-able form."""
+        return {
+            "invariant": self.invariant,
+            "time": round(self.time, 9),
+            "nodes": list(self.nodes),
+            "message": self.message,
+        }
+
+
+@dataclass(slots=True)
+class _Epoch:
+    """What a process delivered in one phase (regular or transitional) of a configuration."""
+
+    count: int = 0
+    digest: int = 0
+    first: int | None = None
+    last: int | None = None
+
+    def add(self, ring: RingId, seq: int) -> None:
+        self.count += 1
+        self.digest = (self.digest + hash((ring.rep, ring.seq, seq))) & 0xFFFFFFFFFFFFFFFF
+        if self.first is None:
+            self.first = seq
+        self.last = seq
+
+    def describe(self) -> str:
+        if not self.count:
+            return "no messages"
+        return f"{self.count} messages (seq {self.first:x}..{self.last:x})"
+
+
+@dataclass(slots=True)
+class _Process:
+    node: int
+    incarnation: int
+    alive: bool = True
+    regular: RingId | None = None
+    regular_members: tuple[int, ...] = ()
+    transitional: ConfigurationChange | None = None
+    regular_epoch: _Epoch = field(default_factory=_Epoch)
+    trans_epoch: _Epoch = field(default_factory=_Epoch)
+    last_ring: RingId | None = None
+    last_seq: int = 0
+    own_high: int = 0
+    fifo: dict[_Key, int] = field(default_factory=dict)
+    gaps: dict[_Key, list[tuple[int, int]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Crossing:
+    """The first process seen moving from one configuration to the next."""
+
+    node: int
+    trans_members: tuple[int, ...]
+    regular: _Epoch
+    trans: _Epoch
+
+
+class Checker:
+    """Online invariant checker; read ``violations`` at any time."""
+
+    def __init__(self, *, allow_split_brain: bool = False, app_only: bool = True) -> None:
+        self.allow_split_brain = allow_split_brain
+        """Do not report disjoint quorate partitions (two_node: 1 relies on fencing)."""
+        self.app_only = app_only
+        """Every ordered payload must be a simulator application message (bare SRP rings)."""
+        self.violations: list[Violation] = []
+        self.deliveries = 0
+        self.configurations = 0
+        self.suppressed = 0
+        """Violations not recorded because the same kind was already reported."""
+        self._procs: dict[_Key, _Process] = {}
+        self._current: dict[int, _Process] = {}
+        self._order: dict[tuple[RingId, int], tuple[int, int, int]] = {}
+        self._ring_members: dict[RingId, tuple[int, ...]] = {}
+        self._crossings: dict[tuple[RingId, RingId], _Crossing] = {}
+        self._safe: dict[tuple[RingId, int], set[int]] = {}
+        self._sent: dict[_Key, int] = {}
+        self._ordered_on: dict[_Key, dict[RingId, int]] = {}
+        self._left_with: dict[_Key, dict[RingId, int]] = {}
+        self._quorate: dict[int, frozenset[int]] = {}
+        self._reported: set[tuple[str, str, tuple[int, ...]]] = set()
+
+    @property
+    def ok(self) -> bool:
+        """No invariant was violated."""
+        return not self.violations
+
+    # ------------------------------------------------------------------------------------
+    # reporting
+    # ------------------------------------------------------------------------------------
+    def _violate(
+        self, invariant: str, now: float, nodes: Iterable[int], message: str, tag: str = ""
+    ) -> None:
+        """Record a violation, once per (invariant, ``tag``, nodes): floods stay readable."""
+        involved = tuple(sorted(set(nodes)))
+        key = (invariant, tag, involved)
+        if key in self._reported or len(self.violations) >= _MAX_VIOLATIONS:
+            self.suppressed += 1
+            return
+        self._reported.add(key)
+        self.violations.append(Violation(invariant, now, involved, message))
+
+    # ------------------------------------------------------------------------------------
+    # processes
+    # ------------------------------------------------------------------------------------
+    def node_up(self, node: int, incarnation: int, now: float) -> None:
+        """A process starts (first start or restart)."""
+        proc = _Process(node, incarnation)
+        self._procs[(node, incarnation)] = proc
+        self._current[node] = proc
+        self._sent.setdefault((node, incarnation), 0)
+
+    def node_down(self, node: int, incarnation: int, now: float) -> None:
+        """A process stops (crash or graceful leave)."""
+        proc = self._procs.get((node, incarnation))
+        if proc is not None:
+            proc.alive = False
+        if proc is not None and self._current.get(node) is proc:
+            del self._current[node]
+        self._quorate.pop(node, None)
+
+    def _proc(self, node: int, incarnation: int) -> _Process:
+        proc = self._procs.get((node, incarnation))
+        if proc is None:
+            self.node_up(node, incarnation, 0.0)
+            proc = self._procs[(node, incarnation)]
+        return proc
+
+    # ------------------------------------------------------------------------------------
+    # traffic
+    # ------------------------------------------------------------------------------------
+    def app_sent(self, node: int, incarnation: int, counter: int, now: float) -> None:
+        """Message ``counter`` of this process was accepted for ordering."""
+        key = (node, incarnation)
+        if counter > self._sent.get(key, 0):
+            self._sent[key] = counter
+
+    def safe_held(self, node: int, ring: RingId, seq: int) -> None:
+        """``node`` holds the SAFE message ``ring``/``seq``."""
+        holders = self._safe.get((ring, seq))
+        if holders is None:
+            self._safe[(ring, seq)] = {node}
+        else:
+            holders.add(node)
+
+    # ------------------------------------------------------------------------------------
+    # configurations
+    # ------------------------------------------------------------------------------------
+    def configuration(
+        self, node: int, incarnation: int, change: ConfigurationChange, now: float
+    ) -> None:
+        """A configuration change delivered by a process."""
+        self.configurations += 1
+        proc = self._proc(node, incarnation)
+        if change.kind is ConfigurationKind.TRANSITIONAL:
+            self._transitional(proc, change, now)
+        else:
+            self._regular(proc, change, now)
+
+    def _transitional(self, proc: _Process, change: ConfigurationChange, now: float) -> None:
+        node = proc.node
+        if proc.transitional is not None:
+            self._violate(
+                "transitional-before-regular",
+                now,
+                [node],
+                f"node {node} announced a second TRANSITIONAL configuration ({change.ring_id}) "
+                f"before the REGULAR one of {proc.transitional.ring_id}",
+                "second",
+            )
+        proc.transitional = change
+        proc.trans_epoch = _Epoch()
+        if proc.regular is None:
+            return
+        members = set(change.members)
+        if node not in members:
+            self._violate(
+                "transitional-before-regular",
+                now,
+                [node],
+                f"node {node} is not in its own transitional configuration "
+                f"{_ids(change.members)} of ring {change.ring_id}",
+                "self",
+            )
+        outsiders = members.difference(proc.regular_members)
+        if outsiders:
+            self._violate(
+                "transitional-before-regular",
+                now,
+                [node, *outsiders],
+                f"node {node}'s transitional configuration of ring {change.ring_id} lists "
+                f"{_ids(outsiders)}, who were not in its configuration {proc.regular}",
+                "outsiders",
+            )
+
+    def _regular(self, proc: _Process, change: ConfigurationChange, now: float) -> None:
+        node = proc.node
+        ring = change.ring_id
+        trans = proc.transitional
+        if trans is None:
+            self._violate(
+                "transitional-before-regular",
+                now,
+                [node],
+                f"node {node} installed REGULAR configuration {ring} without a TRANSITIONAL one",
+                "missing",
+            )
+            trans_members: tuple[int, ...] = ()
+        else:
+            trans_members = trans.members
+            if trans.ring_id != ring:
+                self._violate(
+                    "transitional-before-regular",
+                    now,
+                    [node],
+                    f"node {node}'s TRANSITIONAL configuration names ring {trans.ring_id} "
+                    f"but the REGULAR one that follows is {ring}",
+                    "ring",
+                )
+            missing = set(trans_members).difference(change.members)
+            if missing:
+                self._violate(
+                    "transitional-before-regular",
+                    now,
+                    [node, *missing],
+                    f"node {node}: transitional members {_ids(missing)} are not in the new "
+                    f"configuration {ring} {_ids(change.members)}",
+                    "gone",
+                )
+        if node not in change.members:
+            self._violate(
+                "membership-agreement",
+                now,
+                [node],
+                f"node {node} installed configuration {ring} {_ids(change.members)} without itself",
+                "self",
+            )
+        known = self._ring_members.get(ring)
+        if known is None:
+            self._ring_members[ring] = change.members
+        elif known != change.members:
+            self._violate(
+                "membership-agreement",
+                now,
+                [node],
+                f"node {node} installed ring {ring} with members {_ids(change.members)}, "
+                f"others with {_ids(known)}",
+                "members",
+            )
+        old = proc.regular
+        if old is not None and ring.seq <= old.seq:
+            self._violate(
+                "membership-agreement",
+                now,
+                [node],
+                f"node {node} went from ring {old} to ring {ring}: ring ids must grow",
+                "grow",
+            )
+        if old is not None:
+            self._crossed(proc, old, ring, trans_members, now)
+            self._leave_ring(proc, old, now)
+        proc.regular = ring
+        proc.regular_members = change.members
+        proc.transitional = None
+        proc.regular_epoch = _Epoch()
+        proc.trans_epoch = _Epoch()
+
+    def _crossed(
+        self,
+        proc: _Process,
+        old: RingId,
+        new: RingId,
+        trans_members: tuple[int, ...],
+        now: float,
+    ) -> None:
+        """Virtual synchrony: compare with the first process that made the same move."""
+        key = (old, new)
+        mine = _Crossing(proc.node, trans_members, proc.regular_epoch, proc.trans_epoch)
+        first = self._crossings.get(key)
+        if first is None:
+            self._crossings[key] = mine
+            return
+        pair = [first.node, proc.node]
+        where = f"moving from {old} to {new}"
+        if first.trans_members != trans_members:
+            self._violate(
+                "virtual-synchrony",
+                now,
+                pair,
+                f"nodes {first.node} and {proc.node} {where} saw different transitional "
+                f"memberships {_ids(first.trans_members)} and {_ids(trans_members)}",
+                "members",
+            )
+        for phase, a, b in (
+            ("in the regular configuration", first.regular, mine.regular),
+            ("in the transitional configuration", first.trans, mine.trans),
+        ):
+            if (a.count, a.digest) != (b.count, b.digest):
+                self._violate(
+                    "virtual-synchrony",
+                    now,
+                    pair,
+                    f"nodes {first.node} and {proc.node} {where} delivered different messages "
+                    f"{phase} {old}: {a.describe()} vs {b.describe()}",
+                    phase,
+                )
+
+    def _leave_ring(self, proc: _Process, old: RingId, now: float) -> None:
+        """Self-delivery: everything of mine ordered on ``old`` must be delivered by now."""
+        key = (proc.node, proc.incarnation)
+        ordered = self._ordered_on.get(key, {}).get(old, 0)
+        if ordered > proc.own_high:
+            self._violate(
+                "self-delivery",
+                now,
+                [proc.node],
+                f"node {proc.node} left configuration {old} without delivering its own "
+                f"message #{ordered} that others delivered there (it delivered up to "
+                f"#{proc.own_high})",
+            )
+        self._left_with.setdefault(key, {})[old] = proc.own_high
+
+    # ------------------------------------------------------------------------------------
+    # deliveries
+    # ------------------------------------------------------------------------------------
+    def delivered(
+        self,
+        node: int,
+        incarnation: int,
+        sender: int,
+        ring: RingId,
+        seq: int,
+        payload: bytes,
+        now: float,
+    ) -> bool:
+        """An ordered delivery by a process; True if it carried an application message."""
+        self.deliveries += 1
+        proc = self._proc(node, incarnation)
+        regular = proc.regular
+        if regular is None or ring != regular:
+            self._violate(
+                "agreed-order",
+                now,
+                [node],
+                f"node {node} delivered {ring}/{seq:x} from {sender} while its configuration "
+                f"is {regular}",
+            )
+        elif proc.last_ring == ring and seq <= proc.last_seq:
+            if seq == proc.last_seq:
+                self._violate(
+                    "no-duplicates",
+                    now,
+                    [node],
+                    f"node {node} delivered {ring}/{seq:x} twice in a row",
+                )
+            else:
+                self._violate(
+                    "agreed-order",
+                    now,
+                    [node],
+                    f"node {node} delivered {ring}/{seq:x} after {ring}/{proc.last_seq:x}",
+                )
+        proc.last_ring = ring
+        proc.last_seq = seq
+
+        identity = (hash(payload), len(payload), sender)
+        seen = self._order.get((ring, seq))
+        if seen is None:
+            self._order[(ring, seq)] = (*identity[:2], node)
+        elif seen[:2] != identity[:2]:
+            self._violate(
+                "agreed-order",
+                now,
+                [seen[2], node],
+                f"nodes {seen[2]} and {node} delivered different messages as {ring}/{seq:x}",
+            )
+
+        members = self._ring_members.get(ring)
+        if members is not None and sender not in members:
+            self._violate(
+                "no-creation",
+                now,
+                [node, sender],
+                f"node {node} delivered {ring}/{seq:x} from {sender}, not a member of "
+                f"{ring} {_ids(members)}",
+            )
+
+        if proc.transitional is None:
+            proc.regular_epoch.add(ring, seq)
+            holders = self._safe.get((ring, seq))
+            if holders is not None and members is not None:
+                lacking = [m for m in members if m not in holders]
+                if lacking:
+                    self._violate(
+                        "safe-delivery",
+                        now,
+                        [node, *lacking],
+                        f"node {node} delivered SAFE message {ring}/{seq:x} while "
+                        f"{_ids(lacking)} of its configuration did not hold it",
+                    )
+        else:
+            proc.trans_epoch.add(ring, seq)
+
+        message = decode_app(payload)
+        if message is None:
+            if self.app_only:
+                self._violate(
+                    "no-creation",
+                    now,
+                    [node],
+                    f"node {node} delivered {ring}/{seq:x} ({len(payload)} bytes from "
+                    f"{sender}) that no simulated application sent",
+                )
+            return False
+        self._app(proc, sender, message, ring, now)
+        return True
+
+    def app_delivered(
+        self, node: int, incarnation: int, sender: int, payload: bytes, now: float
+    ) -> None:
+        """An application message delivered above Totem (by a service).
+
+        It belongs to the ordered message this process delivered last (the
+        totempg packet that carried it), so it was ordered on that ring.
+        """
+        proc = self._proc(node, incarnation)
+        ring = proc.last_ring or proc.regular
+        message = decode_app(payload)
+        if message is None:
+            self._violate(
+                "no-creation",
+                now,
+                [node],
+                f"node {node} delivered {len(payload)} bytes from {sender} that no simulated "
+                "application sent",
+            )
+            return
+        if ring is None:
+            self._violate(
+                "agreed-order",
+                now,
+                [node],
+                f"node {node} delivered an application message before any configuration",
+            )
+            return
+        self._app(proc, sender, message, ring, now)
+
+    def _app(
+        self, proc: _Process, sender: int, message: AppMessage, ring: RingId, now: float
+    ) -> None:
+        node = proc.node
+        origin = (message.sender, message.incarnation)
+        counter = message.counter
+        label = f"message #{counter} of node {message.sender} (incarnation {message.incarnation})"
+        if message.sender != sender:
+            self._violate(
+                "no-creation",
+                now,
+                [node, sender, message.sender],
+                f"node {node} delivered {label} as sent by node {sender}",
+            )
+            return
+        if not message.intact:
+            self._violate(
+                "no-creation", now, [node, sender], f"node {node} delivered {label} corrupted"
+            )
+            return
+        if counter < 1 or counter > self._sent.get(origin, 0):
+            self._violate(
+                "no-creation",
+                now,
+                [node, sender],
+                f"node {node} delivered {label}, which was never sent",
+            )
+            return
+
+        last = proc.fifo.get(origin, 0)
+        if counter <= last:
+            gaps = proc.gaps.get(origin)
+            if gaps and _take_gap(gaps, counter):
+                self._violate(
+                    "fifo",
+                    now,
+                    [node, sender],
+                    f"node {node} delivered {label} after #{last}",
+                )
+            else:
+                self._violate(
+                    "no-duplicates", now, [node, sender], f"node {node} delivered {label} twice"
+                )
+            return
+        own = origin == (node, proc.incarnation)
+        if counter > last + 1:
+            proc.gaps.setdefault(origin, []).append((last + 1, counter - 1))
+            if own:
+                self._violate(
+                    "self-delivery",
+                    now,
+                    [node],
+                    f"node {node} delivered its own message #{counter} before #{last + 1}",
+                )
+        proc.fifo[origin] = counter
+        if own:
+            proc.own_high = counter
+
+        ordered = self._ordered_on.setdefault(origin, {})
+        if counter > ordered.get(ring, 0):
+            ordered[ring] = counter
+        left = self._left_with.get(origin)
+        if left is not None and ring in left and counter > left[ring]:
+            self._violate(
+                "self-delivery",
+                now,
+                [message.sender, node],
+                f"node {message.sender} left configuration {ring} without delivering its own "
+                f"message #{counter}, which node {node} delivered there",
+            )
+
+    # ------------------------------------------------------------------------------------
+    # quorum
+    # ------------------------------------------------------------------------------------
+    def quorum(
+        self, node: int, incarnation: int, quorate: bool, members: Iterable[int], now: float
+    ) -> None:
+        """A process's quorum view changed."""
+        if not quorate:
+            self._quorate.pop(node, None)
+            return
+        mine = frozenset(members)
+        self._quorate[node] = mine
+        if self.allow_split_brain:
+            return
+        for other, theirs in self._quorate.items():
+            if other != node and mine.isdisjoint(theirs):
+                self._violate(
+                    "quorum-safety",
+                    now,
+                    [node, other],
+                    f"two quorate partitions: node {node} with {_ids(mine)} and node {other} "
+                    f"with {_ids(theirs)}",
+                )
+
+    def quorate_nodes(self) -> dict[int, frozenset[int]]:
+        """The processes that currently consider themselves quorate, with their members."""
+        return dict(self._quorate)
+
+
+def _take_gap(gaps: list[tuple[int, int]], counter: int) -> bool:
+    for i, (lo, hi) in enumerate(gaps):
+        if lo <= counter <= hi:
+            del gaps[i]
+            if lo < counter:
+                gaps.append((lo, counter - 1))
+            if counter < hi:
+                gaps.append((counter + 1, hi))
+            return True
+    return False
+
+
+def _ids(nodes: Iterable[int]) -> str:
+    return "{" + ",".join(str(n) for n in sorted(nodes)) + "}"

@@ -1,0 +1,301 @@
+"""``pycorosync-sim``: run scenarios, sweeps and the vqsim-compatible mode.
+
+    pycorosync-sim run SCENARIO [--seed N] [--json] [--trace FILE] [--minimize]
+    pycorosync-sim check SCENARIO...        # parse and validate only
+    pycorosync-sim list                     # the scenario library
+    pycorosync-sim fuzz [--runs N] [--nodes 2-16] [--seed N]
+    pycorosync-sim sweep failover [--nodes 3,5,9] [--token 1000,3000] [--seeds 3] [--out DIR]
+    pycorosync-sim sweep throughput [--nodes 3,5] [--latency 0.1,1,10] [--out DIR]
+    pycorosync-sim vq -c corosync.conf [--json] [SCRIPT]
+
+SCENARIO is a file or the name of a library scenario (``token-loss``). Exit
+status: 0 all expectations met and no invariant violated, 1 otherwise, 2 for a
+scenario, configuration or usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from simulations.faults import random_scenario
+from simulations.library import library_path, library_scenarios
+from simulations.runner import RunResult, minimize, run_scenario
+from simulations.scenario import Scenario, ScenarioError, parse_scenario
+from simulations.trace import describe
+from totem.config import ConfigError, load
+
+__all__ = ["main"]
+
+
+def _load(name: str) -> Scenario:
+    path = Path(name)
+    if not path.exists():
+        library = library_path(name)
+        if library is None:
+            raise ScenarioError(name, 0, "no such file or library scenario (see 'list')")
+        path = library
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(str(path), 0, f"cannot read: {exc}") from None
+    return parse_scenario(text, str(path))
+
+
+def _print_result(result: RunResult, out: TextIO) -> None:
+    for expectation in result.expectations:
+        mark = "ok    " if expectation.ok else "FAILED"
+        at = f"t={expectation.at:.3f}s"
+        line = f"{mark} {result.path}:{expectation.line}: {expectation.text} ({at})"
+        if expectation.detail:
+            line += f": {expectation.detail}"
+        out.write(line + "\n")
+    for report in result.violations:
+        out.write(f"VIOLATION {report.violation}\n")
+        for entry in report.excerpt:
+            out.write(f"    {entry}\n")
+    if result.reproduction:
+        out.write("reproduce with this scenario (pycorosync-sim run FILE):\n")
+        for line in result.reproduction.splitlines():
+            out.write(f"    {line}\n")
+    met = sum(1 for e in result.expectations if e.ok)
+    speed = result.simulated_s / result.wall_s if result.wall_s > 0 else float("inf")
+    out.write(
+        f"{'OK' if result.ok else 'FAIL'}: {met}/{len(result.expectations)} expectations met, "
+        f"{len(result.violations)} invariant violations, seed {result.seed}, "
+        f"{result.simulated_s:.3f} s simulated in {result.wall_s:.2f} s ({speed:.1f}x)\n"
+    )
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    scenario = _load(args.scenario)
+    result = run_scenario(scenario, args.seed, keep_trace=bool(args.trace), logs=args.logs)
+    if args.trace:
+        Path(args.trace).write_text(_trace_text(result))
+    if result.violations and args.minimize:
+        invariant = result.violations[0].violation.invariant
+        smaller = minimize(scenario, result.seed, invariant)
+        result.reproduction = (
+            f"# minimized: still violates {invariant} with --seed {result.seed}\n"
+            f"seed {result.seed}\n"
+            + "".join(
+                line + "\n"
+                for line in smaller.text.splitlines()
+                if line.strip() and not line.lstrip().startswith("#")
+            )
+        )
+    if args.json:
+        out.write(json.dumps(result.as_json()) + "\n")
+    else:
+        _print_result(result, out)
+    return 0 if result.ok else 1
+
+
+def _trace_text(result: RunResult) -> str:
+    return "".join(describe(entry) + "\n" for entry in result.trace)
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    for name in args.scenarios:
+        scenario = _load(name)
+        out.write(
+            f"{scenario.path}: ok ({len(scenario.statements)} statements, "
+            f"{scenario.nodes.count} nodes, up to {scenario.simulated_length:g} s)\n"
+        )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    for name, path in library_scenarios():
+        first = next(
+            (line[1:].strip() for line in path.read_text().splitlines() if line.startswith("#")),
+            "",
+        )
+        out.write(f"{name:<28} {first}\n")
+    return 0
+
+
+def _parse_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
+
+
+def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
+    import random
+
+    low, high = _parse_range(args.nodes)
+    rng = random.Random(args.seed)
+    failures = 0
+    for run in range(args.runs):
+        text = random_scenario(rng, rng.randint(low, high), steps=args.steps)
+        seed = rng.randrange(1 << 30)
+        result = run_scenario(parse_scenario(text, f"<fuzz {run}>"), seed)
+        healed = not result.expectations or result.expectations[-1].ok
+        if result.violations or not healed:
+            failures += 1
+            problem = f"{len(result.violations)} violations" if result.violations else "no ring"
+            out.write(f"run {run}: {problem} (seed {seed})\n")
+            _print_result(result, out)
+            out.write(text)
+    out.write(
+        f"{args.runs} random fault schedules, {failures} with violations "
+        "or without a single ring after healing\n"
+    )
+    return 1 if failures else 0
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
+    from simulations import sweep
+
+    out_dir = Path(args.out) if args.out else None
+
+    def progress(row: dict[str, Any]) -> None:
+        if args.json:
+            out.write(json.dumps(row) + "\n")
+        else:
+            out.write(", ".join(f"{k}={v}" for k, v in row.items()) + "\n")
+        out.flush()
+
+    if args.kind == "failover":
+        result = sweep.failover(
+            _ints(args.nodes or "3,5,9"),
+            _ints(args.token or "1000,3000"),
+            args.seeds,
+            out_dir,
+            stack=args.stack or "full",
+            progress=progress,
+        )
+    else:
+        result = sweep.throughput(
+            _ints(args.nodes or "3,5,9"),
+            _floats(args.latency or "0.1,0.5,2,10"),
+            args.seeds,
+            out_dir,
+            stack=args.stack or "srp",
+            progress=progress,
+        )
+    if not args.json:
+        if result.csv_path is not None:
+            out.write(f"wrote {result.csv_path}\n")
+        if result.png_path is not None:
+            out.write(f"wrote {result.png_path}\n")
+        if result.note:
+            out.write(result.note + "\n")
+    bad = sum(1 for row in result.rows if row.get("violations") or row.get("ok") is False)
+    return 1 if bad else 0
+
+
+def _stdin_lines(interactive: bool) -> Iterator[str]:
+    if interactive:
+        while True:
+            try:
+                yield input() + "\n"
+            except EOFError:
+                return
+    else:
+        yield from sys.stdin
+
+
+def cmd_vq(args: argparse.Namespace, out: TextIO) -> int:
+    from simulations.vq import run_vq
+
+    config = load(args.config)
+    lines: Any
+    interactive = False
+    if args.script:
+        lines = Path(args.script).read_text().splitlines(keepends=True)
+    else:
+        interactive = sys.stdin.isatty()
+        lines = _stdin_lines(interactive)
+    return run_vq(
+        config,
+        lines,
+        seed=args.seed,
+        out=out,
+        json_output=args.json,
+        interactive=interactive,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pycorosync-sim",
+        description="Simulate pycorosync clusters: the real protocol cores on a virtual network.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario with its expectations and the checker")
+    run.add_argument("scenario", help="a scenario file or a library scenario name")
+    run.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    run.add_argument("--json", action="store_true", help="one JSON summary line")
+    run.add_argument("--trace", metavar="FILE", help="write the full event trace to FILE")
+    run.add_argument("--logs", action="store_true", help="include log lines in traces")
+    run.add_argument(
+        "--minimize", action="store_true", help="shrink the scenario of a violation (reruns)"
+    )
+
+    check = sub.add_parser("check", help="parse and validate scenarios without running them")
+    check.add_argument("scenarios", nargs="+")
+
+    sub.add_parser("list", help="the scenario library")
+
+    fuzz = sub.add_parser("fuzz", help="run random fault schedules through the checker")
+    fuzz.add_argument("--runs", type=int, default=20)
+    fuzz.add_argument("--nodes", default="2-16", help="node count range, e.g. 2-16")
+    fuzz.add_argument("--steps", type=int, default=8)
+    fuzz.add_argument("--seed", type=int, default=1)
+
+    sweep = sub.add_parser("sweep", help="parameter sweeps to CSV (and PNG with matplotlib)")
+    sweep.add_argument("kind", choices=("failover", "throughput"))
+    sweep.add_argument("--nodes", help="node counts, e.g. 3,5,9")
+    sweep.add_argument("--token", help="failover: configured token timeouts (ms)")
+    sweep.add_argument("--latency", help="throughput: one-way latencies (ms)")
+    sweep.add_argument("--seeds", type=int, default=1, help="runs per point")
+    sweep.add_argument("--stack", choices=("full", "srp"), help="node kind")
+    sweep.add_argument("--out", help="directory for <kind>.csv and <kind>.png")
+    sweep.add_argument("--json", action="store_true", help="one JSON line per run")
+
+    vq = sub.add_parser("vq", help="corosync-vqsim's commands on the real node stack")
+    vq.add_argument("-c", "--config", required=True, help="corosync.conf with the nodelist")
+    vq.add_argument("--json", action="store_true", help="one JSON line per command")
+    vq.add_argument("--seed", type=int, default=1)
+    vq.add_argument("script", nargs="?", help="command file (default: standard input)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Entry point of ``pycorosync-sim``."""
+    stream = out if out is not None else sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {
+        "run": cmd_run,
+        "check": cmd_check,
+        "list": cmd_list,
+        "fuzz": cmd_fuzz,
+        "sweep": cmd_sweep,
+        "vq": cmd_vq,
+    }
+    try:
+        return handlers[args.command](args, stream)
+    except (ScenarioError, ConfigError) as exc:
+        sys.stderr.write(f"pycorosync-sim: {exc}\n")
+        return 2
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

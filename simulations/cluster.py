@@ -1,0 +1,564 @@
+"""The simulation engine: nodes on a virtual clock and a virtual network (issue 5 item 1).
+
+:class:`Simulation` owns one deterministic event queue. Three things happen in
+it, each at a virtual instant, ties broken by the order they were scheduled:
+
+* a datagram arrives at a node (``receive``);
+* a node's timer is due (``on_deadline``): every node exposes one
+  ``next_deadline()``; the engine keeps one pending wake-up per node and moves
+  it only when the node wants an *earlier* one (as the asyncio driver does);
+* a scheduled action runs (a traffic tick, the end of a pause, a probe).
+
+After each input the node's outbox goes to the :class:`~simulations.network.Network`
+and its events to the :class:`~simulations.checker.Checker` and the
+:class:`~simulations.trace.TraceRecorder`. The engine never reads a clock and
+never sleeps; a run is a pure function of the node factory, the seed and the
+calls made on it.
+
+Faults on nodes (links are the network's):
+
+* ``pause``: the process is frozen (a GC or VM stall). Datagrams wait in its
+  receive buffer (``rcvbuf`` bytes, overflow is dropped as the kernel does);
+  at the end of the pause its due timers run first, then the buffered
+  datagrams in arrival order, all at the resume instant.
+* ``crash``: gone at once (SIGKILL); ``stop``: graceful leave (SIGTERM).
+* ``restart``: a new process (incarnation) of the node id, built with the ring
+  sequence the node persisted, or 0 when its state directory was lost. It
+  never receives the loopback copies of its predecessor's last multicasts
+  (they are delivered within microseconds; no real restart is that fast).
+* ``set_clock``: the node's own clock jumps ahead and/or runs at another rate;
+  the core only ever sees its local time. Totem must not depend on clocks
+  agreeing, only on intervals.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from simulations.checker import Checker, Violation
+from simulations.latency import DelaySampler
+from simulations.network import Network
+from simulations.nodes import NodeFactory, NodeView, SimNode
+from simulations.trace import SimAction, TraceRecorder
+from simulations.traffic import AppDelivered, encode_app
+from totem.ringid import RingId
+from totem.srp.events import ConfigurationChange, Delivery, RingSeqChanged, StateChanged
+
+__all__ = ["DEFAULT_RCVBUF", "AppDelivered", "NodeSlot", "Simulation", "Traffic", "ViolationReport"]
+
+DEFAULT_RCVBUF = 212992
+"""Linux ``net.core.rmem_default``: what a paused process's socket can hold."""
+_SKB_OVERHEAD = 256
+"""Bytes the kernel charges per queued datagram beyond its payload (approximate)."""
+
+_T = TypeVar("_T")
+_DELIVER = 0
+_LOOPBACK = 1
+_TIMER = 2
+_CALL = 3
+
+
+@dataclass(slots=True)
+class Traffic:
+    """A node's application sending pattern."""
+
+    rate: float
+    """Messages per second."""
+    size: int = 100
+    safe: bool = False
+    poisson: bool = False
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ViolationReport:
+    """A violation with the trace entries around it, captured when it happened."""
+
+    violation: Violation
+    excerpt: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class NodeSlot:
+    """One node id of the nodelist, across its incarnations."""
+
+    node_id: int
+    node: SimNode | None = None
+    incarnation: int = 0
+    paused: bool = False
+    pause_generation: int = 0
+    buffer: deque[tuple[bytes, int]] = field(default_factory=deque)
+    """Datagrams (and their ring) waiting in a paused process's socket."""
+    buffer_bytes: int = 0
+    armed: float | None = None
+    clock_offset: float = 0.0
+    clock_rate: float = 1.0
+    local_last: float = float("-inf")
+    app_sent: int = 0
+    """Application messages accepted from this incarnation."""
+    app_refused: int = 0
+    app_delivered: int = 0
+    """Application messages this incarnation delivered."""
+    traffic: Traffic | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.node is not None
+
+
+class Simulation:
+    """Nodes, network, clock, checker: the whole simulated cluster."""
+
+    def __init__(
+        self,
+        node_ids: Iterable[int],
+        factory: NodeFactory,
+        *,
+        seed: int = 0,
+        checker: Checker | None = None,
+        recorder: TraceRecorder | None = None,
+        rcvbuf: int = DEFAULT_RCVBUF,
+        rings: int = 1,
+    ) -> None:
+        ids = sorted(set(node_ids))
+        if not ids:
+            raise ValueError("a cluster needs at least one node")
+        self.seed = seed
+        self.factory = factory
+        self.now = 0.0
+        self.rng = random.Random(seed)
+        self.sampler = DelaySampler(seed)
+        self.network = Network(ids, self.sampler, self.rng, self._schedule_datagram, rings)
+        self.checker = checker if checker is not None else Checker()
+        self.recorder = recorder if recorder is not None else TraceRecorder()
+        self.rcvbuf = rcvbuf
+        self.slots: dict[int, NodeSlot] = {i: NodeSlot(i) for i in ids}
+        self.ring_seq_store: dict[int, int] = dict.fromkeys(ids, 0)
+        """What each node persisted (``ringid_<nodeid>``)."""
+        self.reports: list[ViolationReport] = []
+        self.events_processed = 0
+        self.dropped_down = 0
+        self.dropped_rcvbuf = 0
+        self.membership_epoch = 0
+        """Bumped whenever a node's membership or quorum view may have changed."""
+        self.track_safe = False
+        self._heap: list[tuple[float, int, int, Any, Any, Any]] = []
+        self._seq = itertools.count()
+        self._traffic_generation = itertools.count(1)
+
+    # ------------------------------------------------------------------------------------
+    # scheduling
+    # ------------------------------------------------------------------------------------
+    def _schedule_datagram(self, at: float, src: int, dst: int, data: bytes, ring: int) -> None:
+        if src == dst:
+            # a node's copy of its own multicast: only the process that sent it gets it
+            entry = (ring, self.slots[src].incarnation)
+            heapq.heappush(self._heap, (at, next(self._seq), _LOOPBACK, entry, dst, data))
+        else:
+            heapq.heappush(self._heap, (at, next(self._seq), _DELIVER, ring, dst, data))
+
+    def call_at(self, at: float, action: Callable[[], None]) -> None:
+        """Run ``action`` at virtual time ``at`` (not before now)."""
+        at = max(at, self.now)
+        heapq.heappush(self._heap, (at, next(self._seq), _CALL, action, None, None))
+
+    def _arm(self, slot: NodeSlot, node: SimNode) -> None:
+        deadline = node.next_deadline()
+        if deadline is None:
+            return
+        if slot.clock_rate != 1.0 or slot.clock_offset:
+            deadline = (deadline - slot.clock_offset) / slot.clock_rate
+        if deadline < self.now:
+            deadline = self.now
+        if slot.armed is None or deadline < slot.armed:
+            slot.armed = deadline
+            heapq.heappush(
+                self._heap,
+                (deadline, next(self._seq), _TIMER, slot, slot.incarnation, deadline),
+            )
+
+    def _local(self, slot: NodeSlot) -> float:
+        local = slot.clock_offset + slot.clock_rate * self.now
+        if local < slot.local_last:
+            local = slot.local_last
+        slot.local_last = local
+        return local
+
+    # ------------------------------------------------------------------------------------
+    # running
+    # ------------------------------------------------------------------------------------
+    def run_until(
+        self,
+        end: float,
+        stop: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Advance to virtual time ``end``; with ``stop``, return True as soon as it holds.
+
+        ``stop`` is evaluated when some node's membership or quorum view may have
+        changed (see :attr:`membership_epoch`) and after scheduled actions.
+        """
+        heap = self._heap
+        pop = heapq.heappop
+        slots = self.slots
+        checked_epoch = -1
+        if stop is not None and stop():
+            return True
+        while heap and heap[0][0] <= end:
+            at, _, kind, a, b, c = pop(heap)
+            self.now = at
+            self.events_processed += 1
+            if kind < _TIMER:
+                slot = slots[b]
+                node = slot.node
+                if node is None:
+                    self.dropped_down += 1
+                    continue
+                if kind == _LOOPBACK:
+                    if a[1] != slot.incarnation:
+                        self.dropped_down += 1
+                        continue
+                    a = a[0]
+                if slot.paused:
+                    size = len(c) + _SKB_OVERHEAD
+                    if slot.buffer_bytes + size > self.rcvbuf:
+                        self.dropped_rcvbuf += 1
+                    else:
+                        slot.buffer.append((c, a))
+                        slot.buffer_bytes += size
+                    continue
+                if self.track_safe and c[3] == 1:
+                    self._note_safe(b, c)
+                if slot.clock_rate == 1.0 and not slot.clock_offset:
+                    node.receive(c, at, a)
+                else:
+                    node.receive(c, self._local(slot), a)
+                self._service(slot, node)
+            elif kind == _TIMER:
+                slot = a
+                if slot.incarnation != b or slot.node is None:
+                    continue
+                if slot.armed == c:
+                    slot.armed = None
+                if slot.paused:
+                    continue
+                self._fire_timers(slot, slot.node)
+            else:
+                a()
+                self.membership_epoch += 1
+            if stop is not None and checked_epoch != self.membership_epoch:
+                checked_epoch = self.membership_epoch
+                if stop():
+                    return True
+        if end > self.now:
+            self.now = end
+        return stop() if stop is not None else False
+
+    def run_for(self, seconds: float, stop: Callable[[], bool] | None = None) -> bool:
+        """Advance by ``seconds`` of virtual time (see :meth:`run_until`)."""
+        return self.run_until(self.now + seconds, stop)
+
+    def _fire_timers(self, slot: NodeSlot, node: SimNode) -> None:
+        deadline = node.next_deadline()
+        if deadline is None:
+            return
+        if slot.clock_rate == 1.0 and not slot.clock_offset:
+            if deadline <= self.now:
+                node.on_deadline(self.now)
+                self._service(slot, node)
+            else:
+                self._arm(slot, node)
+            return
+        due = (deadline - slot.clock_offset) / slot.clock_rate
+        if due <= self.now:
+            node.on_deadline(max(self._local(slot), deadline))
+            slot.local_last = max(slot.local_last, deadline)
+            self._service(slot, node)
+        else:
+            self._arm(slot, node)
+
+    def _note_safe(self, node_id: int, data: bytes) -> None:
+        """Tell the checker ``node_id`` holds a SAFE message (direct or encapsulated)."""
+        if len(data) < 45:
+            return
+        if data[4] == 2:
+            if data[41] == 1:
+                ring, seq = _mcast_position(data, 0)
+                self.checker.safe_held(node_id, ring, seq)
+        elif data[4] == 1 and len(data) >= 90 and data[48] == 1 and data[86] == 1:
+            ring, seq = _mcast_position(data, 45)
+            self.checker.safe_held(node_id, ring, seq)
+
+    def _service(self, slot: NodeSlot, node: SimNode) -> None:
+        """After an input: send the outbox, observe the events, re-arm the timer."""
+        node_id = slot.node_id
+        transmit = self.network.transmit
+        now = self.now
+        for datagram in node.outbox():
+            data = datagram.data
+            if self.track_safe and data[3] == 1:
+                self._note_safe(node_id, data)
+            transmit(node_id, datagram.dest, data, now, datagram.link)
+        events = node.events()
+        if events:
+            self._observe(slot, events)
+        if slot.node is node:
+            self._arm(slot, node)
+
+    def _observe(self, slot: NodeSlot, events: list[Any]) -> None:
+        checker = self.checker
+        record = self.recorder.record
+        now = self.now
+        node_id = slot.node_id
+        incarnation = slot.incarnation
+        before = len(checker.violations)
+        for event in events:
+            kind = type(event)
+            if kind is Delivery:
+                is_app = checker.delivered(
+                    node_id,
+                    incarnation,
+                    event.sender,
+                    event.ring_id,
+                    event.seq,
+                    event.payload,
+                    now,
+                )
+                if is_app:
+                    slot.app_delivered += 1
+            elif kind is ConfigurationChange:
+                checker.configuration(node_id, incarnation, event, now)
+                self.membership_epoch += 1
+            elif kind is StateChanged:
+                self.membership_epoch += 1
+            elif kind is RingSeqChanged:
+                self.ring_seq_store[node_id] = event.seq
+            elif kind is AppDelivered:
+                checker.app_delivered(node_id, incarnation, event.sender, event.payload, now)
+                slot.app_delivered += 1
+            elif hasattr(event, "quorate") and hasattr(event, "members"):
+                checker.quorum(node_id, incarnation, bool(event.quorate), event.members, now)
+                self.membership_epoch += 1
+            record(now, node_id, incarnation, event)
+        if len(checker.violations) != before:
+            self._capture(before)
+
+    def _capture(self, before: int) -> None:
+        for violation in self.checker.violations[before:]:
+            excerpt = self.recorder.excerpt(violation.nodes, violation.time)
+            self.reports.append(ViolationReport(violation, tuple(excerpt)))
+
+    def note(self, text: str, line: int = 0, node: int = 0) -> None:
+        """Record a simulator action in the trace."""
+        slot = self.slots.get(node)
+        self.recorder.record(
+            self.now, node, slot.incarnation if slot is not None else 0, SimAction(text, line)
+        )
+
+    # ------------------------------------------------------------------------------------
+    # node life cycle
+    # ------------------------------------------------------------------------------------
+    def start(self, node_id: int, *, keep_state: bool = True) -> None:
+        """Start a process for ``node_id`` (a first start or a restart after crash/stop)."""
+        slot = self.slots[node_id]
+        if slot.node is not None:
+            return
+        if not keep_state:
+            self.ring_seq_store[node_id] = 0
+        slot.incarnation += 1
+        slot.app_sent = slot.app_refused = slot.app_delivered = 0
+        slot.paused = False
+        slot.buffer.clear()
+        slot.buffer_bytes = 0
+        slot.armed = None
+        node = self.factory(node_id, self.ring_seq_store[node_id])
+        slot.node = node
+        self.checker.node_up(node_id, slot.incarnation, self.now)
+        node.start(self._local(slot))
+        self._service(slot, node)
+        if slot.traffic is not None:
+            self._schedule_traffic(slot, slot.traffic)
+
+    def crash(self, node_id: int) -> None:
+        """Kill the process at once: no leave message, in-flight datagrams to it are lost."""
+        slot = self.slots[node_id]
+        if slot.node is None:
+            return
+        self._down(slot)
+
+    def stop(self, node_id: int) -> None:
+        """Graceful shutdown: the node multicasts its LEAVE, then stops."""
+        slot = self.slots[node_id]
+        node = slot.node
+        if node is None:
+            return
+        node.leave()
+        self._service(slot, node)
+        self._down(slot)
+
+    def _down(self, slot: NodeSlot) -> None:
+        slot.node = None
+        slot.paused = False
+        slot.buffer.clear()
+        slot.buffer_bytes = 0
+        slot.armed = None
+        self.checker.node_down(slot.node_id, slot.incarnation, self.now)
+        self.membership_epoch += 1
+
+    def pause(self, node_id: int, duration: float) -> None:
+        """Freeze the process for ``duration`` seconds (extends a pause in progress)."""
+        slot = self.slots[node_id]
+        if slot.node is None:
+            return
+        slot.paused = True
+        slot.pause_generation += 1
+        generation = slot.pause_generation
+        incarnation = slot.incarnation
+
+        def resume() -> None:
+            if slot.pause_generation == generation and slot.incarnation == incarnation:
+                self._resume(slot)
+
+        self.call_at(self.now + duration, resume)
+
+    def _resume(self, slot: NodeSlot) -> None:
+        node = slot.node
+        slot.paused = False
+        if node is None:
+            return
+        self.note("resume", node=slot.node_id)
+        self._fire_timers(slot, node)
+        while slot.buffer and slot.node is node and not slot.paused:
+            data, ring = slot.buffer.popleft()
+            slot.buffer_bytes -= len(data) + _SKB_OVERHEAD
+            if self.track_safe and data[3] == 1:
+                self._note_safe(slot.node_id, data)
+            node.receive(data, self._local(slot), ring)
+            self._service(slot, node)
+
+    def set_clock(self, node_id: int, jump: float = 0.0, rate: float = 1.0) -> None:
+        """From now on the node's clock runs at ``rate`` after jumping ``jump`` seconds ahead.
+
+        Before the node starts this only sets where its clock begins (invisible to a
+        correct core, which only measures intervals); on a running node a jump makes
+        every timer that falls within it due at once, as a stepped clock would.
+        """
+        if rate <= 0 or jump < 0:
+            raise ValueError("a clock rate must be positive and a jump forward")
+        slot = self.slots[node_id]
+        local = slot.clock_offset + slot.clock_rate * self.now
+        slot.clock_offset = local + jump - rate * self.now
+        slot.clock_rate = rate
+        slot.armed = None
+        if slot.node is not None and not slot.paused:
+            self._arm(slot, slot.node)
+
+    # ------------------------------------------------------------------------------------
+    # application traffic
+    # ------------------------------------------------------------------------------------
+    def send(self, node_id: int, count: int = 1, size: int = 100, safe: bool = False) -> int:
+        """Submit ``count`` application messages on ``node_id`` now; returns the number accepted."""
+        slot = self.slots[node_id]
+        node = slot.node
+        if node is None or slot.paused:
+            slot.app_refused += count
+            return 0
+        if safe:
+            self.track_safe = True
+        accepted = 0
+        for _ in range(count):
+            counter = slot.app_sent + 1
+            payload = encode_app(node_id, slot.incarnation, counter, size, safe)
+            if not node.submit(payload, safe):
+                slot.app_refused += count - accepted
+                break
+            slot.app_sent = counter
+            self.checker.app_sent(node_id, slot.incarnation, counter, self.now)
+            accepted += 1
+        self._service(slot, node)
+        return accepted
+
+    def set_traffic(self, node_id: int, traffic: Traffic | None) -> None:
+        """Send at a steady (or Poisson) rate from now on; None or rate 0 stops."""
+        slot = self.slots[node_id]
+        if traffic is None or traffic.rate <= 0:
+            slot.traffic = None
+            return
+        traffic.generation = next(self._traffic_generation)
+        if traffic.safe:
+            self.track_safe = True
+        slot.traffic = traffic
+        if slot.node is not None:
+            self._schedule_traffic(slot, traffic)
+
+    def _schedule_traffic(self, slot: NodeSlot, traffic: Traffic) -> None:
+        incarnation = slot.incarnation
+        generation = traffic.generation
+
+        def tick() -> None:
+            if slot.traffic is not traffic or traffic.generation != generation:
+                return
+            if slot.incarnation != incarnation or slot.node is None:
+                return
+            if slot.paused:
+                slot.app_refused += 1
+            else:
+                self.send(slot.node_id, 1, traffic.size, traffic.safe)
+            self.call_at(self.now + self._interval(traffic), tick)
+
+        self.call_at(self.now + self._interval(traffic), tick)
+
+    def _interval(self, traffic: Traffic) -> float:
+        if traffic.poisson:
+            return self.rng.expovariate(traffic.rate)
+        return 1.0 / traffic.rate
+
+    def poke(self, node_id: int, action: Callable[[], _T]) -> _T:
+        """Run ``action`` (an API call on the node, e.g. a qdevice poll) now, then flush the
+        node's output as the driver does after any input. Raises if the node is down."""
+        slot = self.slots[node_id]
+        node = slot.node
+        if node is None:
+            raise ValueError(f"node {node_id} is down")
+        try:
+            return action()
+        finally:
+            node.touched()
+            if slot.node is node:
+                self._service(slot, node)
+
+    # ------------------------------------------------------------------------------------
+    # inspection
+    # ------------------------------------------------------------------------------------
+    def view(self, node_id: int) -> NodeView | None:
+        """The node's current view, None if it is down."""
+        node = self.slots[node_id].node
+        return node.view() if node is not None else None
+
+    def alive(self) -> list[int]:
+        """Node ids with a running process."""
+        return [i for i, slot in self.slots.items() if slot.node is not None]
+
+    def counters(self, node_id: int) -> Mapping[str, int | float]:
+        """The node's protocol counters plus the simulator's per-node ones."""
+        slot = self.slots[node_id]
+        out: dict[str, int | float] = {}
+        if slot.node is not None:
+            out.update(slot.node.counters())
+        out["app_sent"] = slot.app_sent
+        out["app_refused"] = slot.app_refused
+        out["app_delivered"] = slot.app_delivered
+        return out
+
+
+def _mcast_position(data: bytes, base: int) -> tuple[RingId, int]:
+    """(ring id, seq) of the MCAST header at ``base``."""
+    seq = int.from_bytes(data[base + 17 : base + 21], "little")
+    rep = int.from_bytes(data[base + 25 : base + 29], "little")
+    ring_seq = int.from_bytes(data[base + 29 : base + 37], "little")
+    return RingId(rep, ring_seq), seq

@@ -1,0 +1,156 @@
+"""Random fault schedules, written as scenarios (issue 5 item 4).
+
+:func:`random_scenario` draws a cluster (2..16 nodes, short timers, the full
+node stack or bare SRP, one or two redundant rings, crypto on or off) and a
+sequence of steps -- partitions, one-way cuts, latency, loss, duplication,
+reordering, MTU limits (on one ring or both), pauses, crashes,
+restarts with or without their persisted state, graceful stops, traffic
+(SAFE on SRP rings) and runs -- and renders them as scenario text. Every
+schedule ends by healing the network and checking that the nodes still
+running form one ring again: the checker judges safety on every run, this
+last expectation judges liveness once the faults are gone.
+
+The choices come from a *chooser*: ``random.Random`` for ``pycorosync-sim
+fuzz``, or a Hypothesis-backed one in the tests, so failing schedules shrink
+to small scenarios that are kept as regression files.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypeVar
+
+__all__ = ["Chooser", "random_scenario"]
+
+_T = TypeVar("_T")
+
+
+class Chooser(Protocol):
+    """The three draws the generator needs (``random.Random`` has them)."""
+
+    def randint(self, a: int, b: int) -> int: ...
+
+    def random(self) -> float: ...
+
+
+def _choice(chooser: Chooser, options: list[_T]) -> _T:
+    return options[chooser.randint(0, len(options) - 1)]
+
+
+def _subset(chooser: Chooser, nodes: list[int], low: int = 1) -> list[int]:
+    picked = [n for n in nodes if chooser.randint(0, 1)]
+    if len(picked) < low:
+        picked = nodes[:low]
+    return picked
+
+
+def _ids(nodes: list[int]) -> str:
+    return ",".join(map(str, nodes))
+
+
+def _ms(chooser: Chooser, low: int, high: int) -> str:
+    return f"{chooser.randint(low, high)}ms"
+
+
+def random_scenario(
+    chooser: Chooser,
+    nodes: int,
+    steps: int = 8,
+    *,
+    stack: str | None = None,
+) -> str:
+    """A random, valid fault schedule for ``nodes`` nodes, as scenario text."""
+    token = _choice(chooser, [200, 300, 500, 1000])
+    if stack is None:
+        stack = "srp" if chooser.randint(0, 2) == 0 else "full"
+    all_nodes = list(range(1, nodes + 1))
+    up = set(all_nodes)
+    extras = ""
+    rings = 1
+    if stack == "full":
+        if chooser.randint(0, 3) == 0:
+            rings = 2
+            extras += " rings=2"
+        if chooser.randint(0, 5) == 0:
+            extras += " crypto=on"
+    lines = [
+        "# generated fault schedule",
+        f"nodes {nodes} token={token} token_coefficient=0 stack={stack}{extras}",
+        f"expect members * within {max(5, 3 * token // 100)}s",
+    ]
+
+    def ring() -> str:
+        """With two rings, a network fault hits one ring or both."""
+        if rings == 1:
+            return ""
+        choice = chooser.randint(0, 2)
+        return "" if choice == 2 else f" ring={choice}"
+
+    for _ in range(steps):
+        kind = chooser.randint(0, 13)
+        running = sorted(up)
+        down = sorted(set(all_nodes) - up)
+        if kind == 0 and nodes > 1:
+            shuffled = _subset(chooser, all_nodes)
+            rest = [n for n in all_nodes if n not in shuffled]
+            if rest:
+                lines.append(f"partition {{{_ids(shuffled)}}}|{{{_ids(rest)}}}{ring()}")
+        elif kind == 1 and nodes > 1:
+            a = chooser.randint(1, nodes)
+            b = chooser.randint(1, nodes - 1)
+            b = b if b < a else b + 1
+            lines.append(f"oneway {a}->{b}{ring()}")
+        elif kind == 2:
+            lines.append("heal")
+        elif kind == 3:
+            base = chooser.randint(1, 300)
+            unit = _choice(chooser, ["us", "ms"]) if base < 50 else "us"
+            jitter = chooser.randint(0, base)
+            dist = _choice(chooser, ["normal", "uniform", "exponential", "pareto"])
+            lines.append(f"latency * {base}{unit}±{jitter}{unit} dist={dist}{ring()}")
+        elif kind == 4:
+            kinds = _choice(chooser, ["", " kind=mcast", " kind=token", " kind=join,commit"])
+            lines.append(f"loss {chooser.randint(0, 30)}%{kinds}{ring()}")
+        elif kind == 5:
+            lines.append(f"dup {chooser.randint(0, 20)}%")
+        elif kind == 6:
+            lines.append(f"reorder {chooser.randint(0, 20)}% {_ms(chooser, 1, 400)} kind=mcast")
+        elif kind == 7:
+            lines.append(f"mtu {_choice(chooser, [0, 600, 1200, 1400])}{ring()}")
+        elif kind == 8 and running:
+            node = _choice(chooser, running)
+            lines.append(f"pause {node} {_ms(chooser, 10, 3 * token)}")
+        elif kind == 9 and len(running) > 1:
+            node = _choice(chooser, running)
+            verb = _choice(chooser, ["crash", "crash", "stop"])
+            lines.append(f"{verb} {node}")
+            up.discard(node)
+        elif kind == 10 and down:
+            node = _choice(chooser, down)
+            fresh = " fresh" if chooser.randint(0, 3) == 0 else ""
+            lines.append(f"restart {node}{fresh}")
+            up.add(node)
+        elif kind == 11 and running:
+            node = _choice(chooser, running)
+            safe = " safe" if stack == "srp" and chooser.randint(0, 1) else ""
+            if chooser.randint(0, 1):
+                lines.append(f"send {node} {chooser.randint(1, 50)}/s{safe}")
+            else:
+                lines.append(f"send {node} {chooser.randint(1, 20)}{safe}")
+        elif kind == 12 and running:
+            node = _choice(chooser, running)
+            lines.append(f"send {node} stop")
+        else:
+            lines.append(f"run {_ms(chooser, 1, 4 * token)}")
+    # heal everything, stop traffic, and the survivors must form one ring again
+    lines += [
+        "heal",
+        "latency * 200us±40us",
+        "loss 0%",
+        "dup 0%",
+        "reorder 0% 0ms",
+        "mtu 0",
+        "send * stop",
+    ]
+    budget = max(10, (4 * token * 2 + 2000 * nodes) // 1000)
+    lines.append(f"expect members {_ids(sorted(up))} within {budget}s")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,521 @@
+"""Running a scenario: statements in order on a :class:`~simulations.cluster.Simulation`.
+
+``run_scenario(scenario, seed)`` builds the cluster the ``nodes`` statement
+describes, applies each statement at the current virtual instant, evaluates
+the expectations, and runs the checker throughout. The result says whether
+every expectation held and no invariant broke, how many virtual seconds were
+simulated and how long it took (the only clock read, outside the simulation).
+
+Expectations:
+
+* without a modifier, the condition is checked at the current instant;
+* ``within D``: the simulation runs until the condition holds (evaluated at
+  every membership or quorum change and every 10 ms), at most ``D``;
+* ``throughout D``: the simulation runs for ``D`` and the condition must hold
+  at every such check. The run goes on for the whole ``D`` either way, so a
+  failed expectation does not change what happens next.
+
+A violation is reported with its trace excerpt and a reproduction: the seed
+and the scenario cut after the statement during which it happened;
+:func:`minimize` shrinks that further by dropping statements while the same
+invariant still breaks.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulations.checker import Checker
+from simulations.cluster import Simulation, Traffic, ViolationReport
+from simulations.config import cluster_config
+from simulations.nodes import NodeFactory, srp_factory
+from simulations.scenario import (
+    ClockStmt,
+    Crash,
+    Expect,
+    Heal,
+    Latency,
+    LinkFault,
+    Nodes,
+    Oneway,
+    Partition,
+    Pause,
+    Restart,
+    Run,
+    Scenario,
+    ScenarioError,
+    Send,
+    Start,
+    Statement,
+    Stop,
+    parse_scenario,
+)
+from simulations.stacknode import stack_factory
+from simulations.trace import TraceEntry, TraceRecorder
+from totem.config import ConfigError
+from totem.node.assemble import settings_from_config
+
+__all__ = [
+    "DEFAULT_SEED",
+    "ExpectationResult",
+    "RunResult",
+    "build_factory",
+    "minimize",
+    "run_scenario",
+]
+
+DEFAULT_SEED = 1
+_PROBE = 0.010
+"""Seconds between two evaluations of a waiting expectation when nothing else happens."""
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectationResult:
+    """The outcome of one ``expect`` line."""
+
+    line: int
+    text: str
+    ok: bool
+    at: float
+    """Virtual time when it was satisfied, or when it failed."""
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "ok": self.ok, "text": self.text}
+        out["at"] = round(self.at, 6)
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(slots=True)
+class RunResult:
+    """Everything a run produced."""
+
+    path: str
+    seed: int
+    expectations: list[ExpectationResult]
+    violations: list[ViolationReport]
+    simulated_s: float
+    wall_s: float
+    trace_digest: str
+    reproduction: str = ""
+    """Scenario text (with its seed) that reproduces the first violation."""
+    stats: dict[str, Any] = field(default_factory=dict)
+    trace: list[TraceEntry] = field(default_factory=list)
+    """The full event trace (only with ``keep_trace``)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations and all(e.ok for e in self.expectations)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``--json`` summary line."""
+        return {
+            "ok": self.ok,
+            "violations": [
+                {**report.violation.as_dict(), "trace": list(report.excerpt)}
+                for report in self.violations
+            ],
+            "simulated_s": round(self.simulated_s, 6),
+            "wall_s": round(self.wall_s, 3),
+            "expectations": [e.as_dict() for e in self.expectations],
+            "seed": self.seed,
+            "scenario": self.path,
+            "trace_digest": self.trace_digest,
+            "reproduction": self.reproduction,
+            "stats": self.stats,
+        }
+
+
+def build_factory(scenario: Scenario, seed: int) -> NodeFactory:
+    """The node factory a scenario asks for, configured through a real corosync.conf.
+
+    ``stack=full`` (the default): the daemon's ``NodeStack`` with its service
+    engines; ``stack=srp``: bare Totem SRP cores. Either way the effective
+    timers are those ``totem.config`` derives for the generated corosync.conf.
+    """
+    nodes = scenario.nodes
+    try:
+        config = cluster_config(
+            nodes.count,
+            dict(nodes.totem),
+            dict(nodes.quorum),
+            rings=nodes.rings,
+            crypto=nodes.crypto,
+        )
+    except ConfigError as exc:
+        raise ScenarioError(scenario.path, nodes.line, exc.message) from None
+    if nodes.stack == "srp":
+        return srp_factory(settings_from_config(config), seed, scenario.node_ids)
+    return stack_factory(config, seed)
+
+
+class _Runner:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        factory: NodeFactory,
+        recorder: TraceRecorder,
+        stop_after: int | None,
+    ) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        quorum = dict(scenario.nodes.quorum)
+        self.checker = Checker(
+            allow_split_brain=quorum.get("two_node", "0") == "1",
+            app_only=scenario.nodes.stack == "srp",
+        )
+        self.sim = Simulation(
+            scenario.node_ids,
+            factory,
+            seed=seed,
+            checker=self.checker,
+            recorder=recorder,
+            rings=scenario.nodes.rings,
+        )
+        self.expectations: list[ExpectationResult] = []
+        self.spans: list[tuple[int, float, float]] = []
+        """(line, start, end) of every statement, to place violations."""
+        self.stop_after = stop_after
+
+    def run(self) -> None:
+        sim = self.sim
+        nodes = self.scenario.nodes
+        if nodes.autostart:
+            sim.note("start all", nodes.line)
+            for node_id in self.scenario.node_ids:
+                sim.start(node_id)
+        for statement in self.scenario.statements:
+            if isinstance(statement, Nodes):
+                continue
+            start = sim.now
+            self.apply(statement)
+            self.spans.append((statement.line, start, sim.now))
+            if self.stop_after is not None and statement.line >= self.stop_after:
+                break
+
+    # ------------------------------------------------------------------------------------
+    def apply(self, statement: Statement) -> None:
+        sim = self.sim
+        net = sim.network
+        if not isinstance(statement, (Run, Expect)):
+            sim.note(statement.text, statement.line)
+        if isinstance(statement, Run):
+            sim.run_for(statement.duration)
+        elif isinstance(statement, Expect):
+            self.expect(statement)
+        elif isinstance(statement, Partition):
+            net.partition(statement.groups, statement.rings)
+        elif isinstance(statement, Oneway):
+            net.cut(statement.pairs, statement.rings)
+        elif isinstance(statement, Heal):
+            net.heal(statement.pairs, statement.rings)
+        elif isinstance(statement, Latency):
+            net.set_delay(statement.pairs, statement.delay, statement.rings)
+        elif isinstance(statement, LinkFault):
+            pairs, kinds, rings = statement.pairs, statement.kinds, statement.rings
+            if statement.fault == "loss":
+                net.set_loss(pairs, statement.value, kinds, rings)
+            elif statement.fault == "dup":
+                net.set_dup(pairs, statement.value, kinds, rings)
+            elif statement.fault == "reorder":
+                net.set_reorder(pairs, statement.value, statement.extra, kinds, rings)
+            else:
+                net.set_mtu(pairs, int(statement.value), rings)
+        elif isinstance(statement, Pause):
+            for node in statement.nodes:
+                sim.pause(node, statement.duration)
+        elif isinstance(statement, Crash):
+            for node in statement.nodes:
+                sim.crash(node)
+        elif isinstance(statement, Stop):
+            for node in statement.nodes:
+                sim.stop(node)
+        elif isinstance(statement, Start):
+            for node in statement.nodes:
+                sim.start(node)
+        elif isinstance(statement, Restart):
+            for node in statement.nodes:
+                sim.start(node, keep_state=statement.keep_state)
+        elif isinstance(statement, ClockStmt):
+            sim.set_clock(statement.node, statement.jump, statement.rate)
+        elif isinstance(statement, Send):
+            for node in statement.nodes:
+                if statement.rate is None:
+                    sim.send(node, statement.count, statement.size, statement.safe)
+                else:
+                    traffic = Traffic(
+                        statement.rate, statement.size, statement.safe, statement.poisson
+                    )
+                    sim.set_traffic(node, traffic)
+
+    # ------------------------------------------------------------------------------------
+    def expect(self, statement: Expect) -> None:
+        sim = self.sim
+        condition = self.condition(statement)
+        detail: list[str] = []
+
+        def holds() -> bool:
+            detail.clear()
+            result = condition(detail)
+            return result != statement.negate
+
+        line, text = statement.line, statement.text
+        if statement.within is not None:
+            probe = self._probe()
+            ok = sim.run_for(statement.within, holds)
+            probe[0] = False
+            self._record(line, text, ok, sim.now, "" if ok else _why(detail, statement))
+        elif statement.throughout is not None:
+            end = sim.now + statement.throughout
+            probe = self._probe()
+            broke = sim.run_until(end, lambda: not holds())
+            failed_at = sim.now
+            failure = _why(detail, statement) if broke else ""
+            if broke:
+                sim.run_until(end)
+            probe[0] = False
+            self._record(line, text, not broke, failed_at if broke else sim.now, failure)
+        else:
+            ok = holds()
+            self._record(line, text, ok, sim.now, "" if ok else _why(detail, statement))
+
+    def _probe(self) -> list[bool]:
+        """Wake the expectation up every few ms while it waits (counters change silently)."""
+        active = [True]
+        sim = self.sim
+
+        def probe() -> None:
+            if active[0]:
+                sim.call_at(sim.now + _PROBE, probe)
+
+        sim.call_at(sim.now + _PROBE, probe)
+        return active
+
+    def _record(self, line: int, text: str, ok: bool, at: float, detail: str) -> None:
+        self.expectations.append(ExpectationResult(line, text, ok, at, detail))
+        self.sim.note(f"expectation {'met' if ok else 'FAILED'}: {text}", line)
+
+    def condition(self, statement: Expect) -> Callable[[list[str]], bool]:
+        sim = self.sim
+        what = statement.what
+        nodes = statement.nodes
+        if what == "members":
+            want = tuple(sorted(nodes))
+            observers = statement.on if statement.on is not None else nodes
+
+            def members(detail: list[str]) -> bool:
+                rings = set()
+                for node in observers:
+                    view = sim.view(node)
+                    if view is None:
+                        detail.append(f"node {node} is down")
+                        return False
+                    if not view.operational or view.members != want:
+                        members_text = ",".join(map(str, view.members))
+                        syncing = " (sync in progress)" if view.synced is False else ""
+                        detail.append(
+                            f"node {node} is {view.state}{syncing} with members {members_text} "
+                            f"(ring {view.ring_id})"
+                        )
+                        return False
+                    rings.add(view.ring_id)
+                if len(rings) > 1:
+                    detail.append("not on one ring: " + ", ".join(sorted(map(str, rings))))
+                    return False
+                return True
+
+            return members
+        if what in ("quorate", "inquorate"):
+            want_quorate = what == "quorate"
+
+            def quorate(detail: list[str]) -> bool:
+                for node in nodes:
+                    view = sim.view(node)
+                    if view is None:
+                        detail.append(f"node {node} is down")
+                        return False
+                    if view.quorate is None or view.quorate != want_quorate:
+                        detail.append(f"node {node} quorate={view.quorate}")
+                        return False
+                return True
+
+            return quorate
+        if what == "state":
+            want_state = statement.state
+
+            def state(detail: list[str]) -> bool:
+                for node in nodes:
+                    view = sim.view(node)
+                    current = "down" if view is None else view.state.lower()
+                    if current != want_state:
+                        detail.append(f"node {node} is {current}")
+                        return False
+                return True
+
+            return state
+        compare = _OPS[statement.op]
+        if what == "delivered":
+
+            def delivered(detail: list[str]) -> bool:
+                for node in nodes:
+                    count = sim.slots[node].app_delivered
+                    if not compare(count, statement.value):
+                        detail.append(f"node {node} delivered {count}")
+                        return False
+                return True
+
+            return delivered
+        name = statement.stat
+
+        def stat(detail: list[str]) -> bool:
+            observed = statement.nodes or tuple(sim.alive())
+            total = 0.0
+            found = False
+            for node in observed:
+                counters = sim.counters(node)
+                if name in counters:
+                    found = True
+                    total += counters[name]
+            if not found:
+                detail.append(f"no node has a counter named {name!r}")
+                return False
+            if not compare(total, statement.value):
+                detail.append(f"{name} = {total:g}")
+                return False
+            return True
+
+        return stat
+
+
+def _why(detail: list[str], statement: Expect) -> str:
+    if statement.negate and not detail:
+        return "the condition held"
+    return "; ".join(detail)
+
+
+def run_scenario(
+    scenario: Scenario | str,
+    seed: int | None = None,
+    *,
+    factory: NodeFactory | None = None,
+    keep_trace: bool = False,
+    logs: bool = False,
+    stop_after_line: int | None = None,
+    wall_clock: Callable[[], float] = time.perf_counter,
+) -> RunResult:
+    """Run a scenario (object or text) and check it; raises :class:`ScenarioError` if invalid."""
+    if isinstance(scenario, str):
+        scenario = parse_scenario(scenario)
+    if seed is None:
+        seed = scenario.seed if scenario.seed is not None else DEFAULT_SEED
+    if factory is None:
+        factory = build_factory(scenario, seed)
+    recorder = TraceRecorder(keep_full=keep_trace, logs=logs)
+    runner = _Runner(scenario, seed, factory, recorder, stop_after_line)
+    started = wall_clock()
+    runner.run()
+    wall = wall_clock() - started
+    sim = runner.sim
+    result = RunResult(
+        path=scenario.path,
+        seed=seed,
+        expectations=runner.expectations,
+        violations=list(sim.reports),
+        simulated_s=sim.now,
+        wall_s=wall,
+        trace_digest=recorder.digest(),
+        stats=_stats(runner),
+        trace=recorder.full,
+    )
+    if sim.reports:
+        first = sim.reports[0].violation
+        result.reproduction = reproduction(scenario, seed, _line_at(runner.spans, first.time))
+    return result
+
+
+def _stats(runner: _Runner) -> dict[str, Any]:
+    sim = runner.sim
+    checker = runner.checker
+    return {
+        "events": sim.events_processed,
+        "deliveries_checked": checker.deliveries,
+        "configurations_checked": checker.configurations,
+        "network": dict(sorted(sim.network.counters.items())),
+        "app_sent": sum(slot.app_sent for slot in sim.slots.values()),
+    }
+
+
+def _line_at(spans: list[tuple[int, float, float]], when: float) -> int:
+    for line, start, end in spans:
+        if start <= when <= end:
+            return line
+    return spans[-1][0] if spans else 0
+
+
+def reproduction(scenario: Scenario, seed: int, last_line: int) -> str:
+    """Scenario text up to ``last_line``, with the seed, that reproduces a violation."""
+    keep = [
+        s.text
+        for s in scenario.statements
+        if s.line <= last_line
+        and not (isinstance(s, Expect) and s.within is None and s.throughout is None)
+    ]
+    header = f"# reproduces a violation of {scenario.path}: run with --seed {seed}"
+    return "\n".join([header, f"seed {seed}", *keep]) + "\n"
+
+
+def minimize(
+    scenario: Scenario,
+    seed: int,
+    invariant: str,
+    *,
+    factory_for: Callable[[Scenario], NodeFactory] | None = None,
+    budget: int = 60,
+) -> Scenario:
+    """Drop statements one at a time while a violation of ``invariant`` remains (same seed).
+
+    Returns the smallest scenario found within ``budget`` runs. The ``nodes``
+    statement stays; a statement is kept whenever removing it makes the
+    scenario invalid or the violation disappear.
+    """
+    current = scenario
+    runs = 0
+    changed = True
+    while changed and runs < budget:
+        changed = False
+        for statement in current.statements:
+            if isinstance(statement, Nodes) or runs >= budget:
+                continue
+            lines = current.text.splitlines()
+            lines[statement.line - 1] = "# " + lines[statement.line - 1]
+            text = "\n".join(lines) + "\n"
+            try:
+                candidate = parse_scenario(text, current.path)
+            except ScenarioError:
+                continue
+            runs += 1
+            factory = factory_for(candidate) if factory_for else None
+            try:
+                result = run_scenario(candidate, seed, factory=factory)
+            except ScenarioError:
+                continue
+            if any(r.violation.invariant == invariant for r in result.violations):
+                current = candidate
+                changed = True
+                break
+    return current
