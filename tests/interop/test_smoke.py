@@ -13,10 +13,12 @@ import struct
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.interop.conftest import MakeCluster
+from tests.interop.harness import Cluster, WaitTimeout
 from tests.interop.pcap import read_udp_frames
 from tests.interop.tools import member_ids
 
@@ -36,9 +38,29 @@ def _totem(payload: bytes) -> tuple[int, int] | None:
 
 
 @pytest.mark.timeout(60)
+def _wait_all_real(c: Cluster, **kwargs: Any) -> dict[int, Any]:
+    """``wait_members`` for a ring of real nodes only.
+
+    Seen once on this 2-core VM under heavy load: a real corosync 3.1.7 aborted on
+    its own assertion in ``orf_token_rtr`` (``range < QUEUE_RTR_ITEMS_SIZE_MAX``)
+    right after ``Discarding JOIN message during flush``. No pycorosync node is in
+    these rings, so such a crash of the reference program is reported as a skip
+    with its evidence, never passed off as ours. (Mixed-ring tests do not do this:
+    a real node crashing there is a failure.)
+    """
+    try:
+        return c.wait_members(**kwargs)
+    except WaitTimeout as exc:
+        text = str(exc)
+        if "Assertion" in text and "totemsrp.c" in text:
+            line = next(part for part in text.split("'") if "Assertion" in part)
+            pytest.skip(f"real corosync 3.1.7 aborted by itself (no pycorosync node): {line}")
+        raise
+
+
 def test_three_udpu_nodes_form_one_quorate_ring(make_cluster: MakeCluster) -> None:
     c = make_cluster(3, "udpu")
-    statuses = c.wait_members([1, 2, 3], {1, 2, 3}, timeout=10, quorate=True)
+    statuses = _wait_all_real(c, nodes=[1, 2, 3], members={1, 2, 3}, timeout=10, quorate=True)
     ring_ids = {st["ring_id"] for st in statuses.values()}
     assert len(ring_ids) == 1, ring_ids
     for i, st in statuses.items():
@@ -68,7 +90,7 @@ def test_three_udpu_nodes_form_one_quorate_ring(make_cluster: MakeCluster) -> No
 def test_two_real_nodes_and_a_free_slot(make_cluster: MakeCluster) -> None:
     c = make_cluster(3, "udpu", skip={3})
     assert c.live_nodes() == [1, 2]
-    statuses = c.wait_members([1, 2], {1, 2}, timeout=10, quorate=True)
+    statuses = _wait_all_real(c, nodes=[1, 2], members={1, 2}, timeout=10, quorate=True)
     for st in statuses.values():
         assert (st["nodes"], st["expected_votes"], st["total_votes"], st["quorum"]) == (2, 3, 2, 2)
         assert st["flags"] == ["Quorate"]
@@ -89,14 +111,14 @@ def test_two_real_nodes_and_a_free_slot(make_cluster: MakeCluster) -> None:
 @pytest.mark.timeout(60)
 def test_sigkill_is_detected_within_token_plus_consensus(make_cluster: MakeCluster) -> None:
     c = make_cluster(3, "udpu", token=1000)
-    before = c.wait_members(timeout=10, quorate=True)[1]
+    before = _wait_all_real(c, timeout=10, quorate=True)[1]
     timers = c.runtime_totem(1)
     # token + (N - 2) * token_coefficient (650), consensus = 1.2 * token (ref §9 gotcha 5).
     assert (timers["token"], timers["consensus"]) == (1650, 1980)
     window = (timers["token"] + timers["consensus"]) / 1000
     t0 = time.monotonic()
     c.kill(3)
-    after = c.wait_members([1, 2], {1, 2}, timeout=window + 3.0, quorate=True)
+    after = _wait_all_real(c, nodes=[1, 2], members={1, 2}, timeout=window + 3.0, quorate=True)
     elapsed = time.monotonic() - t0
     print(f"SIGKILL of node 3 seen by nodes 1 and 2 after {elapsed:.3f} s (window {window} s)")
     assert window - timers["hold"] / 1000 - 0.25 <= elapsed <= window + 1.0
@@ -110,7 +132,7 @@ def test_sigkill_is_detected_within_token_plus_consensus(make_cluster: MakeClust
 @pytest.mark.timeout(60)
 def test_three_udp_multicast_nodes_form_a_ring(make_cluster: MakeCluster, tmp_path: Path) -> None:
     c = make_cluster(3, "udp")
-    statuses = c.wait_members(timeout=10, quorate=True)
+    statuses = _wait_all_real(c, timeout=10, quorate=True)
     assert len({st["ring_id"] for st in statuses.values()}) == 1
     assert all(member_ids(st) == {1, 2, 3} for st in statuses.values())
     assert c.cfg_status(3)["transport"] == "udp"
@@ -154,7 +176,7 @@ print(json.dumps({"host": socket.gethostname(), "bound": s.getsockname(), "seen"
 @pytest.mark.timeout(60)
 def test_process_in_free_slot_sees_the_ring(make_cluster: MakeCluster) -> None:
     c = make_cluster(3, "udpu", skip={3})
-    rep = c.wait_members(timeout=10)[1]["ring_id_rep"]
+    rep = _wait_all_real(c, timeout=10)[1]["ring_id_rep"]
     assert rep is not None
     listener = c.spawn(3, "listener", [sys.executable, "-c", LISTENER, c.addr(3), "5405", "2.2"])
     assert listener.wait(10) == 0, c.log_text(3, "listener.log")

@@ -112,3 +112,50 @@ def test_a_dead_node_leaves_its_groups(tmp_path: Path) -> None:
         events = asyncio.run(scenario())
         left = [e for e in events if isinstance(e, CpgConfigChange) and e.left][-1]
         assert [(a.nodeid, a.pid, a.reason) for a in left.left] == [(3, 33, 3)]  # NODEDOWN
+
+
+def test_binary_and_json_clients_see_the_same_order(tmp_path: Path) -> None:
+    """A client on binary frames and one on JSON lines receive identical deliveries."""
+    with LoopbackCluster(tmp_path, 2) as cluster:
+        cluster.start()
+        cluster.wait_members([1, 2], [1, 2])
+
+        async def scenario() -> tuple[list[bytes], list[bytes]]:
+            binary = await CpgClient.connect(cluster.run_dir(1), pid=1)
+            json_client = await CpgClient.connect(cluster.run_dir(2), pid=2)
+            await json_client._control.call("cpg.frames", enable=False)
+            await binary.join("mix")
+            await json_client.join("mix")
+            await asyncio.sleep(0.3)
+            got: dict[str, list[bytes]] = {"binary": [], "json": []}
+
+            async def collect(name: str, client: CpgClient) -> None:
+                async for event in client.events():
+                    if isinstance(event, CpgDeliver):
+                        got[name].append(event.payload)
+                        if len(got[name]) == 300:
+                            return
+
+            tasks = [
+                asyncio.ensure_future(asyncio.wait_for(collect("binary", binary), 30)),
+                asyncio.ensure_future(asyncio.wait_for(collect("json", json_client), 30)),
+            ]
+            sent = 0
+            while sent < 200:
+                try:
+                    batch = [b"b%d" % i for i in range(sent, min(200, sent + 50))]
+                    sent += await binary.mcast_many("mix", batch)
+                except TryAgain:
+                    await asyncio.sleep(0.01)
+            for i in range(100):
+                await _mcast(json_client, "mix", b"j%d" % i)
+            await asyncio.gather(*tasks)
+            await binary.close()
+            await json_client.close()
+            return got["binary"], got["json"]
+
+        via_frames, via_json = asyncio.run(scenario())
+        assert via_frames == via_json
+        assert sorted(via_frames) == sorted(
+            [b"b%d" % i for i in range(200)] + [b"j%d" % i for i in range(100)]
+        )

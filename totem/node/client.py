@@ -13,10 +13,10 @@ import itertools
 import json
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from totem.node.control import MAX_LINE, SOCKET_NAME
+from totem.node.control import FRAME, MAX_LINE, SOCKET_NAME
 
 __all__ = [
     "DEFAULT_RUN_DIR",
@@ -125,10 +125,18 @@ class AsyncControlClient:
         return self
 
     async def _read(self) -> None:
-        assert self._reader is not None
+        reader = self._reader
+        assert reader is not None
         try:
             while True:
-                line = await self._reader.readline()
+                first = await reader.read(1)
+                if first == b"\0":  # a binary frame (see totem.node.control)
+                    header = first + await reader.readexactly(FRAME.size - 1)
+                    kind, length = FRAME.unpack(header)
+                    body = await reader.readexactly(length)
+                    await self._events.put({"frame": kind, "body": body})
+                    continue
+                line = first + await reader.readline() if first else b""
                 if not line:
                     break
                 message = json.loads(line)
@@ -138,6 +146,8 @@ class AsyncControlClient:
                 future = self._pending.pop(message.get("id"), None)
                 if future is not None and not future.done():
                     future.set_result(message)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
         finally:
             for future in self._pending.values():
                 if not future.done():
@@ -157,8 +167,22 @@ class AsyncControlClient:
             raise RequestFailed(str(message.get("error")))
         return message.get("result")
 
+    async def call_frame(self, kind: int, build: Callable[[int], bytes]) -> Any:
+        """Send a binary request frame; ``build(request_id)`` makes its body."""
+        assert self._writer is not None, "connect() first"
+        request_id = next(self._ids)
+        body = build(request_id)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        self._writer.write(FRAME.pack(kind, len(body)) + body)
+        await self._writer.drain()
+        message = await future
+        if not message.get("ok"):
+            raise RequestFailed(str(message.get("error")))
+        return message.get("result")
+
     async def events(self) -> AsyncIterator[dict[str, Any]]:
-        """Pushed events, until the connection closes."""
+        """Pushed events, until the connection closes (binary frames as ``{"frame", "body"}``)."""
         while True:
             event = await self._events.get()
             if event is None:

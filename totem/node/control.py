@@ -10,9 +10,18 @@ stream socket, ``<run-dir>/pycorosync.sock``, speaking newline-delimited JSON:
 
 Operations are registered by name (``srp.*``, ``quorum.*``, ``cpg.*``). A
 handler receives the connection and the request; it returns a JSON-able
-result or raises ``ControlError`` with a message for the operator. Binary
-payloads travel base64-encoded. A client that sends something unparsable or
+result or raises ``ControlError`` with a message for the operator. Payloads in
+JSON travel base64-encoded. A client that sends something unparsable or
 oversized gets an error and is disconnected; the others carry on.
+
+Bulk data may instead travel in *binary frames*, in either direction, between
+JSON lines (a JSON line never starts with a NUL byte)::
+
+    0x00 | u8 kind | u32 length (little-endian) | body[length]
+
+The frame kinds belong to the services that register them (``FRAME_*`` in
+``totem.node.cpg_api``). A request frame is answered by a JSON line with the
+request id the frame carries; a frame of an unknown kind is a bad request.
 """
 
 from __future__ import annotations
@@ -22,10 +31,12 @@ import contextlib
 import itertools
 import json
 import os
+import struct
 from collections.abc import Callable
 from typing import Any
 
 __all__ = [
+    "FRAME",
     "MAX_LINE",
     "SOCKET_NAME",
     "ControlConnection",
@@ -36,7 +47,9 @@ __all__ = [
 
 SOCKET_NAME = "pycorosync.sock"
 MAX_LINE = 4 * 1024 * 1024
-"""Longest request line accepted (a base64 payload of 3 MiB)."""
+"""Longest request line (or binary frame body) accepted (a base64 payload of 3 MiB)."""
+FRAME = struct.Struct("<xBI")
+"""The binary frame header: NUL, kind, body length."""
 
 
 class ControlError(Exception):
@@ -48,6 +61,8 @@ class ControlError(Exception):
 
 
 Handler = Callable[["ControlConnection", dict[str, Any]], Any]
+FrameHandler = Callable[["ControlConnection", bytes], tuple[Any, Any]]
+"""Takes a frame body; returns ``(request id, result)`` for the JSON reply."""
 
 
 class ControlConnection:
@@ -60,18 +75,26 @@ class ControlConnection:
         self.server = server
         self.writer = writer
         self.topics: set[str] = set()
+        self.features: set[str] = set()
+        """Options the client asked for, e.g. ``cpg-frames`` (binary CPG deliveries)."""
         self.closed = False
         self.on_close: list[Callable[[ControlConnection], None]] = []
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue one JSON line to the client; a client that does not read is dropped."""
+        self._write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+
+    def send_frame(self, kind: int, body: bytes) -> None:
+        """Queue one binary frame to the client."""
+        self._write(FRAME.pack(kind, len(body)) + body)
+
+    def _write(self, data: bytes) -> None:
         if self.closed:
             return
-        transport = self.writer.transport
-        if transport.get_write_buffer_size() > 64 * MAX_LINE // 4:
-            self.close()
+        if self.writer.transport.get_write_buffer_size() > 16 * MAX_LINE:
+            self.close()  # a client that does not read: never buffer without bound
             return
-        self.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        self.writer.write(data)
 
     def close(self) -> None:
         if self.closed:
@@ -92,6 +115,7 @@ class ControlServer:
             "unsubscribe": self._unsubscribe,
             "ops": lambda _c, _r: sorted(self._handlers),
         }
+        self._frame_handlers: dict[int, FrameHandler] = {}
         self._server: asyncio.AbstractServer | None = None
         self.connections: set[ControlConnection] = set()
         self.bad_requests = 0
@@ -101,6 +125,12 @@ class ControlServer:
         if op in self._handlers:
             raise ValueError(f"control operation {op!r} registered twice")
         self._handlers[op] = handler
+
+    def register_frame(self, kind: int, handler: FrameHandler) -> None:
+        """Serve binary request frames of ``kind`` with ``handler``."""
+        if kind in self._frame_handlers or not 0 < kind < 256:
+            raise ValueError(f"binary frame kind {kind} registered twice or out of range")
+        self._frame_handlers[kind] = handler
 
     async def start(self) -> None:
         """Bind the socket (replacing a stale one left by a killed daemon)."""
@@ -130,15 +160,24 @@ class ControlServer:
         try:
             while not connection.closed:
                 try:
-                    line = await reader.readline()
+                    first = await reader.read(1)
+                    if first == b"\0":
+                        header = first + await reader.readexactly(FRAME.size - 1)
+                        kind, length = FRAME.unpack(header)
+                        if length > MAX_LINE:
+                            self._refuse(connection, None, f"frame longer than {MAX_LINE} bytes")
+                            break
+                        self._handle_frame(connection, kind, await reader.readexactly(length))
+                    else:
+                        line = first + await reader.readline() if first else b""
+                        if not line:
+                            break
+                        self._handle_line(connection, line)
                 except (ValueError, asyncio.LimitOverrunError):
                     self._refuse(connection, None, f"request longer than {MAX_LINE} bytes")
                     break
-                except ConnectionError:
+                except (ConnectionError, asyncio.IncompleteReadError):
                     break
-                if not line:
-                    break
-                self._handle_line(connection, line)
                 with contextlib.suppress(ConnectionError):
                     await writer.drain()
         finally:
@@ -169,6 +208,21 @@ class ControlServer:
             return
         connection.send({"id": request_id, "ok": True, "result": result})
 
+    def _handle_frame(self, connection: ControlConnection, kind: int, body: bytes) -> None:
+        handler = self._frame_handlers.get(kind)
+        if handler is None:
+            self._refuse(connection, None, f"unknown binary frame kind {kind}")
+            return
+        try:
+            request_id, result = handler(connection, body)
+        except (struct.error, IndexError):
+            self._refuse(connection, None, f"malformed binary frame of kind {kind}")
+            return
+        except (ControlError, ValueError) as err:
+            connection.send({"id": _frame_request_id(body), "ok": False, "error": str(err)})
+            return
+        connection.send({"id": request_id, "ok": True, "result": result})
+
     def _refuse(self, connection: ControlConnection, request_id: Any, error: str) -> None:
         self.bad_requests += 1
         connection.send({"id": request_id, "ok": False, "error": error})
@@ -184,3 +238,8 @@ class ControlServer:
     def _unsubscribe(self, connection: ControlConnection, request: dict[str, Any]) -> list[str]:
         connection.topics.difference_update(request.get("topics") or [])
         return sorted(connection.topics)
+
+
+def _frame_request_id(body: bytes) -> int | None:
+    """Request frames start with a u32 request id."""
+    return int.from_bytes(body[:4], "little") if len(body) >= 4 else None

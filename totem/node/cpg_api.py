@@ -16,6 +16,15 @@ Operations (payloads are base64):
   ``cpg.mcast_many`` ``{"handle", "group", "messages": [data, ...]}`` -> how many were queued
 * ``cpg.membership`` ``{"group"}``; ``cpg.iteration``; ``cpg.local_get``; ``cpg.finalize``
 
+Bulk traffic can skip JSON and base64 (``totem.node.control`` binary frames):
+``cpg.frames`` ``{"enable": true}`` makes deliveries arrive as ``FRAME_CPG_DELIVERIES``
+frames, and ``FRAME_CPG_MCAST`` request frames queue messages like ``cpg.mcast_many``::
+
+    FRAME_CPG_DELIVERIES  u32 handle, u16 group length, group, u32 count,
+                          count x (u32 nodeid, u32 pid, u32 length, payload)
+    FRAME_CPG_MCAST       u32 request id, u32 handle, u16 group length, group, u32 count,
+                          count x (u32 length, payload)      -> reply: messages queued
+
 Refusals carry libcpg's error name first (``CS_ERR_TRY_AGAIN: sync in progress``), so a
 client can retry exactly where libcpg callers do.
 """
@@ -24,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +47,49 @@ from totem.services.cpg import (
     CpgTotemConfigChange,
 )
 
-__all__ = ["CpgControl"]
+__all__ = [
+    "FRAME_CPG_DELIVERIES",
+    "FRAME_CPG_MCAST",
+    "CpgControl",
+    "decode_deliveries",
+    "encode_mcast_frame",
+]
+
+FRAME_CPG_DELIVERIES = 1
+FRAME_CPG_MCAST = 2
+_HANDLE_GROUP = struct.Struct("<IH")
+_COUNT = struct.Struct("<I")
+_DELIVERY = struct.Struct("<III")
+_MCAST_HEAD = struct.Struct("<IIH")
+_LENGTH = struct.Struct("<I")
+
+
+def encode_mcast_frame(request_id: int, handle: int, group: bytes, messages: list[bytes]) -> bytes:
+    """The body of a ``FRAME_CPG_MCAST`` request."""
+    parts = [_MCAST_HEAD.pack(request_id, handle, len(group)), group, _COUNT.pack(len(messages))]
+    for message in messages:
+        parts.append(_LENGTH.pack(len(message)))
+        parts.append(message)
+    return b"".join(parts)
+
+
+def decode_deliveries(body: bytes) -> tuple[int, bytes, list[tuple[int, int, bytes]]]:
+    """``(handle, group, [(nodeid, pid, payload), ...])`` of a ``FRAME_CPG_DELIVERIES`` frame."""
+    handle, group_length = _HANDLE_GROUP.unpack_from(body)
+    offset = _HANDLE_GROUP.size
+    group = body[offset : offset + group_length]
+    offset += group_length
+    (count,) = _COUNT.unpack_from(body, offset)
+    offset += _COUNT.size
+    out = []
+    unpack = _DELIVERY.unpack_from
+    for _ in range(count):
+        nodeid, pid, length = unpack(body, offset)
+        offset += _DELIVERY.size
+        out.append((nodeid, pid, body[offset : offset + length]))
+        offset += length
+    return handle, group, out
+
 
 CpgEventT = CpgDeliver | CpgConfigChange | CpgTotemConfigChange
 
@@ -77,9 +129,11 @@ class CpgControl:
             "cpg.membership": self._membership,
             "cpg.iteration": self._iteration,
             "cpg.local_get": lambda _c, _r: self.cpg.local_get(),
+            "cpg.frames": self._frames,
         }
         for op, handler in ops.items():
             server.register(op, self._calling(handler))
+        server.register_frame(FRAME_CPG_MCAST, self._mcast_frame)
 
     def _calling(
         self, handler: Callable[[ControlConnection, dict[str, Any]], Any]
@@ -158,6 +212,43 @@ class CpgControl:
             queued += 1
         return queued
 
+    def _frames(self, connection: ControlConnection, request: dict[str, Any]) -> bool:
+        """Turn binary delivery frames on or off for this connection."""
+        if request.get("enable", True):
+            connection.features.add("cpg-frames")
+        else:
+            connection.features.discard("cpg-frames")
+        return "cpg-frames" in connection.features
+
+    def _mcast_frame(self, connection: ControlConnection, body: bytes) -> tuple[int, int]:
+        """``FRAME_CPG_MCAST``: like ``cpg.mcast_many`` without JSON and base64."""
+        request_id, handle, group_length = _MCAST_HEAD.unpack_from(body)
+        offset = _MCAST_HEAD.size
+        group = body[offset : offset + group_length]
+        offset += group_length
+        (count,) = _COUNT.unpack_from(body, offset)
+        offset += _COUNT.size
+        if self._owners.get(handle) is not connection:
+            raise ControlError(f"CS_ERR_BAD_HANDLE: no handle {handle} on this connection")
+        queued = 0
+        try:
+            for _ in range(count):
+                (length,) = _LENGTH.unpack_from(body, offset)
+                offset += _LENGTH.size
+                if offset + length > len(body):
+                    raise struct.error("message runs past the frame")
+                try:
+                    self.cpg.mcast(handle, group, body[offset : offset + length])
+                except CpgError as err:
+                    if queued:
+                        break
+                    raise ControlError(str(err)) from None
+                offset += length
+                queued += 1
+        finally:
+            self._poke()
+        return request_id, queued
+
     def _membership(self, _connection: ControlConnection, request: dict[str, Any]) -> Any:
         return [
             {"nodeid": a.nodeid, "pid": a.pid, "reason": a.reason}
@@ -205,6 +296,9 @@ class CpgControl:
         batch = self._batches.pop(handle, None)
         if not batch:
             return
+        if "cpg-frames" in owner.features:
+            self._send_frames(handle, owner, batch)
+            return
         b64 = base64.b64encode
         start = 0
         while start < len(batch):  # one message per group run, in order
@@ -222,6 +316,22 @@ class CpgControl:
                     ],
                 }
             )
+            start = end
+
+    @staticmethod
+    def _send_frames(handle: int, owner: ControlConnection, batch: list[CpgDeliver]) -> None:
+        pack = _DELIVERY.pack
+        start = 0
+        while start < len(batch):  # one frame per group run, in order
+            group = batch[start].group
+            end = start
+            while end < len(batch) and batch[end].group == group:
+                end += 1
+            parts = [_HANDLE_GROUP.pack(handle, len(group)), group, _COUNT.pack(end - start)]
+            for event in batch[start:end]:
+                parts.append(pack(event.nodeid, event.pid, len(event.payload)))
+                parts.append(event.payload)
+            owner.send_frame(FRAME_CPG_DELIVERIES, b"".join(parts))
             start = end
 
     @staticmethod

@@ -21,6 +21,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from totem.node.client import AsyncControlClient, RequestFailed
+from totem.node.cpg_api import (
+    FRAME_CPG_DELIVERIES,
+    FRAME_CPG_MCAST,
+    decode_deliveries,
+    encode_mcast_frame,
+)
 from totem.ringid import RingId
 from totem.services.cpg import (
     CpgAddress,
@@ -99,6 +105,7 @@ class CpgClient:
         """Open a handle on the node using ``run_dir``; ``pid`` defaults to ours."""
         control = await AsyncControlClient(run_dir).connect()
         result = await control.call("cpg.initialize")
+        await control.call("cpg.frames", enable=True)  # deliveries as binary frames
         return cls(control, result["handle"], os.getpid() if pid is None else pid)
 
     async def _call(self, op: str, **args: Any) -> Any:
@@ -126,12 +133,19 @@ class CpgClient:
         )
 
     async def mcast_many(self, group: str, messages: list[bytes]) -> int:
-        """Queue several messages in one round trip; returns how many were taken."""
-        queued: int = await self._call(
-            "cpg.mcast_many",
-            group=group,
-            messages=[base64.b64encode(m).decode() for m in messages],
-        )
+        """Queue several messages in one round trip (a binary frame); returns how many
+        were taken (fewer than asked when the node's queue filled up)."""
+        name = group.encode()
+        try:
+            queued: int = await self._control.call_frame(
+                FRAME_CPG_MCAST,
+                lambda request_id: encode_mcast_frame(request_id, self.handle, name, messages),
+            )
+        except RequestFailed as err:
+            text = str(err)
+            if text.startswith("CS_ERR_TRY_AGAIN"):
+                raise TryAgain(text) from None
+            raise CpgRequestFailed(text) from None
         return queued
 
     async def membership(self, group: str) -> tuple[CpgAddress, ...]:
@@ -145,6 +159,12 @@ class CpgClient:
     async def events(self) -> AsyncIterator[CpgEvent]:
         """This handle's events, in order, until the connection closes."""
         async for message in self._control.events():
+            if message.get("frame") == FRAME_CPG_DELIVERIES:
+                handle, group, deliveries = decode_deliveries(message["body"])
+                if handle == self.handle:
+                    for nodeid, pid, payload in deliveries:
+                        yield CpgDeliver(handle, group, nodeid, pid, payload)
+                continue
             if message.get("handle") != self.handle:
                 continue
             for event in events_from_message(message):
