@@ -206,3 +206,21 @@ def test_frames_naming_nodes_outside_the_nodelist_are_dropped() -> None:
     )
     core.receive(encode(fine), 0.002)
     assert 2 in core.proc_list
+
+
+def test_send_join_spreads_joins_and_the_ring_still_forms() -> None:
+    ids = list(range(1, 17))
+    net = Network(ids, SrpSettings(send_join=80))
+    join_times: set[float] = set()
+
+    def record_joins(src: int, dst: int, data: bytes) -> bool:
+        if data[3] == 3:  # MEMB_JOIN
+            join_times.add(net.now)
+        return False  # drop nothing
+
+    net.drop_rules.append(record_joins)
+    net.start()
+    net.run_until(lambda: net.operational(ids), timeout=30)
+    first_wave = sorted(join_times)[:16]
+    # without send_join every node's first JOIN leaves at t=0; with it they are spread out
+    assert first_wave[-1] - first_wave[0] > 0.02

@@ -49,6 +49,7 @@ def settings_from_config(config: CorosyncConfig) -> SrpSettings:
         token_retransmit=timers.token_retransmit,
         hold=timers.hold,
         join=timers.join,
+        send_join=timers.send_join,
         consensus=timers.consensus,
         merge=timers.merge,
         token_warning=timers.token_warning,

@@ -180,7 +180,7 @@ class SrpCore(MembershipMixin, OrderingMixin):
             self.consensus_timeout_expired(now)
         elif timer is Timer.JOIN:
             if self.state is MembState.GATHER:
-                self.join_message_send()
+                self.join_message_send(now)
                 self.timers.start(Timer.JOIN, now + self.settings.join / 1000)
         elif timer is Timer.TOKEN_RETRANSMIT:
             if self.state is not MembState.GATHER:
@@ -196,6 +196,9 @@ class SrpCore(MembershipMixin, OrderingMixin):
             since = (now - self.last_token_rx) if self.last_token_rx is not None else 0.0
             self._log(LogLevel.NOTICE, f"Token has not been received in {int(since * 1000)} ms ")
             self.reset_token_warning(now)
+        elif timer is Timer.SEND_JOIN:
+            if self.state is MembState.GATHER:
+                self.send_join_now()
         elif timer is Timer.PAUSE:
             self.pause_timestamp = now
             self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)

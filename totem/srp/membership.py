@@ -55,7 +55,7 @@ class MembershipMixin(SrpState):
         self.orf_token_discard = True
         self.originated_orf_token = False
         merge(self.proc_list, (self.node_id,))
-        self.join_message_send()
+        self.join_message_send(now)
         self.timers.start(Timer.JOIN, now + self.settings.join / 1000)
         self.timers.start(Timer.CONSENSUS, now + self.settings.consensus / 1000)
         self.timers.cancel(Timer.TOKEN_RETRANSMIT)
@@ -68,8 +68,22 @@ class MembershipMixin(SrpState):
         if reason == "consensus timeout expired":
             self.stats.continuous_gather += 1
 
-    def join_message_send(self) -> None:
-        """Multicast my JOIN (proc and failed lists, my ring seq)."""
+    def join_message_send(self, now: float) -> None:
+        """Multicast my JOIN (proc and failed lists, my ring seq).
+
+        With ``send_join`` the JOIN goes out after a random delay of up to that many
+        ms (corosync sleeps there; we arm a timer), carrying the lists as they are
+        then, so that the JOINs of a large ring do not all arrive at once.
+        """
+        if self.settings.send_join > 0:
+            if not self.timers.armed(Timer.SEND_JOIN):
+                delay = self.rng.uniform(0, self.settings.send_join) / 1000
+                self.timers.start(Timer.SEND_JOIN, now + delay)
+            return
+        self.send_join_now()
+
+    def send_join_now(self) -> None:
+        """Multicast my JOIN at once."""
         join = MembJoin(
             nodeid=self.node_id,
             target_nodeid=0,
@@ -264,6 +278,7 @@ class MembershipMixin(SrpState):
         self._commit_token_update(token)
         self.token_target = token.addr[token.memb_index % len(token.addr)]
         self.timers.cancel(Timer.JOIN)
+        self.timers.cancel(Timer.SEND_JOIN)
         self.timers.cancel(Timer.CONSENSUS)
         self.ring_id = token.ring_id
         self.store_ring_seq()

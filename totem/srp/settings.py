@@ -23,6 +23,8 @@ class SrpSettings:
     token_retransmit: int = 714
     hold: int = 561
     join: int = 50
+    send_join: int = 0
+    """If > 0, each JOIN waits a random 0..send_join ms (spreads joins of large rings)."""
     consensus: int = 3600
     merge: int = 200
     token_warning: int = 75

@@ -31,6 +31,8 @@ class Timer(enum.IntEnum):
     """Log that the token has not been seen for ``token_warning`` percent of ``token``."""
     PAUSE = 7
     """Scheduler-pause detector, re-armed every token/5."""
+    SEND_JOIN = 8
+    """A JOIN held back by ``send_join`` goes out."""
 
 
 class Timers:
