@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, cast
 
@@ -21,7 +21,9 @@ __all__ = [
     "Transport",
     "TransportCounters",
     "family_of",
+    "is_mcast",
     "new_event_loop",
+    "send_unicast",
 ]
 
 UDP_RECEIVE_FRAME_SIZE_MAX = 136192
@@ -93,6 +95,29 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
             self._counters.tx += 1
         except OSError:
             self._counters.tx_errors += 1
+
+
+def is_mcast(data: bytes) -> bool:
+    """A Totem MCAST (type byte 1 at offset 3): its sender has stored it already (ref 6.1
+    step 8), so a node never needs its own copy back; membership messages it does need."""
+    return data[3:4] == b"\x01"
+
+
+def send_unicast(
+    endpoint: DatagramEndpoint,
+    members: Mapping[int, str],
+    dest: int,
+    data: bytes,
+    port: int,
+    counters: TransportCounters,
+) -> None:
+    """Send ``data`` to node ``dest`` of the nodelist; a node not listed is an error
+    (corosync cannot target a node missing from its nodelist either, ref 2.1)."""
+    address = members.get(dest)
+    if address is None:
+        counters.tx_errors += 1
+        return
+    endpoint.sendto(data, (address, port))
 
 
 def family_of(address: str) -> socket.AddressFamily:

@@ -22,7 +22,13 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from totem.transport.base import DatagramEndpoint, TransportCounters, family_of
+from totem.transport.base import (
+    DatagramEndpoint,
+    TransportCounters,
+    family_of,
+    is_mcast,
+    send_unicast,
+)
 
 __all__ = ["UdpTransport"]
 
@@ -122,15 +128,11 @@ class UdpTransport:
             return
         if dest is None:
             endpoint.sendto(data, (self.mcast_address, self.port))
-            if data[3:4] != b"\x01":  # our own MCAST is stored already (ref 6.1 step 8)
+            if not is_mcast(data):  # we never need our own MCAST back
                 loop = self._loop or asyncio.get_running_loop()
                 loop.call_soon(self._deliver, data)
             return
-        address = self.members.get(dest)
-        if address is None:
-            self.counters.tx_errors += 1
-            return
-        endpoint.sendto(data, (address, self.port))
+        send_unicast(endpoint, self.members, dest, data, self.port, self.counters)
 
     def set_members(self, members: Mapping[int, str]) -> None:
         """Apply a changed nodelist."""

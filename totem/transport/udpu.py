@@ -15,13 +15,17 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from totem.transport.base import DatagramEndpoint, TransportCounters, family_of
+from totem.transport.base import (
+    DatagramEndpoint,
+    TransportCounters,
+    family_of,
+    is_mcast,
+    send_unicast,
+)
 
 __all__ = ["UdpuTransport"]
 
 SO_RCVBUF_BYTES = 4 * 1024 * 1024
-_MCAST = b"\x01"
-"""The Totem message type byte (offset 3) of MCAST."""
 
 
 def _canonical(address: str) -> str:
@@ -90,19 +94,11 @@ class UdpuTransport:
             self.counters.tx_errors += 1
             return
         if dest is None:
-            # The sender stores every MCAST it orders (ref 6.1 step 8); corosync's loopback
-            # copy is discarded on arrival, so data is not sent to ourselves. Membership
-            # messages are: a node must hear its own JOIN to reach consensus.
-            own_copy_needed = data[3:4] != _MCAST
-            for destination in self._destinations if own_copy_needed else self._peers:
+            # corosync sends us our own MCAST copy and discards it on arrival: skip it.
+            for destination in self._peers if is_mcast(data) else self._destinations:
                 endpoint.sendto(data, destination)
             return
-        address = self.members.get(dest)
-        if address is None:
-            # corosync cannot target a node missing from its nodelist either (ref 2.1)
-            self.counters.tx_errors += 1
-            return
-        endpoint.sendto(data, (address, self.port))
+        send_unicast(endpoint, self.members, dest, data, self.port, self.counters)
 
     def set_members(self, members: Mapping[int, str]) -> None:
         """Apply a changed nodelist (``corosync-cfgtool -R``)."""
