@@ -202,3 +202,21 @@ def test_graceful_leave_both_ways(make_cluster: MakeCluster) -> None:
         assert handle.wait(5.0) is not None
         m.start(leaver)
         m.wait_agree([1, 2, 3], {1, 2, 3}, quorate=True, timeout=15)
+
+
+@pytest.mark.timeout(90)
+def test_real_cfgtool_kill_reaches_our_node(make_cluster: MakeCluster) -> None:
+    # corosync-cfgtool -k N multicasts cfg KILLNODE (exec 0x00010001); the named node exits at
+    # once ("Killed by node 1 : ..."), without a LEAVE, so the others wait out the token.
+    c = make_cluster(3, "udpu", skip={3}, token=1000)
+    m = MixedCluster(c, ours={3})
+    m.start(3)
+    m.wait_agree([1, 2, 3], {1, 2, 3}, quorate=True, timeout=15)
+    handle = m.handle(3)
+    assert handle is not None
+    result = c.exec(1, ["corosync-cfgtool", "-k", "3"])
+    assert result.returncode == 0, result.stderr
+    assert handle.wait(10.0) is not None, "our node did not exit on cfg KILLNODE"
+    m.wait_agree([1, 2], {1, 2}, quorate=True, timeout=15)
+    log = (c.log_dir(3) / "pycorosync.log").read_text(errors="replace")
+    assert "[CFG   ] Killed by node 1 : " in log
