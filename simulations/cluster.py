@@ -7,7 +7,15 @@ it, each at a virtual instant, ties broken by the order they were scheduled:
 * a node's timer is due (``on_deadline``): every node exposes one
   ``next_deadline()``; the engine keeps one pending wake-up per node and moves
   it only when the node wants an *earlier* one (as the asyncio driver does);
-* a scheduled action runs (a traffic tick, the end of a pause, a probe).
+* a scheduled action runs (a traffic tick, the end of a pause, a probe, a TCP
+  segment of :mod:`simulations.streams`).
+
+Input that is not a datagram (a TCP connection's data, an API call) reaches a
+node through :meth:`Simulation.process_input`, which honours pauses and the
+node's own clock as datagrams do. Hosts that are not Totem nodes (the qnetd
+arbiter) are endpoints of the network only; they drive themselves with
+:meth:`Simulation.call_at`, and :attr:`Simulation.down_listeners` learn when a
+node's process goes away (its kernel closes its sockets).
 
 After each input the node's outbox goes to the :class:`~simulations.network.Network`
 and its events to the :class:`~simulations.checker.Checker` and the
@@ -96,6 +104,8 @@ class NodeSlot:
     buffer: deque[tuple[bytes, int]] = field(default_factory=deque)
     """Datagrams (and their ring) waiting in a paused process's socket."""
     buffer_bytes: int = 0
+    deferred: list[Callable[[SimNode, float], None]] = field(default_factory=list)
+    """Other input (TCP data) that reached a paused process, in arrival order."""
     armed: float | None = None
     clock_offset: float = 0.0
     clock_rate: float = 1.0
@@ -125,6 +135,7 @@ class Simulation:
         recorder: TraceRecorder | None = None,
         rcvbuf: int = DEFAULT_RCVBUF,
         rings: int = 1,
+        hosts: Iterable[int] = (),
     ) -> None:
         ids = sorted(set(node_ids))
         if not ids:
@@ -134,7 +145,9 @@ class Simulation:
         self.now = 0.0
         self.rng = random.Random(seed)
         self.sampler = DelaySampler(seed)
-        self.network = Network(ids, self.sampler, self.rng, self._schedule_datagram, rings)
+        self.network = Network(
+            ids, self.sampler, self.rng, self._schedule_datagram, rings, hosts=hosts
+        )
         self.checker = checker if checker is not None else Checker()
         self.recorder = recorder if recorder is not None else TraceRecorder()
         self.rcvbuf = rcvbuf
@@ -148,6 +161,8 @@ class Simulation:
         self.membership_epoch = 0
         """Bumped whenever a node's membership or quorum view may have changed."""
         self.track_safe = False
+        self.down_listeners: list[Callable[[int, int], None]] = []
+        """Called with (node id, incarnation) when a process crashes or stops."""
         self._heap: list[tuple[float, int, int, Any, Any, Any]] = []
         self._seq = itertools.count()
         self._traffic_generation = itertools.count(1)
@@ -375,6 +390,7 @@ class Simulation:
         slot.paused = False
         slot.buffer.clear()
         slot.buffer_bytes = 0
+        slot.deferred.clear()
         slot.armed = None
         node = self.factory(node_id, self.ring_seq_store[node_id])
         slot.node = node
@@ -406,9 +422,12 @@ class Simulation:
         slot.paused = False
         slot.buffer.clear()
         slot.buffer_bytes = 0
+        slot.deferred.clear()
         slot.armed = None
         self.checker.node_down(slot.node_id, slot.incarnation, self.now)
         self.membership_epoch += 1
+        for listener in self.down_listeners:
+            listener(slot.node_id, slot.incarnation)
 
     def pause(self, node_id: int, duration: float) -> None:
         """Freeze the process for ``duration`` seconds (extends a pause in progress)."""
@@ -440,6 +459,12 @@ class Simulation:
                 self._note_safe(slot.node_id, data)
             node.receive(data, self._local(slot), ring)
             self._service(slot, node)
+        while slot.deferred and slot.node is node and not slot.paused:
+            action = slot.deferred.pop(0)
+            action(node, self._local(slot))
+            node.touched()
+            if slot.node is node:
+                self._service(slot, node)
 
     def set_clock(self, node_id: int, jump: float = 0.0, rate: float = 1.0) -> None:
         """From now on the node's clock runs at ``rate`` after jumping ``jump`` seconds ahead.
@@ -531,6 +556,29 @@ class Simulation:
             node.touched()
             if slot.node is node:
                 self._service(slot, node)
+
+    def process_input(
+        self, node_id: int, incarnation: int, action: Callable[[SimNode, float], None]
+    ) -> bool:
+        """Hand input other than a datagram to one process of ``node_id``: run
+        ``action(node, local_now)``, then flush the node's output as after a datagram.
+
+        A paused process gets it when it resumes (the kernel holds it meanwhile).
+        Returns False, doing nothing, when that process (``incarnation``) is gone.
+        """
+        slot = self.slots[node_id]
+        node = slot.node
+        if node is None or slot.incarnation != incarnation:
+            return False
+        if slot.paused:
+            slot.deferred.append(action)
+            return True
+        action(node, self._local(slot))
+        node.touched()
+        if slot.node is node:
+            self._service(slot, node)
+        self.membership_epoch += 1
+        return True
 
     # ------------------------------------------------------------------------------------
     # inspection

@@ -21,6 +21,13 @@ With redundant rings (``rrp_mode: passive``) every ring is a network of its
 own: one set of links per ring, each with its own faults, and a datagram
 travels on the ring its sender's redundant-ring layer chose.
 
+*Hosts* are endpoints that are not Totem nodes, such as the qnetd arbiter
+(:data:`QNETD_ID`): they have links to every node (and the same faults), but
+Totem multicasts never reach them, and a partition that does not name a host
+leaves it reachable from every group (a third site). Their traffic is TCP
+(:mod:`simulations.streams`), which asks :meth:`Network.segment_arrival` when
+a segment sent now would arrive, if at all.
+
 Message kinds are read from the Totem header's type byte: ``token`` (ORF
 token), ``mcast``, ``merge`` (merge detect), ``join``, ``commit`` (commit token),
 ``cancel`` (token hold cancel); anything else is ``other`` (which includes
@@ -44,8 +51,10 @@ __all__ = [
     "DEFAULT_DELAY",
     "KINDS",
     "LOOPBACK_DELAY",
+    "QNETD_ID",
     "Link",
     "Network",
+    "endpoint_name",
     "kind_index",
 ]
 
@@ -57,6 +66,8 @@ DEFAULT_DELAY = Delay(200e-6, 40e-6)
 """A virtualised LAN: 200 us one way, 40 us standard deviation."""
 LOOPBACK_DELAY = 10e-6
 """A node's copy of its own multicast."""
+QNETD_ID = -1
+"""The endpoint id of the qnetd host (node ids are 1 and up; 0 is the simulator in traces)."""
 
 Schedule = Callable[[float, int, int, bytes, int], None]
 """``schedule(at, src, dst, data, ring)``: hand a datagram to ``dst`` at time ``at``."""
@@ -68,6 +79,11 @@ Rings = Sequence[int] | None
 def kind_index(name: str) -> int:
     """The index of a message kind name (``ValueError`` if unknown)."""
     return KINDS.index(name)
+
+
+def endpoint_name(endpoint: int) -> str:
+    """``node 3`` or ``qnetd``: how messages name an endpoint."""
+    return "qnetd" if endpoint == QNETD_ID else f"node {endpoint}"
 
 
 @dataclass(slots=True)
@@ -109,14 +125,21 @@ class Network:
         rng: random.Random,
         schedule: Schedule,
         rings: int = 1,
+        hosts: Iterable[int] = (),
     ) -> None:
         self.ids: tuple[int, ...] = tuple(sorted(node_ids))
+        """The Totem nodes (multicast reaches each of them)."""
+        self.hosts: tuple[int, ...] = tuple(sorted(set(hosts)))
+        """Other endpoints (the qnetd host): links, no multicast."""
+        if set(self.hosts) & set(self.ids):
+            raise ValueError("a host id is also a node id")
         self.rings = rings
         self._sampler = sampler
         self._rng = rng
         self._schedule = schedule
+        everyone = self.ids + self.hosts
         self._links: list[dict[int, dict[int, Link]]] = [
-            {src: {dst: Link() for dst in self.ids if dst != src} for src in self.ids}
+            {src: {dst: Link() for dst in everyone if dst != src} for src in everyone}
             for _ in range(rings)
         ]
         self._partition_cut: list[set[tuple[int, int]]] = [set() for _ in range(rings)]
@@ -149,7 +172,7 @@ class Network:
         return self._links[ring][src][dst]
 
     def pairs(self) -> list[tuple[int, int]]:
-        """Every directed pair."""
+        """Every directed pair of nodes (hosts excluded)."""
         return [(s, d) for s in self.ids for d in self.ids if s != d]
 
     def set_delay(self, pairs: Pairs, delay: Delay, rings: Rings = None) -> None:
@@ -187,15 +210,17 @@ class Network:
             link.reorder = tuple(values) if any(v[0] for v in values) else None
 
     def partition(self, groups: Sequence[Iterable[int]], rings: Rings = None) -> None:
-        """Only nodes of the same group reach each other (replaces the previous partition)."""
+        """Only endpoints of the same group reach each other (replaces the previous
+        partition); a host in no group reaches, and is reached by, everyone."""
         group_of: dict[int, int] = {}
         for index, group in enumerate(groups):
             for node in group:
                 group_of[node] = index
+        everyone = self.ids + tuple(h for h in self.hosts if h in group_of)
         cut = {
             (s, d)
-            for s in self.ids
-            for d in self.ids
+            for s in everyone
+            for d in everyone
             if s != d and group_of.get(s, -1) != group_of.get(d, -1)
         }
         for ring in self._rings(rings):
@@ -232,6 +257,25 @@ class Network:
     def reachable(self, src: int, dst: int, ring: int = 0) -> bool:
         """Whether ``src`` can currently send to ``dst`` on ``ring`` at all."""
         return src == dst or not self._links[ring][src][dst].cut
+
+    def segment_arrival(self, src: int, dst: int, now: float) -> float | None:
+        """When a TCP segment ``src`` sends now on ring 0 arrives at ``dst``; None if the
+        link drops it (cut, or lost with the link's loss probability for ``other``).
+
+        Duplication, reordering and the MTU do not apply: TCP hides them (it drops
+        duplicates, reorders, and sizes its segments to the path).
+        """
+        counters = self.counters
+        link = self._links[0][src][dst]
+        counters["segments"] += 1
+        if link.cut:
+            counters["segments_dropped_cut"] += 1
+            return None
+        loss = link.loss
+        if loss is not None and loss[_OTHER] and self._rng.random() < loss[_OTHER]:
+            counters["segments_dropped_loss"] += 1
+            return None
+        return now + self._sampler.draw(link.delay)
 
     # ------------------------------------------------------------------------------------
     # the hot path

@@ -22,13 +22,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from simulations.network import QNETD_ID
 from simulations.traffic import AppDelivered
 from totem.srp.events import ConfigurationChange, Delivery, LogRecord, StateChanged
 
 __all__ = ["SimAction", "TraceEntry", "TraceRecorder", "describe"]
 
 TraceEntry = tuple[float, int, int, Any]
-"""(virtual time, node id (0: the simulator), incarnation, event)."""
+"""(virtual time, node id (0: the simulator, ``QNETD_ID``: the qnetd host), incarnation, event)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,12 @@ class SimAction:
 def describe(entry: TraceEntry) -> str:
     """One line of text for a trace entry."""
     time, node, incarnation, event = entry
-    who = f"n{node}" + (f"#{incarnation}" if incarnation > 1 else "") if node else "sim"
+    if node == QNETD_ID:
+        who = "qnetd" + (f"#{incarnation}" if incarnation > 1 else "")
+    elif node:
+        who = f"n{node}" + (f"#{incarnation}" if incarnation > 1 else "")
+    else:
+        who = "sim"
     return f"{time:12.6f} {who:>6} {_event_text(event)}"
 
 
@@ -104,7 +110,8 @@ class TraceRecorder:
         return self._digest.hexdigest() if self.keep_full else ""
 
     def excerpt(self, nodes: Iterable[int], until: float, limit: int = 40) -> list[str]:
-        """The last ``limit`` recent entries up to ``until`` of ``nodes`` and the simulator."""
-        wanted = set(nodes) | {0}
+        """The last ``limit`` recent entries up to ``until`` of ``nodes``, the simulator and
+        the qnetd host."""
+        wanted = set(nodes) | {0, QNETD_ID}
         picked = [e for e in self.recent if e[0] <= until and e[1] in wanted]
         return [describe(e) for e in picked[-limit:]]
