@@ -20,7 +20,7 @@ application messages it produced at the moment ``NodeStack`` processes it.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -40,6 +40,8 @@ __all__ = [
     "ObservedStack",
     "SimAppService",
     "StackNode",
+    "node_services",
+    "stack_builder",
     "stack_factory",
 ]
 
@@ -230,18 +232,20 @@ SKIPPED_SERVICES: dict[str, str] = {}
 """Service entry points that could not be loaded, with the reason."""
 
 
-def stack_factory(config: CorosyncConfig, seed: int = 0) -> NodeFactory:
-    """Full nodes of ``config``, with the daemon's service engines for each."""
+def stack_builder(config: CorosyncConfig, seed: int = 0) -> Callable[[int, int], ObservedStack]:
+    """``build(node_id, stored_ring_seq)``: the daemon's node stack of ``config`` for that
+    node, with its service engines, redundant rings and crypto, and the simulated
+    application; each node's RNG derives from ``seed``."""
     settings = settings_from_config(config)
     nodelist = [node.nodeid for node in config.nodes]
     by_id: dict[int, NodeConfig] = {node.nodeid: node for node in config.nodes}
     layered = len(config.links) > 1 or config.totem.crypto_enabled
 
-    def build(node_id: int, stored_ring_seq: int) -> SimNode:
+    def build(node_id: int, stored_ring_seq: int) -> ObservedStack:
         local = by_id[node_id]
         services = node_services(ServiceContext(config, local))
         rng = random.Random(f"{seed}:{node_id}:{stored_ring_seq}")
-        stack = ObservedStack(
+        return ObservedStack(
             node_id,
             settings,
             services,
@@ -251,6 +255,15 @@ def stack_factory(config: CorosyncConfig, seed: int = 0) -> NodeFactory:
             nodelist=nodelist,
             net=build_net(config, local) if layered else None,
         )
-        return StackNode(stack)
+
+    return build
+
+
+def stack_factory(config: CorosyncConfig, seed: int = 0) -> NodeFactory:
+    """Full nodes of ``config``, with the daemon's service engines for each."""
+    build_stack = stack_builder(config, seed)
+
+    def build(node_id: int, stored_ring_seq: int) -> SimNode:
+        return StackNode(build_stack(node_id, stored_ring_seq))
 
     return build
