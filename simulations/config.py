@@ -14,13 +14,24 @@ from collections.abc import Mapping
 
 from totem.config import CorosyncConfig, parse_text
 
-__all__ = ["CLUSTER_NAME", "SIM_KEY", "cluster_config", "conf_text", "node_address"]
+__all__ = [
+    "CLUSTER_NAME",
+    "QNETD_ADDRESS",
+    "SIM_KEY",
+    "cluster_config",
+    "conf_text",
+    "node_address",
+]
 
 CLUSTER_NAME = "pycorosync-sim"
 
 
 SIM_KEY = "pycorosync-sim-" + "0123456789abcdef" * 8
 """The inline ``totem.key`` of simulated clusters with crypto on (not a secret)."""
+
+
+QNETD_ADDRESS = "10.255.255.254"
+"""Where the nodes' ``quorum.device.net.host`` points: the simulated qnetd host."""
 
 
 def node_address(node_id: int, ring: int = 0) -> str:
@@ -36,8 +47,14 @@ def conf_text(
     *,
     rings: int = 1,
     crypto: bool = False,
+    device: Mapping[str, str] | None = None,
+    device_net: Mapping[str, str] | None = None,
 ) -> str:
-    """corosync.conf text for nodes 1..``count`` (two rings: passive RRP; crypto: aes256+sha256)."""
+    """corosync.conf text for nodes 1..``count`` (two rings: passive RRP; crypto: aes256+sha256).
+
+    ``device``/``device_net``: a ``quorum.device`` section (model net, TLS off, host
+    :data:`QNETD_ADDRESS`) with these keys of ``device`` and of its ``net`` block.
+    """
     cipher, hash_ = ("aes256", "sha256") if crypto else ("none", "none")
     lines = [
         "totem {",
@@ -63,6 +80,12 @@ def conf_text(
         ]
     lines += ["}", "quorum {", "    provider: corosync_votequorum"]
     lines += [f"    {key}: {value}" for key, value in (quorum or {}).items()]
+    if device is not None or device_net is not None:
+        lines += ["    device {", "        model: net"]
+        lines += [f"        {key}: {value}" for key, value in (device or {}).items()]
+        lines += ["        net {", f"            host: {QNETD_ADDRESS}", "            tls: off"]
+        lines += [f"            {key}: {value}" for key, value in (device_net or {}).items()]
+        lines += ["        }", "    }"]
     lines += ["}", "logging {", "    to_stderr: yes", "}"]
     return "\n".join(lines) + "\n"
 
@@ -74,7 +97,11 @@ def cluster_config(
     *,
     rings: int = 1,
     crypto: bool = False,
+    device: Mapping[str, str] | None = None,
+    device_net: Mapping[str, str] | None = None,
 ) -> CorosyncConfig:
     """The parsed configuration (raises ``ConfigError`` as corosync would refuse it)."""
-    text = conf_text(count, totem, quorum, rings=rings, crypto=crypto)
+    text = conf_text(
+        count, totem, quorum, rings=rings, crypto=crypto, device=device, device_net=device_net
+    )
     return parse_text(text, f"<nodes {count}>")

@@ -15,6 +15,11 @@ Expectations:
   at every such check. The run goes on for the whole ``D`` either way, so a
   failed expectation does not change what happens next.
 
+A scenario with a ``qnetd`` statement runs its nodes with the qdevice-net
+client and a qnetd host (:class:`~simulations.qdevice.QdeviceWorld`); the
+checker's quorum-safety invariant applies in full (only ``two_node``, which
+corosync refuses next to a device, lets two partitions be quorate).
+
 A violation is reported with its trace excerpt and a reproduction: the seed
 and the scenario cut after the statement during which it happened;
 :func:`minimize` shrinks that further by dropping statements while the same
@@ -32,7 +37,10 @@ from typing import Any
 from simulations.checker import Checker
 from simulations.cluster import Simulation, Traffic, ViolationReport
 from simulations.config import cluster_config
+from simulations.network import QNETD_ID
 from simulations.nodes import NodeFactory, srp_factory
+from simulations.qdevice import QdeviceNode, QdeviceWorld
+from simulations.qnetdhost import QnetdHost
 from simulations.scenario import (
     ClockStmt,
     Crash,
@@ -44,6 +52,7 @@ from simulations.scenario import (
     Oneway,
     Partition,
     Pause,
+    Qnetd,
     Restart,
     Run,
     Scenario,
@@ -56,14 +65,17 @@ from simulations.scenario import (
 )
 from simulations.stacknode import stack_factory
 from simulations.trace import TraceEntry, TraceRecorder
-from totem.config import ConfigError
+from totem.config import ConfigError, CorosyncConfig
 from totem.node.assemble import settings_from_config
+from votequorum.qdevice.settings import QdeviceSettingsError
 
 __all__ = [
     "DEFAULT_SEED",
     "ExpectationResult",
     "RunResult",
     "build_factory",
+    "build_world",
+    "device_sections",
     "minimize",
     "run_scenario",
 ]
@@ -140,27 +152,74 @@ class RunResult:
         }
 
 
+def device_sections(qnetd: Qnetd) -> tuple[dict[str, str], dict[str, str]]:
+    """The ``quorum.device`` keys and its ``net`` keys a ``qnetd`` statement stands for."""
+    device: dict[str, str] = {}
+    votes = qnetd.votes
+    if votes is None and qnetd.algorithm == "ffsplit":
+        votes = 1  # corosync-qdevice refuses ffsplit unless it is set to exactly 1
+    if votes is not None:
+        device["votes"] = str(votes)
+    if qnetd.timeout_ms is not None:
+        device["timeout"] = str(qnetd.timeout_ms)
+    if qnetd.sync_timeout_ms is not None:
+        device["sync_timeout"] = str(qnetd.sync_timeout_ms)
+    net = {"algorithm": qnetd.algorithm, "tie_breaker": qnetd.tie_breaker}
+    if qnetd.keep_active_partition is not None:
+        net["keep_active_partition_tie_breaker"] = "on" if qnetd.keep_active_partition else "off"
+    if qnetd.connect_timeout_ms is not None:
+        net["connect_timeout"] = str(qnetd.connect_timeout_ms)
+    return device, net
+
+
+def _config(scenario: Scenario) -> CorosyncConfig:
+    nodes = scenario.nodes
+    device: dict[str, str] | None = None
+    net: dict[str, str] | None = None
+    if scenario.qnetd is not None:
+        device, net = device_sections(scenario.qnetd)
+    try:
+        return cluster_config(
+            nodes.count,
+            dict(nodes.totem),
+            dict(nodes.quorum),
+            rings=nodes.rings,
+            crypto=nodes.crypto,
+            device=device,
+            device_net=net,
+        )
+    except ConfigError as exc:
+        line = nodes.line
+        if scenario.qnetd is not None and exc.message.startswith("configuration error"):
+            line = scenario.qnetd.line  # what corosync refuses next to a device
+        raise ScenarioError(scenario.path, line, exc.message) from None
+
+
 def build_factory(scenario: Scenario, seed: int) -> NodeFactory:
     """The node factory a scenario asks for, configured through a real corosync.conf.
 
     ``stack=full`` (the default): the daemon's ``NodeStack`` with its service
     engines; ``stack=srp``: bare Totem SRP cores. Either way the effective
     timers are those ``totem.config`` derives for the generated corosync.conf.
+    A scenario with a quorum device gets its nodes from :func:`build_world`.
     """
-    nodes = scenario.nodes
-    try:
-        config = cluster_config(
-            nodes.count,
-            dict(nodes.totem),
-            dict(nodes.quorum),
-            rings=nodes.rings,
-            crypto=nodes.crypto,
-        )
-    except ConfigError as exc:
-        raise ScenarioError(scenario.path, nodes.line, exc.message) from None
-    if nodes.stack == "srp":
+    config = _config(scenario)
+    if scenario.nodes.stack == "srp":
         return srp_factory(settings_from_config(config), seed, scenario.node_ids)
     return stack_factory(config, seed)
+
+
+def build_world(scenario: Scenario, seed: int) -> QdeviceWorld | None:
+    """The quorum device of a scenario with a ``qnetd`` statement (None without one);
+    raises :class:`ScenarioError` where corosync or corosync-qdevice would refuse it."""
+    qnetd = scenario.qnetd
+    if qnetd is None:
+        return None
+    config = _config(scenario)
+    try:
+        return QdeviceWorld(config, seed, test_algorithm_enabled=qnetd.algorithm == "test")
+    except QdeviceSettingsError as exc:
+        raise ScenarioError(scenario.path, qnetd.line, str(exc)) from None
 
 
 class _Runner:
@@ -171,6 +230,7 @@ class _Runner:
         factory: NodeFactory,
         recorder: TraceRecorder,
         stop_after: int | None,
+        world: QdeviceWorld | None = None,
     ) -> None:
         self.scenario = scenario
         self.seed = seed
@@ -186,7 +246,11 @@ class _Runner:
             checker=self.checker,
             recorder=recorder,
             rings=scenario.nodes.rings,
+            hosts=(QNETD_ID,) if world is not None else (),
         )
+        self.world = world
+        if world is not None:
+            world.attach(self.sim)
         self.expectations: list[ExpectationResult] = []
         self.spans: list[tuple[int, float, float]] = []
         """(line, start, end) of every statement, to place violations."""
@@ -236,21 +300,34 @@ class _Runner:
                 net.set_reorder(pairs, statement.value, statement.extra, kinds, rings)
             else:
                 net.set_mtu(pairs, int(statement.value), rings)
+        elif isinstance(statement, Qnetd):
+            if statement.start:
+                self.qnetd_host().start()
         elif isinstance(statement, Pause):
             for node in statement.nodes:
-                sim.pause(node, statement.duration)
+                if node == QNETD_ID:
+                    self.qnetd_host().pause(statement.duration)
+                else:
+                    sim.pause(node, statement.duration)
         elif isinstance(statement, Crash):
             for node in statement.nodes:
-                sim.crash(node)
+                if node == QNETD_ID:
+                    self.qnetd_host().crash()
+                else:
+                    sim.crash(node)
         elif isinstance(statement, Stop):
             for node in statement.nodes:
-                sim.stop(node)
-        elif isinstance(statement, Start):
+                if node == QNETD_ID:
+                    self.qnetd_host().stop()
+                else:
+                    sim.stop(node)
+        elif isinstance(statement, Start | Restart):
+            keep = statement.keep_state if isinstance(statement, Restart) else True
             for node in statement.nodes:
-                sim.start(node)
-        elif isinstance(statement, Restart):
-            for node in statement.nodes:
-                sim.start(node, keep_state=statement.keep_state)
+                if node == QNETD_ID:
+                    self.qnetd_host().start()
+                else:
+                    sim.start(node, keep_state=keep)
         elif isinstance(statement, ClockStmt):
             sim.set_clock(statement.node, statement.jump, statement.rate)
         elif isinstance(statement, Send):
@@ -262,6 +339,11 @@ class _Runner:
                         statement.rate, statement.size, statement.safe, statement.poisson
                     )
                     sim.set_traffic(node, traffic)
+
+    def qnetd_host(self) -> QnetdHost:
+        if self.world is None:
+            raise ScenarioError(self.scenario.path, 0, "this scenario has no qnetd")
+        return self.world.qnetd
 
     # ------------------------------------------------------------------------------------
     def expect(self, statement: Expect) -> None:
@@ -368,7 +450,46 @@ class _Runner:
                 return True
 
             return state
+        if what == "qdevice":
+            want_voting = statement.state == "voting"
+
+            def qdevice(detail: list[str]) -> bool:
+                for node in nodes:
+                    sim_node = sim.slots[node].node
+                    if sim_node is None:
+                        detail.append(f"node {node} is down")
+                        return False
+                    if not isinstance(sim_node, QdeviceNode):
+                        detail.append(f"node {node} runs no quorum device")
+                        return False
+                    ok = sim_node.device_voting if want_voting else sim_node.device_connected
+                    if not ok:
+                        state = sim_node.client.state.value
+                        voting = "voting" if sim_node.device_voting else "not voting"
+                        detail.append(f"node {node}'s device is {state}, {voting}")
+                        return False
+                return True
+
+            return qdevice
         compare = _OPS[statement.op]
+        if what == "votes":
+
+            def votes(detail: list[str]) -> bool:
+                for node in nodes:
+                    sim_node = sim.slots[node].node
+                    figures = sim_node.votes() if sim_node is not None else None
+                    if figures is None:
+                        detail.append(f"node {node} has no votes (down)")
+                        return False
+                    if not compare(figures.total_votes, statement.value):
+                        detail.append(
+                            f"node {node} has {figures.total_votes} votes "
+                            f"(expected {figures.expected_votes}, quorum {figures.quorum})"
+                        )
+                        return False
+                return True
+
+            return votes
         if what == "delivered":
 
             def delivered(detail: list[str]) -> bool:
@@ -387,7 +508,7 @@ class _Runner:
             total = 0.0
             found = False
             for node in observed:
-                counters = sim.counters(node)
+                counters = self.qnetd_host().status() if node == QNETD_ID else sim.counters(node)
                 if name in counters:
                     found = True
                     total += counters[name]
@@ -423,10 +544,11 @@ def run_scenario(
         scenario = parse_scenario(scenario)
     if seed is None:
         seed = scenario.seed if scenario.seed is not None else DEFAULT_SEED
+    world = build_world(scenario, seed)
     if factory is None:
-        factory = build_factory(scenario, seed)
+        factory = world.factory if world is not None else build_factory(scenario, seed)
     recorder = TraceRecorder(keep_full=keep_trace, logs=logs)
-    runner = _Runner(scenario, seed, factory, recorder, stop_after_line)
+    runner = _Runner(scenario, seed, factory, recorder, stop_after_line, world)
     started = wall_clock()
     runner.run()
     wall = wall_clock() - started
@@ -451,13 +573,17 @@ def run_scenario(
 def _stats(runner: _Runner) -> dict[str, Any]:
     sim = runner.sim
     checker = runner.checker
-    return {
+    stats: dict[str, Any] = {
         "events": sim.events_processed,
         "deliveries_checked": checker.deliveries,
         "configurations_checked": checker.configurations,
         "network": dict(sorted(sim.network.counters.items())),
         "app_sent": sum(slot.app_sent for slot in sim.slots.values()),
     }
+    if runner.world is not None:
+        stats["qnetd"] = dict(sorted(runner.world.qnetd.status().items()))
+        stats["streams"] = dict(sorted(runner.world.streams.counters.items()))
+    return stats
 
 
 def _line_at(spans: list[tuple[int, float, float]], when: float) -> int:

@@ -7,11 +7,12 @@ a node that is already down) raises :class:`ScenarioError`, whose ``str()`` is
 ``"<file>:<line>: <message>"``.
 
 Statements (``NODES`` is ``3``, ``1,2,5``, ``1..4`` or ``*``; ``LINKS`` is
-``A-B`` for both directions between node lists, ``A->B`` for one, or ``*``;
-durations take ``us``, ``ms``, ``s`` or ``m``)::
+``A-B`` for both directions between node lists, ``A->B`` for one, or ``*``
+(every pair of nodes); durations take ``us``, ``ms``, ``s`` or ``m``)::
 
     nodes 5 token=1000 [key=value...]     # the cluster; must come first
     seed 42                               # default seed (the command line wins)
+    qnetd [algorithm=ffsplit] [key=value...]   # the quorum device (see below)
     partition {1,2}|{3,4,5}               # nodes left out form one more group
     oneway 3->1                           # cut one direction (accumulates)
     heal [LINKS]                          # undo partitions and cuts (all, or these)
@@ -24,6 +25,7 @@ durations take ``us``, ``ms``, ``s`` or ``m``)::
     pause NODES 2500ms                    # process stall (GC, VM)
     crash NODES | stop NODES              # SIGKILL | graceful leave
     start NODES | restart NODES [fresh]   # fresh: without the persisted ring id
+      # pause, crash, stop, start and restart also take qnetd (alone): crash qnetd
     clock NODE [jump=10s] [rate=1.001]    # the node's clock jumps ahead / drifts
     send NODES 200/s [size=100] [safe] [poisson]
     send NODES 500 [size=100] [safe]      # a burst, now
@@ -34,7 +36,10 @@ durations take ``us``, ``ms``, ``s`` or ``m``)::
     expect [not] inquorate NODES [...]
     expect [not] state NODES operational|gather|commit|recovery|down [...]
     expect delivered NODES >= 100 [...]
+    expect votes NODES == 3 [...]          # votequorum's total votes on each node
+    expect [not] qdevice NODES connected|voting [...]   # the node's quorum device
     expect stat NAME >= 1 [on NODES] [...]   # summed over NODES (default: running nodes)
+                                             # on qnetd: the arbiter's figures
 
 ``nodes`` options: the Totem timers and constants of corosync.conf (``token``,
 ``token_coefficient``, ``token_retransmit``, ``hold``, ``join``, ``consensus``,
@@ -46,17 +51,58 @@ keys (``two_node``, ``wait_for_all``, ``last_man_standing``,
 instead of the daemon's full node stack: faster, SAFE delivery, no quorum),
 ``rings=2`` (passive redundant rings, each ring its own network) and
 ``crypto=on`` (aes256/sha256 datagram crypto with a fixed simulation key).
+
+The quorum device: ``qnetd`` configures ``quorum { device { model: net ... } }``
+in every node's corosync.conf (so each node runs the qdevice-net client, as
+the daemon does, from its start) and starts the qnetd arbiter, a host of its
+own on the network, at that point of the scenario (``start=no``: later, with
+``start qnetd``). One ``qnetd`` statement per scenario, after ``nodes``. Its
+options are the ``quorum.device`` keys: ``algorithm=ffsplit|lms|2nodelms|test``
+(``test`` ACKs every partition: a negative control the checker must catch),
+``tie_breaker=lowest|highest|NODEID``, ``keep_active_partition=on|off``
+(``net.keep_active_partition_tie_breaker``, default on), ``votes=N`` (default 1
+for ffsplit, else votequorum's nodes - 1), ``timeout=10s``, ``sync_timeout=30s``,
+``connect_timeout=8s``. A configuration corosync or corosync-qdevice refuses
+(two_node with a device, ffsplit with 2 votes) is a scenario error. Clients
+and qnetd talk plain TCP (TLS off) over simulated streams
+(:mod:`simulations.streams`).
+
+Network statements name the host ``qnetd`` like a node: ``latency 3-qnetd
+50ms``, ``oneway qnetd->1,2``, ``partition {1,2,qnetd}|{3,4}``. ``*`` does not
+include it, and a partition that does not name it leaves it reachable from
+every group (a third site). The links to it are ring 0's.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from simulations.latency import Delay, Distribution
-from simulations.network import KINDS
+from simulations.network import KINDS, QNETD_ID, endpoint_name
+from simulations.statements import (
+    ClockStmt,
+    Crash,
+    Expect,
+    Heal,
+    Latency,
+    LinkFault,
+    Nodes,
+    Oneway,
+    Partition,
+    Pause,
+    Qnetd,
+    Restart,
+    Rings,
+    Run,
+    Scenario,
+    Seed,
+    Send,
+    Start,
+    Statement,
+    Stop,
+)
 
 __all__ = [
     "QUORUM_KEYS",
@@ -71,6 +117,7 @@ __all__ = [
     "Oneway",
     "Partition",
     "Pause",
+    "Qnetd",
     "Restart",
     "Run",
     "Scenario",
@@ -111,6 +158,10 @@ QUORUM_KEYS = (
 )
 _OTHER_NODE_KEYS = ("start", "stack", "rings", "crypto")
 _STATES = ("operational", "gather", "commit", "recovery", "down")
+_QDEVICE_STATES = ("connected", "voting")
+_ALGORITHMS = ("ffsplit", "lms", "2nodelms", "test")
+QNETD = "qnetd"
+"""How scenarios name the qnetd host."""
 _OPS = (">=", "<=", "==", "!=", ">", "<")
 _MAX_NODES = 384
 """corosync's PROCESSOR_COUNT_MAX."""
@@ -124,173 +175,6 @@ class ScenarioError(Exception):
         self.path = path
         self.line = line
         self.message = message
-
-
-# ----------------------------------------------------------------------------------------
-# statements
-# ----------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Statement:
-    line: int
-    text: str
-
-
-Rings = tuple[int, ...] | None
-"""The rings a network statement applies to (``ring=1``); None: all of them."""
-
-
-@dataclass(frozen=True, slots=True)
-class Nodes(Statement):
-    count: int
-    totem: tuple[tuple[str, int], ...] = ()
-    quorum: tuple[tuple[str, str], ...] = ()
-    autostart: bool = True
-    stack: str = "full"
-    """``full``: the daemon's node stack with votequorum; ``srp``: bare Totem SRP."""
-    rings: int = 1
-    """2: passive redundant rings (``rrp_mode: passive``), each its own network."""
-    crypto: bool = False
-    """Datagram crypto (aes256 + sha256) between the nodes."""
-
-
-@dataclass(frozen=True, slots=True)
-class Seed(Statement):
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
-class Partition(Statement):
-    groups: tuple[tuple[int, ...], ...]
-    rings: Rings = None
-
-
-@dataclass(frozen=True, slots=True)
-class Oneway(Statement):
-    pairs: tuple[tuple[int, int], ...]
-    rings: Rings = None
-
-
-@dataclass(frozen=True, slots=True)
-class Heal(Statement):
-    pairs: tuple[tuple[int, int], ...] | None
-    rings: Rings = None
-
-
-@dataclass(frozen=True, slots=True)
-class Latency(Statement):
-    pairs: tuple[tuple[int, int], ...]
-    delay: Delay
-    rings: Rings = None
-
-
-@dataclass(frozen=True, slots=True)
-class LinkFault(Statement):
-    """``loss``, ``dup``, ``reorder`` or ``mtu`` on some links."""
-
-    fault: str
-    pairs: tuple[tuple[int, int], ...]
-    value: float
-    """Probability (0..1) or, for ``mtu``, bytes."""
-    extra: float = 0.0
-    """``reorder``: the added delay in seconds."""
-    kinds: tuple[int, ...] | None = None
-    rings: Rings = None
-
-
-@dataclass(frozen=True, slots=True)
-class Pause(Statement):
-    nodes: tuple[int, ...]
-    duration: float
-
-
-@dataclass(frozen=True, slots=True)
-class Crash(Statement):
-    nodes: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Stop(Statement):
-    nodes: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Start(Statement):
-    nodes: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Restart(Statement):
-    nodes: tuple[int, ...]
-    keep_state: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class ClockStmt(Statement):
-    node: int
-    jump: float = 0.0
-    """Seconds the node's clock jumps ahead (before the node starts: its epoch)."""
-    rate: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Send(Statement):
-    nodes: tuple[int, ...]
-    rate: float | None = None
-    """Messages per second; None for a burst of ``count``; 0 stops."""
-    count: int = 0
-    size: int = 100
-    safe: bool = False
-    poisson: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Run(Statement):
-    duration: float
-
-
-@dataclass(frozen=True, slots=True)
-class Expect(Statement):
-    what: str
-    """``members``, ``quorate``, ``inquorate``, ``state``, ``delivered``, ``stat``."""
-    nodes: tuple[int, ...]
-    negate: bool = False
-    on: tuple[int, ...] | None = None
-    within: float | None = None
-    throughout: float | None = None
-    state: str = ""
-    stat: str = ""
-    op: str = ""
-    value: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """A parsed, validated scenario."""
-
-    path: str
-    text: str
-    nodes: Nodes
-    statements: tuple[Statement, ...]
-    seed: int | None = None
-    quorum_line: int = 0
-    """First line that needs a quorum provider (votequorum); 0 if none."""
-    uses: frozenset[str] = field(default_factory=frozenset)
-    """Statement keywords used (``partition``, ``pause``...), for reports."""
-
-    @property
-    def node_ids(self) -> tuple[int, ...]:
-        return tuple(range(1, self.nodes.count + 1))
-
-    @property
-    def simulated_length(self) -> float:
-        """Virtual seconds the statements take at most (``run`` + ``within``/``throughout``)."""
-        total = 0.0
-        for statement in self.statements:
-            if isinstance(statement, Run):
-                total += statement.duration
-            elif isinstance(statement, Expect):
-                total += statement.within or statement.throughout or 0.0
-        return total
 
 
 # ----------------------------------------------------------------------------------------
@@ -336,6 +220,7 @@ class _Parser:
         self.uses: set[str] = set()
         self.quorum_line = 0
         """First line that needs a quorum provider (0: none)."""
+        self.qnetd: Qnetd | None = None
 
     def fail(self, message: str) -> ScenarioError:
         return ScenarioError(self.path, self.line, message)
@@ -374,12 +259,19 @@ class _Parser:
             raise self.fail(f"node {value} is not in the cluster (nodes 1-{self.count})")
         return value
 
-    def node_list(self, text: str) -> tuple[int, ...]:
+    def node_list(self, text: str, *, qnetd: bool = False) -> tuple[int, ...]:
+        """Node ids; with ``qnetd``, the word ``qnetd`` may name the arbiter's host."""
         if text == "*":
             return tuple(range(1, self.count + 1))
         out: list[int] = []
         for part in text.split(","):
-            if ".." in part:
+            if part == QNETD:
+                if not qnetd:
+                    raise self.fail("qnetd is not a node: this statement takes node ids")
+                if self.qnetd is None:
+                    raise self.fail("there is no qnetd yet: add a 'qnetd' statement first")
+                out.append(QNETD_ID)
+            elif ".." in part:
                 lo_text, _, hi_text = part.partition("..")
                 lo, hi = self.node(lo_text), self.node(hi_text)
                 if lo > hi:
@@ -406,13 +298,19 @@ class _Parser:
             both = True
         else:
             raise self.fail(f"expected links like 2-3, 2->3 or *, not {text!r}")
-        sources, targets = self.node_list(left), self.node_list(right)
+        sources = self.node_list(left, qnetd=True)
+        targets = self.node_list(right, qnetd=True)
         pairs = {(a, b) for a in sources for b in targets if a != b}
         if both:
             pairs |= {(b, a) for a, b in pairs}
         if not pairs:
             raise self.fail(f"{text!r} names no link between two different nodes")
         return tuple(sorted(pairs))
+
+    def check_qnetd_rings(self, pairs: Iterable[tuple[int, int]], rings: Rings) -> None:
+        """The qnetd host is reached over ring 0 only."""
+        if rings is not None and 0 not in rings and any(QNETD_ID in pair for pair in pairs):
+            raise self.fail("the qnetd host is reached over ring 0: ring=1 cannot name it")
 
     def options(self, words: Sequence[str]) -> tuple[list[str], dict[str, str]]:
         plain: list[str] = []
@@ -494,6 +392,7 @@ class _Parser:
             self.seed,
             self.quorum_line,
             frozenset(self.uses),
+            self.qnetd,
         )
 
     def stmt_nodes(self, text: str, args: list[str]) -> Statement:
@@ -572,10 +471,10 @@ class _Parser:
             match = re.fullmatch(r"\{([^{}]*)\}", part)
             if match is None or not match.group(1):
                 raise self.fail(f"bad partition group {part!r} (write {{1,2}}|{{3,4,5}})")
-            group = self.node_list(match.group(1))
+            group = self.node_list(match.group(1), qnetd=True)
             twice = seen.intersection(group)
             if twice:
-                raise self.fail(f"node {min(twice)} is in two partition groups")
+                raise self.fail(f"{endpoint_name(max(twice))} is in two partition groups")
             seen.update(group)
             groups.append(group)
         rest = tuple(n for n in range(1, self.count + 1) if n not in seen)
@@ -583,13 +482,17 @@ class _Parser:
             groups.append(rest)
         if len(groups) < 2:
             raise self.fail("a partition needs at least two groups")
+        if QNETD_ID in seen and rings is not None and 0 not in rings:
+            raise self.fail("the qnetd host is reached over ring 0: ring=1 cannot name it")
         return Partition(self.line, text, tuple(groups), rings)
 
     def stmt_oneway(self, text: str, args: list[str]) -> Statement:
         args, rings = self.split_ring(args)
         if len(args) != 1 or "->" not in args[0]:
             raise self.fail("'oneway' takes one direction: oneway 3->1")
-        return Oneway(self.line, text, self.links(args[0]), rings)
+        pairs = self.links(args[0])
+        self.check_qnetd_rings(pairs, rings)
+        return Oneway(self.line, text, pairs, rings)
 
     def stmt_heal(self, text: str, args: list[str]) -> Statement:
         args, rings = self.split_ring(args)
@@ -597,7 +500,9 @@ class _Parser:
             return Heal(self.line, text, None, rings)
         if len(args) != 1:
             raise self.fail("'heal' takes nothing or one link set: heal 3->1")
-        return Heal(self.line, text, self.links(args[0]), rings)
+        pairs = self.links(args[0])
+        self.check_qnetd_rings(pairs, rings)
+        return Heal(self.line, text, pairs, rings)
 
     def _links_first(self, args: list[str]) -> tuple[tuple[tuple[int, int], ...], list[str]]:
         if args and self.is_links(args[0]) and not re.match(r"^[\d.]+(us|µs|ms|s|m|%)", args[0]):
@@ -621,6 +526,7 @@ class _Parser:
             names = ", ".join(d.value for d in Distribution)
             raise self.fail(f"unknown distribution {dist_name!r} (one of {names})") from None
         self.no_more(keyed)
+        self.check_qnetd_rings(pairs, rings)
         return Latency(self.line, text, pairs, Delay(base, jitter, distribution), rings)
 
     def _probability_fault(self, fault: str, text: str, args: list[str]) -> Statement:
@@ -629,6 +535,7 @@ class _Parser:
         kinds = self.kinds(keyed)
         rings = self.ring_option(keyed)
         self.no_more(keyed)
+        self.check_qnetd_rings(pairs, rings)
         if fault == "reorder":
             if len(plain) != 2:
                 raise self.fail("'reorder' takes a probability and a delay: reorder 5% 900ms")
@@ -663,19 +570,71 @@ class _Parser:
         size = self.integer(rest[0], "the MTU", 0, 65535)
         if 0 < size < 68:
             raise self.fail("an MTU below 68 bytes is not IPv4")
+        self.check_qnetd_rings(pairs, rings)
         return LinkFault(self.line, text, "mtu", pairs, float(size), rings=rings)
+
+    # -- the quorum device --------------------------------------------------------------
+    def stmt_qnetd(self, text: str, args: list[str]) -> Statement:
+        assert self.nodes is not None
+        if self.qnetd is not None:
+            raise self.fail(f"second 'qnetd' statement (the first is on line {self.qnetd.line})")
+        if self.nodes.stack == "srp":
+            raise self.fail("a quorum device needs votequorum: stack=srp nodes have none")
+        plain, keyed = self.options(args)
+        algorithm = keyed.pop("algorithm", "ffsplit")
+        if algorithm not in _ALGORITHMS:
+            raise self.fail(f"algorithm must be one of {', '.join(_ALGORITHMS)}, not {algorithm!r}")
+        tie_breaker = keyed.pop("tie_breaker", "lowest")
+        if tie_breaker not in ("lowest", "highest"):
+            self.integer(tie_breaker, "tie_breaker (lowest, highest or a node id)", 1, 2**32 - 1)
+        kap: bool | None = None
+        if "keep_active_partition" in keyed:
+            value = keyed.pop("keep_active_partition")
+            if value not in ("on", "off"):
+                raise self.fail("keep_active_partition must be on or off")
+            kap = value == "on"
+        votes = self.integer(keyed.pop("votes"), "votes", 1, 2**31) if "votes" in keyed else None
+        timers: dict[str, int | None] = {}
+        for key in ("timeout", "sync_timeout", "connect_timeout"):
+            timers[key] = None
+            if key in keyed:
+                timers[key] = round(self.duration(keyed.pop(key), key) * 1000)
+        start = keyed.pop("start", "yes")
+        if start not in ("yes", "no"):
+            raise self.fail("start must be yes or no")
+        self.no_more(keyed, plain)
+        self.quorum_line = self.quorum_line or self.line
+        self.qnetd = Qnetd(
+            self.line,
+            text,
+            algorithm,
+            tie_breaker,
+            kap,
+            votes,
+            timers["timeout"],
+            timers["sync_timeout"],
+            timers["connect_timeout"],
+            start == "yes",
+        )
+        if start == "yes":
+            self._mark((QNETD_ID,), True, "started")
+        else:
+            self.down[QNETD_ID] = f"not started (start=no, line {self.line})"
+        return self.qnetd
 
     # -- node life ----------------------------------------------------------------------
     def _require_up(self, nodes: Iterable[int], verb: str) -> None:
         for node in nodes:
             if node not in self.up:
                 why = self.down.get(node, "down")
-                raise self.fail(f"cannot {verb} node {node}: it is {why}")
+                raise self.fail(f"cannot {verb} {endpoint_name(node)}: it is {why}")
 
     def _require_down(self, nodes: Iterable[int], verb: str) -> None:
         for node in nodes:
             if node in self.up:
-                raise self.fail(f"cannot {verb} node {node}: it is running ({self.up[node]})")
+                raise self.fail(
+                    f"cannot {verb} {endpoint_name(node)}: it is running ({self.up[node]})"
+                )
 
     def _mark(self, nodes: Iterable[int], up: bool, how: str) -> None:
         for node in nodes:
@@ -689,7 +648,7 @@ class _Parser:
     def _nodes_only(self, keyword: str, args: list[str]) -> tuple[int, ...]:
         if len(args) != 1:
             raise self.fail(f"'{keyword}' takes a node list: {keyword} 2 or {keyword} 2,3")
-        return self.node_list(args[0])
+        return self.node_list(args[0], qnetd=True)
 
     def stmt_crash(self, text: str, args: list[str]) -> Statement:
         nodes = self._nodes_only("crash", args)
@@ -712,7 +671,9 @@ class _Parser:
     def stmt_restart(self, text: str, args: list[str]) -> Statement:
         if not args or len(args) > 2 or (len(args) == 2 and args[1] != "fresh"):
             raise self.fail("'restart' takes a node list and optionally 'fresh': restart 2 fresh")
-        nodes = self.node_list(args[0])
+        nodes = self.node_list(args[0], qnetd=True)
+        if QNETD_ID in nodes and len(args) == 2:
+            raise self.fail("'fresh' is about a node's persisted ring id; qnetd keeps no state")
         self._require_down(nodes, "restart")
         self._mark(nodes, True, "restarted")
         return Restart(self.line, text, nodes, keep_state=len(args) == 1)
@@ -720,7 +681,7 @@ class _Parser:
     def stmt_pause(self, text: str, args: list[str]) -> Statement:
         if len(args) != 2:
             raise self.fail("'pause' takes nodes and a duration: pause 4 2500ms")
-        nodes = self.node_list(args[0])
+        nodes = self.node_list(args[0], qnetd=True)
         self._require_up(nodes, "pause")
         return Pause(self.line, text, nodes, self.duration(args[1]))
 
@@ -795,7 +756,7 @@ class _Parser:
             key, value = words[-2], words[-1]
             words = words[:-2]
             if key == "on":
-                on = self.node_list(value)
+                on = self.node_list(value, qnetd=True)
             elif key == "within":
                 within = self.duration(value)
             else:
@@ -815,6 +776,16 @@ class _Parser:
                 **extra,
             )
 
+        if on is not None and QNETD_ID in on and what != "stat":
+            raise self.fail("'on qnetd' applies to 'expect stat' (the arbiter's figures)")
+        if what == "qdevice":
+            if self.qnetd is None:
+                raise self.fail("'expect qdevice' needs a quorum device: add a 'qnetd' statement")
+            if len(words) != 2 or words[1] not in _QDEVICE_STATES:
+                raise self.fail("write: expect qdevice NODES connected|voting")
+            if on is not None:
+                raise self.fail("'on' applies to 'expect members' and 'expect stat'")
+            return make(self.node_list(words[0]), state=words[1])
         if what in ("members", "quorate", "inquorate", "state"):
             if not words:
                 raise self.fail(f"'expect {what}' needs a node list")
@@ -835,7 +806,7 @@ class _Parser:
             if on is not None and what != "members":
                 raise self.fail("'on' applies to 'expect members' and 'expect stat'")
             return make(nodes, on=on)
-        if what in ("delivered", "stat"):
+        if what in ("delivered", "votes", "stat"):
             if what == "stat":
                 if len(words) != 3:
                     raise self.fail("write: expect stat NAME >= VALUE [on NODES]")
@@ -845,7 +816,11 @@ class _Parser:
                 nodes = on if on is not None else ()
             else:
                 if len(words) != 3:
-                    raise self.fail("write: expect delivered NODES >= COUNT")
+                    raise self.fail(f"write: expect {what} NODES >= COUNT")
+                if what == "votes" and self.nodes is not None and self.nodes.stack == "srp":
+                    raise self.fail("'expect votes' needs votequorum: stack=srp has no votes")
+                if on is not None:
+                    raise self.fail("'on' applies to 'expect members' and 'expect stat'")
                 nodes_text, op, value = words
                 nodes = self.node_list(nodes_text)
                 name = ""
@@ -857,7 +832,8 @@ class _Parser:
                 raise self.fail(f"expected a number, not {value!r}") from None
             return make(nodes, on=on, stat=name, op=op, value=number)
         raise self.fail(
-            f"unknown expectation {what!r} (members, quorate, inquorate, state, delivered, stat)"
+            f"unknown expectation {what!r} "
+            "(members, quorate, inquorate, state, delivered, votes, qdevice, stat)"
         )
 
 
