@@ -50,8 +50,11 @@ Invariants (the names appear in every :class:`Violation`):
     ring ids only grow on a process.
 ``quorum-safety``
     Never two quorate processes whose memberships are disjoint (two quorate
-    partitions). ``allow_split_brain`` (two_node clusters, which rely on fencing
-    as corosync documents) turns this check off.
+    partitions). ``allow_split_brain`` (two_node, which relies on fencing as
+    corosync documents) allows exactly what two_node grants: disjoint quorate
+    partitions of at most two nodes each (votequorum sets quorum to 1 when a
+    two_node partition has no more than 2 members). A quorum device has no
+    such exception: corosync refuses two_node next to one.
 """
 
 from __future__ import annotations
@@ -159,7 +162,8 @@ class Checker:
 
     def __init__(self, *, allow_split_brain: bool = False, app_only: bool = True) -> None:
         self.allow_split_brain = allow_split_brain
-        """Do not report disjoint quorate partitions (two_node: 1 relies on fencing)."""
+        """Do not report disjoint quorate partitions of at most two nodes each (two_node: 1,
+        which relies on fencing)."""
         self.app_only = app_only
         """Every ordered payload must be a simulator application message (bare SRP rings)."""
         self.violations: list[Violation] = []
@@ -627,9 +631,10 @@ class Checker:
             return
         mine = frozenset(members)
         self._quorate[node] = mine
-        if self.allow_split_brain:
-            return
+        two_node = self.allow_split_brain and len(mine) <= 2
         for other, theirs in self._quorate.items():
+            if two_node and len(theirs) <= 2:
+                continue
             if other != node and mine.isdisjoint(theirs):
                 self._violate(
                     "quorum-safety",

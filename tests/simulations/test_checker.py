@@ -365,6 +365,17 @@ def test_two_node_split_brain_allowed_when_told() -> None:
     assert c.quorate_nodes() == {1: frozenset({1}), 2: frozenset({2})}
 
 
+def test_two_node_allows_only_partitions_two_node_makes_quorate() -> None:
+    """votequorum sets quorum to 1 only in a two_node partition of at most 2 members."""
+    c = Checker(allow_split_brain=True)
+    c.quorum(1, 1, True, (1, 2), 1.0)
+    c.quorum(3, 1, True, (3, 4), 1.0)
+    assert c.ok
+    c.quorum(5, 1, True, (5, 6, 7), 2.0)
+    assert names(c) == ["quorum-safety", "quorum-safety"]
+    assert [v.nodes for v in c.violations] == [(1, 5), (3, 5)]
+
+
 def test_restart_is_a_new_process() -> None:
     c = Checker()
     install(c, (1, 2), R1)
