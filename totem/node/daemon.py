@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         debug=debug,
         logfile=config.logging.logfile if config.logging.to_logfile else None,
         to_stderr=True,
+        syslog_facility=config.logging.syslog_facility if config.logging.to_syslog else None,
     )
     for warning in config.warnings:
         emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
