@@ -7,20 +7,27 @@ real daemons on 127.0.0.1-4 that share one corosync.conf, edit it, and reload.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.node.cluster import LoopbackCluster
+from tests.node.cluster import LoopbackCluster, conf_text
+from tests.qdevice.entrypoints import source_tree_env
+from tests.qdevice.test_sockets import device_block, qnetd_list
+from tests.qnetd.servers import start_ours
 from tests.srp.harness import Network
 from tests.sync.fakebus import FakeBus
 from totem.config import ConfigError, CorosyncConfig, parse_text
 from totem.node.assemble import build_stack, settings_from_config
+from totem.node.client import AsyncControlClient, RequestFailed
+from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.reload import (
     NodeChange,
     ReloadRefused,
@@ -565,3 +572,77 @@ def test_reload_without_a_daemon_fails_like_the_real_tool(
     assert code == 1 and out == "Reloading corosync.conf...\n"
     assert err.startswith("Could not initialize corosync configuration API: cannot connect to")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.sockets
+@pytest.mark.timeout(30)
+def test_control_handlers_may_answer_later(tmp_path: Path) -> None:
+    """``cfg.reload`` answers once its message went round: a handler returns a future."""
+
+    async def scenario() -> None:
+        server = ControlServer(str(tmp_path / SOCKET_NAME))
+        loop = asyncio.get_running_loop()
+        pending: list[asyncio.Future[Any]] = []
+
+        def later(_connection: ControlConnection, _request: dict[str, Any]) -> Any:
+            future: asyncio.Future[Any] = loop.create_future()
+            pending.append(future)
+            return future
+
+        server.register("later", later)
+        await server.start()
+        client = await AsyncControlClient(str(tmp_path)).connect()
+        try:
+            first = asyncio.ensure_future(client.call("later"))
+            second = asyncio.ensure_future(client.call("later"))
+            third = asyncio.ensure_future(client.call("later"))
+            while len(pending) < 3:
+                await asyncio.sleep(0.001)
+            assert await client.call("ops") == ["later", "ops", "subscribe", "unsubscribe"]
+            pending[1].set_exception(ControlError("CS_ERR_INVALID_PARAM: corosync.conf:3: no"))
+            pending[0].set_result({"added": [4]})
+            pending[2].set_exception(RuntimeError("boom"))
+            assert await first == {"added": [4]}
+            with pytest.raises(RequestFailed, match=r"^CS_ERR_INVALID_PARAM: corosync.conf:3"):
+                await second
+            with pytest.raises(RequestFailed, match=r"^internal error: RuntimeError\('boom'\)"):
+                await third
+        finally:
+            await client.close()
+            await server.stop()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.sockets
+@pytest.mark.timeout(120)
+def test_reload_sends_qnetd_the_new_node_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """corosync-qdevice follows the nodelist in cmap; our qdevice agent follows the reload."""
+    monkeypatch.setenv("PYTHONPATH", source_tree_env(tmp_path / "dist")["PYTHONPATH"])
+    qnetd = start_ours("-s", "off")
+    try:
+        quorum = device_block(qnetd.port)
+        with LoopbackCluster(tmp_path, 2, quorum=quorum) as cluster:
+            cluster.start()
+            cluster.wait_members([1, 2], [1, 2], timeout=30)
+            cluster.wait(_shows(cluster, 1, "quorum.status", "total_votes", 3), timeout=30)
+            assert qnetd_list(qnetd).count("Configured node list:\t1, 2\n") == 2
+            # 2 votes expected from the nodelist, raised to the 3 present (the device's too)
+            before = _quorum(cluster, 1)
+            assert (before["expected_votes"], before["total_votes"], before["quorum"]) == (3, 3, 2)
+            cluster.conf.write_text(conf_text(4, cluster.port, quorum=quorum))
+            code, _out, err = _reload(cluster, 1, capsys)
+            assert code == 0, err
+
+            def listed() -> bool:
+                return qnetd_list(qnetd).count("Configured node list:\t1, 2, 3, 4\n") == 2
+
+            cluster.wait(listed, timeout=20)
+            for i in (1, 2):
+                cluster.wait(_shows(cluster, i, "quorum.status", "expected_votes", 4))
+                status = _quorum(cluster, i)
+                assert (status["quorate"], status["total_votes"], status["quorum"]) == (True, 3, 3)
+    finally:
+        qnetd.stop()
