@@ -552,7 +552,20 @@ def test_a_broken_file_is_refused_and_nothing_changes(
         # a changed address is refused the same way, then a good file goes through
         cluster.conf.write_text(good.replace("127.0.0.3", "127.0.0.9"))
         code, _out, err = _reload(cluster, 1, capsys)
-        assert code == 7 and "different address for link 0 of node 3" in err
+        moved = (
+            f"{conf_path}:23: new config has different address for link 0 of node 3 (addr "
+            "changed from 127.0.0.3 to 127.0.0.9). To reconfigure an interface it must be "
+            "deleted and recreated"
+        )
+        assert (code, err) == (
+            7,
+            f"Could not reload configuration. Error CS_ERR_INVALID_PARAM\n{moved}\n",
+        )
+        cluster.wait(
+            lambda: (
+                f"[CFG   ] Cannot configure new interface definitions: {moved}" in cluster.log(2)
+            )
+        )
         cluster.conf.write_text(good.replace("token: 500", "token: 700"))
         code, _out, err = _reload(cluster, 1, capsys)
         assert code == 0, err

@@ -322,7 +322,11 @@ class Daemon:
             plan = plan_reload(self.config, new, self.local_node)
         except ReloadRefused as err:
             self.reloads["refused"] += 1
-            emit(LogRecord(LogLevel.ERROR, "CFG", f"Cannot configure new configuration: {err}"))
+            emit(
+                LogRecord(
+                    LogLevel.ERROR, "CFG", f"Cannot configure new interface definitions: {err}"
+                )
+            )
             raise
         for warning in new.warnings:
             emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
@@ -366,7 +370,7 @@ class Daemon:
                     )
                 )
         for link, transport in enumerate(self.transports):
-            transport.set_members({node.nodeid: node.addresses[link] for node in config.nodes})
+            transport.set_members(plan.members(link))
             if isinstance(transport, UdpuTransport):
                 transport.block_unlisted_ips = config.totem.block_unlisted_ips
 
