@@ -366,7 +366,11 @@ def test_srp_keeps_a_removed_member_until_a_ring_forms_without_it() -> None:
         assert net.nodes[node_id].retired_nodes == frozenset()
         assert net.nodes[node_id].nodelist == frozenset({1, 2})
         assert net.nodes[node_id].stats.dropped.get("unknown_node", 0) == 0
-    # a node that was never a member is dropped at once
+    # a node that was never a member goes at once; a member stays retired until re-added
+    core = net.nodes[1]
+    core.reconfigure(nodelist=[1, 2, 5])
+    core.reconfigure(nodelist=[1, 2])
+    assert (core.nodelist, core.retired_nodes) == (frozenset({1, 2}), frozenset())
     net.nodes[1].reconfigure(nodelist=[1])
     assert net.nodes[1].retired_nodes == frozenset({2})
     net.nodes[1].reconfigure(nodelist=[1, 2])
