@@ -11,6 +11,10 @@ Control operations (used by ``pycorosync-quorumtool``):
 * ``quorum.set_expected`` -- ``{"value": N}`` (``-e N``)
 * ``quorum.set_votes`` -- ``{"node_id": ID, "value": V}`` (``-v V -n ID``)
 * ``quorum.cancel_wfa`` -- cancel wait-for-all (``pvecm``/``corosync-quorumtool -w``-like)
+
+On a configuration reload the daemon calls :meth:`ConfiguredVotequorum.config_reloaded`
+with the new configuration (``totem.node.reload``): votequorum re-reads its keys as
+``votequorum_refresh_config`` does and the names shown by the tools follow the nodelist.
 """
 
 from __future__ import annotations
@@ -87,6 +91,11 @@ class ConfiguredVotequorum(VotequorumService):
             setter = getattr(service, "set_quorum", None)
             if service.service_id == 3 and setter is not None:
                 self._callback = setter
+
+    def config_reloaded(self, config: CorosyncConfig) -> None:
+        """A configuration reload (cfg RELOAD_CONFIG): new names, votequorum's refresh."""
+        self.names = _names(config)
+        self.refresh_config(settings_from_config(config))
 
     def control_ops(self) -> Mapping[str, Callable[[dict[str, Any]], Any]]:
         return {

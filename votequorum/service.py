@@ -25,6 +25,9 @@ Life of a node:
 * ``sync_activate``: recompute and report the quorum view to the quorum
   service (:meth:`totem.services.quorum.QuorumService.set_quorum`) and emit
   :class:`QuorumChanged`.
+* ``refresh_config`` (a configuration reload, ``votequorum_refresh_config``): re-read what
+  votequorum re-reads at run time (:mod:`votequorum.refresh`), then send NODEINFO and,
+  for what changed, RECONFIGURE (node votes, expected votes) so every node recalculates.
 
 Quorum changes outside sync (NODEINFO, RECONFIGURE, timers, qdevice polls) are
 reported at once. Malformed messages are dropped and counted in ``counters``.
@@ -39,7 +42,7 @@ from typing import Any
 from totem.ringid import RingId
 from totem.service import Service, ServiceHost
 from totem.srp.events import LogLevel
-from votequorum import calc
+from votequorum import calc, refresh
 from votequorum.calc import NodeState, NodeVotes, QuorumOptions, QuorumState
 from votequorum.settings import ResolvedSettings, VotequorumSettings, resolve_settings
 from votequorum.status import InfoFlags, NodeStatus, VotequorumStatus
@@ -161,6 +164,8 @@ class VotequorumService(Service):
     ) -> None:
         super().__init__()
         self.settings = settings
+        """The configuration read last (at start-up, or by the latest reload)."""
+        self._startup_settings = settings
         self._callback = quorum_callback
         self._cfg: ResolvedSettings | None = None
         self._us = 0
@@ -490,6 +495,71 @@ class VotequorumService(Service):
 
     def sync_abort(self) -> None:
         """Nothing to undo, as in corosync (the next sync starts afresh)."""
+
+    # ==== configuration reload ================================================================
+    def refresh_config(self, settings: VotequorumSettings) -> None:
+        """A reload re-read corosync.conf (``votequorum_refresh_config``).
+
+        Apply :func:`votequorum.refresh.read_runtime_config`, then send NODEINFO for us
+        and for the quorum device, and RECONFIGURE for our votes and our expected votes
+        if they changed: every node (this one included) recalculates when they arrive.
+        A change to a key read only at start-up is logged and has no effect.
+        """
+        if self._cfg is None:  # not attached yet: attach reads ``settings``
+            self.settings = self._startup_settings = settings
+            return
+        for key in refresh.read_only_changes(self._startup_settings, settings):
+            self._log(
+                LogLevel.NOTICE,
+                f"Modified entry '{key}' in corosync.conf cannot be changed at run-time",
+            )
+        self.settings = settings
+        me = self._me
+        old_votes, old_expected = me.votes, me.expected_votes
+        self._log(LogLevel.DEBUG, "Reading configuration (runtime: 1)")
+        opts = self._options
+        read = refresh.read_runtime_config(
+            settings,
+            node_id=self._us,
+            startup=self._startup_settings,
+            wait_for_all=opts.wait_for_all,
+            last_man_standing=opts.last_man_standing,
+            allow_downscale=opts.allow_downscale,
+            ev_tracking=opts.ev_tracking,
+            ev_tracking_barrier=self._ev_tracking_barrier,
+            qdevice_registered=bool(me.flags & NodeFlags.QDEVICE_REGISTERED),
+        )
+        for level, message in read.log:
+            self._log(LogLevel.ERROR if level == refresh.CRIT else LogLevel.DEBUG, message)
+        self._options = replace(
+            opts,
+            two_node=read.two_node,
+            wait_for_all=read.wait_for_all,
+            auto_tie_breaker=read.auto_tie_breaker,
+        )
+        if read.qdevice_can_operate is not None:
+            self._qdevice_can_operate = read.qdevice_can_operate
+        if read.qdevice_timeout_ms is not None and read.qdevice_sync_timeout_ms is not None:
+            self._cfg = replace(
+                self._cfg,
+                qdevice_timeout_ms=read.qdevice_timeout_ms,
+                qdevice_sync_timeout_ms=read.qdevice_sync_timeout_ms,
+            )
+        if read.votes is not None:
+            expected = me.expected_votes if read.expected_votes is None else read.expected_votes
+            self._nodes[self._us] = replace(me, votes=read.votes, expected_votes=expected)
+            if read.qdevice_votes is not None:
+                self._qdevice_votes = read.qdevice_votes
+            self._ev_barrier = expected
+            if read.clear_wait_for_all_status and self._wfa_status:
+                self._set_wfa_status(False)
+        self._send_nodeinfo(self._us)
+        self._send_nodeinfo(QDEVICE_NODEID)
+        me = self._me
+        if me.votes != old_votes:
+            self._send(Reconfigure(self._us, me.votes, ReconfigParam.NODE_VOTES))
+        if me.expected_votes != old_expected:
+            self._send(Reconfigure(self._us, me.expected_votes, ReconfigParam.EXPECTED_VOTES))
 
     # ==== timers =============================================================================
     def next_deadline(self) -> float | None:

@@ -13,7 +13,7 @@ parses the replies, the server does the opposite.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Self, TypeAlias
 
 from qnetd.protocol.constants import (
     ALL_MESSAGE_TYPES,
@@ -303,73 +303,66 @@ def _set_option_body(
 
 
 @dataclass(frozen=True, slots=True)
-class SetOption:
+class _OptionsShape:
+    """SET_OPTION and its reply: the heartbeat interval and/or the KAP tie-breaker flag."""
+
+    TYPE: ClassVar[MsgType]
+    seq_number: int | None = None
+    heartbeat_interval: int | None = None
+    keep_active_partition_tie_breaker: KeepActivePartitionTieBreaker | None = None
+
+    def encode(self) -> bytes:
+        body = _set_option_body(
+            self.seq_number, self.heartbeat_interval, self.keep_active_partition_tie_breaker
+        )
+        return encode_message(self.TYPE, body)
+
+    @classmethod
+    def from_decoded(cls, d: DecodedMessage) -> Self:
+        return cls(d.seq_number, d.heartbeat_interval, d.keep_active_partition_tie_breaker)
+
+
+@dataclass(frozen=True, slots=True)
+class SetOption(_OptionsShape):
     """SET_OPTION (6): change the heartbeat interval and/or the KAP tie-breaker flag."""
 
     TYPE: ClassVar[MsgType] = MsgType.SET_OPTION
-    seq_number: int | None = None
-    heartbeat_interval: int | None = None
-    keep_active_partition_tie_breaker: KeepActivePartitionTieBreaker | None = None
-
-    def encode(self) -> bytes:
-        body = _set_option_body(
-            self.seq_number, self.heartbeat_interval, self.keep_active_partition_tie_breaker
-        )
-        return encode_message(self.TYPE, body)
-
-    @classmethod
-    def from_decoded(cls, d: DecodedMessage) -> SetOption:
-        return cls(d.seq_number, d.heartbeat_interval, d.keep_active_partition_tie_breaker)
 
 
 @dataclass(frozen=True, slots=True)
-class SetOptionReply:
+class SetOptionReply(_OptionsShape):
     """SET_OPTION_REPLY (7): the options of the request, with the values now in force."""
 
     TYPE: ClassVar[MsgType] = MsgType.SET_OPTION_REPLY
-    seq_number: int | None = None
-    heartbeat_interval: int | None = None
-    keep_active_partition_tie_breaker: KeepActivePartitionTieBreaker | None = None
-
-    def encode(self) -> bytes:
-        body = _set_option_body(
-            self.seq_number, self.heartbeat_interval, self.keep_active_partition_tie_breaker
-        )
-        return encode_message(self.TYPE, body)
-
-    @classmethod
-    def from_decoded(cls, d: DecodedMessage) -> SetOptionReply:
-        return cls(d.seq_number, d.heartbeat_interval, d.keep_active_partition_tie_breaker)
 
 
 @dataclass(frozen=True, slots=True)
-class EchoRequest:
+class _OptionalSeqShape:
+    """A message whose only option is an optional sequence number (the echoes)."""
+
+    TYPE: ClassVar[MsgType]
+    seq_number: int | None = None
+
+    def encode(self) -> bytes:
+        return encode_message(self.TYPE, _seq(self.seq_number))
+
+    @classmethod
+    def from_decoded(cls, d: DecodedMessage) -> Self:
+        return cls(d.seq_number)
+
+
+@dataclass(frozen=True, slots=True)
+class EchoRequest(_OptionalSeqShape):
     """ECHO_REQUEST (8): the client heartbeat; it has its own sequence counter."""
 
     TYPE: ClassVar[MsgType] = MsgType.ECHO_REQUEST
-    seq_number: int | None = None
-
-    def encode(self) -> bytes:
-        return encode_message(self.TYPE, _seq(self.seq_number))
-
-    @classmethod
-    def from_decoded(cls, d: DecodedMessage) -> EchoRequest:
-        return cls(d.seq_number)
 
 
 @dataclass(frozen=True, slots=True)
-class EchoReply:
+class EchoReply(_OptionalSeqShape):
     """ECHO_REPLY (9): the server sends back the request's bytes (see :func:`echo_reply_for`)."""
 
     TYPE: ClassVar[MsgType] = MsgType.ECHO_REPLY
-    seq_number: int | None = None
-
-    def encode(self) -> bytes:
-        return encode_message(self.TYPE, _seq(self.seq_number))
-
-    @classmethod
-    def from_decoded(cls, d: DecodedMessage) -> EchoReply:
-        return cls(d.seq_number)
 
 
 def echo_reply_for(request_raw: bytes) -> bytes:
@@ -444,18 +437,25 @@ class NodeListReply:
 
 
 @dataclass(frozen=True, slots=True)
-class AskForVote:
-    """ASK_FOR_VOTE (12): never sent by the 3.0.3 qdevice, still served by qnetd."""
+class _SeqShape:
+    """A message whose only option is a required sequence number."""
 
-    TYPE: ClassVar[MsgType] = MsgType.ASK_FOR_VOTE
+    TYPE: ClassVar[MsgType]
     seq_number: int
 
     def encode(self) -> bytes:
         return encode_message(self.TYPE, opt_u32(OptType.MSG_SEQ_NUMBER, self.seq_number))
 
     @classmethod
-    def from_decoded(cls, d: DecodedMessage) -> AskForVote:
+    def from_decoded(cls, d: DecodedMessage) -> Self:
         return cls(_req_seq(d))
+
+
+@dataclass(frozen=True, slots=True)
+class AskForVote(_SeqShape):
+    """ASK_FOR_VOTE (12): never sent by the 3.0.3 qdevice, still served by qnetd."""
+
+    TYPE: ClassVar[MsgType] = MsgType.ASK_FOR_VOTE
 
 
 def _seq_vote_ring(seq: int, vote: Vote, ring_id: RingId) -> bytes:
@@ -463,52 +463,41 @@ def _seq_vote_ring(seq: int, vote: Vote, ring_id: RingId) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class AskForVoteReply:
+class _SeqVoteRingShape:
+    """A vote: sequence number, vote and the ring id it is for."""
+
+    TYPE: ClassVar[MsgType]
+    seq_number: int
+    vote: Vote
+    ring_id: RingId
+
+    def encode(self) -> bytes:
+        return encode_message(self.TYPE, _seq_vote_ring(self.seq_number, self.vote, self.ring_id))
+
+    @classmethod
+    def from_decoded(cls, d: DecodedMessage) -> Self:
+        return cls(_req_seq(d), _req_vote(d), _req_ring(d))
+
+
+@dataclass(frozen=True, slots=True)
+class AskForVoteReply(_SeqVoteRingShape):
     """ASK_FOR_VOTE_REPLY (13)."""
 
     TYPE: ClassVar[MsgType] = MsgType.ASK_FOR_VOTE_REPLY
-    seq_number: int
-    vote: Vote
-    ring_id: RingId
-
-    def encode(self) -> bytes:
-        return encode_message(self.TYPE, _seq_vote_ring(self.seq_number, self.vote, self.ring_id))
-
-    @classmethod
-    def from_decoded(cls, d: DecodedMessage) -> AskForVoteReply:
-        return cls(_req_seq(d), _req_vote(d), _req_ring(d))
 
 
 @dataclass(frozen=True, slots=True)
-class VoteInfo:
+class VoteInfo(_SeqVoteRingShape):
     """VOTE_INFO (14), server → client: a vote pushed outside any request."""
 
     TYPE: ClassVar[MsgType] = MsgType.VOTE_INFO
-    seq_number: int
-    vote: Vote
-    ring_id: RingId
-
-    def encode(self) -> bytes:
-        return encode_message(self.TYPE, _seq_vote_ring(self.seq_number, self.vote, self.ring_id))
-
-    @classmethod
-    def from_decoded(cls, d: DecodedMessage) -> VoteInfo:
-        return cls(_req_seq(d), _req_vote(d), _req_ring(d))
 
 
 @dataclass(frozen=True, slots=True)
-class VoteInfoReply:
+class VoteInfoReply(_SeqShape):
     """VOTE_INFO_REPLY (15): acknowledges a VOTE_INFO by its sequence number."""
 
     TYPE: ClassVar[MsgType] = MsgType.VOTE_INFO_REPLY
-    seq_number: int
-
-    def encode(self) -> bytes:
-        return encode_message(self.TYPE, opt_u32(OptType.MSG_SEQ_NUMBER, self.seq_number))
-
-    @classmethod
-    def from_decoded(cls, d: DecodedMessage) -> VoteInfoReply:
-        return cls(_req_seq(d))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,9 @@ stream socket, ``<run-dir>/pycorosync.sock``, speaking newline-delimited JSON:
 
 Operations are registered by name (``srp.*``, ``quorum.*``, ``cpg.*``). A
 handler receives the connection and the request; it returns a JSON-able
-result or raises ``ControlError`` with a message for the operator. Payloads in
+result or raises ``ControlError`` with a message for the operator. A handler
+whose answer comes later (``cfg.reload`` waits for its message to go round the
+ring) returns an ``asyncio.Future``: the reply is sent when it is done. Payloads in
 JSON travel base64-encoded. A client that sends something unparsable or
 oversized gets an error and is disconnected; the others carry on.
 
@@ -206,7 +208,26 @@ class ControlServer:
         except (KeyError, TypeError) as err:
             connection.send({"id": request_id, "ok": False, "error": f"bad request: {err}"})
             return
+        if isinstance(result, asyncio.Future):
+            result.add_done_callback(lambda done: self._answer_later(connection, request_id, done))
+            return
         connection.send({"id": request_id, "ok": True, "result": result})
+
+    @staticmethod
+    def _answer_later(
+        connection: ControlConnection, request_id: Any, done: asyncio.Future[Any]
+    ) -> None:
+        """The reply of a handler that returned a future (dropped if the client left)."""
+        if done.cancelled():
+            connection.send({"id": request_id, "ok": False, "error": "request cancelled"})
+            return
+        error = done.exception()
+        if error is None:
+            connection.send({"id": request_id, "ok": True, "result": done.result()})
+        elif isinstance(error, (ControlError, ValueError)):
+            connection.send({"id": request_id, "ok": False, "error": str(error)})
+        else:
+            connection.send({"id": request_id, "ok": False, "error": f"internal error: {error!r}"})
 
     def _handle_frame(self, connection: ControlConnection, kind: int, body: bytes) -> None:
         handler = self._frame_handlers.get(kind)

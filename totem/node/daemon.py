@@ -9,6 +9,12 @@ several daemons on one machine, e.g. on 127.0.0.1/.2/.3, each need their own
 run directory and ``--nodeid``). SIGTERM or SIGINT leaves the ring gracefully
 (the LEAVE message lets the others re-form at once, ref 7).
 
+A cfg RELOAD_CONFIG from any node (``pycorosync-cfgtool -R``, or a real node's
+``corosync-cfgtool -R``) makes the daemon re-read its corosync.conf and apply what may
+change at run time (``totem.node.reload``); a file that does not load or cannot be
+applied is refused (``file:line`` in the log and in the tool's answer) and the node
+carries on with its old configuration.
+
 Exit codes follow corosync where it has one: 8 for a configuration that
 cannot be read, 18 when another instance holds the run directory.
 """
@@ -20,6 +26,7 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import itertools
 import os
 import signal
 import socket
@@ -38,15 +45,16 @@ from totem.config import (
 )
 from totem.node.assemble import SUPPORTED_TRANSPORTS, build_net, build_stack, make_transports
 from totem.node.client import DEFAULT_RUN_DIR
-from totem.node.control import SOCKET_NAME, ControlConnection, ControlServer
+from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
 from totem.node.logsys import configure_logging, emit
+from totem.node.reload import ReloadPlan, ReloadRefused, apply_to_stack, plan_log, plan_reload
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
 from totem.node.services import ServiceContext, load_services
 from totem.node.stack import NodeStack
 from totem.ringid import RingId
-from totem.services.cfg import CfgKilled, CfgShutdown
+from totem.services.cfg import CfgKilled, CfgReloadRequested, CfgService, CfgShutdown
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
 from totem.transport.base import new_event_loop
@@ -65,6 +73,8 @@ __all__ = [
 
 EXIT_CONFIG = 8
 EXIT_ALREADY_RUNNING = 18
+RELOAD_REPLY_TIMEOUT = 60.0
+"""Seconds a ``cfg.reload`` request waits for its RELOAD_CONFIG to be delivered."""
 PID_FILE = "pycorosync.pid"
 AGENT_ENTRY_POINT_GROUP = "pycorosync.agents"
 
@@ -127,11 +137,20 @@ class Daemon:
         local_node: NodeConfig,
         run_dir: str,
         state_dir: str,
+        *,
+        debug: bool = False,
     ) -> None:
         self.config = config
+        """The configuration in effect (replaced by every accepted reload)."""
         self.local_node = local_node
         self.run_dir = run_dir
         self.state_dir = state_dir
+        self.debug = debug
+        """``--debug``: debug logging whatever ``logging.debug`` says."""
+        self._reload_ids = itertools.count(1)
+        self._reload_replies: dict[int, asyncio.Future[Any]] = {}
+        self.reloads = {"accepted": 0, "refused": 0}
+        self.last_reload: dict[str, Any] | None = None
         self.loop = asyncio.get_running_loop()
         self._stopped: asyncio.Future[None] = self.loop.create_future()
         self._pid_handle: Any = None
@@ -177,6 +196,8 @@ class Daemon:
             self.stop()
         elif isinstance(event, CfgKilled):
             self.kill()
+        elif isinstance(event, CfgReloadRequested):
+            self._reload_requested(event)
         message = to_json(event)
         if isinstance(event, ConfigurationChange):
             self.control.publish("membership", message)
@@ -203,6 +224,7 @@ class Daemon:
     def _register_ops(self) -> None:
         self.control.register("status", lambda _c, _r: self.status())
         self.control.register("cfg.shutdown", self._op_shutdown)
+        self.control.register("cfg.reload", self._op_reload)
         if self.cpg_control is not None:
             self.cpg_control.register(self.control)
         for service in self.stack.services:
@@ -233,6 +255,135 @@ class Daemon:
             self.loop.call_soon(self.stop)
         return "shutting down"
 
+    # ------------------------------------------------------------------------------------
+    # Configuration reload
+    # ------------------------------------------------------------------------------------
+    def _op_reload(
+        self, _connection: ControlConnection, _request: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        """``-R``: ask every node to reload (cfg RELOAD_CONFIG); answer with this node's
+        outcome once its own request is delivered, as corosync answers the library."""
+        cfg = next((s for s in self.stack.services if isinstance(s, CfgService)), None)
+        if cfg is None:
+            raise ControlError("the cfg service is not running")
+        conn = next(self._reload_ids)
+        reply: asyncio.Future[Any] = self.loop.create_future()
+        self._reload_replies[conn] = reply
+        cfg.request_reload(conn)
+        self.driver.poke()
+
+        def expire() -> None:
+            if self._reload_replies.pop(conn, None) is not None and not reply.done():
+                reply.set_exception(
+                    ControlError(
+                        f"CS_ERR_TRY_AGAIN: the reload request was not delivered within "
+                        f"{RELOAD_REPLY_TIMEOUT:g} s (is the ring operational?)"
+                    )
+                )
+
+        self.loop.call_later(RELOAD_REPLY_TIMEOUT, expire)
+        return reply
+
+    def _reload_requested(self, event: CfgReloadRequested) -> None:
+        try:
+            result: Any = self.reload_config()
+        except ConfigError as err:
+            result = ControlError(f"CS_ERR_INVALID_PARAM: {err}")
+            self.last_reload = {"by": event.by, "ok": False, "error": str(err)}
+        except Exception as err:  # a bug must not take the node down with the reload
+            emit(LogRecord(LogLevel.ERROR, "CFG", f"configuration reload failed: {err!r}"))
+            result = ControlError(f"CS_ERR_LIBRARY: configuration reload failed: {err!r}")
+            self.last_reload = {"by": event.by, "ok": False, "error": repr(err)}
+        else:
+            self.last_reload = {"by": event.by, "ok": True, "error": None}
+        if event.local:
+            reply = self._reload_replies.pop(event.conn, None)
+            if reply is not None and not reply.done():
+                if isinstance(result, Exception):
+                    reply.set_exception(result)
+                else:
+                    reply.set_result(result)
+        # what the services queued and logged goes out on the next turn of the loop
+        self.loop.call_soon(self.driver.poke)
+
+    def reload_config(self) -> dict[str, Any]:
+        """Re-read the configuration file and apply it (``totem.node.reload``).
+
+        Returns what changed; raises :class:`ConfigError` (``file:line: why``) when the
+        file does not load or cannot be applied -- nothing is changed then.
+        """
+        try:
+            new = load(self.config.path)
+        except ConfigError as err:
+            self.reloads["refused"] += 1
+            emit(LogRecord(LogLevel.ERROR, "CFG", f"Unable to reload config file: {err}"))
+            raise
+        try:
+            plan = plan_reload(self.config, new, self.local_node)
+        except ReloadRefused as err:
+            self.reloads["refused"] += 1
+            emit(
+                LogRecord(
+                    LogLevel.ERROR, "CFG", f"Cannot configure new interface definitions: {err}"
+                )
+            )
+            raise
+        for warning in new.warnings:
+            emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
+        for record in plan_log(plan):
+            emit(record)
+        self._reconfigure_transports(plan)
+        apply_to_stack(self.stack, plan)
+        self.config = plan.config
+        self.local_node = plan.local_node
+        self._reconfigure_logging()
+        for agent in self.agents:
+            hook = getattr(agent, "config_reloaded", None)
+            if hook is not None:
+                hook(plan.config)
+        self.reloads["accepted"] += 1
+        summary = plan.summary()
+        emit(
+            LogRecord(
+                LogLevel.NOTICE,
+                "CFG",
+                f"Configuration reloaded: nodelist {summary['nodes']}, token "
+                f"{plan.config.timers.token} ms, consensus {plan.config.timers.consensus} ms",
+            )
+        )
+        return summary
+
+    def _reconfigure_transports(self, plan: ReloadPlan) -> None:
+        """New member lists (udpu sends to them; ``block_unlisted_ips`` follows them)."""
+        config = plan.config
+        if config.totem.transport == "udpu":
+            for change in plan.removed:
+                emit(
+                    LogRecord(
+                        LogLevel.NOTICE, "TOTEM", f"removing UDPU member {{{change.address}}}"
+                    )
+                )
+            for change in plan.added:
+                emit(
+                    LogRecord(
+                        LogLevel.NOTICE, "TOTEM", f"adding new UDPU member {{{change.address}}}"
+                    )
+                )
+        for link, transport in enumerate(self.transports):
+            transport.set_members(plan.members(link))
+            if isinstance(transport, UdpuTransport):
+                transport.block_unlisted_ips = config.totem.block_unlisted_ips
+
+    def _reconfigure_logging(self) -> None:
+        logging = self.config.logging
+        logfile = logging.logfile if logging.to_logfile else None
+        try:
+            configure_logging(debug=self.debug or logging.debug != "off", logfile=logfile)
+        except OSError as err:
+            configure_logging(debug=self.debug or logging.debug != "off")
+            emit(LogRecord(LogLevel.ERROR, "MAIN", f"cannot open log file {logfile}: {err}"))
+
+    # ------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """Everything the tools show."""
         config = self.config
@@ -254,6 +405,8 @@ class Daemon:
             "timers": to_json(config.timers),
             "loop_lag_max_ms": round(self.driver.loop_lag_max * 1000, 3),
             "config_warnings": list(config.warnings),
+            "config_file": config.path,
+            "reloads": {**self.reloads, "last": self.last_reload},
             "control_bad_requests": self.control.bad_requests,
         }
 
@@ -395,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         debug=debug,
         logfile=config.logging.logfile if config.logging.to_logfile else None,
         to_stderr=True,
+        syslog_facility=config.logging.syslog_facility if config.logging.to_syslog else None,
     )
     for warning in config.warnings:
         emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
@@ -429,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> int:
         try:
-            daemon = Daemon(config, local_node, args.run_dir, state_dir)
+            daemon = Daemon(config, local_node, args.run_dir, state_dir, debug=args.debug)
         except ConfigError as err:
             print(f"pycorosync: {err}", file=sys.stderr)
             return EXIT_CONFIG

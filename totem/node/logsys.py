@@ -8,6 +8,7 @@ and its six-character, bracketed subsystem tag.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import socket
 import sys
@@ -15,7 +16,14 @@ import time
 
 from totem.srp.events import LogLevel, LogRecord
 
-__all__ = ["LEVEL_NAMES", "CorosyncFormatter", "configure_logging", "emit"]
+__all__ = [
+    "LEVEL_NAMES",
+    "CorosyncFormatter",
+    "SyslogFormatter",
+    "configure_logging",
+    "emit",
+    "syslog_handler",
+]
 
 LEVEL_NAMES = {
     LogLevel.ERROR: "error",
@@ -56,10 +64,36 @@ class CorosyncFormatter(logging.Formatter):
         )
 
 
+class SyslogFormatter(logging.Formatter):
+    """``pycorosync[1234]: [TOTEM ] message``: syslog adds time and host, as for corosync."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        subsys = getattr(record, "subsys", "MAIN")
+        return f"pycorosync[{os.getpid()}]: [{subsys:<6}] {record.getMessage()}"
+
+
+def syslog_handler(facility: str, address: str = "/dev/log") -> logging.Handler | None:
+    """A handler for the local syslog socket, or None when there is none (containers)."""
+    code = logging.handlers.SysLogHandler.facility_names.get(facility)
+    if code is None or not os.path.exists(address):
+        return None
+    try:
+        handler = logging.handlers.SysLogHandler(address=address, facility=code)
+    except OSError:
+        return None
+    handler.setFormatter(SyslogFormatter())
+    return handler
+
+
 def configure_logging(
-    *, debug: bool, logfile: str | None = None, to_stderr: bool = True
+    *,
+    debug: bool,
+    logfile: str | None = None,
+    to_stderr: bool = True,
+    syslog_facility: str | None = None,
 ) -> logging.Logger:
-    """Set up the daemon's logger (stderr and/or a log file)."""
+    """Set up the daemon's logger: stderr, a log file, and syslog (``syslog_facility`` set),
+    as corosync's ``logging { to_stderr, to_logfile, to_syslog, syslog_facility }``."""
     _LOGGER.handlers.clear()
     _LOGGER.setLevel(logging.DEBUG if debug else logging.INFO)
     _LOGGER.propagate = False
@@ -72,6 +106,10 @@ def configure_logging(
         file_handler = logging.FileHandler(logfile)
         file_handler.setFormatter(formatter)
         _LOGGER.addHandler(file_handler)
+    if syslog_facility is not None:
+        to_syslog = syslog_handler(syslog_facility)
+        if to_syslog is not None:
+            _LOGGER.addHandler(to_syslog)
     return _LOGGER
 
 

@@ -25,7 +25,8 @@ the ring (``link``) they arrived on and are opened and filtered there; outgoing
 ones get their link and are sealed. SRP's ``net_mtu`` is lowered by the crypto
 overhead so sealed datagrams still fit. Without a NetLayer (or with ``rrp_mode:
 none`` and no crypto) datagrams go straight to SRP, as before. A cfg
-RINGREENABLE (``pycorosync-cfgtool -r`` on any node) re-enables every FAULTY ring.
+RINGREENABLE (``pycorosync-cfgtool -r`` on any node) re-enables every FAULTY ring; a
+configuration reload (cfg RELOAD_CONFIG, ``totem.node.reload``) calls ``reconfigure``.
 """
 
 from __future__ import annotations
@@ -239,6 +240,20 @@ class NodeStack:
             return out
         assert self.net is not None
         return self.net.outgoing(out)
+
+    def reconfigure(self, settings: SrpSettings, nodelist: Iterable[int]) -> None:
+        """A configuration reload (``totem.node.reload``): SRP's timers and nodelist filter.
+
+        ``settings`` are the new effective timers; ``net_mtu`` keeps its start-up value
+        (it cannot change at run time). ``nodelist`` is every node id of the new nodelist;
+        the redundant-ring test messages may travel one hop per listed node.
+        """
+        settings = dataclasses.replace(settings, net_mtu=self.settings.net_mtu)
+        self.settings = settings
+        listed = list(nodelist)
+        self.srp.reconfigure(settings, listed)
+        if self.net is not None:
+            self.net.rrp.max_hops = max(1, len(listed))
 
     def ring_reenable(self, link: int | None = None) -> list[int]:
         """Put FAULTY redundant rings back in use (all if ``link`` is None); returns them."""

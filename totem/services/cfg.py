@@ -17,6 +17,14 @@ fn    message            body
 A KILLNODE naming us makes the node exit at once, without a LEAVE (corosync's
 ``corosync_fatal_error``); a SHUTDOWN from us, once delivered, makes the node leave
 gracefully. RINGREENABLE re-enables faulty redundant rings cluster-wide.
+
+RELOAD_CONFIG (``corosync-cfgtool -R`` on any node) makes every node re-read its
+corosync.conf where the message is delivered in the agreed order (corosync sends it
+``TOTEM_SAFE``; our exec messages all travel agreed, which gives the same order). The
+service itself reads no file (it is sans-IO): it logs ``Config reload requested by node
+N`` and emits :class:`CfgReloadRequested`; the daemon reloads (``totem.node.reload``) and,
+when the request came from this node, answers the tool that asked, matching the ``conn``
+of the message source as corosync answers the IPC connection.
 """
 
 from __future__ import annotations
@@ -32,16 +40,32 @@ from totem.srp.events import LogLevel
 __all__ = [
     "CFG_SERVICE_ID",
     "CfgKilled",
+    "CfgReloadRequested",
     "CfgRingReenable",
     "CfgService",
     "CfgShutdown",
+    "decode_message_source",
     "encode_killnode",
+    "encode_message_source",
 ]
 
 CFG_SERVICE_ID = 1
 FN_RINGREENABLE, FN_KILLNODE, FN_SHUTDOWN, FN_RELOAD_CONFIG, FN_RECONFIG_CRYPTO = range(5)
 _KILLNODE = struct.Struct("<I4xH6x256s")
 _SOURCE = struct.Struct("<I4xQ")
+
+
+def encode_message_source(node_id: int, conn: int) -> bytes:
+    """A ``mar_message_source_t`` (RINGREENABLE and RELOAD_CONFIG bodies): 16 bytes."""
+    return _SOURCE.pack(node_id, conn)
+
+
+def decode_message_source(body: bytes) -> tuple[int, int]:
+    """``(nodeid, conn)`` of a ``mar_message_source_t``; ValueError if it is too short."""
+    if len(body) < _SOURCE.size:
+        raise ValueError(f"message source of {len(body)} bytes (want {_SOURCE.size})")
+    node_id, conn = _SOURCE.unpack_from(body)
+    return node_id, conn
 
 
 def encode_killnode(node_id: int, reason: str) -> bytes:
@@ -67,6 +91,19 @@ class CfgShutdown:
 
 
 @dataclass(frozen=True, slots=True)
+class CfgReloadRequested:
+    """A node asked the whole cluster to reload corosync.conf (cfg RELOAD_CONFIG).
+
+    ``local`` is true when the request came from this node; ``conn`` then names the
+    request the reply belongs to (the ``conn`` of the message source).
+    """
+
+    by: int
+    conn: int
+    local: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CfgRingReenable:
     """Re-enable faulty redundant rings (``corosync-cfgtool -r`` on any node)."""
 
@@ -82,7 +119,7 @@ class CfgService(Service):
     def __init__(self) -> None:
         super().__init__()
         self._events: list[Any] = []
-        self.counters = {"malformed": 0, "ignored": 0}
+        self.counters = {"malformed": 0, "ignored": 0, "reload_requests": 0}
 
     @property
     def exec_function_count(self) -> int:
@@ -113,6 +150,15 @@ class CfgService(Service):
             self._events.append(CfgShutdown(sender, sender == self._node_id()))
         elif fn_id == FN_RINGREENABLE:
             self._events.append(CfgRingReenable(sender))
+        elif fn_id == FN_RELOAD_CONFIG:
+            try:
+                _source_node, conn = decode_message_source(body)
+            except ValueError:
+                self.counters["malformed"] += 1
+                return
+            host.log(LogLevel.NOTICE, "CFG", f"Config reload requested by node {sender}")
+            self.counters["reload_requests"] += 1
+            self._events.append(CfgReloadRequested(sender, conn, sender == self._node_id()))
         else:
             self.counters["ignored"] += 1
 
@@ -146,5 +192,18 @@ class CfgService(Service):
 
     def _ring_reenable(self, _request: dict[str, Any]) -> str:
         assert self.host is not None
-        self.host.mcast(CFG_SERVICE_ID, FN_RINGREENABLE, _SOURCE.pack(self._node_id(), 0))
+        self.host.mcast(CFG_SERVICE_ID, FN_RINGREENABLE, encode_message_source(self._node_id(), 0))
         return "re-enabling all the rings"
+
+    def request_reload(self, conn: int) -> None:
+        """``corosync-cfgtool -R``: ask every node to reload corosync.conf.
+
+        ``conn`` (a u64, not 0) comes back in this node's :class:`CfgReloadRequested`, so
+        that the caller can answer the request it belongs to.
+        """
+        if not 0 < conn < 1 << 64:
+            raise ValueError(f"reload request id {conn} is not a non-zero u64")
+        assert self.host is not None
+        self.host.mcast(
+            CFG_SERVICE_ID, FN_RELOAD_CONFIG, encode_message_source(self._node_id(), conn)
+        )

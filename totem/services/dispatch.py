@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 
 from totem.service import Service
 from totem.srp.events import LogLevel
-from totem.wire import EXEC_HEADER_SIZE, GROUP_EXEC, ExecHeader, exec_id
+from totem.wire import EXEC_HEADER_SIZE, GROUP_EXEC, ExecHeader
 
 __all__ = ["EXEC_GROUP", "EXEC_HEADER_SIZE", "ExecDispatcher", "ExecHeader", "encode_exec"]
 
@@ -40,7 +40,7 @@ def encode_exec(service_id: int, fn_id: int, body: bytes) -> bytes:
     """Prefix ``body`` with the exec header (``SERVICE_ID_MAKE(service_id, fn_id)``)."""
     if not 0 <= service_id <= 0xFFFF or not 0 <= fn_id <= 0xFFFF:
         raise ValueError(f"service id {service_id} / fn id {fn_id} out of range")
-    return ExecHeader(exec_id(service_id, fn_id), EXEC_HEADER_SIZE + len(body)).encode() + body
+    return _HEADER.pack(service_id << 16 | fn_id, EXEC_HEADER_SIZE + len(body)) + body
 
 
 class ExecDispatcher:

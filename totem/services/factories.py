@@ -31,8 +31,15 @@ def cfg_factory(context: ServiceContext) -> CfgService:
 
 def cpg_factory(context: ServiceContext) -> CpgService:
     """cpg (id 2): closed process groups, the process-group API of applications."""
-    names = {node.nodeid: node.ring0_addr for node in context.config.nodes}
-    return CpgService(ifaces_print=lambda node_id: names.get(node_id, ""))
+    daemon = context.daemon
+
+    def ifaces_print(node_id: int) -> str:
+        # the daemon's configuration follows reloads (nodes added at run time)
+        config = daemon.config if daemon is not None else context.config
+        node = config.node_by_id(node_id)
+        return node.ring0_addr if node is not None else ""
+
+    return CpgService(ifaces_print=ifaces_print)
 
 
 def quorum_factory(context: ServiceContext) -> QuorumService:

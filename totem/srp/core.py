@@ -24,10 +24,14 @@ commit token) go to one node id, possibly the sender itself (a singleton ring).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
+
 from totem.ringid import RingId
 from totem.srp.events import LogLevel, SrpEvent
 from totem.srp.membership import MembershipMixin
 from totem.srp.ordering import OrderingMixin
+from totem.srp.settings import SrpSettings
 from totem.srp.state import Datagram, MembState
 from totem.srp.timers import Timer
 from totem.wire import (
@@ -114,6 +118,32 @@ class SrpCore(MembershipMixin, OrderingMixin):
             self.leaving = True
             for timer in Timer:
                 self.timers.cancel(timer)
+
+    def reconfigure(
+        self, settings: SrpSettings | None = None, nodelist: Iterable[int] | None = None
+    ) -> None:
+        """A configuration reload (cfg RELOAD_CONFIG): new timers, a new nodelist.
+
+        Timers take effect when they are next armed, as in corosync, whose totemsrp reads
+        the shared ``totem_config`` every time it starts a timer; a running timer keeps
+        its deadline. ``net_mtu`` cannot change at run time (queued packets are sized by
+        it), so the current one is kept.
+
+        A node added to the nodelist may appear in messages at once. A node removed
+        while it is still a member (or being considered in a membership round) stays
+        accepted until a regular configuration forms without it: the other members
+        keep naming it in their JOINs (``proc_list``/``failed_list``) until then, and
+        dropping those would stall the very gather that removes it.
+        """
+        if settings is not None:
+            self.settings = dataclasses.replace(settings, net_mtu=self.settings.net_mtu)
+        if nodelist is None or self.nodelist is None:
+            return
+        configured = frozenset(nodelist)
+        involved = {*self.memb_list, *self.new_memb_list, *self.proc_list, *self.failed_list}
+        retired = (self.nodelist - configured) & involved
+        self.retired_nodes = frozenset(retired)
+        self.nodelist = configured | self.retired_nodes
 
     def _names_only_listed_nodes(self, message: object) -> bool:
         """Every node id the message names is in the nodelist (0 where "nobody" is allowed).

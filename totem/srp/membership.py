@@ -470,6 +470,8 @@ class MembershipMixin(SrpState):
         self.my_last_aru = 0
         self.proc_list = list(self.new_memb_list)
         self.failed_list = []
+        if self.retired_nodes:
+            self.forget_retired()
 
         # Recovered messages now in the regular queue count as delivered.
         high = self.my_high_seq_received

@@ -76,6 +76,9 @@ class SrpState:
         self.node_id = node_id
         self.nodelist: frozenset[int] | None = None if nodelist is None else frozenset(nodelist)
         """Node ids that may appear in a message; None accepts any (corosync's behaviour)."""
+        self.retired_nodes: frozenset[int] = frozenset()
+        """Node ids a reload removed from the nodelist while they were still in the ring:
+        accepted (in ``nodelist``) until a regular configuration forms without them."""
         self.settings = settings or SrpSettings()
         self.rng = rng or random.Random(node_id)
         self.stats = SrpStats()
@@ -228,3 +231,13 @@ class SrpState:
     def store_ring_seq(self) -> None:
         """Ask the driver to persist the ring sequence (``ringid_<nodeid>``)."""
         self._events.append(RingSeqChanged(self.ring_id.seq))
+
+    def forget_retired(self) -> None:
+        """A regular configuration formed: nodes a reload removed from the nodelist are no
+        longer accepted, unless they are still members of the new ring."""
+        if self.nodelist is None:
+            self.retired_nodes = frozenset()
+            return
+        still = self.retired_nodes & set(self.memb_list)
+        self.nodelist = (self.nodelist - self.retired_nodes) | still
+        self.retired_nodes = still

@@ -3,6 +3,7 @@
     pycorosync-cfgtool [--run-dir DIR] -s [--json]   # links and nodes, as corosync-cfgtool -s
     pycorosync-cfgtool [--run-dir DIR] -n [--json]   # nodes and their links, as -n
     pycorosync-cfgtool [--run-dir DIR] -r            # re-enable faulty redundant rings
+    pycorosync-cfgtool [--run-dir DIR] -R [--json]   # every node reloads corosync.conf
     pycorosync-cfgtool [--run-dir DIR] -H            # shut the node down (graceful leave)
 
 The text layouts are corosync-cfgtool's (``ref/samples/realcluster-udpu-3node.txt``),
@@ -12,6 +13,13 @@ redundant-ring status in corosync 2.x's words (``ring\t= ring 1 active with no
 faults`` or ``ring\t= Marking ringid 1 interface 10.0.1.1 FAULTY``); ``-r`` asks every
 node to re-enable its FAULTY rings (cfg RINGREENABLE, as 2.x). ``--json`` prints one
 object for programs, with each link's ``faulty`` flag, ring status and RRP counters.
+
+``-R`` is ``corosync-cfgtool -R``: cfg RELOAD_CONFIG tells every node of the cluster (ours
+and real ones) to re-read its corosync.conf; the answer is this node's own outcome. It
+prints ``Reloading corosync.conf...`` then ``Done``, or on stderr ``Could not reload
+configuration. Error CS_ERR_INVALID_PARAM`` with the reason (``file:line: ...``) and exits
+with status 7, as the real tool. ``-R --json`` prints what changed (nodes added and
+removed, timers, keys that cannot change at run time).
 """
 
 from __future__ import annotations
@@ -23,7 +31,13 @@ from typing import Any
 
 from totem.node.client import ControlClient, NodeUnavailable, RequestFailed
 
-__all__ = ["main", "node_lines", "status_json", "status_lines"]
+__all__ = ["RELOAD_TIMEOUT", "main", "node_lines", "reload", "status_json", "status_lines"]
+
+RELOAD_TIMEOUT = 90.0
+"""Seconds ``-R`` waits for the answer (the daemon gives up on an undelivered request
+after 60 s)."""
+_CS_ERRORS = {"CS_ERR_LIBRARY": 2, "CS_ERR_TRY_AGAIN": 6, "CS_ERR_INVALID_PARAM": 7}
+"""``corotypes.h`` values: ``corosync-cfgtool -R`` exits with the error code."""
 
 _COUNTERS = (
     "orf_token_rx",
@@ -140,6 +154,33 @@ def node_lines(status: dict[str, Any]) -> list[str]:
     return lines
 
 
+def reload(run_dir: str | None, *, as_json: bool = False) -> int:
+    """``-R``: ask every node to reload corosync.conf; this node's outcome is the answer."""
+    if not as_json:
+        print("Reloading corosync.conf...", flush=True)
+    try:
+        with ControlClient(run_dir, timeout=RELOAD_TIMEOUT) as client:
+            result = client.call("cfg.reload")
+    except NodeUnavailable as err:
+        print(f"Could not initialize corosync configuration API: {err}", file=sys.stderr)
+        return 1
+    except RequestFailed as err:
+        code, _, reason = str(err).partition(": ")
+        if code not in _CS_ERRORS:
+            code, reason = "CS_ERR_LIBRARY", str(err)
+        print(f"Could not reload configuration. Error {code}", file=sys.stderr)
+        if reason:
+            print(reason, file=sys.stderr)
+        if as_json:
+            print(json.dumps({"ok": False, "error": code, "reason": reason}, indent=2))
+        return _CS_ERRORS[code]
+    if as_json:
+        print(json.dumps({"ok": True, **result}, indent=2))
+    else:
+        print("Done")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pycorosync-cfgtool", description=__doc__.split("\n")[0])
     parser.add_argument("--run-dir", help="the daemon's run directory (default /run/pycorosync)")
@@ -149,9 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     action.add_argument(
         "-r", dest="action", action="store_const", const="r", help="re-enable faulty rings"
     )
+    action.add_argument(
+        "-R",
+        dest="action",
+        action="store_const",
+        const="R",
+        help="tell every node of the cluster to reload corosync.conf",
+    )
     action.add_argument("-H", dest="action", action="store_const", const="H", help="shut down")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
+    if args.action == "R":
+        return reload(args.run_dir, as_json=args.json)
     try:
         with ControlClient(args.run_dir) as client:
             if args.action == "H":

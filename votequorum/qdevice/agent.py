@@ -131,6 +131,32 @@ class QdeviceAgent:
         await self.driver.close()
         self.daemon.driver.poke()
 
+    def config_reloaded(self, config: Any) -> None:
+        """The daemon reloaded corosync.conf (cfg RELOAD_CONFIG): as corosync-qdevice does when
+        cmap's nodelist changes after a reload, send qnetd the new node list (CHANGED_CONFIG)
+        if it differs. The other device settings keep their start-up values."""
+        if not self._running:
+            return
+        try:
+            settings = settings_from_config(config, self.settings.node_id)
+        except QdeviceSettingsError as err:
+            emit(LogRecord(LogLevel.ERROR, "QDEVICE", f"Can't get configuration node list: {err}"))
+            return
+        if settings.config_nodes == self.client.config_nodes:
+            return
+        emit(LogRecord(LogLevel.DEBUG, "QDEVICE", "Node list changed"))
+        try:
+            self.client.config_node_list_changed(
+                settings.config_nodes,
+                settings.config_version,
+                self.loop.time(),
+                self.bridge.vote_count_problem(),
+            )
+            self._after_bridge()
+        except Exception as err:  # never let the device break the node's reload
+            self.errors += 1
+            emit(LogRecord(LogLevel.ERROR, "QDEVICE", f"internal error on reload: {err!r}"))
+
     # ------------------------------------------------------------------ plumbing
 
     def _after_bridge(self) -> None:

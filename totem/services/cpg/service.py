@@ -93,6 +93,7 @@ from totem.services.cpg.wire import (
     PartialType,
     ProcJoin,
     decode,
+    mcast_body,
 )
 from totem.srp.events import ConfigurationChange, LogLevel
 
@@ -572,10 +573,11 @@ class CpgService(Service):
         """
         name = _group_bytes(group)
         cpd = self._cpd(handle)
-        try:
-            CpgGuarantee(guarantee)
-        except ValueError:
-            raise CpgError(CsError.ERR_INVALID_PARAM, f"guarantee {guarantee}") from None
+        if guarantee is not CpgGuarantee.AGREED:
+            try:
+                CpgGuarantee(guarantee)
+            except ValueError:
+                raise CpgError(CsError.ERR_INVALID_PARAM, f"guarantee {guarantee}") from None
         if len(payload) >= _U32_LIMIT:
             raise CpgError(CsError.ERR_TOO_BIG, f"message of {len(payload)} bytes")
         self._check_not_syncing()
@@ -589,7 +591,7 @@ class CpgService(Service):
         me = self._node.node_id
         data = bytes(payload)
         if len(data) <= CPG_MAX_ATOMIC_MSGSIZE:
-            self._send(CpgFn.MCAST, Mcast(cpd.group, cpd.pid, data, me).encode())
+            self._send(CpgFn.MCAST, mcast_body(cpd.group, cpd.pid, data, me))
             return
         total = len(data)
         for offset in range(0, total, CPG_MAX_ATOMIC_MSGSIZE):

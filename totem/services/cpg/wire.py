@@ -223,15 +223,7 @@ class Mcast:
         _check_u32("source_nodeid", self.source_nodeid)
         if not 0 <= self.source_conn <= _U64_MAX:
             raise ValueError("source_conn does not fit in u64")
-        head = _MCAST.pack(
-            len(self.group),
-            self.group,
-            len(self.payload),
-            self.pid,
-            self.source_nodeid,
-            self.source_conn,
-        )
-        return head + self.payload
+        return mcast_body(self.group, self.pid, self.payload, self.source_nodeid, self.source_conn)
 
     @classmethod
     def decode(cls, body: bytes) -> Mcast:
@@ -367,6 +359,17 @@ _DECODERS: dict[CpgFn, Callable[[bytes], CpgExecMessage]] = {
     CpgFn.DOWNLIST: Downlist.decode,
     CpgFn.PARTIAL_MCAST: PartialMcast.decode,
 }
+
+
+def mcast_body(
+    group: bytes, pid: int, payload: bytes, source_nodeid: int, source_conn: int = 0
+) -> bytes:
+    """The MCAST body without building an ``Mcast``: the send path of every message.
+
+    The caller has validated the values (``Mcast.encode`` does; the service's
+    ``mcast`` checked the group at join and the payload size).
+    """
+    return _MCAST.pack(len(group), group, len(payload), pid, source_nodeid, source_conn) + payload
 
 
 def decode(fn_id: int, body: bytes) -> CpgExecMessage:
