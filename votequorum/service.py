@@ -30,7 +30,9 @@ Life of a node:
   for what changed, RECONFIGURE (node votes, expected votes) so every node recalculates.
 
 Quorum changes outside sync (NODEINFO, RECONFIGURE, timers, qdevice polls) are
-reported at once. Malformed messages are dropped and counted in ``counters``.
+reported at once. One deliberate difference from corosync: our own NODEINFO, when it comes
+back, never overwrites our flags (a stale copy would resurrect a withdrawn qdevice vote; see
+``_on_nodeinfo``). Malformed messages are dropped and counted in ``counters``.
 """
 
 from __future__ import annotations
@@ -200,6 +202,7 @@ class VotequorumService(Service):
             "reconfigure": 0,
             "qdevice_reg": 0,
             "qdevice_reconfigure": 0,
+            "stale_own_nodeinfo": 0,
         }
 
     # ==== start-up ===========================================================================
@@ -313,6 +316,15 @@ class VotequorumService(Service):
         old_node = self._nodes.get(msg.nodeid)
         new_node = old_node is None
         flags = msg.flags
+        if msg.nodeid == self._us and flags != self._me.flags:
+            # Our own NODEINFO is an echo of local state, and it can be stale: one sent while
+            # the token was lost waits in totemsrp's pre-change queue until the next ring has
+            # finished sync, then arrives after a newer poll (say a qnetd NACK). corosync 3.1.7
+            # copies it over us->flags and so counts a withdrawn qdevice vote again until the
+            # next poll; the simulator found both halves of a split quorate that way. The local
+            # flags are the truth: keep them.
+            self.counters["stale_own_nodeinfo"] += 1
+            flags = self._me.flags
         state = NodeState.MEMBER
         allow_decrease = False
         by_node = False

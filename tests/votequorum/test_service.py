@@ -316,6 +316,31 @@ def test_qdevice_register_poll_and_lose_contact() -> None:
     assert not vq(bus, 1).snapshot().quorate
 
 
+def test_a_stale_own_nodeinfo_does_not_bring_back_a_withdrawn_device_vote() -> None:
+    """Our NODEINFO from before a ring change can arrive after a newer poll (totemsrp sends
+    what was queued before the change only once the new ring has synced). Its flags are
+    stale; corosync 3.1.7 would copy them (CAST_VOTE again) over its own, we keep ours."""
+    bus = qdevice_bus()
+    ring = bus.nodes[1].ring
+    assert ring is not None
+    svc = vq(bus, 1)
+    svc.qdevice_register("Qdevice")
+    bus.run()
+    svc.qdevice_poll("Qdevice", True, ring, bus.now)
+    bus.run()
+    assert svc.snapshot().total_votes == 3
+    voted = svc.snapshot().node(1).flags  # type: ignore[union-attr]
+    svc.qdevice_poll("Qdevice", False, ring, bus.now)  # qnetd said NACK
+    bus.run()
+    assert svc.snapshot().total_votes == 2
+    stale = struct.pack("<IIII", 1, 1, 3, 1 | 16 | 32 | 64)  # QUORATE, REGISTERED, ALIVE, CAST
+    bus.nodes[1].dispatcher.deliver(1, encode_exec(5, 0, stale), bus.now)
+    snap = svc.snapshot()
+    assert snap.total_votes == 2
+    assert snap.node(1).flags != voted  # type: ignore[union-attr]
+    assert svc.counters["stale_own_nodeinfo"] == 1
+
+
 def test_qdevice_nodeinfo_follows_own_nodeinfo() -> None:
     bus = qdevice_bus()
     ring = bus.form_ring([1, 2])
