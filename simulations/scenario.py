@@ -25,7 +25,7 @@ Statements (``NODES`` is ``3``, ``1,2,5``, ``1..4`` or ``*``; ``LINKS`` is
     pause NODES 2500ms                    # process stall (GC, VM)
     crash NODES | stop NODES              # SIGKILL | graceful leave
     start NODES | restart NODES [fresh]   # fresh: without the persisted ring id
-      # pause, crash, stop, start and restart also take qnetd (alone): crash qnetd
+      # pause, crash, stop, start and restart also take qnetd: crash qnetd, crash 1,qnetd
     clock NODE [jump=10s] [rate=1.001]    # the node's clock jumps ahead / drifts
     send NODES 200/s [size=100] [safe] [poisson]
     send NODES 500 [size=100] [safe]      # a burst, now

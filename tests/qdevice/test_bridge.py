@@ -193,34 +193,30 @@ def test_stop_unregisters() -> None:
 
 
 def test_with_a_real_votequorum_the_flags_follow_the_device() -> None:
-    world = FullStack(corosync_conf(2))
-    world.boot()
-    world.run_until(lambda: all(world.total_votes(i) == 3 for i in world.stacks), timeout=30)
-    snap = world.votequorum[1].snapshot()
+    stack = FullStack(corosync_conf(2))
+    stack.run_until(lambda: all(stack.status(i).total_votes == 3 for i in (1, 2)), 30)
+    stack.sim.run_for(1)  # NODEINFOs queued while the ring formed arrive after its sync
+    snap = stack.status(1)
     mine = next(n for n in snap.nodes if n.node_id == 1)
     assert mine.flags & InfoFlags.QDEVICE_REGISTERED
     assert mine.flags & InfoFlags.QDEVICE_ALIVE and mine.flags & InfoFlags.QDEVICE_CAST_VOTE
     assert not mine.flags & InfoFlags.QDEVICE_MASTER_WINS
     assert snap.qdevice_name == "Qdevice"
     # the device goes away on node 1: its flags clear cluster-wide, the vote is gone there
-    node = world.nodes[1]
-    node.bridge.stop(world.now)
-    world.pump(1)
-    world.pump_stack(1)
-    world.run_for(1.0)
+    stack.world.poke(1, lambda node, now: node.device_stop(now))
+    stack.sim.run_for(1.0)
     for observer in (1, 2):
-        flags = next(n.flags for n in world.votequorum[observer].snapshot().nodes if n.node_id == 1)
+        flags = next(n.flags for n in stack.status(observer).nodes if n.node_id == 1)
         assert not flags & InfoFlags.QDEVICE_REGISTERED, observer
-    assert world.total_votes(1) == 2
+    assert stack.status(1).total_votes == 2
 
 
 def test_votequorum_sends_one_node_list_notification_per_sync_round() -> None:
-    world = FullStack(corosync_conf(2))
-    world.boot()
-    world.run_until(lambda: all(world.total_votes(i) == 3 for i in world.stacks), timeout=30)
-    world.run_for(2.0)
+    stack = FullStack(corosync_conf(2))
+    stack.run_until(lambda: all(stack.status(i).total_votes == 3 for i in (1, 2)), 30)
+    stack.sim.run_for(2.0)
     for node_id in (1, 2):
-        events = world.node_events[node_id]
+        events = stack.events(node_id)
         notes = [e for e in events if isinstance(e, NodeListNotification)]
         synced = [e.ring_id for e in events if isinstance(e, SyncCompleted)]
         assert [n.ring_id for n in notes] == synced
@@ -229,4 +225,6 @@ def test_votequorum_sends_one_node_list_notification_per_sync_round() -> None:
         assert events.index(notes[-1]) < max(
             i for i, e in enumerate(events) if isinstance(e, SyncCompleted)
         )
-    assert world.votequorum[1].nodelist_notification() == notes[-1]
+    votequorum = stack.node(1).votequorum
+    assert votequorum is not None
+    assert votequorum.nodelist_notification() == notes[-1]

@@ -144,7 +144,7 @@ def test_a_syn_retry_gets_through_once_the_link_heals() -> None:
 
 
 def test_a_cut_stalls_the_stream_and_retransmission_delivers_in_order_after_heal() -> None:
-    clock, net, streams, node, host = world()
+    clock, net, streams, _node, host = world()
     conn = streams.connect(1, 1, Q)
     clock.run_until(1.0)
     net.cut([(1, Q)])
