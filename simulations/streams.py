@@ -304,6 +304,11 @@ class StreamNetwork:
             self._arm(conn, side)
 
     def _transmit(self, conn: Connection, side: _Side, segment: _Segment) -> None:
+        self._deliver_in_order(conn, side, lambda: self._arrive(conn, side, segment))
+
+    def _deliver_in_order(self, conn: Connection, side: _Side, arrive: Callable[[], None]) -> None:
+        """Schedule ``arrive`` when the network delivers a segment from ``side`` to its peer,
+        never before an earlier one (TCP hands data over in order); a cut drops it."""
         peer = conn.peer(side)
         at = self.network.segment_arrival(side.endpoint, peer.endpoint, self.scheduler.now)
         if at is None:
@@ -311,7 +316,7 @@ class StreamNetwork:
         if at < side.last_arrival:
             at = side.last_arrival
         side.last_arrival = at
-        self.scheduler.call_at(at, lambda: self._arrive(conn, side, segment))
+        self.scheduler.call_at(at, arrive)
 
     def _arm(self, conn: Connection, side: _Side) -> None:
         generation = next(self._timers)
@@ -388,13 +393,7 @@ class StreamNetwork:
 
     def _send_rst(self, conn: Connection, side: _Side) -> None:
         peer = conn.peer(side)
-        at = self.network.segment_arrival(side.endpoint, peer.endpoint, self.scheduler.now)
-        if at is None:
-            return
-        if at < side.last_arrival:
-            at = side.last_arrival
-        side.last_arrival = at
-        self.scheduler.call_at(at, lambda: self._rst_arrives(conn, peer))
+        self._deliver_in_order(conn, side, lambda: self._rst_arrives(conn, peer))
 
     def _rst_arrives(self, conn: Connection, side: _Side) -> None:
         if side.alive:
