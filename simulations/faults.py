@@ -5,7 +5,10 @@ node stack or bare SRP, one or two redundant rings, crypto on or off) and a
 sequence of steps -- partitions, one-way cuts, latency, loss, duplication,
 reordering, MTU limits (on one ring or both), pauses, crashes,
 restarts with or without their persisted state, graceful stops, traffic
-(SAFE on SRP rings) and runs -- and renders them as scenario text. Every
+(SAFE on SRP rings) and runs -- and renders them as scenario text. With
+``qdevice`` (full stack only) the cluster also has a quorum device: a qnetd
+host with a random algorithm and tie-breaker that partitions, cuts, pauses,
+crashes and restarts like the nodes, so the checker judges the tie-breaks too. Every
 schedule ends by healing the network and checking that the nodes still
 running form one ring again: the checker judges safety on every run, this
 last expectation judges liveness once the faults are gone.
@@ -57,11 +60,14 @@ def random_scenario(
     steps: int = 8,
     *,
     stack: str | None = None,
+    qdevice: bool = False,
 ) -> str:
     """A random, valid fault schedule for ``nodes`` nodes, as scenario text."""
     token = _choice(chooser, [200, 300, 500, 1000])
     if stack is None:
-        stack = "srp" if chooser.randint(0, 2) == 0 else "full"
+        stack = "full" if qdevice or chooser.randint(0, 2) else "srp"
+    if qdevice and stack != "full":
+        raise ValueError("a quorum device needs the full node stack")
     all_nodes = list(range(1, nodes + 1))
     up = set(all_nodes)
     extras = ""
@@ -75,8 +81,15 @@ def random_scenario(
     lines = [
         "# generated fault schedule",
         f"nodes {nodes} token={token} token_coefficient=0 stack={stack}{extras}",
-        f"expect members * within {max(5, 3 * token // 100)}s",
     ]
+    qnetd_up = False
+    if qdevice:
+        algorithm = _choice(chooser, ["ffsplit", "lms"] + (["2nodelms"] if nodes == 2 else []))
+        tie_breaker = _choice(chooser, ["lowest", "highest", str(chooser.randint(1, nodes))])
+        kap = _choice(chooser, ["", " keep_active_partition=off"])
+        lines.append(f"qnetd algorithm={algorithm} tie_breaker={tie_breaker}{kap}")
+        qnetd_up = True
+    lines.append(f"expect members * within {max(5, 3 * token // 100)}s")
 
     def ring() -> str:
         """With two rings, a network fault hits one ring or both."""
@@ -86,10 +99,28 @@ def random_scenario(
         return "" if choice == 2 else f" ring={choice}"
 
     for _ in range(steps):
-        kind = chooser.randint(0, 13)
+        kind = chooser.randint(0, 15 if qdevice else 13)
         running = sorted(up)
         down = sorted(set(all_nodes) - up)
-        if kind == 0 and nodes > 1:
+        if kind == 14:
+            # the arbiter's host: cut off from some nodes, or down, or back
+            choice = chooser.randint(0, 3)
+            if choice == 0:
+                side = _subset(chooser, all_nodes)
+                rest = [n for n in all_nodes if n not in side]
+                groups = f"{{{_ids(side)},qnetd}}" + (f"|{{{_ids(rest)}}}" if rest else "")
+                lines.append(f"partition {groups}")
+            elif choice == 1 and qnetd_up:
+                lines.append(f"{_choice(chooser, ['crash', 'stop'])} qnetd")
+                qnetd_up = False
+            elif choice == 2 and not qnetd_up:
+                lines.append("restart qnetd")
+                qnetd_up = True
+            elif qnetd_up:
+                lines.append(f"pause qnetd {_ms(chooser, 10, 3 * token)}")
+        elif kind == 15:
+            lines.append(f"latency {chooser.randint(1, nodes)}-qnetd {_ms(chooser, 1, 300)}")
+        elif kind == 0 and nodes > 1:
             shuffled = _subset(chooser, all_nodes)
             rest = [n for n in all_nodes if n not in shuffled]
             if rest:

@@ -26,6 +26,7 @@ from simulations.runner import run_scenario
 from simulations.scenario import parse_scenario
 
 EXAMPLES = int(os.environ.get("PYCOROSYNC_SIM_EXAMPLES", "300"))
+QDEVICE_EXAMPLES = int(os.environ.get("PYCOROSYNC_SIM_QDEVICE_EXAMPLES", "40"))
 
 
 class DrawChooser:
@@ -65,6 +66,29 @@ def test_random_fault_schedules_keep_every_invariant(data: st.DataObject) -> Non
     assert last.ok, _report(text, seed, f"no single ring after healing: {last.detail}")
 
 
+@pytest.mark.timeout(max(600, QDEVICE_EXAMPLES * 5))
+@settings(
+    max_examples=QDEVICE_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+@given(st.data())
+def test_random_fault_schedules_with_a_quorum_device(data: st.DataObject) -> None:
+    """The same, with a qnetd host that is cut off, paused, crashed and restarted too: the
+    checker's quorum safety judges the tie-breaks (``PYCOROSYNC_SIM_QDEVICE_EXAMPLES``,
+    default 40: about 1 s each)."""
+    nodes = data.draw(st.integers(2, 6), label="nodes")
+    steps = data.draw(st.integers(1, 8), label="steps")
+    text = random_scenario(DrawChooser(data), nodes, steps, qdevice=True)
+    seed = data.draw(st.integers(0, 2**31 - 1), label="seed")
+    result = run_scenario(parse_scenario(text, "<fault schedule>"), seed)
+    violations = [str(report.violation) for report in result.violations]
+    assert not violations, _report(text, seed, "\n".join(violations))
+    last = result.expectations[-1]
+    assert last.ok, _report(text, seed, f"no single ring after healing: {last.detail}")
+
+
 def test_the_generator_writes_valid_scenarios_for_every_size() -> None:
     import random
 
@@ -74,3 +98,5 @@ def test_the_generator_writes_valid_scenarios_for_every_size() -> None:
             scenario = parse_scenario(random_scenario(rng, nodes, 12), "<gen>")
             assert scenario.nodes.count == nodes
             assert scenario.statements[-1].text.startswith("expect members ")
+            with_device = parse_scenario(random_scenario(rng, nodes, 12, qdevice=True), "<gen>")
+            assert with_device.qnetd is not None
