@@ -108,8 +108,10 @@ def random_scenario(
             if choice == 0:
                 side = _subset(chooser, all_nodes)
                 rest = [n for n in all_nodes if n not in side]
-                groups = f"{{{_ids(side)},qnetd}}" + (f"|{{{_ids(rest)}}}" if rest else "")
-                lines.append(f"partition {groups}")
+                if rest:
+                    lines.append(f"partition {{{_ids(side)},qnetd}}|{{{_ids(rest)}}}")
+                else:
+                    lines.append(f"partition {{{_ids(side)}}}|{{qnetd}}")
             elif choice == 1 and qnetd_up:
                 lines.append(f"{_choice(chooser, ['crash', 'stop'])} qnetd")
                 qnetd_up = False
