@@ -31,7 +31,6 @@ import os
 import signal
 import socket
 import sys
-from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from totem import __version__
@@ -48,6 +47,7 @@ from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
+from totem.node.entrypoints import entry_points
 from totem.node.logsys import configure_logging, emit
 from totem.node.reload import ReloadPlan, ReloadRefused, apply_to_stack, plan_log, plan_reload
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
