@@ -20,11 +20,9 @@ with the new configuration (``totem.node.reload``): votequorum re-reads its keys
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from totem.service import Service
-from votequorum.render import render_nodes, render_status, status_json
 from votequorum.service import VotequorumError, VotequorumService
 from votequorum.settings import NodelistEntry, QdeviceSettings, VotequorumSettings
 
@@ -99,14 +97,24 @@ class ConfiguredVotequorum(VotequorumService):
 
     def control_ops(self) -> Mapping[str, Callable[[dict[str, Any]], Any]]:
         return {
-            "quorum.status": lambda _r: status_json(self.snapshot(), self.names),
+            "quorum.status": self._status,
             "quorum.render": self._render,
             "quorum.set_expected": self._set_expected,
             "quorum.set_votes": self._set_votes,
             "quorum.cancel_wfa": lambda _r: self._refusing(self.cancel_wait_for_all),
         }
 
+    def _status(self, _request: dict[str, Any]) -> dict[str, Any]:
+        from votequorum.render import status_json
+
+        return status_json(self.snapshot(), self.names)
+
     def _render(self, request: dict[str, Any]) -> str:
+        # the text renderers are loaded by the first tool that asks, not at every start
+        from datetime import datetime
+
+        from votequorum.render import render_nodes, render_status
+
         what = request.get("what", "status")
         nodeid_format = request.get("nodeid_format", "decimal")
         sort = request.get("sort", "addr")

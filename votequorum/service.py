@@ -44,7 +44,7 @@ from typing import Any
 from totem.ringid import RingId
 from totem.service import Service, ServiceHost
 from totem.srp.events import LogLevel
-from votequorum import calc, refresh
+from votequorum import calc
 from votequorum.calc import NodeState, NodeVotes, QuorumOptions, QuorumState
 from votequorum.settings import ResolvedSettings, VotequorumSettings, resolve_settings
 from votequorum.status import InfoFlags, NodeStatus, VotequorumStatus
@@ -517,6 +517,8 @@ class VotequorumService(Service):
         if they changed: every node (this one included) recalculates when they arrive.
         A change to a key read only at start-up is logged and has no effect.
         """
+        from votequorum import refresh  # loaded by the first reload, not at every start
+
         if self._cfg is None:  # not attached yet: attach reads ``settings``
             self.settings = self._startup_settings = settings
             return

@@ -87,18 +87,15 @@ is trusted: the key authenticates the cluster, not one node.
 
 from __future__ import annotations
 
-import secrets
+import os
 import struct
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as crypto_hmac
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
 
 __all__ = [
     "CIPHERS",
@@ -132,15 +129,16 @@ CIPHERS: Final[dict[str, tuple[int, int]]] = {
 }
 """cipher name -> (suite id, AES key bytes)."""
 
-_HASH_CLASSES: Final[dict[str, tuple[int, type[hashes.HashAlgorithm] | None]]] = {
-    "none": (0, None),
-    "sha1": (1, hashes.SHA1),
-    "sha256": (2, hashes.SHA256),
-    "sha384": (3, hashes.SHA384),
-    "sha512": (4, hashes.SHA512),
-    "md5": (5, hashes.MD5),
+_HASH_IDS: Final[dict[str, tuple[int, str]]] = {
+    "none": (0, ""),
+    "sha1": (1, "SHA1"),
+    "sha256": (2, "SHA256"),
+    "sha384": (3, "SHA384"),
+    "sha512": (4, "SHA512"),
+    "md5": (5, "MD5"),
 }
-HASHES: Final = tuple(_HASH_CLASSES)
+"""hash name -> (suite id, class name in ``cryptography.hazmat.primitives.hashes``)."""
+HASHES: Final = tuple(_HASH_IDS)
 """Accepted ``crypto_hash`` names."""
 
 _HEADER = struct.Struct(">2sBBIQQ")
@@ -153,7 +151,7 @@ _KEY_CACHE_MAX = 1024
 
 def new_epoch() -> int:
     """A boot epoch: wall-clock milliseconds << 16 | 16 random bits (grows across restarts)."""
-    return ((time.time_ns() // 1_000_000) << 16 | secrets.randbits(16)) & _U64_MAX
+    return ((time.time_ns() // 1_000_000) << 16 | int.from_bytes(os.urandom(2), "big")) & _U64_MAX
 
 
 class CryptoDrop(ValueError):
@@ -211,7 +209,7 @@ class DatagramCrypto:
     ) -> None:
         if cipher not in CIPHERS:
             raise ValueError(f"crypto_cipher {cipher!r} is not one of {', '.join(CIPHERS)}")
-        if hash not in _HASH_CLASSES:
+        if hash not in _HASH_IDS:
             raise ValueError(f"crypto_hash {hash!r} is not one of {', '.join(HASHES)}")
         if cipher != "none" and hash == "none":
             raise ValueError("crypto_cipher requires crypto_hash with value other than none")
@@ -224,7 +222,7 @@ class DatagramCrypto:
         self.stats = CryptoStats()
         self.epoch_takeover = epoch_takeover
         cipher_id, self._aes_len = CIPHERS[cipher]
-        hash_id, hash_class = _HASH_CLASSES[hash]
+        hash_id, hash_name = _HASH_IDS[hash]
         self.suite = cipher_id << 4 | hash_id
         self.epoch = new_epoch() if epoch is None else epoch
         if not 0 <= self.epoch <= _U64_MAX:
@@ -232,7 +230,7 @@ class DatagramCrypto:
         self._counter = 0
         self._peers: dict[int, _Peer] = {}
         self._keys: dict[tuple[int, int], Any] = {}
-        self._hash_class = hash_class
+        self._hash_class: type[hashes.HashAlgorithm] | None = None
         self._prk = b""
         self._tag_len = 0
         self._digest_size = 0
@@ -241,8 +239,21 @@ class DatagramCrypto:
             return
         if key is None or len(key) < KEY_LEN_MIN:
             raise ValueError(f"crypto needs a key of at least {KEY_LEN_MIN} bytes")
-        assert hash_class is not None
-        extract = crypto_hmac.HMAC(b"pycorosync totem v1", hash_class())
+        # cryptography is loaded only when crypto is on: a plain ring never pays its import
+        from cryptography.exceptions import InvalidSignature, InvalidTag
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives import hmac as crypto_hmac
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+        self._hmac = crypto_hmac.HMAC
+        self._aesgcm = AESGCM
+        self._hkdf_expand = HKDFExpand
+        self._invalid_tag = InvalidTag
+        self._invalid_signature = InvalidSignature
+        hash_class: type[hashes.HashAlgorithm] = getattr(hashes, hash_name)
+        self._hash_class = hash_class
+        extract = self._hmac(b"pycorosync totem v1", hash_class())
         extract.update(key)
         self._prk = extract.finalize()
         self._digest_size = hash_class().digest_size
@@ -266,8 +277,8 @@ class DatagramCrypto:
         assert self._hash_class is not None
         length = self._aes_len or self._digest_size
         info = b"pycorosync datagram v1" + struct.pack(">BIQ", self.suite, node_id, epoch)
-        raw = HKDFExpand(self._hash_class(), length, info).derive(self._prk)
-        key: Any = AESGCM(raw) if self._aes_len else crypto_hmac.HMAC(raw, self._hash_class())
+        raw = self._hkdf_expand(self._hash_class(), length, info).derive(self._prk)
+        key: Any = self._aesgcm(raw) if self._aes_len else self._hmac(raw, self._hash_class())
         if remember:
             self._remember(node_id, epoch, key)
         return key
@@ -338,7 +349,7 @@ class DatagramCrypto:
         if self._aes_len:
             try:
                 plain: bytes = key.decrypt(_NONCE.pack(counter), data[HEADER_SIZE:], header)
-            except InvalidTag:
+            except self._invalid_tag:
                 raise CryptoDrop("bad_tag", f"from node {node_id}") from None
         else:
             split = len(data) - self._tag_len
@@ -346,7 +357,7 @@ class DatagramCrypto:
             mac.update(data[:split])
             try:
                 mac.verify(data[split:])  # constant time
-            except InvalidSignature:
+            except self._invalid_signature:
                 raise CryptoDrop("bad_tag", f"from node {node_id}") from None
             plain = data[HEADER_SIZE:split]
         if not known:

@@ -31,8 +31,7 @@ import os
 import signal
 import socket
 import sys
-from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from totem import __version__
 from totem.config import (
@@ -48,8 +47,8 @@ from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
+from totem.node.entrypoints import entry_points
 from totem.node.logsys import configure_logging, emit
-from totem.node.reload import ReloadPlan, ReloadRefused, apply_to_stack, plan_log, plan_reload
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
 from totem.node.services import ServiceContext, load_services
 from totem.node.stack import NodeStack
@@ -60,6 +59,9 @@ from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqCh
 from totem.transport.base import new_event_loop
 from totem.transport.udp import UdpTransport
 from totem.transport.udpu import UdpuTransport
+
+if TYPE_CHECKING:
+    from totem.node.reload import ReloadPlan
 
 __all__ = [
     "AGENT_ENTRY_POINT_GROUP",
@@ -312,6 +314,9 @@ class Daemon:
         Returns what changed; raises :class:`ConfigError` (``file:line: why``) when the
         file does not load or cannot be applied -- nothing is changed then.
         """
+        # the reload planner is loaded by the first reload, not at every start
+        from totem.node.reload import ReloadRefused, apply_to_stack, plan_log, plan_reload
+
         try:
             new = load(self.config.path)
         except ConfigError as err:

@@ -8,7 +8,6 @@ and its six-character, bracketed subsystem tag.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import socket
 import sys
@@ -74,8 +73,12 @@ class SyslogFormatter(logging.Formatter):
 
 def syslog_handler(facility: str, address: str = "/dev/log") -> logging.Handler | None:
     """A handler for the local syslog socket, or None when there is none (containers)."""
+    if not os.path.exists(address):
+        return None
+    import logging.handlers  # only where there is a syslog socket to log to
+
     code = logging.handlers.SysLogHandler.facility_names.get(facility)
-    if code is None or not os.path.exists(address):
+    if code is None:
         return None
     try:
         handler = logging.handlers.SysLogHandler(address=address, facility=code)

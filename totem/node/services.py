@@ -9,9 +9,9 @@ never imports a service package.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
+from totem.node.entrypoints import entry_points
 from totem.service import Service
 
 if TYPE_CHECKING:

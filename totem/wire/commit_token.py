@@ -18,10 +18,10 @@ the decoder reproduces that.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
-
-from construct import Array, Int32sl, Int32ul, Rebuild, Struct, len_, this
+from typing import Any
 
 from totem.ringid import RingId
 from totem.wire.constants import (
@@ -34,7 +34,7 @@ from totem.wire.constants import (
 )
 from totem.wire.declare import compiled
 from totem.wire.errors import WireError
-from totem.wire.header import RING_ID_FORMAT, header_fields, ring_id
+from totem.wire.header import header_fields, ring_id
 
 __all__ = [
     "FORMAT",
@@ -90,24 +90,43 @@ class CommitToken:
         )
 
 
-MEMB_ENTRY_FORMAT = Struct(
-    "ring_id" / RING_ID_FORMAT,
-    "aru" / Int32ul,
-    "high_delivered" / Int32ul,
-    "received_flg" / Int32ul,
-)
+MEMB_ENTRY_FORMAT: Any
 
-FORMAT = Struct(
-    *header_fields(MessageType.MEMB_COMMIT_TOKEN),
-    "token_seq" / Int32ul,
-    "ring_id" / RING_ID_FORMAT,
-    "retrans_flg" / Int32ul,
-    "memb_index" / Int32sl,
-    "addr_entries" / Rebuild(Int32sl, len_(this.addr)),
-    "addr" / Array(this.addr_entries, Int32ul),
-    "memb_list" / Array(this.addr_entries, MEMB_ENTRY_FORMAT),
-)
+FORMAT: Any
 """Normative declaration of MEMB_COMMIT_TOKEN (little-endian, as we send it)."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """This module's construct declarations, built on first use (``totem.wire.declare``)."""
+    from construct import Array, Int32sl, Int32ul, Rebuild, Struct, len_, this
+
+    from totem.wire.header import RING_ID_FORMAT
+
+    MEMB_ENTRY_FORMAT = Struct(
+        "ring_id" / RING_ID_FORMAT,
+        "aru" / Int32ul,
+        "high_delivered" / Int32ul,
+        "received_flg" / Int32ul,
+    )
+    FORMAT = Struct(
+        *header_fields(MessageType.MEMB_COMMIT_TOKEN),
+        "token_seq" / Int32ul,
+        "ring_id" / RING_ID_FORMAT,
+        "retrans_flg" / Int32ul,
+        "memb_index" / Int32sl,
+        "addr_entries" / Rebuild(Int32sl, len_(this.addr)),
+        "addr" / Array(this.addr_entries, Int32ul),
+        "memb_list" / Array(this.addr_entries, MEMB_ENTRY_FORMAT),
+    )
+    return {"MEMB_ENTRY_FORMAT": MEMB_ENTRY_FORMAT, "FORMAT": FORMAT}
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("MEMB_ENTRY_FORMAT", "FORMAT"):
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _FIXED = {False: struct.Struct("<HBBBIIIIQIii"), True: struct.Struct(">HBBBIIIIQIii")}
 _ENTRY = {False: struct.Struct("<IQIII"), True: struct.Struct(">IQIII")}
@@ -203,7 +222,7 @@ def encode_commit_token(token: CommitToken) -> bytes:
 
 def build_construct(token: CommitToken) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = compiled(FORMAT).build(
+    built: bytes = compiled(_declare()["FORMAT"]).build(
         {
             "nodeid": token.nodeid,
             "target_nodeid": token.target_nodeid,
@@ -228,7 +247,7 @@ def build_construct(token: CommitToken) -> bytes:
 
 def parse_construct(data: bytes) -> CommitToken:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = compiled(FORMAT).parse(data)
+    c = compiled(_declare()["FORMAT"]).parse(data)
     return CommitToken(
         c.nodeid,
         c.target_nodeid,

@@ -14,11 +14,10 @@ peer, hence the ``byteswapped`` flag.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
-from typing import Final
-
-from construct import Int32sl, Padding, Struct
+from typing import Any, Final
 
 from totem.wire.errors import WireError
 
@@ -34,13 +33,29 @@ __all__ = [
 EXEC_HEADER_SIZE: Final = 16
 """``sizeof(struct qb_ipc_request_header)``."""
 
-FORMAT = Struct(
-    "id" / Int32sl,
-    Padding(4),
-    "size" / Int32sl,
-    Padding(4),
-)
+FORMAT: Any
 """Normative declaration of ``qb_ipc_request_header`` (little-endian)."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """This module's construct declarations, built on first use (``totem.wire.declare``)."""
+    from construct import Int32sl, Padding, Struct
+
+    FORMAT = Struct(
+        "id" / Int32sl,
+        Padding(4),
+        "size" / Int32sl,
+        Padding(4),
+    )
+    return {"FORMAT": FORMAT}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FORMAT":
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _FIXED = {False: struct.Struct("<i4xi4x"), True: struct.Struct(">i4xi4x")}
 

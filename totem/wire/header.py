@@ -14,9 +14,8 @@ and the header acceptance checks of ``check_message_header_validity`` /
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-from construct import Const, Default, Int8ul, Int16ul, Int32ul, Int64ul, Struct
 
 from totem.ringid import RingId
 from totem.wire.constants import (
@@ -37,8 +36,35 @@ __all__ = [
     "ring_id",
 ]
 
-RING_ID_FORMAT = Struct("rep" / Int32ul, "seq" / Int64ul)
+RING_ID_FORMAT: Any
 """``struct memb_ring_id`` (12 bytes, packed)."""
+
+HEADER_FORMAT: Any
+"""The bare header, any type (for inspection tools)."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """The construct declarations of this module, built on first use (``totem.wire.declare``)."""
+    from construct import Int8ul, Int16ul, Int32ul, Int64ul, Struct
+
+    return {
+        "RING_ID_FORMAT": Struct("rep" / Int32ul, "seq" / Int64ul),
+        "HEADER_FORMAT": Struct(
+            "magic" / Int16ul,
+            "version" / Int8ul,
+            "type" / Int8ul,
+            "encapsulated" / Int8ul,
+            "nodeid" / Int32ul,
+            "target_nodeid" / Int32ul,
+        ),
+    }
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("RING_ID_FORMAT", "HEADER_FORMAT"):
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def header_fields(message_type: MessageType) -> list[Any]:
@@ -48,6 +74,8 @@ def header_fields(message_type: MessageType) -> list[Any]:
     defaults to 0 on build (what corosync sends) and is accepted with any value
     on parse, as corosync ignores it.
     """
+    from construct import Const, Default, Int8ul, Int16ul, Int32ul
+
     encapsulated = Int8ul if message_type == MessageType.MCAST else Default(Int8ul, 0)
     return [
         "magic" / Const(MAGIC, Int16ul),
@@ -58,16 +86,6 @@ def header_fields(message_type: MessageType) -> list[Any]:
         "target_nodeid" / Int32ul,
     ]
 
-
-HEADER_FORMAT = Struct(
-    "magic" / Int16ul,
-    "version" / Int8ul,
-    "type" / Int8ul,
-    "encapsulated" / Int8ul,
-    "nodeid" / Int32ul,
-    "target_nodeid" / Int32ul,
-)
-"""The bare header, any type (for inspection tools)."""
 
 _RING_CACHE: dict[tuple[int, int], RingId] = {}
 _RING_CACHE_MAX = 256

@@ -18,10 +18,10 @@ encapsulated body carries its own magic and is decoded on its own by
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
-
-from construct import GreedyBytes, Int32sl, Int32ul, Struct
+from typing import Any
 
 from totem.ringid import RingId
 from totem.wire.constants import (
@@ -33,7 +33,7 @@ from totem.wire.constants import (
 )
 from totem.wire.declare import compiled
 from totem.wire.errors import WireError
-from totem.wire.header import RING_ID_FORMAT, check_header, header_fields, ring_id
+from totem.wire.header import check_header, header_fields, ring_id
 
 __all__ = [
     "FORMAT",
@@ -83,17 +83,35 @@ class Mcast:
         return decode_mcast(self.payload, swapped)
 
 
-FORMAT = Struct(
-    *header_fields(MessageType.MCAST),
-    "system_from" / Int32ul,
-    "seq" / Int32ul,
-    "this_seqno" / Int32sl,
-    "ring_id" / RING_ID_FORMAT,
-    "node_id" / Int32ul,
-    "guarantee" / Int32sl,
-    "payload" / GreedyBytes,
-)
+FORMAT: Any
 """Normative declaration of MCAST (little-endian, as we send it)."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """This module's construct declarations, built on first use (``totem.wire.declare``)."""
+    from construct import GreedyBytes, Int32sl, Int32ul, Struct
+
+    from totem.wire.header import RING_ID_FORMAT
+
+    FORMAT = Struct(
+        *header_fields(MessageType.MCAST),
+        "system_from" / Int32ul,
+        "seq" / Int32ul,
+        "this_seqno" / Int32sl,
+        "ring_id" / RING_ID_FORMAT,
+        "node_id" / Int32ul,
+        "guarantee" / Int32sl,
+        "payload" / GreedyBytes,
+    )
+    return {"FORMAT": FORMAT}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FORMAT":
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _FIXED = {False: struct.Struct("<HBBBIIIIiIQIi"), True: struct.Struct(">HBBBIIIIiIQIi")}
 
@@ -184,7 +202,7 @@ def encode_mcast(message: Mcast) -> bytes:
 
 def build_construct(message: Mcast) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = compiled(FORMAT).build(
+    built: bytes = compiled(_declare()["FORMAT"]).build(
         {
             "encapsulated": message.encapsulated,
             "nodeid": message.nodeid,
@@ -203,7 +221,7 @@ def build_construct(message: Mcast) -> bytes:
 
 def parse_construct(data: bytes) -> Mcast:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = compiled(FORMAT).parse(data)
+    c = compiled(_declare()["FORMAT"]).parse(data)
     return Mcast(
         c.nodeid,
         c.target_nodeid,

@@ -14,11 +14,10 @@ long enough for both lists. Trailing bytes are ignored.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
-from typing import Final
-
-from construct import Array, Int32ul, Int64ul, Rebuild, Struct, len_, this
+from typing import Any, Final
 
 from totem.wire.constants import MAGIC, MEMB_JOIN_SIZE, PROCESSOR_COUNT_MAX, VERSION, MessageType
 from totem.wire.declare import compiled
@@ -61,16 +60,32 @@ class MembJoin:
         return self.nodeid == LEAVE_DUMMY_NODEID
 
 
-FORMAT = Struct(
-    *header_fields(MessageType.MEMB_JOIN),
-    "system_from" / Int32ul,
-    "proc_list_entries" / Rebuild(Int32ul, len_(this.proc_list)),
-    "failed_list_entries" / Rebuild(Int32ul, len_(this.failed_list)),
-    "ring_seq" / Int64ul,
-    "proc_list" / Array(this.proc_list_entries, Int32ul),
-    "failed_list" / Array(this.failed_list_entries, Int32ul),
-)
+FORMAT: Any
 """Normative declaration of MEMB_JOIN (little-endian, as we send it)."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """This module's construct declarations, built on first use (``totem.wire.declare``)."""
+    from construct import Array, Int32ul, Int64ul, Rebuild, Struct, len_, this
+
+    FORMAT = Struct(
+        *header_fields(MessageType.MEMB_JOIN),
+        "system_from" / Int32ul,
+        "proc_list_entries" / Rebuild(Int32ul, len_(this.proc_list)),
+        "failed_list_entries" / Rebuild(Int32ul, len_(this.failed_list)),
+        "ring_seq" / Int64ul,
+        "proc_list" / Array(this.proc_list_entries, Int32ul),
+        "failed_list" / Array(this.failed_list_entries, Int32ul),
+    )
+    return {"FORMAT": FORMAT}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FORMAT":
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _FIXED = {False: struct.Struct("<HBBBIIIIIQ"), True: struct.Struct(">HBBBIIIIIQ")}
 _FIXED_LE = _FIXED[False]
@@ -140,7 +155,7 @@ def encode_memb_join(join: MembJoin) -> bytes:
 
 def build_construct(join: MembJoin) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = compiled(FORMAT).build(
+    built: bytes = compiled(_declare()["FORMAT"]).build(
         {
             "nodeid": join.nodeid,
             "target_nodeid": join.target_nodeid,
@@ -155,7 +170,7 @@ def build_construct(join: MembJoin) -> bytes:
 
 def parse_construct(data: bytes) -> MembJoin:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = compiled(FORMAT).parse(data)
+    c = compiled(_declare()["FORMAT"]).parse(data)
     return MembJoin(
         c.nodeid,
         c.target_nodeid,

@@ -7,16 +7,16 @@ bytes are ignored. Real merge-detects carry garbage in ``target_nodeid``.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
-
-from construct import Int32ul, Struct
+from typing import Any
 
 from totem.ringid import RingId
 from totem.wire.constants import MAGIC, MERGE_DETECT_SIZE, VERSION, MessageType
 from totem.wire.declare import compiled
 from totem.wire.errors import WireError
-from totem.wire.header import RING_ID_FORMAT, header_fields, ring_id
+from totem.wire.header import header_fields, ring_id
 
 __all__ = [
     "FORMAT",
@@ -38,12 +38,30 @@ class MergeDetect:
     ring_id: RingId
 
 
-FORMAT = Struct(
-    *header_fields(MessageType.MEMB_MERGE_DETECT),
-    "system_from" / Int32ul,
-    "ring_id" / RING_ID_FORMAT,
-)
+FORMAT: Any
 """Normative declaration of MEMB_MERGE_DETECT (little-endian, as we send it)."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """This module's construct declarations, built on first use (``totem.wire.declare``)."""
+    from construct import Int32ul, Struct
+
+    from totem.wire.header import RING_ID_FORMAT
+
+    FORMAT = Struct(
+        *header_fields(MessageType.MEMB_MERGE_DETECT),
+        "system_from" / Int32ul,
+        "ring_id" / RING_ID_FORMAT,
+    )
+    return {"FORMAT": FORMAT}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FORMAT":
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _FIXED = {False: struct.Struct("<HBBBIIIIQ"), True: struct.Struct(">HBBBIIIIQ")}
 _FIXED_LE = _FIXED[False]
@@ -82,7 +100,7 @@ def encode_merge_detect(message: MergeDetect) -> bytes:
 
 def build_construct(message: MergeDetect) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = compiled(FORMAT).build(
+    built: bytes = compiled(_declare()["FORMAT"]).build(
         {
             "nodeid": message.nodeid,
             "target_nodeid": message.target_nodeid,
@@ -95,7 +113,7 @@ def build_construct(message: MergeDetect) -> bytes:
 
 def parse_construct(data: bytes) -> MergeDetect:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = compiled(FORMAT).parse(data)
+    c = compiled(_declare()["FORMAT"]).parse(data)
     return MergeDetect(
         c.nodeid, c.target_nodeid, c.system_from, RingId(c.ring_id.rep, c.ring_id.seq)
     )

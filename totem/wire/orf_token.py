@@ -17,10 +17,10 @@ by the tests.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
-
-from construct import Array, Int32sl, Int32ul, Rebuild, Struct, len_, this
+from typing import Any
 
 from totem.ringid import RingId
 from totem.wire.constants import (
@@ -34,7 +34,7 @@ from totem.wire.constants import (
 )
 from totem.wire.declare import compiled
 from totem.wire.errors import WireError
-from totem.wire.header import RING_ID_FORMAT, header_fields, ring_id
+from totem.wire.header import header_fields, ring_id
 
 __all__ = [
     "FORMAT",
@@ -98,22 +98,41 @@ class OrfToken:
         )
 
 
-RTR_ITEM_FORMAT = Struct("ring_id" / RING_ID_FORMAT, "seq" / Int32ul)
+RTR_ITEM_FORMAT: Any
 
-FORMAT = Struct(
-    *header_fields(MessageType.ORF_TOKEN),
-    "seq" / Int32ul,
-    "token_seq" / Int32ul,
-    "aru" / Int32ul,
-    "aru_addr" / Int32ul,
-    "ring_id" / RING_ID_FORMAT,
-    "backlog" / Int32ul,
-    "fcc" / Int32ul,
-    "retrans_flg" / Int32sl,
-    "rtr_list_entries" / Rebuild(Int32sl, len_(this.rtr)),
-    "rtr" / Array(this.rtr_list_entries, RTR_ITEM_FORMAT),
-)
+FORMAT: Any
 """Normative declaration of the ORF token (little-endian, as we send it)."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """This module's construct declarations, built on first use (``totem.wire.declare``)."""
+    from construct import Array, Int32sl, Int32ul, Rebuild, Struct, len_, this
+
+    from totem.wire.header import RING_ID_FORMAT
+
+    RTR_ITEM_FORMAT = Struct("ring_id" / RING_ID_FORMAT, "seq" / Int32ul)
+    FORMAT = Struct(
+        *header_fields(MessageType.ORF_TOKEN),
+        "seq" / Int32ul,
+        "token_seq" / Int32ul,
+        "aru" / Int32ul,
+        "aru_addr" / Int32ul,
+        "ring_id" / RING_ID_FORMAT,
+        "backlog" / Int32ul,
+        "fcc" / Int32ul,
+        "retrans_flg" / Int32sl,
+        "rtr_list_entries" / Rebuild(Int32sl, len_(this.rtr)),
+        "rtr" / Array(this.rtr_list_entries, RTR_ITEM_FORMAT),
+    )
+    return {"RTR_ITEM_FORMAT": RTR_ITEM_FORMAT, "FORMAT": FORMAT}
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("RTR_ITEM_FORMAT", "FORMAT"):
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _FIXED = {False: struct.Struct("<HBBBIIIIIIIQIIii"), True: struct.Struct(">HBBBIIIIIIIQIIii")}
 _RTR = {
@@ -212,7 +231,7 @@ def encode_orf_token(token: OrfToken) -> bytes:
 
 def build_construct(token: OrfToken) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = compiled(FORMAT).build(
+    built: bytes = compiled(_declare()["FORMAT"]).build(
         {
             "nodeid": token.nodeid,
             "target_nodeid": token.target_nodeid,
@@ -235,7 +254,7 @@ def build_construct(token: OrfToken) -> bytes:
 
 def parse_construct(data: bytes) -> OrfToken:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = compiled(FORMAT).parse(data)
+    c = compiled(_declare()["FORMAT"]).parse(data)
     return OrfToken(
         c.nodeid,
         c.target_nodeid,

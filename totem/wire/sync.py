@@ -16,15 +16,14 @@ known id, and 0..128 service entries.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
-from typing import Final, TypeAlias
-
-from construct import Array, Const, Default, Int32sl, Padding, Rebuild, Struct, len_, this
+from typing import Any, Final, TypeAlias
 
 from totem.ringid import RingId
 from totem.wire.errors import WireError
-from totem.wire.header import RING_ID_FORMAT, ring_id
+from totem.wire.header import ring_id
 
 __all__ = [
     "BARRIER_FORMAT",
@@ -49,29 +48,48 @@ SYNC_SERVICE_BUILD_SIZE: Final = 552
 SERVICE_LIST_MAX: Final = 128
 """Slots of ``service_list``."""
 
-BARRIER_FORMAT = Struct(
-    "id" / Const(SYNC_BARRIER, Int32sl),
-    Padding(4),
-    "size" / Default(Int32sl, SYNC_BARRIER_SIZE),
-    Padding(4),
-    "ring_id" / RING_ID_FORMAT,
-    Padding(4),
-)
+BARRIER_FORMAT: Any
 """Normative declaration of ``req_exec_barrier_message``."""
 
-SERVICE_BUILD_FORMAT = Struct(
-    "id" / Const(SYNC_SERVICE_BUILD, Int32sl),
-    Padding(4),
-    "size" / Default(Int32sl, SYNC_SERVICE_BUILD_SIZE),
-    Padding(4),
-    "ring_id" / RING_ID_FORMAT,
-    Padding(4),
-    "service_list_entries" / Rebuild(Int32sl, len_(this.services)),
-    Padding(4),
-    "service_list" / Array(SERVICE_LIST_MAX, Int32sl),
-)
+SERVICE_BUILD_FORMAT: Any
 """Normative declaration of ``req_exec_service_build_message``; ``services`` is
 the meaningful prefix of the 128-slot ``service_list`` (given on build)."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """This module's construct declarations, built on first use (``totem.wire.declare``)."""
+    from construct import Array, Const, Default, Int32sl, Padding, Rebuild, Struct, len_, this
+
+    from totem.wire.header import RING_ID_FORMAT
+
+    BARRIER_FORMAT = Struct(
+        "id" / Const(SYNC_BARRIER, Int32sl),
+        Padding(4),
+        "size" / Default(Int32sl, SYNC_BARRIER_SIZE),
+        Padding(4),
+        "ring_id" / RING_ID_FORMAT,
+        Padding(4),
+    )
+    SERVICE_BUILD_FORMAT = Struct(
+        "id" / Const(SYNC_SERVICE_BUILD, Int32sl),
+        Padding(4),
+        "size" / Default(Int32sl, SYNC_SERVICE_BUILD_SIZE),
+        Padding(4),
+        "ring_id" / RING_ID_FORMAT,
+        Padding(4),
+        "service_list_entries" / Rebuild(Int32sl, len_(this.services)),
+        Padding(4),
+        "service_list" / Array(SERVICE_LIST_MAX, Int32sl),
+    )
+    return {"BARRIER_FORMAT": BARRIER_FORMAT, "SERVICE_BUILD_FORMAT": SERVICE_BUILD_FORMAT}
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("BARRIER_FORMAT", "SERVICE_BUILD_FORMAT"):
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _BARRIER = struct.Struct("<i4xi4xIQ4x")
 _SERVICE_BUILD = struct.Struct("<i4xi4xIQ4xi4x")

@@ -6,16 +6,16 @@ bytes (``check_token_hold_cancel_sanity``); trailing bytes are ignored.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
-
-from construct import Struct
+from typing import Any
 
 from totem.ringid import RingId
 from totem.wire.constants import MAGIC, TOKEN_HOLD_CANCEL_SIZE, VERSION, MessageType
 from totem.wire.declare import compiled
 from totem.wire.errors import WireError
-from totem.wire.header import RING_ID_FORMAT, header_fields, ring_id
+from totem.wire.header import header_fields, ring_id
 
 __all__ = [
     "FORMAT",
@@ -36,11 +36,29 @@ class TokenHoldCancel:
     ring_id: RingId
 
 
-FORMAT = Struct(
-    *header_fields(MessageType.TOKEN_HOLD_CANCEL),
-    "ring_id" / RING_ID_FORMAT,
-)
+FORMAT: Any
 """Normative declaration of TOKEN_HOLD_CANCEL (little-endian, as we send it)."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """This module's construct declarations, built on first use (``totem.wire.declare``)."""
+    from construct import Struct
+
+    from totem.wire.header import RING_ID_FORMAT
+
+    FORMAT = Struct(
+        *header_fields(MessageType.TOKEN_HOLD_CANCEL),
+        "ring_id" / RING_ID_FORMAT,
+    )
+    return {"FORMAT": FORMAT}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FORMAT":
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _FIXED = {False: struct.Struct("<HBBBIIIQ"), True: struct.Struct(">HBBBIIIQ")}
 _FIXED_LE = _FIXED[False]
@@ -78,7 +96,7 @@ def encode_token_hold_cancel(message: TokenHoldCancel) -> bytes:
 
 def build_construct(message: TokenHoldCancel) -> bytes:
     """Reference encoder through ``FORMAT`` (slow; for tests and benchmarks)."""
-    built: bytes = compiled(FORMAT).build(
+    built: bytes = compiled(_declare()["FORMAT"]).build(
         {
             "nodeid": message.nodeid,
             "target_nodeid": message.target_nodeid,
@@ -90,5 +108,5 @@ def build_construct(message: TokenHoldCancel) -> bytes:
 
 def parse_construct(data: bytes) -> TokenHoldCancel:
     """Reference decoder through ``FORMAT`` (little-endian, no sanity rules)."""
-    c = compiled(FORMAT).parse(data)
+    c = compiled(_declare()["FORMAT"]).parse(data)
     return TokenHoldCancel(c.nodeid, c.target_nodeid, RingId(c.ring_id.rep, c.ring_id.seq))

@@ -18,22 +18,10 @@ other byte order.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
-from typing import Final
-
-from construct import (
-    Array,
-    Default,
-    GreedyBytes,
-    Int8ul,
-    Int16sl,
-    Int16ul,
-    Rebuild,
-    Struct,
-    len_,
-    this,
-)
+from typing import Any, Final
 
 from totem.wire.errors import WireError
 
@@ -42,16 +30,43 @@ __all__ = ["FORMAT", "TOTEMPG_HEADER_SIZE", "TotempgPacket"]
 TOTEMPG_HEADER_SIZE: Final = 8
 """``sizeof(struct totempg_mcast)``."""
 
-FORMAT = Struct(
-    "version" / Default(Int16sl, 0),
-    "type" / Default(Int16sl, 0),
-    "fragmented" / Int8ul,
-    "continuation" / Int8ul,
-    "msg_count" / Rebuild(Int16ul, len_(this.lengths)),
-    "lengths" / Array(this.msg_count, Int16ul),
-    "data" / GreedyBytes,
-)
+FORMAT: Any
 """Normative declaration (little-endian); ``data`` is the concatenated messages."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """This module's construct declarations, built on first use (``totem.wire.declare``)."""
+    from construct import (
+        Array,
+        Default,
+        GreedyBytes,
+        Int8ul,
+        Int16sl,
+        Int16ul,
+        Rebuild,
+        Struct,
+        len_,
+        this,
+    )
+
+    FORMAT = Struct(
+        "version" / Default(Int16sl, 0),
+        "type" / Default(Int16sl, 0),
+        "fragmented" / Int8ul,
+        "continuation" / Int8ul,
+        "msg_count" / Rebuild(Int16ul, len_(this.lengths)),
+        "lengths" / Array(this.msg_count, Int16ul),
+        "data" / GreedyBytes,
+    )
+    return {"FORMAT": FORMAT}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FORMAT":
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _HEADER = {False: struct.Struct("<hhBBH"), True: struct.Struct(">hhBBH")}
 _HEADER_LE = _HEADER[False]
