@@ -67,6 +67,8 @@ __all__ = [
     "encode",
     "exec_header",
     "exec_message",
+    "mcast_body",
+    "mcast_fields",
 ]
 
 CPG_SERVICE = 2
@@ -370,6 +372,20 @@ def mcast_body(
     ``mcast`` checked the group at join and the payload size).
     """
     return _MCAST.pack(len(group), group, len(payload), pid, source_nodeid, source_conn) + payload
+
+
+def mcast_fields(body: bytes) -> tuple[bytes, int, bytes]:
+    """``(group, pid, payload)`` of an MCAST body without building an ``Mcast``: the
+    receive path of every message. The same checks as ``Mcast.decode``."""
+    size = _MCAST.size
+    if len(body) < size:
+        raise MalformedCpgMessage(f"mcast body of {len(body)} bytes < {size}")
+    length, value, msglen, pid, _nodeid, _conn = _MCAST.unpack_from(body)
+    if msglen != len(body) - size:
+        raise MalformedCpgMessage(f"mcast msglen {msglen} but {len(body) - size} payload bytes")
+    if length > CPG_MAX_NAME_LENGTH:
+        raise MalformedCpgMessage(f"group name length {length} > {CPG_MAX_NAME_LENGTH}")
+    return value[:length], pid, bytes(body[size:])
 
 
 def decode(fn_id: int, body: bytes) -> CpgExecMessage:
