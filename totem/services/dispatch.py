@@ -53,6 +53,8 @@ class ExecDispatcher:
                 raise ValueError(f"two services with id {service.service_id}")
             self._services[service.service_id] = service
         self._log = log
+        self._function_counts = {sid: s.exec_function_count for sid, s in self._services.items()}
+        """Each service's ``exec_function_count`` (constant), read once: not per message."""
         self.counters: dict[str, int] = {
             "delivered": 0,
             "malformed": 0,
@@ -73,11 +75,10 @@ class ExecDispatcher:
             self.counters["malformed"] += 1
             return False
         service_id, fn = message_id >> 16, message_id & 0xFFFF
-        service = self._services.get(service_id)
-        if service is None:
+        count = self._function_counts.get(service_id)
+        if count is None:
             self.counters["unknown_service"] += 1
             return False
-        count = service.exec_function_count
         if fn >= count:
             self.counters["unknown_function"] += 1
             if self._log is not None:
@@ -90,5 +91,5 @@ class ExecDispatcher:
         key = (service_id, fn)
         self.rx[key] = self.rx.get(key, 0) + 1
         self.counters["delivered"] += 1
-        service.exec_deliver(sender, fn, payload[EXEC_HEADER_SIZE:], now)
+        self._services[service_id].exec_deliver(sender, fn, payload[EXEC_HEADER_SIZE:], now)
         return True
