@@ -126,10 +126,21 @@ class Packer:
     def add_pieces(self, pieces: Sequence[bytes]) -> None:
         """Queue one message given as the exact pieces (iovecs) corosync's caller
         would pass, group framing included; empty pieces are ignored."""
-        parts = [bytes(piece) for piece in pieces if piece]
-        last = len(parts) - 1
         room = self._max_payload - 2 * (len(self._lengths) + 1)
         staged = self._staged
+        # Fast path (every small message): when the whole message fits, each piece
+        # passes the "staged whole" test in turn, so stage them all at once.
+        total = 0
+        for piece in pieces:
+            total += len(piece)
+        if total and total + len(staged) < room - 2:
+            for piece in pieces:
+                staged += piece
+            self._lengths.append(total)
+            self._next_fragment = 1
+            return
+        parts = [bytes(piece) for piece in pieces if piece]
+        last = len(parts) - 1
         current = 0
         for index, piece in enumerate(parts):
             size = len(piece)
