@@ -81,8 +81,14 @@ class NodeDriver:
         the services runs once per loop turn, after every datagram the socket had
         ready (``NodeStack.receive(defer=True)``).
         """
-        self.node.receive(data, self._loop.time(), link, defer=True)
-        self._flush()
+        node = self.node
+        node.receive(data, self._loop.time(), link, defer=True)
+        # Only the protocol output (a forwarded token, retransmissions) goes out now;
+        # events and the timer wait for _process_deferred in this same loop turn, so
+        # a burst of datagrams costs one event collection and one deadline check.
+        send = self._send
+        for datagram in node.outbox():
+            send(datagram.dest, datagram.data, datagram.link)
         if not self._deferred_scheduled:
             self._deferred_scheduled = True
             self._loop.call_soon(self._process_deferred)
