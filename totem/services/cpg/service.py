@@ -106,8 +106,10 @@ PARTIAL_MCAST fragments of exactly this size (``cpg_mcast_joined``/``send_fragme
 
 _SUBSYS = "CPG"
 _FN_MCAST = int(CpgFn.MCAST)
-_RECEIVING_STATES = frozenset((CpdState.JOIN_COMPLETED, CpdState.LEAVE_STARTED))
-"""Handle states that receive their group's messages."""
+_JOIN_COMPLETED = CpdState.JOIN_COMPLETED
+_LEAVE_STARTED = CpdState.LEAVE_STARTED
+"""The handle states that receive their group's messages (tested by identity: an enum's
+hash is Python code, too slow for once per delivered message)."""
 _U32_LIMIT = 1 << 32
 
 
@@ -312,7 +314,9 @@ class CpgService(Service):
     def _receivers(self, sender: int, group: bytes, what: str) -> list[_Cpd] | None:
         """Local handles to deliver to; None (counted) if the sender has no process in group."""
         receivers = [
-            cpd for cpd in self._cpds if cpd.group == group and cpd.state in _RECEIVING_STATES
+            cpd
+            for cpd in self._cpds
+            if cpd.group == group and (cpd.state is _JOIN_COMPLETED or cpd.state is _LEAVE_STARTED)
         ]
         if receivers and not self._table.node_in_group(sender, group):
             self._count(f"unknown_node_{what}")
