@@ -130,12 +130,9 @@ class Packer:
         staged = self._staged
         # Fast path (every small message): when the whole message fits, each piece
         # passes the "staged whole" test in turn, so stage them all at once.
-        total = 0
-        for piece in pieces:
-            total += len(piece)
+        total = sum(map(len, pieces))
         if total and total + len(staged) < room - 2:
-            for piece in pieces:
-                staged += piece
+            staged += b"".join(pieces)
             self._lengths.append(total)
             self._next_fragment = 1
             return
