@@ -53,7 +53,7 @@ from typing import Final
 from totem.wire.constants import FRAME_SIZE_MAX, MESSAGE_SIZE_MAX
 from totem.wire.errors import WireError
 from totem.wire.group import group_pieces
-from totem.wire.totempg_packet import TOTEMPG_HEADER_SIZE, TotempgPacket
+from totem.wire.totempg_packet import TOTEMPG_HEADER_SIZE, decode_fields
 
 __all__ = [
     "ASSEMBLY_SIZE_MAX",
@@ -219,13 +219,11 @@ class Reassembler:
 
     def deliver(self, sender: int, packet: bytes, byteswapped: bool = False) -> list[bytes]:
         """Feed one packet from ``sender``; return the messages it completes."""
-        parsed = TotempgPacket.decode(packet, byteswapped)
-        pieces = parsed.messages
-        fragmented = parsed.fragmented
+        fragmented, continuation, pieces = decode_fields(packet, byteswapped)
         assembly = self._assemblies.get(sender)
         if assembly is None:
-            if not fragmented and not parsed.continuation:
-                return list(pieces)
+            if not fragmented and not continuation:
+                return pieces  # the common case: whole messages only
             assembly = self._assemblies[sender] = _Assembly()
         count = len(pieces)
         if not count:
@@ -247,7 +245,7 @@ class Reassembler:
             if fragmented in (0, 1):
                 assembly.throw_away = False
                 assembly.index += len(pieces[0])
-        elif parsed.continuation == assembly.last_fragment:
+        elif continuation == assembly.last_fragment:
             assembly.last_fragment = fragmented
             complete = count - 1 if fragmented else count
             start = 0

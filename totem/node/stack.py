@@ -306,10 +306,10 @@ class NodeStack:
         dispatcher, sync = self.dispatcher, self.sync
         for message in messages:
             # corosync always sends exactly one group: test the two framings directly
-            if message[:5] == _EXEC_FRAME:
+            if message.startswith(_EXEC_FRAME):
                 dispatcher.deliver(delivery.sender, message[5:], now)
                 continue
-            if message[:8] == _SYNC_FRAME:
+            if message.startswith(_SYNC_FRAME):
                 sync.deliver(delivery.sender, message[8:], now)
                 continue
             try:

@@ -82,6 +82,7 @@ from totem.services.cpg.groups import (
 from totem.services.cpg.wire import (
     CPG_MAX_NAME_LENGTH,
     CPG_SERVICE,
+    MCAST_BODY,
     CpgFn,
     Downlist,
     DownlistOld,
@@ -105,6 +106,8 @@ CPG_MAX_ATOMIC_MSGSIZE = 1024 * 1024 - 1024
 PARTIAL_MCAST fragments of exactly this size (``cpg_mcast_joined``/``send_fragments``)."""
 
 _SUBSYS = "CPG"
+_MCAST_UNPACK = MCAST_BODY.unpack_from
+_MCAST_SIZE = MCAST_BODY.size
 _FN_MCAST = int(CpgFn.MCAST)
 _JOIN_COMPLETED = CpdState.JOIN_COMPLETED
 _LEAVE_STARTED = CpdState.LEAVE_STARTED
@@ -247,7 +250,30 @@ class CpgService(Service):
 
     # --- exec messages (agreed order) ---------------------------------------------------------
     def exec_deliver(self, sender: int, fn_id: int, body: bytes, now: float) -> None:
-        if fn_id == _FN_MCAST:  # the hot path: one struct unpack, no objects
+        if fn_id == _FN_MCAST:
+            # The hot path, once per delivered message: mcast_fields and _deliver_mcast
+            # inlined (no calls, no objects) for a well-formed body and an event sink.
+            size = len(body)
+            sink = self._sink
+            if size >= _MCAST_SIZE and sink is not None:
+                length, value, msglen, pid, _nodeid, _conn = _MCAST_UNPACK(body)
+                if msglen == size - _MCAST_SIZE and length <= CPG_MAX_NAME_LENGTH:
+                    group = value[:length]
+                    payload = body[_MCAST_SIZE:]
+                    deliver = sink.deliver
+                    known = False
+                    for cpd in self._cpds:
+                        state = cpd.state
+                        if cpd.group == group and (
+                            state is _JOIN_COMPLETED or state is _LEAVE_STARTED
+                        ):
+                            if not known:
+                                if not self._table.node_in_group(sender, group):
+                                    self._unknown_node("mcast")
+                                    return
+                                known = True
+                            deliver(cpd.handle, group, sender, pid, payload)
+                    return
             try:
                 group, pid, payload = mcast_fields(body)
             except MalformedCpgMessage as exc:
@@ -319,10 +345,13 @@ class CpgService(Service):
             if cpd.group == group and (cpd.state is _JOIN_COMPLETED or cpd.state is _LEAVE_STARTED)
         ]
         if receivers and not self._table.node_in_group(sender, group):
-            self._count(f"unknown_node_{what}")
-            self._log(LogLevel.WARNING, "Unknown node -> we will not deliver message")
+            self._unknown_node(what)
             return None
         return receivers
+
+    def _unknown_node(self, what: str) -> None:
+        self._count(f"unknown_node_{what}")
+        self._log(LogLevel.WARNING, "Unknown node -> we will not deliver message")
 
     def _exec_mcast(self, sender: int, message: Mcast) -> None:
         self._deliver_mcast(sender, message.group, message.pid, message.payload)

@@ -39,6 +39,7 @@ import enum
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 __all__ = [
     "CPG_MAX_NAME_LENGTH",
@@ -48,6 +49,7 @@ __all__ = [
     "IPC_REQUEST_HEADER_SIZE",
     "JOINLIST_ENTRY_SIZE",
     "JOINLIST_HEADER_SIZE",
+    "MCAST_BODY",
     "MCAST_HEADER_SIZE",
     "PARTIAL_MCAST_HEADER_SIZE",
     "PROCESSOR_COUNT_MAX",
@@ -116,6 +118,9 @@ _PARTIAL_MCAST = struct.Struct("<" + _NAME + "I4xI4xI4xI4xI4xQ")
 _DOWNLIST_OLD = struct.Struct(f"<I4x{PROCESSOR_COUNT_MAX}I")
 _DOWNLIST = struct.Struct(f"<I4xI4x{PROCESSOR_COUNT_MAX}I")
 _HEADER = struct.Struct("<i4xi4x")
+MCAST_BODY: Final = _MCAST
+"""The fixed part of an MCAST body: name length, name, msglen, pid, source nodeid and conn
+(for receive paths that inline ``mcast_fields``)."""
 
 PROCJOIN_SIZE = IPC_REQUEST_HEADER_SIZE + _PROCJOIN.size  # 168
 JOINLIST_HEADER_SIZE = IPC_REQUEST_HEADER_SIZE + _JOINLIST_HEADER.size  # 24
