@@ -46,7 +46,7 @@ Receiving (:class:`Reassembler`)
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -163,6 +163,25 @@ class Packer:
         if current:
             self._lengths.append(current)
 
+    def add_each(self, head: Sequence[bytes], payloads: Iterable[bytes]) -> None:
+        """``add_pieces((*head, payload))`` for each payload in turn: the bulk send path
+        (``head`` is the group framing every message shares). A message that fits the
+        room left is staged inline; one that must be cut goes through ``add_pieces``."""
+        head_bytes = b"".join(head)
+        head_size = len(head_bytes)
+        lengths = self._lengths  # (cleared in place by _cut, never replaced)
+        staged = self._staged
+        limit = self._max_payload - 4  # room - 2 with one more length slot: minus 2 * len
+        for payload in payloads:
+            total = head_size + len(payload)
+            if total and total + len(staged) < limit - 2 * len(lengths):
+                staged += head_bytes
+                staged += payload
+                lengths.append(total)
+                self._next_fragment = 1
+            else:
+                self.add_pieces((*head, payload))
+
     def flush(self, include_staged: bool = True) -> list[bytes]:
         """Return and forget the queued packets; with ``include_staged`` (the
         token-arrival flush) the staged messages go out as a final packet."""
@@ -248,11 +267,13 @@ class Reassembler:
         elif continuation == assembly.last_fragment:
             assembly.last_fragment = fragmented
             complete = count - 1 if fragmented else count
-            start = 0
-            for piece in pieces[:complete]:
-                end = assembly.index + len(piece)
-                delivered.append(bytes(data[start:end]))
-                assembly.index = start = end
+            if complete:
+                # The first message is the assembly so far plus the first piece (it
+                # starts at 0); the other complete pieces are whole messages as they are.
+                end = base + len(pieces[0])
+                delivered.append(bytes(data[0:end]))
+                delivered.extend(pieces[1:complete])
+                assembly.index = end + sum(map(len, pieces[1:complete]))
         else:
             assembly.throw_away = True
         if not fragmented:
