@@ -43,7 +43,7 @@ from totem.net.layer import NetLayer
 from totem.ringid import RingId
 from totem.service import Service
 from totem.services.cfg import CfgRingReenable
-from totem.services.dispatch import ExecDispatcher, encode_exec
+from totem.services.dispatch import EXEC_HEADER_SIZE, ExecDispatcher, encode_exec
 from totem.srp.core import SrpCore
 from totem.srp.events import (
     ConfigurationChange,
@@ -66,6 +66,8 @@ from totem.wire import (
 __all__ = ["NodeStack", "StackCounters"]
 
 _ONE_GROUP_LEN = struct.Struct("<HH")
+_EXEC_HEADER = struct.Struct("<I4xi4x")
+"""``qb_ipc_request_header``: id (``service_id << 16 | fn_id``), size (``encode_exec``)."""
 _EXEC_LENGTHS = _ONE_GROUP_LEN.pack(1, len(GROUP_EXEC))
 _EXEC_FRAME = _EXEC_LENGTHS + GROUP_EXEC
 _SYNC_FRAME = _ONE_GROUP_LEN.pack(1, 4) + GROUP_SYNC
@@ -141,6 +143,19 @@ class NodeStack:
         """Queue an exec message of a service for agreed-order delivery to every node."""
         # the hot send path of every service message: _queue_group without its indirection
         self.packer.add_pieces((_EXEC_LENGTHS, GROUP_EXEC, encode_exec(service_id, fn_id, body)))
+        self.srp.signal_new_message()
+
+    def mcast_many(self, service_id: int, fn_id: int, bodies: Iterable[bytes]) -> None:
+        """``mcast`` of several exec messages of one function, in order (the bulk path of
+        a CPG client's frame of messages): the same packets, one call."""
+        if not 0 <= service_id <= 0xFFFF or not 0 <= fn_id <= 0xFFFF:
+            raise ValueError(f"service id {service_id} / fn id {fn_id} out of range")
+        ident = service_id << 16 | fn_id
+        pack = _EXEC_HEADER.pack
+        self.packer.add_each(
+            (_EXEC_LENGTHS, GROUP_EXEC),
+            [pack(ident, EXEC_HEADER_SIZE + len(body)) + body for body in bodies],
+        )
         self.srp.signal_new_message()
 
     def log(self, level: LogLevel, subsys: str, message: str) -> None:

@@ -686,9 +686,14 @@ class CpgService(Service):
         group_name = _group_bytes(group)
         cpd = self._cpd(handle)
         self._check_sender(handle, group_name, cpd)
-        send = self._node.mcast
-        me = self._node.node_id
+        host = self._node
+        me = host.node_id
         name, pid = cpd.group, cpd.pid
+        bulk = getattr(host, "mcast_many", None)  # NodeStack's bulk path, if the host has one
+        if bulk is not None and all(len(p) <= CPG_MAX_ATOMIC_MSGSIZE for p in payloads):
+            bulk(CPG_SERVICE, _FN_MCAST, [mcast_body(name, pid, p, me) for p in payloads])
+            return len(payloads)
+        send = host.mcast
         queued = 0
         for payload in payloads:
             if len(payload) > CPG_MAX_ATOMIC_MSGSIZE:
