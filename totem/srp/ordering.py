@@ -30,6 +30,7 @@ from totem.wire import (
     TokenHoldCancel,
     encode,
 )
+from totem.wire.mcast import new_mcast
 
 __all__ = ["OrderingMixin"]
 
@@ -395,21 +396,18 @@ class OrderingMixin(SrpState):
             pending = queue.popleft()
             seq = (token.seq + 1) & U32
             token.seq = seq
-            message = Mcast(
-                nodeid=node_id,
-                target_nodeid=0,
-                encapsulated=ENCAPSULATED if pending.encapsulated else NOT_ENCAPSULATED,
-                system_from=node_id,
-                seq=seq,
-                this_seqno=self.global_seqno,
-                ring_id=ring_id,
-                node_id=0,
-                guarantee=pending.guarantee,
-                payload=pending.payload,
+            stored = new_mcast(
+                node_id,
+                ENCAPSULATED if pending.encapsulated else NOT_ENCAPSULATED,
+                seq,
+                self.global_seqno,
+                ring_id,
+                pending.guarantee,
+                pending.payload,
             )
             self.global_seqno = (self.global_seqno + 1) & 0x7FFFFFFF
-            data = encode(message)
-            store.add(seq, (message, data))
+            data = stored[1]
+            store.add(seq, stored)
             self.send_multicast(data)
             self.my_high_seq_received = seq
             sent += 1
