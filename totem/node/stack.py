@@ -70,6 +70,7 @@ _EXEC_HEADER = struct.Struct("<I4xi4x")
 """``qb_ipc_request_header``: id (``service_id << 16 | fn_id``), size (``encode_exec``)."""
 _EXEC_LENGTHS = _ONE_GROUP_LEN.pack(1, len(GROUP_EXEC))
 _EXEC_FRAME = _EXEC_LENGTHS + GROUP_EXEC
+_EXEC_FRAME_SIZE = len(_EXEC_FRAME)
 _SYNC_FRAME = _ONE_GROUP_LEN.pack(1, 4) + GROUP_SYNC
 
 
@@ -318,11 +319,12 @@ class NodeStack:
         if delivery.byteswapped and messages:
             self.counters.byteswapped += len(messages)
             return
-        dispatcher, sync = self.dispatcher, self.sync
+        deliver_exec, sync = self.dispatcher.deliver_at, self.sync
+        sender = delivery.sender
         for message in messages:
             # corosync always sends exactly one group: test the two framings directly
             if message.startswith(_EXEC_FRAME):
-                dispatcher.deliver(delivery.sender, message[5:], now)
+                deliver_exec(sender, message, _EXEC_FRAME_SIZE, now)
                 continue
             if message.startswith(_SYNC_FRAME):
                 sync.deliver(delivery.sender, message[8:], now)

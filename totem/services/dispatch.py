@@ -76,12 +76,18 @@ class ExecDispatcher:
 
     def deliver(self, sender: int, payload: bytes, now: float) -> bool:
         """Deliver one exec message; return True if a service handled it."""
+        return self.deliver_at(sender, payload, 0, now)
+
+    def deliver_at(self, sender: int, data: bytes, offset: int, now: float) -> bool:
+        """``deliver(sender, data[offset:], now)`` without copying the message first (the
+        node passes a whole group-framed message and the length of its framing)."""
         # Hot path (every exec message): one struct unpack, one counter, no objects.
-        if len(payload) < EXEC_HEADER_SIZE:
+        length = len(data) - offset
+        if length < EXEC_HEADER_SIZE:
             self._errors["malformed"] += 1
             return False
-        message_id, size = _HEADER.unpack_from(payload)
-        if size != len(payload):
+        message_id, size = _HEADER.unpack_from(data, offset)
+        if size != length:
             self._errors["malformed"] += 1
             return False
         service_id, fn = message_id >> 16, message_id & 0xFFFF
@@ -99,5 +105,6 @@ class ExecDispatcher:
                 )
             return False
         self._rx_by_id[message_id] += 1
-        self._services[service_id].exec_deliver(sender, fn, payload[EXEC_HEADER_SIZE:], now)
+        body = data[offset + EXEC_HEADER_SIZE :]
+        self._services[service_id].exec_deliver(sender, fn, body, now)
         return True
