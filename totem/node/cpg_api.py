@@ -92,6 +92,8 @@ def decode_deliveries(body: bytes) -> tuple[int, bytes, list[tuple[int, int, byt
 
 
 CpgEventT = CpgDeliver | CpgConfigChange | CpgTotemConfigChange
+_Delivery = tuple[bytes, int, int, bytes]
+_Pending = _Delivery | CpgConfigChange | CpgTotemConfigChange | CpgDeliver
 
 
 def _group(request: dict[str, Any]) -> bytes:
@@ -115,8 +117,9 @@ class CpgControl:
         self._call_soon = call_soon
         self._owners: dict[int, ControlConnection] = {}
         self._handles = itertools.count(1)
-        self._batches: dict[int, list[tuple[bytes, int, int, bytes]]] = {}
-        """Per handle, the deliveries of this loop turn: ``(group, nodeid, pid, payload)``."""
+        self._batches: dict[int, list[_Pending]] = {}
+        """Per handle, what this loop turn produced, in order: deliveries as
+        ``(group, nodeid, pid, payload)`` tuples, and the other events."""
         self._flush_scheduled = False
         cpg.set_event_sink(self)
 
@@ -290,32 +293,40 @@ class CpgControl:
         """
         batch = self._batches.get(handle)  # type: ignore[call-overload]
         if batch is None:
-            if not isinstance(handle, int) or handle not in self._owners:
+            batch = self._new_batch(handle)
+            if batch is None:
                 return
-            batch = self._batches[handle] = []
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self._call_soon(self.flush)
         batch.append((group, nodeid, pid, payload))
 
     def event(self, event: CpgEventT) -> None:
-        """Any other CPG event (``CpgEventSink``): pending deliveries go first, never overtaken."""
+        """Any other CPG event (``CpgEventSink``): queued behind the pending deliveries, in
+        order. Nothing is written from inside the service (a write can close a client that
+        does not read, and closing finalizes its handles: never while the service iterates)."""
         handle = event.handle
-        if not isinstance(handle, int):
-            return
-        owner = self._owners.get(handle)
-        if owner is None:
-            return
-        self._flush_handle(handle, owner)
-        owner.send(self.to_message(event))
+        batch = self._batches.get(handle)  # type: ignore[call-overload]
+        if batch is None:
+            batch = self._new_batch(handle)
+            if batch is None:
+                return
+        batch.append(event)
+
+    def _new_batch(self, handle: object) -> list[_Pending] | None:
+        if not isinstance(handle, int) or handle not in self._owners:
+            return None
+        batch: list[_Pending] = []
+        self._batches[handle] = batch
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._call_soon(self.flush)
+        return batch
 
     def flush(self) -> None:
-        """Send every pending delivery batch."""
+        """Send everything pending, handle by handle, in order."""
         self._flush_scheduled = False
         for handle in list(self._batches):
             owner = self._owners.get(handle)
             if owner is None:
-                del self._batches[handle]
+                self._batches.pop(handle, None)
             else:
                 self._flush_handle(handle, owner)
 
@@ -323,7 +334,23 @@ class CpgControl:
         batch = self._batches.pop(handle, None)
         if not batch:
             return
-        if "cpg-frames" in owner.features:
+        frames = "cpg-frames" in owner.features
+        run: list[_Delivery] = []
+        for item in batch:
+            if type(item) is tuple:
+                run.append(item)
+                continue
+            if run:
+                self._send_deliveries(handle, owner, run, frames)
+                run = []
+            owner.send(self.to_message(item))  # type: ignore[arg-type]
+        if run:
+            self._send_deliveries(handle, owner, run, frames)
+
+    def _send_deliveries(
+        self, handle: int, owner: ControlConnection, batch: list[_Delivery], frames: bool
+    ) -> None:
+        if frames:
             self._send_frames(handle, owner, batch)
             return
         b64 = base64.b64encode
@@ -347,9 +374,7 @@ class CpgControl:
             start = end
 
     @staticmethod
-    def _send_frames(
-        handle: int, owner: ControlConnection, batch: list[tuple[bytes, int, int, bytes]]
-    ) -> None:
+    def _send_frames(handle: int, owner: ControlConnection, batch: list[_Delivery]) -> None:
         """One ``FRAME_CPG_DELIVERIES`` per run of one group (usually the whole batch)."""
         pack = _DELIVERY.pack
         parts: list[bytes] = []
