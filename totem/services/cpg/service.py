@@ -690,7 +690,7 @@ class CpgService(Service):
         me = host.node_id
         name, pid = cpd.group, cpd.pid
         bulk = getattr(host, "mcast_many", None)  # NodeStack's bulk path, if the host has one
-        if bulk is not None and all(len(p) <= CPG_MAX_ATOMIC_MSGSIZE for p in payloads):
+        if bulk is not None and max(map(len, payloads)) <= CPG_MAX_ATOMIC_MSGSIZE:
             bulk(CPG_SERVICE, _FN_MCAST, [mcast_body(name, pid, p, me) for p in payloads])
             return len(payloads)
         send = host.mcast
