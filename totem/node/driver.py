@@ -5,7 +5,10 @@ Three duties and nothing else:
 * every received datagram goes to ``stack.receive(data, loop.time(), link)``;
 * one ``loop.call_at`` timer follows ``stack.next_deadline()``;
 * after each input, ``stack.outbox()`` goes to the transport and
-  ``stack.events()`` to the listeners (logger, ring-id store, control socket).
+  ``stack.events()`` to the listeners (logger, ring-id store, control socket);
+  for a received datagram only the outbox goes at once (a token is forwarded
+  before anything is delivered), and the events, with the timer, follow once
+  per loop turn after the deferred delivery of every datagram read.
 
 The timer is re-armed lazily: it is moved only when the stack wants an
 *earlier* deadline. A later deadline (the token timeout moving forward on
