@@ -46,14 +46,14 @@ Receiving (:class:`Reassembler`)
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 from totem.wire.constants import FRAME_SIZE_MAX, MESSAGE_SIZE_MAX
 from totem.wire.errors import WireError
 from totem.wire.group import group_pieces
-from totem.wire.totempg_packet import TOTEMPG_HEADER_SIZE, TotempgPacket
+from totem.wire.totempg_packet import TOTEMPG_HEADER_SIZE, decode_fields
 
 __all__ = [
     "ASSEMBLY_SIZE_MAX",
@@ -126,10 +126,18 @@ class Packer:
     def add_pieces(self, pieces: Sequence[bytes]) -> None:
         """Queue one message given as the exact pieces (iovecs) corosync's caller
         would pass, group framing included; empty pieces are ignored."""
-        parts = [bytes(piece) for piece in pieces if piece]
-        last = len(parts) - 1
         room = self._max_payload - 2 * (len(self._lengths) + 1)
         staged = self._staged
+        # Fast path (every small message): when the whole message fits, each piece
+        # passes the "staged whole" test in turn, so stage them all at once.
+        total = sum(map(len, pieces))
+        if total and total + len(staged) < room - 2:
+            staged += b"".join(pieces)
+            self._lengths.append(total)
+            self._next_fragment = 1
+            return
+        parts = [bytes(piece) for piece in pieces if piece]
+        last = len(parts) - 1
         current = 0
         for index, piece in enumerate(parts):
             size = len(piece)
@@ -154,6 +162,25 @@ class Packer:
                 room = self._max_payload - 2
         if current:
             self._lengths.append(current)
+
+    def add_each(self, head: Sequence[bytes], payloads: Iterable[bytes]) -> None:
+        """``add_pieces((*head, payload))`` for each payload in turn: the bulk send path
+        (``head`` is the group framing every message shares). A message that fits the
+        room left is staged inline; one that must be cut goes through ``add_pieces``."""
+        head_bytes = b"".join(head)
+        head_size = len(head_bytes)
+        lengths = self._lengths  # (cleared in place by _cut, never replaced)
+        staged = self._staged
+        limit = self._max_payload - 4  # room - 2 with one more length slot: minus 2 * len
+        for payload in payloads:
+            total = head_size + len(payload)
+            if total and total + len(staged) < limit - 2 * len(lengths):
+                staged += head_bytes
+                staged += payload
+                lengths.append(total)
+                self._next_fragment = 1
+            else:
+                self.add_pieces((*head, payload))
 
     def flush(self, include_staged: bool = True) -> list[bytes]:
         """Return and forget the queued packets; with ``include_staged`` (the
@@ -211,13 +238,11 @@ class Reassembler:
 
     def deliver(self, sender: int, packet: bytes, byteswapped: bool = False) -> list[bytes]:
         """Feed one packet from ``sender``; return the messages it completes."""
-        parsed = TotempgPacket.decode(packet, byteswapped)
-        pieces = parsed.messages
-        fragmented = parsed.fragmented
+        fragmented, continuation, pieces = decode_fields(packet, byteswapped)
         assembly = self._assemblies.get(sender)
         if assembly is None:
-            if not fragmented and not parsed.continuation:
-                return list(pieces)
+            if not fragmented and not continuation:
+                return pieces  # the common case: whole messages only
             assembly = self._assemblies[sender] = _Assembly()
         count = len(pieces)
         if not count:
@@ -239,14 +264,16 @@ class Reassembler:
             if fragmented in (0, 1):
                 assembly.throw_away = False
                 assembly.index += len(pieces[0])
-        elif parsed.continuation == assembly.last_fragment:
+        elif continuation == assembly.last_fragment:
             assembly.last_fragment = fragmented
             complete = count - 1 if fragmented else count
-            start = 0
-            for piece in pieces[:complete]:
-                end = assembly.index + len(piece)
-                delivered.append(bytes(data[start:end]))
-                assembly.index = start = end
+            if complete:
+                # The first message is the assembly so far plus the first piece (it
+                # starts at 0); the other complete pieces are whole messages as they are.
+                end = base + len(pieces[0])
+                delivered.append(bytes(data[0:end]))
+                delivered.extend(pieces[1:complete])
+                assembly.index = end + sum(map(len, pieces[1:complete]))
         else:
             assembly.throw_away = True
         if not fragmented:

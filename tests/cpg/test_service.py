@@ -367,3 +367,38 @@ def test_the_empty_group_name_is_an_ordinary_group(one: Bus) -> None:
     one.flush()
     assert cpg.membership(b"") == ()
     cpg.join("b", b"", 0)  # an UNJOINED handle (pid 0, no name) does not count as a member
+
+
+def test_mcast_many_sends_what_mcast_sends_message_by_message(one: Bus) -> None:
+    """The bulk path (per message on a host without ``mcast_many``, one call on a host with
+    it) puts the same MCAST bodies on the wire as ``mcast`` does; its refusals are mcast's."""
+    node = one.nodes[1]
+    cpg = node.cpg
+    assert error_of(cpg.mcast_many, "h", "g", [b"a"]) is CsError.ERR_BAD_HANDLE
+    cpg.join("h", "g", 100)
+    one.flush()
+    assert error_of(cpg.mcast_many, "h", "other", [b"a"]) is CsError.ERR_NOT_EXIST
+    assert cpg.mcast_many("h", "g", []) == 0
+    start = len(one.wire)
+    for payload in (b"a", b"", b"bc"):
+        cpg.mcast("h", "g", payload)
+    singles = one.wire[start:]
+    start = len(one.wire)
+    assert cpg.mcast_many("h", "g", [b"a", b"", b"bc"]) == 3
+    assert one.wire[start:] == singles
+    bulk: list[tuple[int, int, list[bytes]]] = []
+    host = cpg.host
+
+    def mcast_many(service_id: int, fn_id: int, bodies: list[bytes]) -> None:
+        bulk.append((service_id, fn_id, bodies))
+        for body in bodies:
+            host.mcast(service_id, fn_id, body)  # type: ignore[union-attr]
+
+    host.mcast_many = mcast_many  # type: ignore[union-attr]
+    start = len(one.wire)
+    assert cpg.mcast_many("h", "g", [b"a", b"", b"bc"]) == 3
+    assert one.wire[start:] == singles
+    assert [(s, f, len(b)) for s, f, b in bulk] == [(2, CpgFn.MCAST, 3)]
+    one.flush()
+    delivered = [e.payload for e in node.events if isinstance(e, CpgDeliver)]
+    assert delivered == [b"a", b"", b"bc"] * 3

@@ -276,3 +276,29 @@ def test_packer_to_reassembler_round_trip(
     deliver(packer.flush())
     assert received == expected
     assert reassembler.held_bytes(3) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=40),
+    max_payload=st.sampled_from([64, 300, TOTEMPG_PACKET_SIZE]),
+    flush_every=st.integers(min_value=1, max_value=50),
+)
+def test_add_each_packs_exactly_as_add_pieces(
+    sizes: list[int], max_payload: int, flush_every: int
+) -> None:
+    """The bulk path (``Packer.add_each``) makes the very packets of ``add_pieces`` per
+    message, fragments and fragment ids included."""
+    head = (b"\x01\x00\x01\x00", GROUP_EXEC)
+    payloads = [bytes([i % 251]) * size for i, size in enumerate(sizes)]
+    one, bulk = Packer(max_payload), Packer(max_payload)
+    out_one: list[bytes] = []
+    out_bulk: list[bytes] = []
+    for start in range(0, len(payloads), flush_every):
+        chunk = payloads[start : start + flush_every]
+        for payload in chunk:
+            one.add_pieces((*head, payload))
+        bulk.add_each(head, chunk)
+        out_one += one.flush()
+        out_bulk += bulk.flush()
+    assert out_bulk == out_one

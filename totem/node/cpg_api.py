@@ -92,6 +92,8 @@ def decode_deliveries(body: bytes) -> tuple[int, bytes, list[tuple[int, int, byt
 
 
 CpgEventT = CpgDeliver | CpgConfigChange | CpgTotemConfigChange
+_Delivery = tuple[bytes, int, int, bytes]
+_Pending = _Delivery | CpgConfigChange | CpgTotemConfigChange | CpgDeliver
 
 
 def _group(request: dict[str, Any]) -> bytes:
@@ -115,8 +117,11 @@ class CpgControl:
         self._call_soon = call_soon
         self._owners: dict[int, ControlConnection] = {}
         self._handles = itertools.count(1)
-        self._batches: dict[int, list[CpgDeliver]] = {}
+        self._batches: dict[int, list[_Pending]] = {}
+        """Per handle, what this loop turn produced, in order: deliveries as
+        ``(group, nodeid, pid, payload)`` tuples, and the other events."""
         self._flush_scheduled = False
+        cpg.set_event_sink(self)
 
     def register(self, server: ControlServer) -> None:
         ops: dict[str, Callable[[ControlConnection, dict[str, Any]], Any]] = {
@@ -221,7 +226,11 @@ class CpgControl:
         return "cpg-frames" in connection.features
 
     def _mcast_frame(self, connection: ControlConnection, body: bytes) -> tuple[int, int]:
-        """``FRAME_CPG_MCAST``: like ``cpg.mcast_many`` without JSON and base64."""
+        """``FRAME_CPG_MCAST``: like ``cpg.mcast_many`` without JSON and base64.
+
+        The whole frame is parsed first (a malformed one queues nothing), then the
+        messages go to ``CpgService.mcast_many`` in one call.
+        """
         request_id, handle, group_length = _MCAST_HEAD.unpack_from(body)
         offset = _MCAST_HEAD.size
         group = body[offset : offset + group_length]
@@ -230,21 +239,21 @@ class CpgControl:
         offset += _COUNT.size
         if self._owners.get(handle) is not connection:
             raise ControlError(f"CS_ERR_BAD_HANDLE: no handle {handle} on this connection")
-        queued = 0
+        unpack = _LENGTH.unpack_from
+        size = len(body)
+        messages: list[bytes] = []
+        for _ in range(count):
+            (length,) = unpack(body, offset)
+            offset += 4
+            end = offset + length
+            if end > size:
+                raise struct.error("message runs past the frame")
+            messages.append(body[offset:end])
+            offset = end
         try:
-            for _ in range(count):
-                (length,) = _LENGTH.unpack_from(body, offset)
-                offset += _LENGTH.size
-                if offset + length > len(body):
-                    raise struct.error("message runs past the frame")
-                try:
-                    self.cpg.mcast(handle, group, body[offset : offset + length])
-                except CpgError as err:
-                    if queued:
-                        break
-                    raise ControlError(str(err)) from None
-                offset += length
-                queued += 1
+            queued = self.cpg.mcast_many(handle, group, messages)
+        except CpgError as err:
+            raise ControlError(str(err)) from None
         finally:
             self._poke()
         return request_id, queued
@@ -263,32 +272,61 @@ class CpgControl:
 
     # ------------------------------------------------------------------------------------
     def route(self, event: object) -> bool:
-        """Send a CPG event to the connection owning its handle; False if not a CPG event."""
+        """Send a CPG event to the connection owning its handle; False if not a CPG event.
+
+        (The service hands its events to this object directly, ``deliver``/``event``;
+        this is for events taken from ``CpgService.events()``.)
+        """
         if not isinstance(event, (CpgDeliver, CpgConfigChange, CpgTotemConfigChange)):
             return False
-        handle = event.handle
-        if not isinstance(handle, int):
-            return True
-        owner = self._owners.get(handle)
-        if owner is None:
-            return True
         if isinstance(event, CpgDeliver):
-            self._batches.setdefault(handle, []).append(event)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self._call_soon(self.flush)
-            return True
-        self._flush_handle(handle, owner)
-        owner.send(self.to_message(event))
+            self.deliver(event.handle, event.group, event.nodeid, event.pid, event.payload)
+        else:
+            self.event(event)
         return True
 
+    def deliver(self, handle: object, group: bytes, nodeid: int, pid: int, payload: bytes) -> None:
+        """A message for ``handle`` (``CpgEventSink``): batched until the end of the loop turn.
+
+        The hot path of every delivered message: one tuple appended; the frames are
+        built once per turn by ``flush``.
+        """
+        batch = self._batches.get(handle)  # type: ignore[call-overload]
+        if batch is None:
+            batch = self._new_batch(handle)
+            if batch is None:
+                return
+        batch.append((group, nodeid, pid, payload))
+
+    def event(self, event: CpgEventT) -> None:
+        """Any other CPG event (``CpgEventSink``): queued behind the pending deliveries, in
+        order. Nothing is written from inside the service (a write can close a client that
+        does not read, and closing finalizes its handles: never while the service iterates)."""
+        handle = event.handle
+        batch = self._batches.get(handle)  # type: ignore[call-overload]
+        if batch is None:
+            batch = self._new_batch(handle)
+            if batch is None:
+                return
+        batch.append(event)
+
+    def _new_batch(self, handle: object) -> list[_Pending] | None:
+        if not isinstance(handle, int) or handle not in self._owners:
+            return None
+        batch: list[_Pending] = []
+        self._batches[handle] = batch
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._call_soon(self.flush)
+        return batch
+
     def flush(self) -> None:
-        """Send every pending delivery batch."""
+        """Send everything pending, handle by handle, in order."""
         self._flush_scheduled = False
         for handle in list(self._batches):
             owner = self._owners.get(handle)
             if owner is None:
-                del self._batches[handle]
+                self._batches.pop(handle, None)
             else:
                 self._flush_handle(handle, owner)
 
@@ -296,15 +334,31 @@ class CpgControl:
         batch = self._batches.pop(handle, None)
         if not batch:
             return
-        if "cpg-frames" in owner.features:
+        frames = "cpg-frames" in owner.features
+        run: list[_Delivery] = []
+        for item in batch:
+            if type(item) is tuple:
+                run.append(item)
+                continue
+            if run:
+                self._send_deliveries(handle, owner, run, frames)
+                run = []
+            owner.send(self.to_message(item))  # type: ignore[arg-type]
+        if run:
+            self._send_deliveries(handle, owner, run, frames)
+
+    def _send_deliveries(
+        self, handle: int, owner: ControlConnection, batch: list[_Delivery], frames: bool
+    ) -> None:
+        if frames:
             self._send_frames(handle, owner, batch)
             return
         b64 = base64.b64encode
         start = 0
         while start < len(batch):  # one message per group run, in order
-            group = batch[start].group
+            group = batch[start][0]
             end = start
-            while end < len(batch) and batch[end].group == group:
+            while end < len(batch) and batch[end][0] == group:
                 end += 1
             owner.send(
                 {
@@ -312,27 +366,34 @@ class CpgControl:
                     "handle": handle,
                     "group": group.decode(errors="replace"),
                     "messages": [
-                        [e.nodeid, e.pid, b64(e.payload).decode()] for e in batch[start:end]
+                        [nodeid, pid, b64(payload).decode()]
+                        for _g, nodeid, pid, payload in batch[start:end]
                     ],
                 }
             )
             start = end
 
     @staticmethod
-    def _send_frames(handle: int, owner: ControlConnection, batch: list[CpgDeliver]) -> None:
+    def _send_frames(handle: int, owner: ControlConnection, batch: list[_Delivery]) -> None:
+        """One ``FRAME_CPG_DELIVERIES`` per run of one group (usually the whole batch)."""
         pack = _DELIVERY.pack
-        start = 0
-        while start < len(batch):  # one frame per group run, in order
-            group = batch[start].group
-            end = start
-            while end < len(batch) and batch[end].group == group:
-                end += 1
-            parts = [_HANDLE_GROUP.pack(handle, len(group)), group, _COUNT.pack(end - start)]
-            for event in batch[start:end]:
-                parts.append(pack(event.nodeid, event.pid, len(event.payload)))
-                parts.append(event.payload)
+        parts: list[bytes] = []
+        current: bytes | None = None
+        count = 0
+        for group, nodeid, pid, payload in batch:
+            if group != current:
+                if current is not None:
+                    parts[2] = _COUNT.pack(count)
+                    owner.send_frame(FRAME_CPG_DELIVERIES, b"".join(parts))
+                current = group
+                parts = [_HANDLE_GROUP.pack(handle, len(group)), group, b""]
+                count = 0
+            parts.append(pack(nodeid, pid, len(payload)))
+            parts.append(payload)
+            count += 1
+        if current is not None:
+            parts[2] = _COUNT.pack(count)
             owner.send_frame(FRAME_CPG_DELIVERIES, b"".join(parts))
-            start = end
 
     @staticmethod
     def to_message(event: CpgEventT) -> dict[str, Any]:

@@ -47,6 +47,25 @@ class TryAgain(CpgRequestFailed):
     """``CS_ERR_TRY_AGAIN``: the node cannot take this now (sync, flow control)."""
 
 
+# A frozen dataclass's generated __init__ sets each field through object.__setattr__;
+# one CpgDeliver per delivered message is the client's hot path, so it is filled
+# through the slot descriptors instead (the same object, a fraction of the cost).
+_new = object.__new__
+_SLOT_SETTERS = tuple(getattr(CpgDeliver, name).__set__ for name in CpgDeliver.__slots__)
+_set_handle, _set_group, _set_nodeid, _set_pid, _set_payload = _SLOT_SETTERS
+
+
+def _deliver(handle: int, group: bytes, nodeid: int, pid: int, payload: bytes) -> CpgDeliver:
+    """``CpgDeliver(handle, group, nodeid, pid, payload)``, fast."""
+    event: CpgDeliver = _new(CpgDeliver)
+    _set_handle(event, handle)
+    _set_group(event, group)
+    _set_nodeid(event, nodeid)
+    _set_pid(event, pid)
+    _set_payload(event, payload)
+    return event
+
+
 def _addresses(rows: list[dict[str, int]]) -> tuple[CpgAddress, ...]:
     return tuple(CpgAddress(r["nodeid"], r["pid"], r["reason"]) for r in rows)
 
@@ -163,7 +182,7 @@ class CpgClient:
                 handle, group, deliveries = decode_deliveries(message["body"])
                 if handle == self.handle:
                     for nodeid, pid, payload in deliveries:
-                        yield CpgDeliver(handle, group, nodeid, pid, payload)
+                        yield _deliver(handle, group, nodeid, pid, payload)
                 continue
             if message.get("handle") != self.handle:
                 continue

@@ -5,7 +5,10 @@ Three duties and nothing else:
 * every received datagram goes to ``stack.receive(data, loop.time(), link)``;
 * one ``loop.call_at`` timer follows ``stack.next_deadline()``;
 * after each input, ``stack.outbox()`` goes to the transport and
-  ``stack.events()`` to the listeners (logger, ring-id store, control socket).
+  ``stack.events()`` to the listeners (logger, ring-id store, control socket);
+  for a received datagram only the outbox goes at once (a token is forwarded
+  before anything is delivered), and the events, with the timer, follow once
+  per loop turn after the deferred delivery of every datagram read.
 
 The timer is re-armed lazily: it is moved only when the stack wants an
 *earlier* deadline. A later deadline (the token timeout moving forward on
@@ -81,8 +84,14 @@ class NodeDriver:
         the services runs once per loop turn, after every datagram the socket had
         ready (``NodeStack.receive(defer=True)``).
         """
-        self.node.receive(data, self._loop.time(), link, defer=True)
-        self._flush()
+        node = self.node
+        node.receive(data, self._loop.time(), link, defer=True)
+        # Only the protocol output (a forwarded token, retransmissions) goes out now;
+        # events and the timer wait for _process_deferred in this same loop turn, so
+        # a burst of datagrams costs one event collection and one deadline check.
+        send = self._send
+        for datagram in node.outbox():
+            send(datagram.dest, datagram.data, datagram.link)
         if not self._deferred_scheduled:
             self._deferred_scheduled = True
             self._loop.call_soon(self._process_deferred)

@@ -19,6 +19,7 @@ Big-endian peers are not supported (their header ``id`` would be swapped).
 from __future__ import annotations
 
 import struct
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from totem.service import Service
@@ -53,33 +54,49 @@ class ExecDispatcher:
                 raise ValueError(f"two services with id {service.service_id}")
             self._services[service.service_id] = service
         self._log = log
-        self.counters: dict[str, int] = {
-            "delivered": 0,
+        self._function_counts = {sid: s.exec_function_count for sid, s in self._services.items()}
+        """Each service's ``exec_function_count`` (constant), read once: not per message."""
+        self._errors: dict[str, int] = {
             "malformed": 0,
             "unknown_service": 0,
             "unknown_function": 0,
         }
-        self.rx: dict[tuple[int, int], int] = {}
+        self._rx_by_id: defaultdict[int, int] = defaultdict(int)
+        """Delivered messages per header ``id`` (``service_id << 16 | fn_id``)."""
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Messages delivered and dropped (by reason), as a fresh dict."""
+        return {"delivered": sum(self._rx_by_id.values()), **self._errors}
+
+    @property
+    def rx(self) -> dict[tuple[int, int], int]:
         """Messages delivered per (service id, fn id): ``service_stats_rx``."""
+        return {(i >> 16, i & 0xFFFF): n for i, n in self._rx_by_id.items()}
 
     def deliver(self, sender: int, payload: bytes, now: float) -> bool:
         """Deliver one exec message; return True if a service handled it."""
-        # Hot path (every exec message): one struct unpack, no intermediate objects.
-        if len(payload) < EXEC_HEADER_SIZE:
-            self.counters["malformed"] += 1
+        return self.deliver_at(sender, payload, 0, now)
+
+    def deliver_at(self, sender: int, data: bytes, offset: int, now: float) -> bool:
+        """``deliver(sender, data[offset:], now)`` without copying the message first (the
+        node passes a whole group-framed message and the length of its framing)."""
+        # Hot path (every exec message): one struct unpack, one counter, no objects.
+        length = len(data) - offset
+        if length < EXEC_HEADER_SIZE:
+            self._errors["malformed"] += 1
             return False
-        message_id, size = _HEADER.unpack_from(payload)
-        if size != len(payload):
-            self.counters["malformed"] += 1
+        message_id, size = _HEADER.unpack_from(data, offset)
+        if size != length:
+            self._errors["malformed"] += 1
             return False
         service_id, fn = message_id >> 16, message_id & 0xFFFF
-        service = self._services.get(service_id)
-        if service is None:
-            self.counters["unknown_service"] += 1
+        count = self._function_counts.get(service_id)
+        if count is None:
+            self._errors["unknown_service"] += 1
             return False
-        count = service.exec_function_count
         if fn >= count:
-            self.counters["unknown_function"] += 1
+            self._errors["unknown_function"] += 1
             if self._log is not None:
                 self._log(
                     LogLevel.WARNING,
@@ -87,8 +104,7 @@ class ExecDispatcher:
                     f"discarded unknown message {fn} for service {service_id} (max id {count})",
                 )
             return False
-        key = (service_id, fn)
-        self.rx[key] = self.rx.get(key, 0) + 1
-        self.counters["delivered"] += 1
-        service.exec_deliver(sender, fn, payload[EXEC_HEADER_SIZE:], now)
+        self._rx_by_id[message_id] += 1
+        body = data[offset + EXEC_HEADER_SIZE :]
+        self._services[service_id].exec_deliver(sender, fn, body, now)
         return True

@@ -14,6 +14,7 @@ covered it on two successive visits, i.e. every member holds it.
 
 from __future__ import annotations
 
+from totem.ringid import RingId
 from totem.srp.events import Delivery, LogLevel
 from totem.srp.seqno import U32, seq_lt, seq_lte, seq_min
 from totem.srp.sortqueue import QUEUE_RTR_ITEMS_SIZE_MAX, SortQueue
@@ -29,12 +30,33 @@ from totem.wire import (
     TokenHoldCancel,
     encode,
 )
+from totem.wire.mcast import new_mcast
 
 __all__ = ["OrderingMixin"]
 
 _SAFE = 1
 _RTR_LOG_INTERVAL = 1.0
 """Seconds between two "Retransmit List" notices; the rest are counted (anchors C3)."""
+
+
+# One Delivery per delivered packet: filled through its slot descriptors rather than
+# the frozen dataclass __init__ (object.__setattr__ per field), the same object.
+_new = object.__new__
+_SLOT_SETTERS = tuple(getattr(Delivery, name).__set__ for name in Delivery.__slots__)
+_set_sender, _set_ring_id, _set_seq, _set_payload, _set_byteswapped = _SLOT_SETTERS
+
+
+def _delivery(
+    sender: int, ring_id: RingId, seq: int, payload: bytes, byteswapped: bool
+) -> Delivery:
+    """``Delivery(sender, ring_id, seq, payload, byteswapped)``, fast."""
+    event: Delivery = _new(Delivery)
+    _set_sender(event, sender)
+    _set_ring_id(event, ring_id)
+    _set_seq(event, seq)
+    _set_payload(event, payload)
+    _set_byteswapped(event, byteswapped)
+    return event
 
 
 class OrderingMixin(SrpState):
@@ -92,7 +114,8 @@ class OrderingMixin(SrpState):
     # ------------------------------------------------------------------------------------
     def handle_mcast(self, message: Mcast, raw: bytes, now: float) -> None:
         """``message_handler_mcast``: store, advance aru, deliver (ref 6.2)."""
-        if message.ring_id != self.ring_id:
+        ring_id = message.ring_id
+        if ring_id is not self.ring_id and ring_id != self.ring_id:  # (decoders share ids)
             self.foreign_ring_seen(message.system_from, now, "foreign message")
             return
         queue = self.recovery_queue if message.encapsulated == ENCAPSULATED else self.regular_queue
@@ -373,21 +396,18 @@ class OrderingMixin(SrpState):
             pending = queue.popleft()
             seq = (token.seq + 1) & U32
             token.seq = seq
-            message = Mcast(
-                nodeid=node_id,
-                target_nodeid=0,
-                encapsulated=ENCAPSULATED if pending.encapsulated else NOT_ENCAPSULATED,
-                system_from=node_id,
-                seq=seq,
-                this_seqno=self.global_seqno,
-                ring_id=ring_id,
-                node_id=0,
-                guarantee=pending.guarantee,
-                payload=pending.payload,
+            stored = new_mcast(
+                node_id,
+                ENCAPSULATED if pending.encapsulated else NOT_ENCAPSULATED,
+                seq,
+                self.global_seqno,
+                ring_id,
+                pending.guarantee,
+                pending.payload,
             )
             self.global_seqno = (self.global_seqno + 1) & 0x7FFFFFFF
-            data = encode(message)
-            store.add(seq, (message, data))
+            data = stored[1]
+            store.add(seq, stored)
             self.send_multicast(data)
             self.my_high_seq_received = seq
             sent += 1
@@ -439,7 +459,7 @@ class OrderingMixin(SrpState):
             if skip and message.system_from not in self.deliver_memb_list:
                 continue
             self.emit(
-                Delivery(
+                _delivery(
                     message.nodeid,
                     message.ring_id,
                     message.seq,

@@ -80,7 +80,8 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         if len(data) > UDP_RECEIVE_FRAME_SIZE_MAX:
             self._counters.rx_oversized += 1
             return
-        self._receiver(data, (str(addr[0]), int(addr[1])))
+        # asyncio and uvloop give (host str, port int, ...): no conversion per datagram
+        self._receiver(data, addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a node that is down: expected, counted, ignored.

@@ -111,7 +111,8 @@ class UdpTransport:
 
     def _mcast_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.counters.rx += 1
-        if addr == self._own_source:
+        own = self._own_source  # (IPv6 addresses come as 4-tuples: compare host and port)
+        if addr[1] == own[1] and addr[0] == own[0]:
             self.counters.rx_own_loop += 1
             return
         self._deliver(data)

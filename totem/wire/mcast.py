@@ -41,6 +41,7 @@ __all__ = [
     "build_construct",
     "decode_mcast",
     "encode_mcast",
+    "new_mcast",
     "parse_construct",
 ]
 
@@ -173,6 +174,52 @@ def decode_mcast(data: bytes, byteswapped: bool = False) -> Mcast:
     _set_payload(message, bytes(data[MCAST_SIZE:]))
     _set_byteswapped(message, byteswapped)
     return message
+
+
+def new_mcast(
+    nodeid: int,
+    encapsulated: int,
+    seq: int,
+    this_seqno: int,
+    ring_id: RingId,
+    guarantee: int,
+    payload: bytes,
+) -> tuple[Mcast, bytes]:
+    """A new MCAST from ``nodeid`` (also ``system_from``; ``target_nodeid`` and ``node_id``
+    0, as corosync sends them) and its encoding: the send path of every packet
+    (``orf_token_mcast``), without the frozen dataclass __init__ or a second pass over
+    the fields. Equal to ``Mcast(...)`` and ``encode_mcast`` of it."""
+    message: Mcast = _new(Mcast)
+    _set_nodeid(message, nodeid)
+    _set_target_nodeid(message, 0)
+    _set_encapsulated(message, encapsulated)
+    _set_system_from(message, nodeid)
+    _set_seq(message, seq)
+    _set_this_seqno(message, this_seqno)
+    _set_ring_id(message, ring_id)
+    _set_node_id(message, 0)
+    _set_guarantee(message, guarantee)
+    _set_payload(message, payload)
+    _set_byteswapped(message, False)
+    try:
+        header = _FIXED_LE.pack(
+            MAGIC,
+            VERSION,
+            _TYPE,
+            encapsulated,
+            nodeid,
+            0,
+            nodeid,
+            seq,
+            this_seqno,
+            ring_id.rep,
+            ring_id.seq,
+            0,
+            guarantee,
+        )
+    except struct.error as exc:
+        raise ValueError(f"mcast field out of range: {exc}") from exc
+    return message, header + payload
 
 
 def encode_mcast(message: Mcast) -> bytes:

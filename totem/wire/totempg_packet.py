@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from totem.wire.errors import WireError
 
-__all__ = ["FORMAT", "TOTEMPG_HEADER_SIZE", "TotempgPacket"]
+__all__ = ["FORMAT", "TOTEMPG_HEADER_SIZE", "TotempgPacket", "decode_fields"]
 
 TOTEMPG_HEADER_SIZE: Final = 8
 """``sizeof(struct totempg_mcast)``."""
@@ -98,20 +98,28 @@ class TotempgPacket:
     @classmethod
     def decode(cls, data: bytes, byteswapped: bool = False) -> TotempgPacket:
         """Decode a packet; raise :class:`WireError` if corosync would ignore it."""
-        size = len(data)
-        if size < TOTEMPG_HEADER_SIZE:
-            raise WireError("short", f"totempg packet of {size} bytes")
-        _version, _type, fragmented, continuation, count = _HEADER[byteswapped].unpack_from(data)
-        offset = TOTEMPG_HEADER_SIZE + 2 * count
-        if size < offset:
-            raise WireError("short", f"totempg packet of {size} bytes cannot hold {count} lengths")
-        lengths = struct.unpack_from(f"{'>' if byteswapped else '<'}{count}H", data, 8)
-        if size != offset + sum(lengths):
-            raise WireError(
-                "bad_length", f"totempg packet of {size} bytes declares {offset + sum(lengths)}"
-            )
-        messages: list[bytes] = []
-        for length in lengths:
-            messages.append(bytes(data[offset : offset + length]))
-            offset += length
+        fragmented, continuation, messages = decode_fields(data, byteswapped)
         return cls(fragmented, continuation, tuple(messages))
+
+
+def decode_fields(data: bytes, byteswapped: bool = False) -> tuple[int, int, list[bytes]]:
+    """``(fragmented, continuation, messages)`` of a packet, without a ``TotempgPacket``:
+    the receive path of every packet (``totem.totempg.Reassembler``). Same rules as
+    ``TotempgPacket.decode``."""
+    size = len(data)
+    if size < TOTEMPG_HEADER_SIZE:
+        raise WireError("short", f"totempg packet of {size} bytes")
+    _version, _type, fragmented, continuation, count = _HEADER[byteswapped].unpack_from(data)
+    offset = TOTEMPG_HEADER_SIZE + 2 * count
+    if size < offset:
+        raise WireError("short", f"totempg packet of {size} bytes cannot hold {count} lengths")
+    lengths = struct.unpack_from(f"{'>' if byteswapped else '<'}{count}H", data, 8)
+    if size != offset + sum(lengths):
+        raise WireError(
+            "bad_length", f"totempg packet of {size} bytes declares {offset + sum(lengths)}"
+        )
+    messages: list[bytes] = []
+    for length in lengths:
+        messages.append(bytes(data[offset : offset + length]))
+        offset += length
+    return fragmented, continuation, messages

@@ -54,7 +54,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from totem.ringid import RingId
 from totem.service import Service, ServiceHost
@@ -82,6 +82,7 @@ from totem.services.cpg.groups import (
 from totem.services.cpg.wire import (
     CPG_MAX_NAME_LENGTH,
     CPG_SERVICE,
+    MCAST_BODY,
     CpgFn,
     Downlist,
     DownlistOld,
@@ -94,20 +95,40 @@ from totem.services.cpg.wire import (
     ProcJoin,
     decode,
     mcast_body,
+    mcast_fields,
 )
 from totem.srp.events import ConfigurationChange, LogLevel
 
-__all__ = ["CPG_MAX_ATOMIC_MSGSIZE", "CpgService"]
+__all__ = ["CPG_MAX_ATOMIC_MSGSIZE", "CpgEventSink", "CpgService"]
 
 CPG_MAX_ATOMIC_MSGSIZE = 1024 * 1024 - 1024
 """libcpg's ``max_msg_size`` (``IPC_REQUEST_SIZE - 1024``): larger messages go as
 PARTIAL_MCAST fragments of exactly this size (``cpg_mcast_joined``/``send_fragments``)."""
 
 _SUBSYS = "CPG"
+_MCAST_UNPACK = MCAST_BODY.unpack_from
+_MCAST_SIZE = MCAST_BODY.size
 _FN_MCAST = int(CpgFn.MCAST)
-_RECEIVING_STATES = frozenset((CpdState.JOIN_COMPLETED, CpdState.LEAVE_STARTED))
-"""Handle states that receive their group's messages."""
+_JOIN_COMPLETED = CpdState.JOIN_COMPLETED
+_LEAVE_STARTED = CpdState.LEAVE_STARTED
+"""The handle states that receive their group's messages (tested by identity: an enum's
+hash is Python code, too slow for once per delivered message)."""
 _U32_LIMIT = 1 << 32
+
+
+class CpgEventSink(Protocol):
+    """Takes the service's events as they happen instead of ``events()`` (``set_event_sink``).
+
+    ``deliver`` is a message for a handle, given as its fields rather than a ``CpgDeliver``
+    (the hot path: one call per message and handle, no object); ``event`` is every other
+    event. Both are called in the order the events happen.
+    """
+
+    def deliver(
+        self, handle: Hashable, group: bytes, nodeid: int, pid: int, payload: bytes
+    ) -> None: ...
+
+    def event(self, event: CpgEvent) -> None: ...
 
 
 class _SyncState(enum.Enum):
@@ -168,6 +189,7 @@ class CpgService(Service):
         self._table = ProcessTable()
         self._cpds: list[_Cpd] = []  # newest first, like cpg_pd_list_head
         self._events: list[CpgEvent] = []
+        self._sink: CpgEventSink | None = None
         self.counters: dict[str, int] = {}
         """Dropped or refused input by reason, e.g. ``malformed_mcast``, ``unknown_node_mcast``."""
         # sync state (cpg_sync_init / cpg_sync_activate)
@@ -207,11 +229,53 @@ class CpgService(Service):
         events, self._events = self._events, []
         return events
 
+    def set_event_sink(self, sink: CpgEventSink | None) -> None:
+        """Hand every later event to ``sink`` at once (None: queue them for ``events()``).
+
+        The control socket (``totem.node.cpg_api``) takes deliveries this way: a
+        message goes from the exec handler to its client's batch without a
+        ``CpgDeliver`` and without a trip through the node's event list. Events
+        already queued stay for ``events()``.
+        """
+        self._sink = sink
+
+    def _emit(self, event: CpgEvent) -> None:
+        sink = self._sink
+        if sink is None:
+            self._events.append(event)
+        elif isinstance(event, CpgDeliver):
+            sink.deliver(event.handle, event.group, event.nodeid, event.pid, event.payload)
+        else:
+            sink.event(event)
+
     # --- exec messages (agreed order) ---------------------------------------------------------
     def exec_deliver(self, sender: int, fn_id: int, body: bytes, now: float) -> None:
-        if fn_id == _FN_MCAST:  # the hot path: one struct unpack, no enum construction
+        if fn_id == _FN_MCAST:
+            # The hot path, once per delivered message: mcast_fields and _deliver_mcast
+            # inlined (no calls, no objects) for a well-formed body and an event sink.
+            size = len(body)
+            sink = self._sink
+            if size >= _MCAST_SIZE and sink is not None:
+                length, value, msglen, pid, _nodeid, _conn = _MCAST_UNPACK(body)
+                if msglen == size - _MCAST_SIZE and length <= CPG_MAX_NAME_LENGTH:
+                    group = value[:length]
+                    payload = body[_MCAST_SIZE:]
+                    deliver = sink.deliver
+                    known = False
+                    for cpd in self._cpds:
+                        state = cpd.state
+                        if cpd.group == group and (
+                            state is _JOIN_COMPLETED or state is _LEAVE_STARTED
+                        ):
+                            if not known:
+                                if not self._table.node_in_group(sender, group):
+                                    self._unknown_node("mcast")
+                                    return
+                                known = True
+                            deliver(cpd.handle, group, sender, pid, payload)
+                    return
             try:
-                mcast = Mcast.decode(body)
+                group, pid, payload = mcast_fields(body)
             except MalformedCpgMessage as exc:
                 self._count("malformed_mcast")
                 self._log(
@@ -219,7 +283,7 @@ class CpgService(Service):
                     f"Discarded malformed mcast message from node {sender}: {exc}",
                 )
                 return
-            self._exec_mcast(sender, mcast)
+            self._deliver_mcast(sender, group, pid, payload)
             return
         try:
             fn = CpgFn(fn_id)
@@ -276,19 +340,34 @@ class CpgService(Service):
     def _receivers(self, sender: int, group: bytes, what: str) -> list[_Cpd] | None:
         """Local handles to deliver to; None (counted) if the sender has no process in group."""
         receivers = [
-            cpd for cpd in self._cpds if cpd.group == group and cpd.state in _RECEIVING_STATES
+            cpd
+            for cpd in self._cpds
+            if cpd.group == group and (cpd.state is _JOIN_COMPLETED or cpd.state is _LEAVE_STARTED)
         ]
         if receivers and not self._table.node_in_group(sender, group):
-            self._count(f"unknown_node_{what}")
-            self._log(LogLevel.WARNING, "Unknown node -> we will not deliver message")
+            self._unknown_node(what)
             return None
         return receivers
 
+    def _unknown_node(self, what: str) -> None:
+        self._count(f"unknown_node_{what}")
+        self._log(LogLevel.WARNING, "Unknown node -> we will not deliver message")
+
     def _exec_mcast(self, sender: int, message: Mcast) -> None:
-        for cpd in self._receivers(sender, message.group, "mcast") or ():
-            self._events.append(
-                CpgDeliver(cpd.handle, message.group, sender, message.pid, message.payload)
-            )
+        self._deliver_mcast(sender, message.group, message.pid, message.payload)
+
+    def _deliver_mcast(self, sender: int, group: bytes, pid: int, payload: bytes) -> None:
+        """``message_handler_req_exec_cpg_mcast``: the message to every local receiver."""
+        receivers = self._receivers(sender, group, "mcast")
+        if not receivers:
+            return
+        sink = self._sink
+        if sink is None:
+            for cpd in receivers:
+                self._events.append(CpgDeliver(cpd.handle, group, sender, pid, payload))
+        else:
+            for cpd in receivers:
+                sink.deliver(cpd.handle, group, sender, pid, payload)
 
     def _exec_partial_mcast(self, sender: int, message: PartialMcast) -> None:
         self._log(
@@ -319,7 +398,7 @@ class CpgService(Service):
             if len(assembly.data) != assembly.msglen:
                 self._count("partial_mcast_short")
                 return
-            self._events.append(
+            self._emit(
                 CpgDeliver(cpd.handle, message.group, sender, message.pid, bytes(assembly.data))
             )
 
@@ -374,9 +453,7 @@ class CpgService(Service):
                 CpdState.JOIN_COMPLETED,
                 CpdState.LEAVE_STARTED,
             ):
-                self._events.append(
-                    CpgConfigChange(cpd.handle, group, members, change_left, change_joined)
-                )
+                self._emit(CpgConfigChange(cpd.handle, group, members, change_left, change_joined))
                 cpd.transition_counter += 1
                 for address in left:  # libcpg drops half-assembled messages of leavers
                     cpd.assemblies.pop((address.nodeid, address.pid), None)
@@ -387,7 +464,7 @@ class CpgService(Service):
         for cpd in self._cpds:
             if cpd.deliver_initial_totem_conf and not cpd.initial_totem_conf_sent:
                 cpd.initial_totem_conf_sent = True
-                self._events.append(
+                self._emit(
                     CpgTotemConfigChange(cpd.handle, self._last_sync_ring_id, self._old_member_list)
                 )
 
@@ -430,9 +507,7 @@ class CpgService(Service):
         self._joinlist_inform_clients()
         self._joinlist_messages.clear()
         for cpd in self._cpds:
-            self._events.append(
-                CpgTotemConfigChange(cpd.handle, self._last_sync_ring_id, self._member_list)
-            )
+            self._emit(CpgTotemConfigChange(cpd.handle, self._last_sync_ring_id, self._member_list))
         self._sync_in_progress = False
 
     def sync_abort(self) -> None:
@@ -580,14 +655,7 @@ class CpgService(Service):
                 raise CpgError(CsError.ERR_INVALID_PARAM, f"guarantee {guarantee}") from None
         if len(payload) >= _U32_LIMIT:
             raise CpgError(CsError.ERR_TOO_BIG, f"message of {len(payload)} bytes")
-        self._check_not_syncing()
-        if cpd.state in (CpdState.UNJOINED, CpdState.LEAVE_STARTED) or cpd.group != name:
-            self._log(
-                LogLevel.ERROR,
-                f"*** {handle!r} can't mcast to group {print_group_name(name)} "
-                f"state:{cpd.state.value}, error:{CsError.ERR_NOT_EXIST.value}",
-            )
-            raise CpgError(CsError.ERR_NOT_EXIST, "handle is not a member of this group")
+        self._check_sender(handle, name, cpd)
         me = self._node.node_id
         data = bytes(payload)
         if len(data) <= CPG_MAX_ATOMIC_MSGSIZE:
@@ -605,6 +673,51 @@ class CpgService(Service):
             self._log(LogLevel.DEBUG, f"Sending fragmented message size = {len(fragment)} bytes")
             message = PartialMcast(cpd.group, total, cpd.pid, kind, fragment, me)
             self._send(CpgFn.PARTIAL_MCAST, message.encode())
+
+    def mcast_many(self, handle: Hashable, group: str | bytes, payloads: Sequence[bytes]) -> int:
+        """``mcast`` (agreed) of several messages in order; returns how many were queued.
+
+        The bulk path of the control socket: the handle is checked once, not per
+        message. A refusal raises ``CpgError`` if nothing was queued yet; otherwise
+        the messages before it stay queued and the count says where it stopped.
+        """
+        if not payloads:
+            return 0
+        group_name = _group_bytes(group)
+        cpd = self._cpd(handle)
+        self._check_sender(handle, group_name, cpd)
+        host = self._node
+        me = host.node_id
+        name, pid = cpd.group, cpd.pid
+        bulk = getattr(host, "mcast_many", None)  # NodeStack's bulk path, if the host has one
+        if bulk is not None and max(map(len, payloads)) <= CPG_MAX_ATOMIC_MSGSIZE:
+            bulk(CPG_SERVICE, _FN_MCAST, [mcast_body(name, pid, p, me) for p in payloads])
+            return len(payloads)
+        send = host.mcast
+        queued = 0
+        for payload in payloads:
+            if len(payload) > CPG_MAX_ATOMIC_MSGSIZE:
+                try:
+                    self.mcast(handle, group, payload)
+                except CpgError:
+                    if queued:
+                        break
+                    raise
+            else:
+                send(CPG_SERVICE, _FN_MCAST, mcast_body(name, pid, payload, me))
+            queued += 1
+        return queued
+
+    def _check_sender(self, handle: Hashable, name: bytes, cpd: _Cpd) -> None:
+        """Refuse an mcast of ``cpd`` to the group ``name`` unless it may send there now."""
+        self._check_not_syncing()
+        if cpd.state in (CpdState.UNJOINED, CpdState.LEAVE_STARTED) or cpd.group != name:
+            self._log(
+                LogLevel.ERROR,
+                f"*** {handle!r} can't mcast to group {print_group_name(name)} "
+                f"state:{cpd.state.value}, error:{CsError.ERR_NOT_EXIST.value}",
+            )
+            raise CpgError(CsError.ERR_NOT_EXIST, "handle is not a member of this group")
 
     def membership(self, group: str | bytes) -> tuple[CpgAddress, ...]:
         """``cpg_membership_get``: the members of ``group`` (reason UNDEFINED), in list order."""

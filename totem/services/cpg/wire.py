@@ -39,6 +39,7 @@ import enum
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 __all__ = [
     "CPG_MAX_NAME_LENGTH",
@@ -48,6 +49,7 @@ __all__ = [
     "IPC_REQUEST_HEADER_SIZE",
     "JOINLIST_ENTRY_SIZE",
     "JOINLIST_HEADER_SIZE",
+    "MCAST_BODY",
     "MCAST_HEADER_SIZE",
     "PARTIAL_MCAST_HEADER_SIZE",
     "PROCESSOR_COUNT_MAX",
@@ -67,6 +69,8 @@ __all__ = [
     "encode",
     "exec_header",
     "exec_message",
+    "mcast_body",
+    "mcast_fields",
 ]
 
 CPG_SERVICE = 2
@@ -114,6 +118,9 @@ _PARTIAL_MCAST = struct.Struct("<" + _NAME + "I4xI4xI4xI4xI4xQ")
 _DOWNLIST_OLD = struct.Struct(f"<I4x{PROCESSOR_COUNT_MAX}I")
 _DOWNLIST = struct.Struct(f"<I4xI4x{PROCESSOR_COUNT_MAX}I")
 _HEADER = struct.Struct("<i4xi4x")
+MCAST_BODY: Final = _MCAST
+"""The fixed part of an MCAST body: name length, name, msglen, pid, source nodeid and conn
+(for receive paths that inline ``mcast_fields``)."""
 
 PROCJOIN_SIZE = IPC_REQUEST_HEADER_SIZE + _PROCJOIN.size  # 168
 JOINLIST_HEADER_SIZE = IPC_REQUEST_HEADER_SIZE + _JOINLIST_HEADER.size  # 24
@@ -370,6 +377,20 @@ def mcast_body(
     ``mcast`` checked the group at join and the payload size).
     """
     return _MCAST.pack(len(group), group, len(payload), pid, source_nodeid, source_conn) + payload
+
+
+def mcast_fields(body: bytes) -> tuple[bytes, int, bytes]:
+    """``(group, pid, payload)`` of an MCAST body without building an ``Mcast``: the
+    receive path of every message. The same checks as ``Mcast.decode``."""
+    size = _MCAST.size
+    if len(body) < size:
+        raise MalformedCpgMessage(f"mcast body of {len(body)} bytes < {size}")
+    length, value, msglen, pid, _nodeid, _conn = _MCAST.unpack_from(body)
+    if msglen != len(body) - size:
+        raise MalformedCpgMessage(f"mcast msglen {msglen} but {len(body) - size} payload bytes")
+    if length > CPG_MAX_NAME_LENGTH:
+        raise MalformedCpgMessage(f"group name length {length} > {CPG_MAX_NAME_LENGTH}")
+    return value[:length], pid, bytes(body[size:])
 
 
 def decode(fn_id: int, body: bytes) -> CpgExecMessage:
