@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from votequorum.calc import AtbMode, AutoTieBreaker, parse_auto_tie_breaker_node
-from votequorum.settings import VotequorumSettings
+from votequorum.settings import VotequorumSettings, default_qdevice_votes
 
 __all__ = ["RuntimeConfig", "configured_atb", "read_only_changes", "read_runtime_config"]
 
@@ -186,15 +186,9 @@ def read_runtime_config(
         disable_qdevice("quorum.device.votes must be specified when not all nodes votes 1")
     if qdevice_votes > 0 and expected_votes and expected_votes - qdevice_votes < 2:
         disable_qdevice("quorum.device.votes is too high or expected_votes is too low")
-    if (
-        have_qdevice
-        and qdevice_votes == -1
-        and not expected_votes
-        and have_nodelist
-        and node_count == node_expected_votes
-    ):
-        qdevice_votes = node_expected_votes - 1
-        node_expected_votes += qdevice_votes
+    qdevice_votes, node_expected_votes = default_qdevice_votes(
+        have_qdevice, qdevice_votes, expected_votes, have_nodelist, node_count, node_expected_votes
+    )
     log.append(
         (
             DEBUG,

@@ -25,6 +25,7 @@ __all__ = [
     "ResolvedSettings",
     "VotequorumConfigError",
     "VotequorumSettings",
+    "default_qdevice_votes",
     "resolve_settings",
 ]
 
@@ -108,6 +109,27 @@ class ResolvedSettings:
     ev_tracking_barrier: int
     warnings: tuple[tuple[str, str], ...] = field(default=())
     """(level name, message) lines corosync logs while reading the configuration."""
+
+
+def default_qdevice_votes(
+    have_qdevice: bool,
+    qdevice_votes: int,
+    expected_votes: int,
+    have_nodelist: bool,
+    node_count: int,
+    node_expected_votes: int,
+) -> tuple[int, int]:
+    """A device without ``votes`` in a nodelist of one-vote nodes gets nodes - 1 votes, added
+    to the expected votes (``votequorum_readconfig``); returns (device votes, expected)."""
+    if (
+        have_qdevice
+        and qdevice_votes == -1
+        and not expected_votes
+        and have_nodelist
+        and node_count == node_expected_votes
+    ):
+        return node_expected_votes - 1, node_expected_votes * 2 - 1
+    return qdevice_votes, node_expected_votes
 
 
 def resolve_settings(settings: VotequorumSettings, node_id: int) -> ResolvedSettings:
@@ -209,15 +231,9 @@ def resolve_settings(settings: VotequorumSettings, node_id: int) -> ResolvedSett
         raise VotequorumConfigError(
             "configuration error: quorum.device.votes is too high or expected_votes is too low"
         )
-    if (
-        have_qdevice
-        and qdevice_votes == -1
-        and not expected_votes
-        and have_nodelist
-        and node_count == node_expected_votes
-    ):
-        qdevice_votes = node_expected_votes - 1
-        node_expected_votes += qdevice_votes
+    qdevice_votes, node_expected_votes = default_qdevice_votes(
+        have_qdevice, qdevice_votes, expected_votes, have_nodelist, node_count, node_expected_votes
+    )
 
     if ev_tracking:
         expected_votes = ev_tracking_barrier

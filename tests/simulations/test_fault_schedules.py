@@ -46,6 +46,16 @@ def _report(text: str, seed: int, result: object) -> str:
     return f"seed {seed}\n{text}\n{result}"
 
 
+def check_schedule(data: st.DataObject, text: str) -> None:
+    """Run ``text`` with a drawn seed: no violation, and one ring again after healing."""
+    seed = data.draw(st.integers(0, 2**31 - 1), label="seed")
+    result = run_scenario(parse_scenario(text, "<fault schedule>"), seed)
+    violations = [str(report.violation) for report in result.violations]
+    assert not violations, _report(text, seed, "\n".join(violations))
+    last = result.expectations[-1]
+    assert last.ok, _report(text, seed, f"no single ring after healing: {last.detail}")
+
+
 @pytest.mark.timeout(max(600, EXAMPLES * 3))
 @settings(
     max_examples=EXAMPLES,
@@ -57,13 +67,7 @@ def _report(text: str, seed: int, result: object) -> str:
 def test_random_fault_schedules_keep_every_invariant(data: st.DataObject) -> None:
     nodes = data.draw(st.integers(2, 16), label="nodes")
     steps = data.draw(st.integers(1, 8), label="steps")
-    text = random_scenario(DrawChooser(data), nodes, steps)
-    seed = data.draw(st.integers(0, 2**31 - 1), label="seed")
-    result = run_scenario(parse_scenario(text, "<fault schedule>"), seed)
-    violations = [str(report.violation) for report in result.violations]
-    assert not violations, _report(text, seed, "\n".join(violations))
-    last = result.expectations[-1]
-    assert last.ok, _report(text, seed, f"no single ring after healing: {last.detail}")
+    check_schedule(data, random_scenario(DrawChooser(data), nodes, steps))
 
 
 @pytest.mark.timeout(max(600, QDEVICE_EXAMPLES * 5))
@@ -80,13 +84,7 @@ def test_random_fault_schedules_with_a_quorum_device(data: st.DataObject) -> Non
     default 40: about 1 s each)."""
     nodes = data.draw(st.integers(2, 6), label="nodes")
     steps = data.draw(st.integers(1, 8), label="steps")
-    text = random_scenario(DrawChooser(data), nodes, steps, qdevice=True)
-    seed = data.draw(st.integers(0, 2**31 - 1), label="seed")
-    result = run_scenario(parse_scenario(text, "<fault schedule>"), seed)
-    violations = [str(report.violation) for report in result.violations]
-    assert not violations, _report(text, seed, "\n".join(violations))
-    last = result.expectations[-1]
-    assert last.ok, _report(text, seed, f"no single ring after healing: {last.detail}")
+    check_schedule(data, random_scenario(DrawChooser(data), nodes, steps, qdevice=True))
 
 
 def test_the_generator_writes_valid_scenarios_for_every_size() -> None:
