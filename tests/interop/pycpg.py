@@ -41,7 +41,7 @@ from totem.node.cpg_client import CpgClient, TryAgain
 from totem.services.cpg import CpgConfigChange, CpgDeliver
 from totem.transport.base import new_event_loop
 
-__all__ = ["LAT_HEADER", "LOAD_HEADER", "fnv_digest", "main"]
+__all__ = ["LAT_HEADER", "LOAD_HEADER", "fnv_digest_bytes", "main"]
 
 LOAD_MAGIC = 0x6370676C  # "cpgl"
 LOAD_HEADER = struct.Struct("<IIIII")  # magic, nodeid, pid, seq, total
@@ -53,13 +53,8 @@ FNV_PRIME = 1099511628211
 _MASK = (1 << 64) - 1
 
 
-def fnv_digest(digest: int, *values: int) -> int:
-    """FNV-1a over the little-endian bytes of each 32-bit value (as cpgload's ``fnv``)."""
-    return fnv_digest_bytes(digest, struct.pack(f"<{len(values)}I", *values))
-
-
 def fnv_digest_bytes(digest: int, data: bytes) -> int:
-    """FNV-1a over ``data``."""
+    """FNV-1a over ``data`` (cpgload's ``fnv`` hashes the little-endian bytes of its values)."""
     for byte in data:
         digest = ((digest ^ byte) * FNV_PRIME) & _MASK
     return digest
