@@ -238,43 +238,59 @@ def _mean_by(rows: list[dict[str, Any]], keys: tuple[str, str], value: str) -> d
 
 
 def _plot_failover(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for token, points in sorted(_mean_by(rows, ("token_ms", "nodes"), "failover_s").items()):
-        axes.plot(
-            [p[0] for p in points], [p[1] for p in points], marker="o", label=f"token {token} ms"
-        )
-    axes.set_xlabel("nodes")
-    axes.set_ylabel("failover time (s, virtual)")
-    axes.set_title("Crash of one node: until every survivor shows the new membership")
-    axes.grid(True, alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _line_plot(
+        {
+            f"token {token} ms": points
+            for token, points in sorted(_mean_by(rows, ("token_ms", "nodes"), "failover_s").items())
+        },
+        path,
+        xlabel="nodes",
+        ylabel="failover time (s, virtual)",
+        title="Crash of one node: until every survivor shows the new membership",
+    )
 
 
 def _plot_throughput(rows: list[dict[str, Any]], path: Path) -> None:
+    _line_plot(
+        {
+            f"{nodes} nodes": points
+            for nodes, points in sorted(
+                _mean_by(rows, ("nodes", "latency_ms"), "delivered_per_s").items()
+            )
+        },
+        path,
+        xlabel="one-way link latency (ms)",
+        ylabel="messages delivered per second (virtual)",
+        title="Saturated sender: the window_size-per-rotation bound",
+        log=True,
+    )
+
+
+def _line_plot(
+    series: dict[str, list[tuple[float, float]]],
+    path: Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    log: bool = False,
+) -> None:
+    """One line with markers per series, written as a PNG (matplotlib, the optional extra)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for nodes, points in sorted(_mean_by(rows, ("nodes", "latency_ms"), "delivered_per_s").items()):
-        axes.plot(
-            [p[0] for p in points], [p[1] for p in points], marker="o", label=f"{nodes} nodes"
-        )
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.set_xlabel("one-way link latency (ms)")
-    axes.set_ylabel("messages delivered per second (virtual)")
-    axes.set_title("Saturated sender: the window_size-per-rotation bound")
-    axes.grid(True, alpha=0.3, which="both")
+    for label, points in series.items():
+        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+    if log:
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3, which="both" if log else "major")
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
