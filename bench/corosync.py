@@ -19,7 +19,8 @@ corosync.conf, default timers, ``transport: udpu``, no crypto) and measured turn
 Every figure is the median of ``--repeat`` runs (start and failover: ``--start-repeat``,
 ``--failover-repeat``).  Timings
 come from the daemons' own log lines (identical on both sides, millisecond stamps), never from
-polling tools.  The machine is shared: the load average is printed with each measurement.
+polling tools.  Before each timed run the bench waits for the CPUs to be idle
+(:func:`bench.machine.settle`), and the load average is printed with each measurement.
 """
 
 from __future__ import annotations
@@ -29,22 +30,20 @@ import compileall
 import contextlib
 import json
 import os
-import platform
 import random
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
+from bench.machine import describe, settle
 from bench.rings import Kind, Ring, cpu_seconds, open_ring, rss_kib
 from tests.interop.cpgtools import build_cpg_tool, cpg_tool_problem, parse_report
 from tests.interop.harness import HarnessError, environment_problem
@@ -83,6 +82,13 @@ def _log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')} load {load}] {text}", file=sys.stderr, flush=True)
 
 
+def _settle() -> None:
+    """Wait for a quiet machine before a timed run (:func:`bench.machine.settle`)."""
+    busy = settle()
+    if busy >= 0.10:
+        _log(f"the CPUs are still {busy:.0%} busy after waiting; timing anyway")
+
+
 def compile_bytecode() -> None:
     """Write the checkout's bytecode (``__pycache__``) before anything is timed.
 
@@ -103,6 +109,7 @@ def measure_start(rings: dict[str, Ring], repeat: int, result: Result) -> None:
     for trial in range(repeat):
         for kind in KINDS:
             ring = rings[kind]
+            _settle()
             t0 = ring.start_all()
             dt = ring.time_to_view(ring.nodes, set(ring.nodes), t0, timeout=30)
             result.samples[kind].append(dt)
@@ -274,6 +281,7 @@ def measure_throughput(
                     + ["-t", "20"]
                     for i in ring.nodes
                 }
+                _settle()
                 t0 = time.monotonic()
                 reports, cpu = run_cpg(ring, clients, "cpgload", argvs, timeout=600)
                 wall = time.monotonic() - t0
@@ -320,6 +328,7 @@ def measure_latency(
                 + ["-t", "20"]
                 for i in ring.nodes
             }
+            _settle()
             reports, _ = run_cpg(ring, clients, "cpglat", argvs, timeout=120)
             _check_order(reports, ring)
             late = int(reports[1]["late"])
@@ -338,30 +347,6 @@ def measure_latency(
 
 
 # ---------------------------------------------------------------------------- report
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem = ""
-    with contextlib.suppress(OSError):
-        mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
-    version = subprocess.run(
-        ["corosync", "-v"], capture_output=True, text=True, timeout=10, check=False
-    ).stdout.splitlines()
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "memory": mem,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "corosync": version[0] if version else "?",
-    }
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -500,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # SIGTERM (e.g. from timeout(1)) must tear the namespaces down like Ctrl-C does.
     signal.signal(signal.SIGTERM, _terminate)
-    info = machine()
+    info = describe()
     _log(f"machine: {info}")
     results = run(args)
     print(
