@@ -9,6 +9,8 @@ clock), which corosync and pycorosync print identically:
     Nov 25 07:10:00.510 [16623] ic0n1 corosync notice  [QUORUM] Members[2]: 1 3
     Nov 25 07:09:56.865 [16633] ic0n3 pycorosync notice  [QUORUM] This node is within the
         primary component and will provide service.
+    Nov 25 12:34:35.112 [18120] ic1n1 corosync notice  [TOTEM ] A processor failed, forming
+        new configuration: token timed out (4950ms), waiting 5940ms for consensus.
 
 so that no polling tool (``corosync-quorumtool`` through ``nsenter`` costs 50-150 ms) sits in
 the measurement of either side.  CPU time and resident memory come from ``/proc/PID``.
@@ -32,11 +34,11 @@ from tests.interop.procs import Spawned
 
 __all__ = [
     "Kind",
-    "QuorumLogEvent",
     "Ring",
+    "RingLogEvent",
     "cpu_seconds",
     "open_ring",
-    "parse_quorum_log",
+    "parse_ring_log",
     "rss_kib",
 ]
 
@@ -44,33 +46,37 @@ Kind = Literal["real", "ours"]
 
 _LOG_LINE = re.compile(
     r"^(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d\.\d{3}) \[(?P<pid>\d+)\] \S+ \S+ \w+\s+"
-    r"\[QUORUM\] (?:Members\[(?P<count>\d+)\]:(?P<members>[\d ]*)$|"
-    r"This node is within the (?P<component>primary|non-primary) component)"
+    r"(?:\[QUORUM\] (?:Members\[(?P<count>\d+)\]:(?P<members>[\d ]*)$|"
+    r"This node is within the (?P<component>primary|non-primary) component)|"
+    r"\[TOTEM \] (?P<lost>A processor failed, forming new configuration))"
 )
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, slots=True)
-class QuorumLogEvent:
-    """A ``[QUORUM]`` log line: a new member list, or a change of the quorate state."""
+class RingLogEvent:
+    """A ``[QUORUM]`` log line (a new member list, or a change of the quorate state), or the
+    ``[TOTEM]`` notice that the token was lost in the operational state."""
 
     time: float
     """Wall clock (``time.time()`` scale)."""
     pid: int
-    members: tuple[int, ...] | None
+    members: tuple[int, ...] | None = None
     """For ``Members[k]: ...`` lines."""
-    quorate: bool | None
+    quorate: bool | None = None
     """For ``This node is within the (non-)primary component`` lines."""
+    token_lost: bool = False
+    """For ``A processor failed, forming new configuration: token timed out ...`` lines."""
 
 
 def _stamp(text: str, year: int) -> float:
     return datetime.strptime(f"{year} {text}", "%Y %b %d %H:%M:%S.%f").timestamp()
 
 
-def parse_quorum_log(text: str, year: int | None = None) -> list[QuorumLogEvent]:
-    """The ``[QUORUM]`` membership and quorate lines of a corosync or pycorosync log."""
+def parse_ring_log(text: str, year: int | None = None) -> list[RingLogEvent]:
+    """The membership, quorate and token-loss lines of a corosync or pycorosync log."""
     year = year or datetime.now().year
-    out: list[QuorumLogEvent] = []
+    out: list[RingLogEvent] = []
     for line in text.splitlines():
         m = _LOG_LINE.match(line)
         if m is None:
@@ -78,9 +84,11 @@ def parse_quorum_log(text: str, year: int | None = None) -> list[QuorumLogEvent]
         when, pid = _stamp(m["stamp"], year), int(m["pid"])
         if m["count"] is not None:
             members = tuple(int(x) for x in m["members"].split())
-            out.append(QuorumLogEvent(when, pid, members, None))
+            out.append(RingLogEvent(when, pid, members=members))
+        elif m["component"] is not None:
+            out.append(RingLogEvent(when, pid, quorate=m["component"] == "primary"))
         else:
-            out.append(QuorumLogEvent(when, pid, None, m["component"] == "primary"))
+            out.append(RingLogEvent(when, pid, token_lost=True))
     return out
 
 
@@ -152,11 +160,21 @@ class Ring:
                 h.signal(signal.SIGKILL)
                 h.wait(2.0)
 
-    def log_events(self, i: int) -> list[QuorumLogEvent]:
-        """Quorum log events of node i's current process (all of them, when it is not running)."""
+    def log_events(self, i: int) -> list[RingLogEvent]:
+        """Ring log events of node i's current process (all of them, when it is not running)."""
         pid = self.pid(i) if self.mixed.running(i) else None
-        events = parse_quorum_log(self.cluster.log_text(i, "corosync.log"))
+        events = parse_ring_log(self.cluster.log_text(i, "corosync.log"))
         return [e for e in events if pid is None or e.pid == pid]
+
+    def first_token_loss(self, nodes: Sequence[int], since: float) -> float | None:
+        """When the first of ``nodes`` logged the loss of the token at or after ``since``."""
+        lost = [
+            e.time
+            for i in nodes
+            for e in self.log_events(i)
+            if e.token_lost and e.time >= since - 0.001
+        ]
+        return min(lost, default=None)
 
     def time_to_view(
         self,
