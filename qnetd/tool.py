@@ -18,8 +18,7 @@ import argparse
 import socket
 import sys
 
-from qnetd.server.daemon import DEFAULT_RUN_DIR, SOCKET_FILE_NAME
-from qnetd.server.ipc import quote
+from qnetd.server.ipc import DEFAULT_RUN_DIR, SOCKET_FILE_NAME, quote
 
 __all__ = ["DEFAULT_SOCKET", "build_command", "main", "query"]
 

@@ -41,6 +41,7 @@ from qnetd.protocol.constants import (
 )
 from qnetd.server.driver import QnetdDriver
 from qnetd.server.instance import QnetdServer
+from qnetd.server.ipc import DEFAULT_RUN_DIR, SOCKET_FILE_NAME
 from qnetd.server.settings import (
     DEFAULT_PORT,
     AdvancedSettings,
@@ -56,9 +57,7 @@ __all__ = ["DEFAULT_CERT_DIR", "DEFAULT_RUN_DIR", "QnetdLogFormatter", "main", "
 PROGRAM = "pycorosync-qnetd"
 VERSION = "3.0.3"
 DEFAULT_CERT_DIR = "/etc/pycorosync/qnetd"
-DEFAULT_RUN_DIR = "/run/pycorosync-qnetd"
 LOCK_FILE_NAME = "pycorosync-qnetd.pid"
-SOCKET_FILE_NAME = "pycorosync-qnetd.sock"
 
 log = logging.getLogger("qnetd")
 

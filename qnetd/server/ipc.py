@@ -17,11 +17,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from qnetd.server.instance import QnetdServer
-from qnetd.server.status import list_dict, list_text, status_dict, status_text
+if TYPE_CHECKING:
+    from qnetd.server.instance import QnetdServer
 
-__all__ = ["IpcReply", "handle_ipc_command", "quote", "tokenize"]
+__all__ = [
+    "DEFAULT_RUN_DIR",
+    "SOCKET_FILE_NAME",
+    "IpcReply",
+    "handle_ipc_command",
+    "quote",
+    "tokenize",
+]
+
+DEFAULT_RUN_DIR = "/run/pycorosync-qnetd"
+SOCKET_FILE_NAME = "pycorosync-qnetd.sock"
+"""The control socket is ``DEFAULT_RUN_DIR/SOCKET_FILE_NAME`` unless ``--run-dir`` or
+``qnetd.advanced.local_socket_file`` says otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +103,10 @@ def quote(text: str) -> str:
 
 def handle_ipc_command(server: QnetdServer, line: str) -> IpcReply:
     """Answer one command line."""
+    # Imported here, not at the top: pycorosync-qnetd-tool shares this module's quoting and
+    # socket location, and must start without the server's protocol stack behind ``status``.
+    from qnetd.server.status import list_dict, list_text, status_dict, status_text
+
     tokens = tokenize(line)
     if not tokens or tokens[0] == "":
         return IpcReply(False, "No command specified\n")
