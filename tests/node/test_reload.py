@@ -26,7 +26,8 @@ from tests.srp.harness import Network
 from tests.sync.fakebus import FakeBus
 from totem.config import ConfigError, CorosyncConfig, parse_text
 from totem.node.assemble import build_stack, settings_from_config
-from totem.node.client import AsyncControlClient, RequestFailed
+from totem.node.async_client import AsyncControlClient
+from totem.node.client import RequestFailed
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.reload import (
     NodeChange,

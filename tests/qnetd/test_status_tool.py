@@ -225,16 +225,3 @@ def test_tool_reports_server_errors(tmp_path: object, capfd: pytest.CaptureFixtu
     listener.close()
     assert rc.returncode == 4
     assert rc.stderr == "Error: Unknown command 'status'\n"
-
-
-def test_tool_starts_without_the_server() -> None:
-    """The tool is run often (monitoring): it must not pull in asyncio, TLS or the protocol."""
-    probe = (
-        "import sys, qnetd.tool; "
-        "print(' '.join(m for m in ('asyncio', 'ssl', 'qnetd.protocol', 'qnetd.server.instance')"
-        " if m in sys.modules))"
-    )
-    cp = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
-    )
-    assert cp.stdout.strip() == ""

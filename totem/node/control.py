@@ -37,6 +37,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from totem.node.framing import FRAME, MAX_LINE, SOCKET_NAME
+
 __all__ = [
     "FRAME",
     "MAX_LINE",
@@ -46,12 +48,6 @@ __all__ = [
     "ControlServer",
     "Handler",
 ]
-
-SOCKET_NAME = "pycorosync.sock"
-MAX_LINE = 4 * 1024 * 1024
-"""Longest request line (or binary frame body) accepted (a base64 payload of 3 MiB)."""
-FRAME = struct.Struct("<xBI")
-"""The binary frame header: NUL, kind, body length."""
 
 
 class ControlError(Exception):

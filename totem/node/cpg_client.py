@@ -20,7 +20,8 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from totem.node.client import AsyncControlClient, RequestFailed
+from totem.node.async_client import AsyncControlClient
+from totem.node.client import RequestFailed
 from totem.node.cpg_api import (
     FRAME_CPG_DELIVERIES,
     FRAME_CPG_MCAST,
