@@ -44,7 +44,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal, cast
 
-from bench.machine import describe, settle
+from bench.machine import QUIET, describe, settle
 from bench.rings import Kind, Ring, cpu_seconds, open_ring, rss_kib
 from tests.interop.cpgtools import build_cpg_tool, cpg_tool_problem, parse_report
 from tests.interop.harness import HarnessError, environment_problem
@@ -86,7 +86,7 @@ def _log(text: str) -> None:
 def _settle() -> None:
     """Wait for a quiet machine before a timed run (:func:`bench.machine.settle`)."""
     busy = settle()
-    if busy >= 0.10:
+    if busy >= QUIET:
         _log(f"the CPUs are still {busy:.0%} busy after waiting; timing anyway")
 
 

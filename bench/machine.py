@@ -21,9 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CpuTimes", "busy_fraction", "cpu_times", "describe", "settle"]
+__all__ = ["QUIET", "CpuTimes", "busy_fraction", "cpu_times", "describe", "settle"]
 
 PROC_STAT = Path("/proc/stat")
+QUIET = 0.10
+"""Busy fraction of all CPUs below which the machine counts as quiet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,7 @@ def busy_fraction(before: CpuTimes, after: CpuTimes) -> float:
 
 def settle(
     *,
-    threshold: float = 0.10,
+    threshold: float = QUIET,
     window: float = 0.5,
     timeout: float = 20.0,
     sleep: Callable[[float], None] = time.sleep,
