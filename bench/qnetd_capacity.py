@@ -3,7 +3,7 @@
 
 Both servers run one after the other on 127.0.0.1 (plain TCP, ``-S listen_backlog=4096``,
 private lock file and control socket) and get the same load from the shared client swarm
-(``/work/shared/tools/qnetd-swarm.py``, a replay of the real qdevice message sequence):
+(``../shared/tools/qnetd-swarm.py``, a replay of the real qdevice message sequence):
 
 - ``load``: C connections in C/2 two-node clusters opened at once, heartbeats every HB ms,
   then server CPU and memory and echo latency over a window;
@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SWARM = "/work/shared/tools/qnetd-swarm.py"
+SWARM = os.path.join(os.path.dirname(REPO), "shared", "tools", "qnetd-swarm.py")
 REAL = shutil.which("corosync-qnetd") or "/usr/bin/corosync-qnetd"
 
 

@@ -1,4 +1,4 @@
-"""Throughput with two rings vs one, and crypto on vs off (issue 7).
+"""Throughput with two rings vs one, and crypto on vs off.
 
     python bench/rrp_crypto.py micro   [--seconds 0.3]
     python bench/rrp_crypto.py sim     [--messages 10000] [--size 1000]

@@ -1,4 +1,4 @@
-"""Simulator speed: simulated seconds per wall-clock second (issue 5 item 6).
+"""Simulator speed: simulated seconds per wall-clock second.
 
     python bench/sim_speed.py [--nodes 5,32,128] [--seconds 10] [--rate 200] [--stack full,srp]
 

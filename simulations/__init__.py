@@ -1,4 +1,4 @@
-"""The cluster simulator: the real protocol cores on a virtual clock and network (issue 5).
+"""The cluster simulator: the real protocol cores on a virtual clock and network.
 
 Modules, one concept each:
 

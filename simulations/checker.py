@@ -1,6 +1,6 @@
 """The safety checker: extended virtual synchrony, membership and quorum invariants.
 
-Run on every simulation (issue 5 item 3; ref anchors.md E2). It is *online*:
+Run on every simulation (ref anchors.md E2). It is *online*:
 the simulator feeds it what happens, as it happens, and it keeps only compact
 state (digests, counters, the per-configuration set of who holds each SAFE
 message), so a long run of a large ring does not keep its whole history.

@@ -1,4 +1,4 @@
-"""The simulation engine: nodes on a virtual clock and a virtual network (issue 5 item 1).
+"""The simulation engine: nodes on a virtual clock and a virtual network.
 
 :class:`Simulation` owns one deterministic event queue. Three things happen in
 it, each at a virtual instant, ties broken by the order they were scheduled:

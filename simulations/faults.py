@@ -1,4 +1,4 @@
-"""Random fault schedules, written as scenarios (issue 5 item 4).
+"""Random fault schedules, written as scenarios.
 
 :func:`random_scenario` draws a cluster (2..16 nodes, short timers, the full
 node stack or bare SRP, one or two redundant rings, crypto on or off) and a

@@ -1,4 +1,4 @@
-"""Per-link delay distributions, drawn from numpy in batches (issue 5 item 1).
+"""Per-link delay distributions, drawn from numpy in batches.
 
 A link's one-way delay is ``base + jitter * x`` where ``x`` comes from a
 standard distribution chosen per link:

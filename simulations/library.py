@@ -1,4 +1,4 @@
-"""The scenario library shipped in ``simulations/scenarios/`` (issue 5 item 2).
+"""The scenario library shipped in ``simulations/scenarios/``.
 
 Each ``*.txt`` there is a scenario named by its file stem (``token-loss``);
 its first comment line says what it shows. ``pycorosync-sim list`` prints

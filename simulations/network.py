@@ -1,4 +1,4 @@
-"""The virtual network: one directed link per ordered pair of nodes (issue 5 item 1).
+"""The virtual network: one directed link per ordered pair of nodes.
 
 A datagram a node puts in its outbox goes, for a unicast, over the link to its
 destination and, for a multicast (``dest is None``), over the link to every

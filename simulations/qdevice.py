@@ -1,7 +1,7 @@
 """Quorum devices in the simulator: a qnetd host and a qdevice-net client on every node.
 
 This is how a cluster with ``quorum { device { model: net ... } }`` runs in the
-simulator (issue 5, "qdevice tie-breaks"), with the very cores the daemons run
+simulator (qdevice tie-breaks), with the very cores the daemons run
 and the plaintext protocol (TLS off):
 
 * :class:`QdeviceNode` is a full node (:class:`~simulations.stacknode.StackNode`)

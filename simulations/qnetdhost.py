@@ -1,4 +1,4 @@
-"""The qnetd arbiter as a host of the simulated network (issue 5: qdevice tie-breaks).
+"""The qnetd arbiter as a host of the simulated network (qdevice tie-breaks).
 
 :class:`QnetdHost` runs one sans-IO :class:`~qnetd.server.instance.QnetdServer`
 (the core ``pycorosync-qnetd`` drives) on the simulation's clock, at endpoint

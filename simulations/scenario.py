@@ -1,4 +1,4 @@
-"""The scenario language: one statement a line, ``#`` comments (issue 5 item 2).
+"""The scenario language: one statement a line, ``#`` comments.
 
 A scenario is a small text script in the spirit of etcd-raft's datadriven
 tests. It is parsed and *validated as a whole* before anything runs: a syntax

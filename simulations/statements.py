@@ -1,4 +1,4 @@
-"""The statements of the scenario language, one frozen dataclass each (issue 5 item 2).
+"""The statements of the scenario language, one frozen dataclass each.
 
 :mod:`simulations.scenario` parses text into them (its docstring is the
 language reference) and :mod:`simulations.runner` carries them out. Node ids

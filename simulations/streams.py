@@ -1,4 +1,4 @@
-"""Simulated TCP connections on the virtual network (issue 5: qdevice tie-breaks).
+"""Simulated TCP connections on the virtual network (qdevice tie-breaks).
 
 The qdevice-net clients talk to qnetd over TCP, so the simulator carries their
 bytes on *streams*: ordered and reliable, delayed by the network model, and

@@ -1,4 +1,4 @@
-"""``pycorosync-sim vq``: Debian's ``corosync-vqsim``, on the real node stack (issue 5 item 5).
+"""``pycorosync-sim vq``: Debian's ``corosync-vqsim``, on the real node stack.
 
 corosync-vqsim forks one votequorum engine per node and fakes Totem: it
 hands each numbered *partition* a new ring id whenever its node list changes.

@@ -1,9 +1,8 @@
 """Real-world configurations: the vqsim samples, the realcluster harness, Proxmox docs.
 
-The inputs are read from the shared reference material at test time (never copied
-into the repository): ``shared/ref/samples/vqsim/*.conf``, the config printed in
-``shared/ref/real-corosync.md`` section 4, and the pvecm.adoc examples of the seed
-(``shared/ref/000_2d26334ebf7de85c.txt``). ``*.nbsp.conf`` is a seed example
+The inputs are the fixtures recorded from the real programs (``tests/fixtures``): the
+vqsim samples, the configuration the real-cluster harness generates, and the pvecm.adoc
+examples of the seed (Proxmox's cluster manager chapter). ``*.nbsp.conf`` is a seed example
 verbatim (the web page put no-break spaces where the blanks were), ``*.conf`` the
 same with plain spaces. Each is written to a temporary file so that errors name it.
 """
@@ -16,17 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import CONFIGS, SEED, VQSIM_SAMPLES
 from totem.config import ConfigError, NodeConfig, QuorumDeviceNetConfig, load, parse_text
 
-REF = Path("/work/shared/ref")
-pytestmark = pytest.mark.skipif(not REF.is_dir(), reason="shared reference material not present")
 _DATA = Path(tempfile.mkdtemp(prefix="pycorosync-config-samples-"))
 
 
 def _seed_blocks() -> list[str]:
     """Every example of the seed that opens with ``logging {`` or ``totem {``, verbatim."""
     lines = [line[1:] if line.startswith("+") else line for line in
-             (REF / "000_2d26334ebf7de85c.txt").read_text().split("\n")]  # fmt: skip
+             SEED.read_text().split("\n")]  # fmt: skip
     blocks = []
     for start, line in enumerate(lines):
         if line.replace("\xa0", " ").rstrip() in ("logging {", "totem {"):
@@ -45,11 +43,9 @@ def _seed_block(marker: str) -> str:
 @cache
 def _text(name: str) -> str:
     if name.startswith("vqsim-"):
-        return (REF / "samples/vqsim" / name.removeprefix("vqsim-")).read_text()
+        return (VQSIM_SAMPLES / name.removeprefix("vqsim-")).read_text()
     if name == "realcluster-doc.conf":
-        doc = (REF / "real-corosync.md").read_text()
-        fence = doc.index("```", doc.index("### Generated corosync.conf"))
-        return doc[fence + 4 : doc.index("```", fence + 3)]
+        return (CONFIGS / name).read_text()
     verbatim = {
         "proxmox-before": "config_version: 3",
         "proxmox-after": "config_version: 4",
@@ -108,7 +104,7 @@ def test_vqsim_qdevice() -> None:
 def realcluster_conf(
     n: int, count: int, transport: str, qdevice: str | None = None, tls: str = "off"
 ) -> str:
-    """What shared/tools/realcluster.sh gen_conf writes for node n of count."""
+    """What ../shared/tools/realcluster.sh gen_conf writes for node n of count."""
     interface = {
         "udp": "    interface {\n        linknumber: 0\n        bindnetaddr: 10.99.0.0\n"
         "        mcastaddr: 239.192.99.1\n        mcastport: 5405\n        ttl: 1\n    }\n",

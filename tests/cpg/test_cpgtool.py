@@ -7,7 +7,7 @@ from totem.services.cpg import CpgIterationEntry
 from totem.services.cpg.cpgtool import format_group_name, format_groups, format_names
 from totem.services.cpg.wire import CpgFn, ProcJoin
 
-# /work/shared/ref/samples/realcluster-udpu-3node.txt, `corosync-cpgtool` on node 1
+# tests/fixtures/samples/realcluster-udpu-3node.txt, `corosync-cpgtool` on node 1
 REAL = (
     "Group Name\t       PID\t   Node ID\n"
     "demo\n"

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.cpg.pcaputil import totem_messages
+from tests.fixtures import PCAP
 from totem.services.cpg.wire import (
     DOWNLIST_OLD_SIZE,
     DOWNLIST_SIZE,
@@ -36,7 +37,7 @@ from totem.services.cpg.wire import (
     exec_message,
 )
 
-REF_PCAPS = Path("/work/shared/ref/pcap")
+REF_PCAPS = PCAP
 FIXTURE = json.loads((Path(__file__).parent / "data" / "real_cpg_3.1.7.json").read_text())
 
 
@@ -183,7 +184,6 @@ def test_captured_procjoin_and_joinlist_equal_ours_except_stack_garbage() -> Non
     assert garbage <= set(range(36, 40)) | set(range(180, 184))  # name pads of both entries
 
 
-@pytest.mark.skipif(not REF_PCAPS.is_dir(), reason="shared reference captures not present")
 def test_every_cpg_message_of_the_reference_captures_decodes() -> None:
     seen = []
     for pcap in sorted(REF_PCAPS.glob("*.pcap")):

@@ -39,7 +39,6 @@ def tool_source(name: str) -> Path | None:
         candidates += [
             PROJECT_ROOT / "bench" / "cpgload.c",
             PROJECT_ROOT.parent / "shared" / "tools" / "cpgload" / "cpgload.c",
-            Path("/work/shared/tools/cpgload/cpgload.c"),
         ]
     else:
         raise ValueError(f"unknown tool {name!r}")

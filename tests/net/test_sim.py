@@ -1,4 +1,4 @@
-"""Three SRP nodes through passive RRP and crypto on two virtual rings (issue 7).
+"""Three SRP nodes through passive RRP and crypto on two virtual rings.
 
 The claims: either network can fail, flap, or swap with the other, and the Totem
 ring goes on with no membership change, delivering every message exactly once in

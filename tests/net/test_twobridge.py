@@ -1,4 +1,4 @@
-"""Three real daemons, passive RRP over two bridges in network namespaces (issue 7).
+"""Three real daemons, passive RRP over two bridges in network namespaces.
 
 Cut one network: CPG traffic and membership go on (same ring id, every message
 delivered once, in order), every node marks the ring FAULTY, ``cfgtool -s`` shows

@@ -10,19 +10,16 @@ daemon's service engines, must multicast the same datagrams. Only
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.fixtures import PCAP
 from tests.pcap import read_udp
 from totem.config import parse_text
 from totem.node.assemble import build_stack
 from totem.node.services import ServiceContext, load_services
 from totem.wire import Mcast, decode
 
-CAPTURE = Path("/work/shared/ref/pcap/udpu-3node-join-steady-fail.pcap")
-if not CAPTURE.exists():  # the same file, relative to a checkout next to shared/
-    CAPTURE = Path(__file__).resolve().parents[3] / "shared/ref/pcap" / CAPTURE.name
+CAPTURE = PCAP / "udpu-3node-join-steady-fail.pcap"
 
 CONF = """\
 totem {
@@ -105,7 +102,6 @@ def _without_this_seqno(data: bytes) -> bytes:
     return data[:21] + bytes(4) + data[25:]
 
 
-@pytest.mark.skipif(not CAPTURE.exists(), reason="the reference capture is not available")
 @pytest.mark.parametrize(("node_id", "captured"), [(1, 8), (2, 2)])
 def test_singleton_ring_sync_is_byte_identical_to_real_corosync(
     node_id: int, captured: int

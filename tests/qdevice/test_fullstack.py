@@ -1,4 +1,4 @@
-"""pycorosync nodes + their qdevice clients + our qnetd, in the simulator (issue 6, "our full
+"""pycorosync nodes + their qdevice clients + our qnetd, in the simulator ("our full
 stack").
 
 The property qdevice exists for: when a cluster splits in two halves, exactly one half keeps

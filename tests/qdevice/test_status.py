@@ -5,19 +5,19 @@ from __future__ import annotations
 import calendar
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from qnetd.protocol import EchoReply, VoteInfo
 from qnetd.protocol.constants import Vote
 from qnetd.protocol.tlv import NodeInfo, RingId
+from tests.fixtures import SAMPLES
 from votequorum.qdevice.requests import QuorumNode
 from votequorum.qdevice.status import render_status, snapshot, status_json
 
 from .scripted import Scripted
 
-SAMPLE = Path("/work/shared/ref/samples/qdevice-2node-healthy.txt")
+SAMPLE = SAMPLES / "qdevice-2node-healthy.txt"
 RING = RingId(1, 9)
 
 
@@ -56,7 +56,6 @@ def healthy_client() -> tuple[Scripted, float]:
     return s, t0
 
 
-@pytest.mark.skipif(not SAMPLE.exists(), reason="shared ref samples not present")
 def test_verbose_status_is_the_real_tools_text(utc: None) -> None:
     s, t0 = healthy_client()
     base = calendar.timegm((2026, 11, 25, 5, 9, 35, 0, 0, 0))

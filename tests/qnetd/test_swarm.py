@@ -9,13 +9,17 @@ import sys
 
 import pytest
 
+from tests.fixtures import shared_tool
+
 from .servers import start_ours
 
-SWARM = "/work/shared/tools/qnetd-swarm.py"
+SWARM = str(shared_tool("qnetd-swarm.py"))
 
 pytestmark = [
     pytest.mark.sockets,
-    pytest.mark.skipif(not os.path.exists(SWARM), reason="qnetd-swarm.py not available"),
+    pytest.mark.skipif(
+        not os.path.exists(SWARM), reason=f"the client swarm {SWARM} is not beside this checkout"
+    ),
 ]
 
 

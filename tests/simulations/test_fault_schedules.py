@@ -1,4 +1,4 @@
-"""Hypothesis-driven fault schedules for 2-16 nodes, each run through the checker (issue 5 item 4).
+"""Hypothesis-driven fault schedules for 2-16 nodes, each run through the checker.
 
 Every example is a scenario written by :func:`simulations.faults.random_scenario`
 from Hypothesis' draws (cluster size, timers, node kind, and a sequence of

@@ -31,7 +31,7 @@ from simulations.scenario import (
 )
 
 ISSUE_EXAMPLE = """\
-# the statements issue 5 spells out
+# the statements the scenario language defines
 nodes 5 token=1000
 partition {1,2}|{3,4,5}
 oneway 3->1

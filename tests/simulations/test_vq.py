@@ -2,7 +2,7 @@
 
 ``vq/*.vq`` are command scripts; ``*.vqsim.txt`` what Debian's corosync-vqsim
 3.1.7 printed for them (recorded once, input piped one command a second, its
-configs from ``/work/shared/ref/samples/vqsim``); ``*.expected.txt`` what our
+configs from ``tests/fixtures/samples/vqsim``); ``*.expected.txt`` what our
 simulator prints (its exact output, seed 1).
 
 vqsim fakes Totem, so ring ids differ, and it prints right after a command
@@ -25,13 +25,12 @@ import pytest
 
 from simulations.cli import main
 from simulations.vq import USAGE, run_vq
+from tests.fixtures import VQSIM_SAMPLES
 from totem.config import load
 
 HERE = Path(__file__).resolve().parent / "vq"
-SAMPLES = Path("/work/shared/ref/samples/vqsim")
+SAMPLES = VQSIM_SAMPLES
 SCRIPTS = {"5n-split-join-down": "5n.conf", "2n-two-node": "2n.conf"}
-
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared vqsim samples absent")
 
 
 def blocks(transcript: str) -> list[tuple[str, list[str]]]:
@@ -64,7 +63,6 @@ def ours(name: str, conf: str, *, json_output: bool = False) -> str:
     return out.getvalue()
 
 
-@needs_samples
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("name", "conf"), sorted(SCRIPTS.items()))
 def test_quorum_states_match_recorded_vqsim(name: str, conf: str) -> None:
@@ -72,7 +70,6 @@ def test_quorum_states_match_recorded_vqsim(name: str, conf: str) -> None:
     assert comparable(ours(name, conf)) == comparable(recorded)
 
 
-@needs_samples
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("name", "conf"), [*sorted(SCRIPTS.items()), ("5n-autofence", "5n.conf")])
 def test_exact_output_is_stable(name: str, conf: str) -> None:
@@ -92,7 +89,6 @@ def test_autofence_stops_the_inquorate_side() -> None:
     ]
 
 
-@needs_samples
 @pytest.mark.timeout(60)
 def test_json_lines() -> None:
     lines = [
@@ -138,7 +134,6 @@ def test_json_lines() -> None:
     ]
 
 
-@needs_samples
 @pytest.mark.timeout(60)
 def test_qdevice_vote_after_its_first_poll() -> None:
     script = ["down 4\n", "down 3\n", "show\n", "qdevice on 1,2\n", "show\n", "run 11s\n", "show\n"]
@@ -150,7 +145,6 @@ def test_qdevice_vote_after_its_first_poll() -> None:
     assert shows[2][:2] == ["0:1: q=1 nodes=[1 2]", "0:2: q=1 nodes=[1 2]"]
 
 
-@needs_samples
 def test_errors_and_usage() -> None:
     out, err = io.StringIO(), io.StringIO()
     script = [
@@ -175,7 +169,6 @@ def test_errors_and_usage() -> None:
     assert text.endswith("#vqsim> # c\nexit\n")
 
 
-@needs_samples
 def test_assert_on_timeout_exits_2() -> None:
     out, err = io.StringIO(), io.StringIO()
     script = ["assert on\n", "timeout 1\n", "split 1:2\n", "show\n"]
@@ -184,7 +177,6 @@ def test_assert_on_timeout_exits_2() -> None:
     assert "ERR: Partition(s) not stable within timeout" in err.getvalue()
 
 
-@needs_samples
 def test_cli_vq_reads_a_script(tmp_path: Path) -> None:
     out = io.StringIO()
     status = main(["vq", "-c", str(SAMPLES / "2n.conf"), str(HERE / "2n-two-node.vq")], out=out)
@@ -224,7 +216,6 @@ def run_real_vqsim(conf: Path, script: Path, workdir: Path) -> str:
 
 
 @pytest.mark.skipif(VQSIM is None, reason="corosync-vqsim is not installed")
-@needs_samples
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize(("name", "conf"), sorted(SCRIPTS.items()))
 def test_recordings_still_match_the_real_vqsim(tmp_path: Path, name: str, conf: str) -> None:

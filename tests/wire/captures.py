@@ -1,11 +1,11 @@
-"""The reference captures (``/work/shared/ref/pcap``) as test data."""
+"""The reference captures (``tests/fixtures/pcap``) as test data."""
 
 from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
 
+from tests.fixtures import PCAP
 from tests.pcap import UdpDatagram, read_udp
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
     "decoded_lines",
 ]
 
-REF_PCAP = Path("/work/shared/ref/pcap")
+REF_PCAP = PCAP
 CAPTURES = (
     "udpu-3node-join-steady-fail",
     "udp-mcast-3node-join-steady-fail",

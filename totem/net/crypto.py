@@ -1,4 +1,4 @@
-"""Authenticated encryption of every Totem datagram, sans-IO (issue 7; ref totem-wire.md 1).
+"""Authenticated encryption of every Totem datagram, sans-IO (ref totem-wire.md 1).
 
 corosync 3.1.7 carries **no crypto at all on udp/udpu** (``totemudp.c`` and
 ``totemudpu.c`` send the totemsrp buffer as-is; ``totem_config_validate`` refuses

@@ -20,7 +20,7 @@ sends only what services queue for the sync (``waiting_trans_ack``); when sync
 completes, ``trans_ack`` releases the normal queue.
 
 Between SRP and the network sits an optional :class:`~totem.net.layer.NetLayer`
-(passive redundant rings and datagram crypto, issue 7): received datagrams carry
+(passive redundant rings and datagram crypto): received datagrams carry
 the ring (``link``) they arrived on and are opened and filtered there; outgoing
 ones get their link and are sealed. SRP's ``net_mtu`` is lowered by the crypto
 overhead so sealed datagrams still fit. Without a NetLayer (or with ``rrp_mode:

@@ -2,7 +2,7 @@
 
     python tests/cpg/realprobe/make_fixture.py OUTDIR > tests/cpg/data/real_cpg_3.1.7.json
 
-Reads ``OUTDIR/cpg.pcap`` (decoded with ``/work/shared/tools/totemdump.py``'s pcap
+Reads ``OUTDIR/cpg.pcap`` (decoded with ``../shared/tools/totemdump.py``'s pcap
 reader), keeps one copy of every MCAST by (ring, seq), undoes totempg packing and
 fragmentation per sender, and writes, in ring order and then sequence order:
 
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, "/work/shared/tools")
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "shared" / "tools"))
 from totemdump import pcap_udp  # type: ignore[import-not-found]
 
 PROBE_NODES = {"A": 1, "B": 2, "C": 3, "D": 3, "E": 2, "F": 1}

@@ -10,7 +10,7 @@ OUT=${1:?usage: record.sh OUTDIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export RC_PREFIX=cpgx RC_STATE=/run/realcluster-cpgx RC_SUBNET=10.99.77 RC_MCASTADDR=239.192.77.1
 export RC_DEBUG=on
-RC=/work/shared/tools/realcluster.sh
+RC=$(cd "$HERE/../../../.." && pwd)/shared/tools/realcluster.sh
 mkdir -p "$OUT"
 PROBE=$OUT/cpgprobe
 gcc -O2 -Wall -Wextra -o "$PROBE" "$HERE/cpgprobe.c" -lcpg
