@@ -19,7 +19,6 @@ aes256 + sha256, with ``crypto_cipher``/``crypto_hash`` overriding either half. 
 from __future__ import annotations
 
 import os
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
