@@ -163,14 +163,14 @@ class NodeCluster:
 
     def client_ok(self, i: int) -> bool:
         try:
-            with CfsClient(self.root(i), timeout=5) as client:
+            with CfsClient(str(self.root(i)), timeout=5) as client:
                 client.status()
         except (CfsUnavailable, CfsError):
             return False
         return True
 
     def status(self, i: int) -> dict[str, object]:
-        with CfsClient(self.root(i), timeout=10) as client:
+        with CfsClient(str(self.root(i)), timeout=10) as client:
             return client.status()
 
     # ------------------------------------------------------------------ tools

@@ -200,9 +200,8 @@ def test_create_join_status_and_bad_joins(tmp_path: Path) -> None:
         )
         assert c.cfs(2, "put", "corosync.conf.new", input=edited).returncode == 0
         assert c.cfs(2, "mv", "corosync.conf.new", "corosync.conf").returncode == 0
-        for i in (1, 2, 3):
-            path = c.root(i) / "etc" / "corosync" / "corosync.conf"
-            c.wait(lambda path=path: path.read_text() == edited, 3, f"node {i}'s file")
+        local_files = [c.root(i) / "etc" / "corosync" / "corosync.conf" for i in (1, 2, 3)]
+        c.wait(lambda: all(f.read_text() == edited for f in local_files), 3, "every file")
         assert c.log_text(2).count("run corosync-cfgtool -R") == 1
         assert "run corosync-cfgtool -R" not in c.log_text(3)
         # F3: no config_version: nothing written
@@ -243,8 +242,8 @@ def test_delnode_expected_and_read_only_without_quorum(tmp_path: Path) -> None:
         # D7, D8
         assert c.pvecm(1, "expected", "1").returncode == 0
         c.wait(lambda: c.quorate(1), 10, "node 1 quorate with expected 1")
-        status = c.pvecm(1, "status").stdout
-        assert "Quorate:          Yes\n" in status and "Expected votes:   1\n" in status
+        text = c.pvecm(1, "status").stdout
+        assert "Quorate:          Yes\n" in text and "Expected votes:   1\n" in text
         gone = c.pvecm(1, "delnode", "node3")
         assert gone.returncode == 0 and gone.stdout == ""
         after = c.cfs(1, "cat", "corosync.conf").stdout
