@@ -6,8 +6,9 @@ The node's quorum service (id 3) learns the quorate state through
 Control operations (used by ``pycorosync-quorumtool``):
 
 * ``quorum.status`` -- the JSON status (``--json``)
-* ``quorum.render`` -- ``{"what": "status" | "nodes", "nodeid_format", "sort"}``: the text
-  of ``corosync-quorumtool -s`` / ``-l``, rendered here where the names are known
+* ``quorum.render`` -- ``{"what": "status" | "nodes", "nodeid_format", "sort",
+  "name_column"}``: the text of ``corosync-quorumtool -s`` / ``-l``, rendered here where the
+  names are known (``"name_column": "address"``: ring0 addresses, as ``-i``)
 * ``quorum.set_expected`` -- ``{"value": N}`` (``-e N``)
 * ``quorum.set_votes`` -- ``{"node_id": ID, "value": V}`` (``-v V -n ID``)
 * ``quorum.cancel_wfa`` -- cancel wait-for-all (``pvecm``/``corosync-quorumtool -w``-like)
@@ -71,6 +72,11 @@ def settings_from_config(config: CorosyncConfig) -> VotequorumSettings:
     )
 
 
+def _addresses(config: CorosyncConfig) -> dict[int, str]:
+    """What ``corosync-quorumtool -i`` prints in the Name column: the ring0 address."""
+    return {node.nodeid: node.ring0_addr for node in config.nodes}
+
+
 def _names(config: CorosyncConfig) -> dict[int, str]:
     """What corosync-quorumtool prints in the Name column: the node name, else ring0 address."""
     return {node.nodeid: node.name or node.ring0_addr for node in config.nodes}
@@ -79,9 +85,15 @@ def _names(config: CorosyncConfig) -> dict[int, str]:
 class ConfiguredVotequorum(VotequorumService):
     """votequorum with the node names of its config and control-socket operations."""
 
-    def __init__(self, settings: VotequorumSettings, names: Mapping[int, str]) -> None:
+    def __init__(
+        self,
+        settings: VotequorumSettings,
+        names: Mapping[int, str],
+        addresses: Mapping[int, str] | None = None,
+    ) -> None:
         super().__init__(settings)
         self.names = dict(names)
+        self.addresses = dict(addresses or {})
 
     def bind(self, services: Sequence[Service]) -> None:
         """Report quorum to the node's quorum service (id 3), as corosync's provider does."""
@@ -93,6 +105,7 @@ class ConfiguredVotequorum(VotequorumService):
     def config_reloaded(self, config: CorosyncConfig) -> None:
         """A configuration reload (cfg RELOAD_CONFIG): new names, votequorum's refresh."""
         self.names = _names(config)
+        self.addresses = _addresses(config)
         self.refresh_config(settings_from_config(config))
 
     def control_ops(self) -> Mapping[str, Callable[[dict[str, Any]], Any]]:
@@ -120,11 +133,13 @@ class ConfiguredVotequorum(VotequorumService):
         sort = request.get("sort", "addr")
         if nodeid_format not in ("decimal", "hex") or sort not in ("addr", "name", "nodeid"):
             raise ValueError("nodeid_format must be decimal|hex and sort addr|name|nodeid")
+        # "name_column": "address" is corosync-quorumtool -i (addresses instead of names)
+        names = self.addresses if request.get("name_column") == "address" else self.names
         snapshot = self.snapshot()
         if what == "nodes":
-            return render_nodes(snapshot, self.names, nodeid_format=nodeid_format, sort=sort)
+            return render_nodes(snapshot, names, nodeid_format=nodeid_format, sort=sort)
         return render_status(
-            snapshot, self.names, date=datetime.now(), nodeid_format=nodeid_format, sort=sort
+            snapshot, names, date=datetime.now(), nodeid_format=nodeid_format, sort=sort
         )
 
     @staticmethod
@@ -157,4 +172,4 @@ def service_factory(context: ServiceContext) -> ConfiguredVotequorum | None:
     config = context.config
     if config.quorum.provider != PROVIDER:
         return None
-    return ConfiguredVotequorum(settings_from_config(config), _names(config))
+    return ConfiguredVotequorum(settings_from_config(config), _names(config), _addresses(config))

@@ -5,7 +5,8 @@
     pycorosync-quorumtool [--run-dir DIR] -e N          # set expected votes (pvecm expected N)
     pycorosync-quorumtool [--run-dir DIR] -v V [-n ID]  # set a node's votes (default: this node)
     pycorosync-quorumtool [--run-dir DIR] -m            # monitor: print the status on each change
-    options: -H (node ids in hex), -o a|n|i (sort by address, name, node id)
+    options: -H (node ids in hex), -i (addresses in the Name column),
+             -o a|n|i (sort by address, name, node id)
 
 Exit status as corosync-quorumtool: for ``-s``, 0 when quorate, 2 when not quorate,
 1 when the node cannot be reached or a request is refused.
@@ -32,6 +33,7 @@ def _render(client: ControlClient, what: str, args: argparse.Namespace) -> str:
         what=what,
         nodeid_format="hex" if args.hex else "decimal",
         sort=_SORT[args.order],
+        name_column="address" if args.ip else "name",
     )
     return text
 
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     action.add_argument("-v", dest="votes", type=int, metavar="V", help="set votes")
     parser.add_argument("-n", dest="node_id", type=int, help="node id for -v (default: this node)")
     parser.add_argument("-H", dest="hex", action="store_true", help="node ids in hex")
+    parser.add_argument("-i", dest="ip", action="store_true", help="show addresses, not names")
     parser.add_argument("-o", dest="order", choices=sorted(_SORT), default="a", help="sort order")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)

@@ -18,6 +18,7 @@ aes256 + sha256, with ``crypto_cipher``/``crypto_hash`` overriding either half. 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from totem.config.timers import TotemTimers
 
 __all__ = [
+    "AUTHKEY_ENV",
     "DEFAULT_KEYFILE",
     "AutoTieBreakerNode",
     "CorosyncConfig",
@@ -64,6 +66,9 @@ TieBreaker = Literal["lowest", "highest"] | int
 HeuristicsMode = Literal["off", "on", "sync"]
 
 DEFAULT_KEYFILE = "/etc/corosync/authkey"
+AUTHKEY_ENV = "PYCOROSYNC_AUTHKEY"
+"""Environment variable naming another default key file (corosync's is compiled in): lets
+several nodes of one machine, each under its own root directory, share one corosync.conf."""
 """``COROSYSCONFDIR "/authkey"``: read when crypto is on and neither keyfile nor key is set."""
 
 
@@ -153,8 +158,11 @@ class TotemConfig:
 
     @property
     def keyfile_path(self) -> str:
-        """The key file corosync would read: ``keyfile``, else the default authkey."""
-        return self.keyfile if self.keyfile is not None else DEFAULT_KEYFILE
+        """The key file corosync would read: ``keyfile``, else the default authkey
+        (``$PYCOROSYNC_AUTHKEY`` when set)."""
+        if self.keyfile is not None:
+            return self.keyfile
+        return os.environ.get(AUTHKEY_ENV) or DEFAULT_KEYFILE
 
     def interface(self, linknumber: int) -> InterfaceConfig | None:
         for iface in self.interfaces:

@@ -1,0 +1,1 @@
+"""``pycorosync-cfsd``: the asyncio drivers of the replicated filesystem on a node."""

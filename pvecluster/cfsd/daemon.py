@@ -1,0 +1,517 @@
+"""``pycorosync-cfsd``: the pmxcfs of a node (ref cluster-manager.md 4, 5.3).
+
+    pycorosync-cfsd --root R --name NAME --ip IP [-f] [-l] [--api-port 8006] [--no-fuse]
+    pycorosync-cfsd --root R --set-password-file F
+
+Start-up, as pmxcfs: open (or create) ``R/var/lib/pve-cluster/config.db``; a new database
+imports ``R/etc/corosync/corosync.conf`` unless ``-l``. With a ``corosync.conf`` in the
+database and no ``-l`` the node runs in **cluster mode**: the replicated corosync.conf is
+written to the local file (propagation rules), the engine is started
+(:mod:`pvecluster.cfsd.engine`) and the filesystem joins the process group ``pve_dcdb_v1``
+(:mod:`pvecluster.cfsd.group`). Otherwise it runs in **local mode** (quorate, no engine):
+``forcing local mode (although corosync.conf exists)`` with ``-l``, ``using local mode
+(corosync.conf does not exist)`` without a cluster.
+
+It serves ``R/run/cfsd.sock`` (:mod:`pvecluster.cfsd.ops`), the HTTPS join API on
+``IP:--api-port`` (:mod:`pvecluster.api.server`) and, where ``/dev/fuse`` exists and pyfuse3
+is installed, the filesystem at ``R/etc/pve`` (:mod:`pvecluster.cfsd.fuse`). SIGTERM stops
+the engine and the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from pvecluster.api.auth import write_password
+from pvecluster.api.tls import ensure_certificate
+from pvecluster.cfs.database import SqliteBackend, backup_database
+from pvecluster.cfs.dcdb import CorosyncConfUpdated
+from pvecluster.cfs.dfsm import Mode, ModeChanged
+from pvecluster.cfs.memdb import DbLoadError, MemDb
+from pvecluster.cfs.node import DEFAULT_VERIFY_INTERVAL, CfsNode, FsOp, OpDone
+from pvecluster.cfs.wire import DcdbOp
+from pvecluster.cfsd.engine import EngineError, EngineSupervisor
+from pvecluster.cfsd.group import GroupDriver
+from pvecluster.corosync.conf import ConfError, parse_conf
+from pvecluster.corosync.propagate import plan_sync
+from pvecluster.paths import NodeRoot
+from totem.node.async_client import AsyncControlClient
+from totem.srp.events import LogLevel, LogRecord
+
+__all__ = ["CfsDaemon", "main"]
+
+EXIT_ALREADY_RUNNING = 18
+RELOAD_DELAY = 1.0
+"""Seconds the originator waits before the cluster-wide reload (pmxcfs's heuristic)."""
+_LEVEL_WORDS = {
+    LogLevel.ERROR: "crit",
+    LogLevel.WARNING: "warning",
+    LogLevel.NOTICE: "notice",
+    LogLevel.INFO: "info",
+    LogLevel.DEBUG: "debug",
+}
+
+
+def log_line(record: LogRecord) -> None:
+    """``[dcdb] notice: ...`` on standard error, as pmxcfs's syslog lines."""
+    stamp = time.strftime("%b %d %H:%M:%S")
+    level = _LEVEL_WORDS.get(record.level, "notice")
+    sys.stderr.write(
+        f"{stamp} pmxcfs[{os.getpid()}]: [{record.subsys}] {level}: {record.message}\n"
+    )
+    sys.stderr.flush()
+
+
+def atomic_write(path: str, data: bytes, mode: int) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class CfsDaemon:
+    """One node's filesystem daemon."""
+
+    def __init__(
+        self,
+        root: NodeRoot,
+        name: str,
+        ip: str,
+        *,
+        force_local: bool = False,
+        verify_interval: float = DEFAULT_VERIFY_INTERVAL,
+        api_port: int = 8006,
+        fuse: bool = True,
+        manage_engine: bool = True,
+    ) -> None:
+        self.root = root
+        self.name = name
+        self.ip = ip
+        self.force_local = force_local
+        self.verify_interval = verify_interval
+        self.api_port = api_port
+        self.want_fuse = fuse
+        self.manage_engine = manage_engine
+        self.loop = asyncio.get_running_loop()
+        self.memdb: MemDb | None = None
+        self.backend: SqliteBackend | None = None
+        self.node: CfsNode | None = None
+        self.group: GroupDriver | None = None
+        self.engine = EngineSupervisor(root, name)
+        self._pending: dict[int, asyncio.Future[int]] = {}
+        self._effects: asyncio.Queue[object] = asyncio.Queue()
+        self._stopped: asyncio.Future[None] = self.loop.create_future()
+        self.reloads_triggered = 0
+        self.api: Any = None
+        self.fuse: Any = None
+        self.control: Any = None
+        self._effects_task: asyncio.Task[None] | None = None
+        self._engine_watch: asyncio.Task[None] | None = None
+        self._lock_handle: Any = None
+
+    def log(self, level: LogLevel, message: str, subsys: str = "main") -> None:
+        log_line(LogRecord(level, subsys, message))
+
+    # ------------------------------------------------------------------ database
+    def open_database(self) -> None:
+        root = self.root
+        created = not os.path.exists(root.db)
+        self.backend = SqliteBackend(root.db)
+        self.memdb = MemDb(self.backend, now=time.time())
+        if created and not self.force_local and os.path.exists(root.corosync_conf):
+            with open(root.corosync_conf, "rb") as handle:
+                data = handle.read()
+            mtime = int(time.time())
+            self.memdb.create("corosync.conf", 0, mtime)
+            self.memdb.write("corosync.conf", 0, mtime, data, 0, truncate=True)
+            self.log(LogLevel.NOTICE, f"imported {root.corosync_conf} into the new database")
+
+    def close_database(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+        self.backend = None
+
+    # ------------------------------------------------------------------ modes
+    def has_cluster_conf(self) -> bool:
+        assert self.memdb is not None
+        entry = self.memdb.lookup("corosync.conf")
+        return entry is not None and not entry.is_dir
+
+    async def enter_mode(self) -> None:
+        """Local or cluster mode, from the database (pmxcfs's start-up decision)."""
+        memdb = self.memdb
+        assert memdb is not None
+        cluster = self.has_cluster_conf()
+        if self.force_local:
+            if cluster:
+                self.log(LogLevel.NOTICE, "forcing local mode (although corosync.conf exists)")
+            else:
+                self.log(LogLevel.NOTICE, "using local mode (corosync.conf does not exist)")
+        elif not cluster:
+            self.log(LogLevel.NOTICE, "using local mode (corosync.conf does not exist)")
+        local = self.force_local or not cluster
+        self.node = CfsNode(
+            memdb, 0, os.getpid(), local_mode=local, verify_interval=self.verify_interval
+        )
+        if local:
+            return
+        entry = memdb.lookup("corosync.conf")
+        assert entry is not None
+        self._sync_corosync_conf(CorosyncConfUpdated(entry.data, False))
+        if self.manage_engine:
+            try:
+                nodeid = await self.engine.start()
+            except EngineError as err:
+                self.log(LogLevel.ERROR, f"unable to start the engine: {err}")
+            else:
+                self.log(LogLevel.NOTICE, f"started the engine as node {nodeid}")
+                self._engine_watch = self.loop.create_task(self._watch_engine())
+        self.group = GroupDriver(self.node, self.root.run_dir, self._after_input, log_line)
+        self.group.start()
+
+    async def leave_mode(self) -> None:
+        if self.group is not None:
+            await self.group.stop()
+            self.group = None
+        if self._engine_watch is not None:
+            self._engine_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._engine_watch
+            self._engine_watch = None
+        await self.engine.stop()
+        self._fail_pending()
+
+    async def _watch_engine(self) -> None:
+        status = await self.engine.wait()
+        self.log(LogLevel.NOTICE, f"the engine exited with status {status}")
+
+    async def restart(self) -> str:
+        """``systemctl restart corosync pve-cluster``: re-decide the mode and start again."""
+        await self.leave_mode()
+        await self.enter_mode()
+        assert self.node is not None
+        return "local" if self.node.local_mode else "cluster"
+
+    async def reset_database(self) -> str:
+        """``finish_join``: stop, back the database up, delete it, start from the local
+        corosync.conf (a new database imports it; the cluster's tree replaces the rest)."""
+        await self.leave_mode()
+        self.close_database()
+        root = self.root
+        try:
+            backup = backup_database(root.db, time.time())
+        except Exception as err:
+            backup = ""
+            self.log(LogLevel.ERROR, f"failed to create backup of pre-join config database - {err}")
+            os.replace(root.db, f"{root.db}.{int(time.time())}.bak")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(root.db + suffix)
+        force_local, self.force_local = self.force_local, False
+        try:
+            self.open_database()
+        finally:
+            self.force_local = force_local
+        await self.enter_mode()
+        return backup
+
+    # ------------------------------------------------------------------ core I/O
+    def _after_input(self) -> None:
+        node = self.node
+        if node is None:
+            return
+        for event in node.events():
+            self._effects.put_nowait(event)
+
+    async def _effects_loop(self) -> None:
+        """Side effects of the core's events, one after another, in order."""
+        while True:
+            event = await self._effects.get()
+            try:
+                if isinstance(event, OpDone):
+                    future = self._pending.pop(event.count, None)
+                    if future is not None and not future.done():
+                        future.set_result(event.result)
+                elif isinstance(event, CorosyncConfUpdated):
+                    if self._sync_corosync_conf(event):
+                        await asyncio.sleep(RELOAD_DELAY)
+                        await self._reload_cluster()
+                elif isinstance(event, ModeChanged):
+                    if event.mode in (Mode.ERROR, Mode.VERSION_ERROR):
+                        self._fail_pending()
+                elif isinstance(event, LogRecord):
+                    log_line(event)
+            except Exception as err:  # a side effect must never stop the daemon
+                self.log(LogLevel.ERROR, f"internal error handling {event!r}: {err!r}")
+
+    def _sync_corosync_conf(self, event: CorosyncConfUpdated) -> bool:
+        """Apply the propagation rules to the local file; True: reload the cluster now."""
+        path = self.root.corosync_conf
+        try:
+            with open(path, "rb") as handle:
+                old: bytes | None = handle.read()
+        except FileNotFoundError:
+            old = None
+        except OSError as err:
+            self.log(LogLevel.ERROR, f"unable to read cluster config file '{path}' - {err}")
+            old = None
+        plan = plan_sync(event.data, old, event.notify, path)
+        if plan.write:
+            try:
+                atomic_write(path, event.data, 0o644)
+            except OSError as err:
+                self.log(LogLevel.ERROR, f"unable to write '{path}' - {err}")
+                return False
+        if plan.message is not None and plan.level is not None:
+            self.log(plan.level, plan.message)
+        return plan.write and plan.reload
+
+    async def _reload_cluster(self) -> None:
+        """``corosync-cfgtool -R``: every node of the cluster reloads its corosync.conf."""
+        self.reloads_triggered += 1
+        self.log(LogLevel.NOTICE, "run corosync-cfgtool -R")
+        try:
+            client = await AsyncControlClient(self.root.run_dir).connect()
+            try:
+                await asyncio.wait_for(client.call("cfg.reload"), 90)
+            finally:
+                await client.close()
+        except Exception as err:
+            self.log(LogLevel.ERROR, f"corosync-cfgtool -R failed: {err}")
+
+    def _fail_pending(self) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_result(-16)  # EBUSY: never applied
+        self._pending.clear()
+
+    async def submit(self, op: FsOp) -> int:
+        """Run one file operation; its result (>= 0) or ``-errno``."""
+        node = self.node
+        if node is None:
+            return -5
+        outcome = node.submit(op, time.time())
+        if isinstance(outcome, OpDone):
+            if node.local_mode:
+                self._after_input()
+            return outcome.result
+        future: asyncio.Future[int] = self.loop.create_future()
+        self._pending[outcome] = future
+        if self.group is not None:
+            self.group.flush()
+        return await future
+
+    async def write_file(self, path: str, data: bytes) -> int:
+        """Whole-file write: CREATE when missing, then WRITE with truncation."""
+        assert self.memdb is not None
+        if self.memdb.lookup(path) is None:
+            result = await self.submit(FsOp(DcdbOp.CREATE, path))
+            if result < 0 and result != -17:
+                return result
+        return await self.submit(FsOp(DcdbOp.WRITE, path, data=data, flags=1))
+
+    # ------------------------------------------------------------------ views
+    def members(self) -> dict[str, Any]:
+        """``.members``: this node, the cluster and every configured node's state."""
+        memdb = self.memdb
+        node = self.node
+        assert memdb is not None and node is not None
+        entry = memdb.lookup("corosync.conf")
+        result: dict[str, Any] = {"nodename": self.name, "version": memdb.root.version}
+        if entry is None or entry.is_dir:
+            return result
+        try:
+            conf = parse_conf(entry.data)
+        except ConfError:
+            return result
+        online_ids = {nodeid for nodeid, _pid in (self.group.members if self.group else [])}
+        nodelist = {}
+        for name, item in conf.nodelist.items():
+            try:
+                nodeid = int(item.get("nodeid", 0))
+            except ValueError:
+                nodeid = 0
+            online = name == self.name if node.local_mode else nodeid in online_ids
+            nodelist[name] = {"id": nodeid, "online": online, "ip": item.get("ring0_addr")}
+        result["cluster"] = {
+            "name": conf.totem.get("cluster_name"),
+            "version": conf.version(),
+            "nodes": len(nodelist),
+            "quorate": node.quorate,
+        }
+        result["nodelist"] = nodelist
+        return result
+
+    def status(self) -> dict[str, Any]:
+        node = self.node
+        assert node is not None and self.memdb is not None
+        return {
+            "name": self.name,
+            "ip": self.ip,
+            "pid": os.getpid(),
+            "local_mode": node.local_mode,
+            "quorate": node.quorate,
+            "synced": node.synced,
+            "dfsm": node.dfsm.status(),
+            "leader": list(node.dcdb.leader) if node.dcdb.leader else None,
+            "version": self.memdb.root.version,
+            "engine_running": self.engine.running,
+            "engine_nodeid": self.engine.nodeid,
+            "reloads_triggered": self.reloads_triggered,
+            "refused_inquorate": node.refused_inquorate,
+            "fuse": self.fuse is not None and getattr(self.fuse, "mounted", False),
+            "api_port": self.api_port,
+        }
+
+    # ------------------------------------------------------------------ run
+    def _lock(self) -> bool:
+        os.makedirs(self.root.run_dir, exist_ok=True)
+        handle = open(self.root.pid_file, "a+")  # noqa: SIM115 - held open
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock_handle = handle
+        return True
+
+    def stop(self) -> None:
+        if not self._stopped.done():
+            self._stopped.set_result(None)
+
+    async def run(self) -> int:
+        from pvecluster.api.server import ApiServer
+        from pvecluster.cfsd.ops import ControlOps
+
+        if not self._lock():
+            self.log(LogLevel.ERROR, "unable to acquire pmxcfs lock - another instance is running")
+            return EXIT_ALREADY_RUNNING
+        try:
+            self.open_database()
+        except DbLoadError as err:
+            self.log(LogLevel.ERROR, f"{err}")
+            self.log(LogLevel.ERROR, f"DB load failed: {self.root.db} (move it away to start over)")
+            return 1
+        ensure_certificate(self.root.api_cert, self.root.api_key, self.name, self.ip)
+        self._effects_task = self.loop.create_task(self._effects_loop())
+        self.control = ControlOps(self)
+        await self.control.start()
+        await self.enter_mode()
+        self.api = ApiServer(self)
+        try:
+            await self.api.start()
+        except OSError as err:
+            self.log(LogLevel.ERROR, f"cannot serve the API on {self.ip}:{self.api_port}: {err}")
+            self.api = None
+        if self.want_fuse:
+            from pvecluster.cfsd.fuse import start_fuse
+
+            self.fuse = await start_fuse(self)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(signum, self.stop)
+        self.log(LogLevel.NOTICE, f"pycorosync-cfsd started on {self.root.root} as {self.name}")
+        try:
+            await self._stopped
+        finally:
+            self.log(LogLevel.NOTICE, "teardown filesystem")
+            if self.fuse is not None:
+                await self.fuse.stop()
+            if self.api is not None:
+                await self.api.stop()
+            await self.leave_mode()
+            await self.control.stop()
+            if self._effects_task is not None:
+                self._effects_task.cancel()
+            self.close_database()
+            self.log(LogLevel.NOTICE, "exit proxmox configuration filesystem (0)")
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pycorosync-cfsd", description="The replicated configuration filesystem of a node."
+    )
+    parser.add_argument("--root", default="/", help="the node root (default /)")
+    parser.add_argument("--name", help="this node's name (default: the host name)")
+    parser.add_argument("--ip", help="this node's address (default: the host name's address)")
+    parser.add_argument("-f", "--foreground", action="store_true", help="do not daemonize")
+    parser.add_argument(
+        "-l", "--local", action="store_true", help="force local mode (ignore corosync.conf)"
+    )
+    parser.add_argument("-d", "--debug", action="store_true", help="debug messages")
+    parser.add_argument("--api-port", type=int, default=8006, help="HTTPS port (default 8006)")
+    parser.add_argument("--no-fuse", action="store_true", help="do not mount R/etc/pve")
+    parser.add_argument(
+        "--verify-interval",
+        type=float,
+        default=DEFAULT_VERIFY_INTERVAL,
+        help="seconds between checksum verifications (default 3600)",
+    )
+    parser.add_argument(
+        "--set-password-file",
+        metavar="F",
+        help="set the root password of the join API from the first line of F, then exit",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    root = NodeRoot(os.path.abspath(args.root))
+    if args.set_password_file:
+        try:
+            with open(args.set_password_file, encoding="utf-8") as handle:
+                password = handle.readline().rstrip("\n")
+        except OSError as err:
+            print(f"pycorosync-cfsd: {args.set_password_file}: {err.strerror}", file=sys.stderr)
+            return 1
+        if not password:
+            print("pycorosync-cfsd: the password must not be empty", file=sys.stderr)
+            return 1
+        write_password(root.passwd, password)
+        return 0
+    import socket
+
+    name = args.name or socket.gethostname().split(".")[0]
+    ip = args.ip
+    if ip is None:
+        try:
+            ip = socket.gethostbyname(name)
+        except OSError:
+            print(f"pycorosync-cfsd: cannot resolve {name}; pass --ip", file=sys.stderr)
+            return 1
+
+    async def run() -> int:
+        daemon = CfsDaemon(
+            root,
+            name,
+            ip,
+            force_local=args.local,
+            verify_interval=args.verify_interval,
+            api_port=args.api_port,
+            fuse=not args.no_fuse,
+        )
+        return await daemon.run()
+
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""corosync.conf as Proxmox handles it: parser, writer, generator, propagation rules."""

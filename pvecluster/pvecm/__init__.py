@@ -1,0 +1,1 @@
+"""``pycorosync-pvecm``: pvecm's subcommands on top of the replicated filesystem."""
