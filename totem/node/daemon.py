@@ -25,11 +25,11 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import itertools
 import os
 import signal
-import socket
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,11 +38,12 @@ from totem.config import (
     ConfigError,
     CorosyncConfig,
     NodeConfig,
-    find_local_node,
+    effective_mcastport,
     load,
-    local_interface_addresses,
 )
-from totem.node.assemble import SUPPORTED_TRANSPORTS, build_net, build_stack, make_transports
+from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
+from totem.config.resolve import system_lookup
+from totem.node.assemble import build_stack, make_transports
 from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.cpg_api import CpgControl
@@ -56,7 +57,7 @@ from totem.ringid import RingId
 from totem.services.cfg import CfgKilled, CfgReloadRequested, CfgService, CfgShutdown
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
-from totem.transport.base import new_event_loop
+from totem.transport.base import BindError, new_event_loop
 from totem.transport.udp import UdpTransport
 from totem.transport.udpu import UdpuTransport
 
@@ -73,7 +74,6 @@ __all__ = [
     "main",
 ]
 
-EXIT_CONFIG = 8
 EXIT_ALREADY_RUNNING = 18
 RELOAD_REPLY_TIMEOUT = 60.0
 """Seconds a ``cfg.reload`` request waits for its RELOAD_CONFIG to be delivered."""
@@ -318,7 +318,7 @@ class Daemon:
         from totem.node.reload import ReloadRefused, apply_to_stack, plan_log, plan_reload
 
         try:
-            new = load(self.config.path)
+            new = load(self.config.path, lookup=system_lookup)
         except ConfigError as err:
             self.reloads["refused"] += 1
             emit(LogRecord(LogLevel.ERROR, "CFG", f"Unable to reload config file: {err}"))
@@ -389,6 +389,30 @@ class Daemon:
             emit(LogRecord(LogLevel.ERROR, "MAIN", f"cannot open log file {logfile}: {err}"))
 
     # ------------------------------------------------------------------------------------
+    def _bind_failure(self, link: int, err: OSError) -> str:
+        """Why ring ``link`` cannot be bound, and what to do about it."""
+        node = self.local_node
+        if isinstance(err, BindError):
+            where = f"{err.address} port {err.port}"
+        else:
+            where = f"{node.addresses[link]} port {effective_mcastport(self.config.totem, link)}"
+        reason = err.strerror or str(err)
+        if err.errno is not None:
+            reason = f"{reason} (errno {err.errno}, {errno.errorcode.get(err.errno, '?')})"
+        message = f"cannot bind {where} for ring {link} of node {node.nodeid}: {reason}"
+        if err.errno == errno.EADDRINUSE:
+            message += (
+                "; another process uses it: is this node already running? Several nodes on "
+                "one machine need one --nodeid N each (and their own --run-dir)"
+            )
+        elif err.errno == errno.EADDRNOTAVAIL:
+            message += (
+                f"; {node.addresses[link]} is not an address of this machine: is this machine "
+                f"node {node.nodeid}? (--nodeid N picks the nodelist entry; without it the node "
+                "is found by host name or address)"
+            )
+        return message
+
     def status(self) -> dict[str, Any]:
         """Everything the tools show."""
         config = self.config
@@ -440,8 +464,7 @@ class Daemon:
             try:
                 await transport.open()
             except OSError as err:
-                address = self.local_node.addresses[link]
-                emit(LogRecord(LogLevel.ERROR, "TOTEM", f"cannot bind {address}: {err.strerror}"))
+                emit(LogRecord(LogLevel.ERROR, "TOTEM", self._bind_failure(link, err)))
                 for opened in self.transports[:link]:
                     opened.close()
                 return 1
@@ -540,48 +563,12 @@ def _pick_state_dir(args: argparse.Namespace, config: CorosyncConfig) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        config = load(args.config)
-    except ConfigError as err:
-        print(f"pycorosync: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    except OSError as err:
-        print(f"pycorosync: cannot read {args.config}: {err.strerror}", file=sys.stderr)
-        return EXIT_CONFIG
-    debug = args.debug or config.logging.debug != "off"
-    configure_logging(
-        debug=debug,
-        logfile=config.logging.logfile if config.logging.to_logfile else None,
-        to_stderr=True,
-        syslog_facility=config.logging.syslog_facility if config.logging.to_syslog else None,
-    )
-    for warning in config.warnings:
-        emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
-    if config.totem.transport not in SUPPORTED_TRANSPORTS:
-        print(
-            f"pycorosync: {config.path}: transport {config.totem.transport!r} is not supported; "
-            "set 'transport: udpu' or 'transport: udp' in the totem section",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    try:
-        local_node = find_local_node(
-            config,
-            local_interface_addresses(),
-            [socket.gethostname()],
-            nodeid_override=args.nodeid if args.nodeid is not None else config.totem.nodeid,
-        )
-    except ConfigError as err:
-        print(f"pycorosync: {err}", file=sys.stderr)
+    checked = checked_start(args.config, args.nodeid, debug=args.debug)
+    if checked is None:
         return EXIT_CONFIG
     if args.test:
-        try:
-            build_net(config, local_node)  # the crypto key must be readable too
-        except ConfigError as err:
-            print(f"pycorosync: {err}", file=sys.stderr)
-            return EXIT_CONFIG
-        print(f"{config.path}: OK, this is node {local_node.nodeid} ({local_node.addresses[0]})")
-        return 0
+        return exit_normally()
+    config, local_node = checked.config, checked.local_node
     state_dir = _pick_state_dir(args, config)
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
