@@ -141,6 +141,7 @@ class Daemon:
         state_dir: str,
         *,
         debug: bool = False,
+        qdevice_cert_dir: str | None = None,
     ) -> None:
         self.config = config
         """The configuration in effect (replaced by every accepted reload)."""
@@ -149,6 +150,8 @@ class Daemon:
         self.state_dir = state_dir
         self.debug = debug
         """``--debug``: debug logging whatever ``logging.debug`` says."""
+        self.qdevice_cert_dir = qdevice_cert_dir
+        """``--qdevice-cert-dir``: the quorum device client's PEM files (agents read it)."""
         self._reload_ids = itertools.count(1)
         self._reload_replies: dict[int, asyncio.Future[Any]] = {}
         self.reloads = {"accepted": 0, "refused": 0}
@@ -540,6 +543,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="control socket and pid file")
     parser.add_argument("--state-dir", help="ring id files (default: system.state_dir)")
     parser.add_argument("--nodeid", type=int, help="which nodelist entry this daemon is")
+    parser.add_argument(
+        "--qdevice-cert-dir",
+        metavar="DIR",
+        help="TLS files of the quorum device client: ca.crt, cluster.crt, cluster.key "
+        "(default $PYCOROSYNC_QDEVICE_CERT_DIR, else /etc/corosync/qdevice/net; "
+        "pycorosync-qnetd-certutil --setup writes them)",
+    )
     parser.add_argument("-d", "--debug", action="store_true", help="log debug messages")
     parser.add_argument("-t", "--test", action="store_true", help="check the config and exit")
     parser.add_argument("-v", "--version", action="version", version=__version__)
@@ -575,7 +585,14 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> int:
         try:
-            daemon = Daemon(config, local_node, args.run_dir, state_dir, debug=args.debug)
+            daemon = Daemon(
+                config,
+                local_node,
+                args.run_dir,
+                state_dir,
+                debug=args.debug,
+                qdevice_cert_dir=args.qdevice_cert_dir,
+            )
         except ConfigError as err:
             print(f"pycorosync: {err}", file=sys.stderr)
             return EXIT_CONFIG
