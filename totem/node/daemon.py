@@ -1,8 +1,12 @@
 """``pycorosync``: the node daemon.
 
     pycorosync -f -c /etc/corosync/corosync.conf [--run-dir /run/pycorosync] [--nodeid N]
+               [--state-dir DIR] [--qdevice-cert-dir DIR] [-d]
+    pycorosync -t -c FILE [--nodeid N]     # check the configuration, as corosync -t
 
-Reads corosync.conf, finds this node in the nodelist, binds its ring address
+Reads corosync.conf and runs the start-up check (:mod:`totem.config.check`: host names
+resolved, this node found in the nodelist, the transport and crypto key usable; ``-t``
+stops there, with corosync -t's output), binds its ring address
 (both, with ``rrp_mode: passive``: one transport per ring), forms or joins the
 ring and serves the control socket in ``--run-dir`` (so
 several daemons on one machine, e.g. on 127.0.0.1/.2/.3, each need their own
