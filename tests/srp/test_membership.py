@@ -142,6 +142,28 @@ def test_stale_leave_of_an_earlier_ring_is_ignored_in_commit() -> None:
     assert "Received LEAVE message from 3" not in _messages(net, 1)[seen:]
 
 
+def test_rings_formed_in_quick_succession_are_not_a_process_pause() -> None:
+    """The pause timer (token/5) runs on its own, as corosync's ``timer_function_pause_timeout``:
+    forming rings more often than it fires must not hold it back, or the next JOIN finds a
+    stale ``pause_timestamp``, is taken for the first sign of a process pause and flushed --
+    a LEAVE among them then costs a consensus timeout."""
+    settings = SrpSettings(token=1650, token_retransmit=393, hold=310, consensus=1980)
+    net = Network([1, 2, 3], settings)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    for _ in range(6):  # node 3 leaves and comes back, a ring every ~150 ms
+        net.leave(3)
+        net.run_until(lambda: net.operational([1, 2], [1, 2]))
+        net.run_for(0.05)
+        net.start(3)
+        net.run_until(lambda: net.operational([1, 2, 3]))
+        net.run_for(0.1)
+    net.leave(2)
+    took = net.run_until(lambda: net.operational([1, 3], [1, 3]))
+    assert took < 0.05
+    assert not any("Process pause detected" in m for m in _messages(net, 1))
+
+
 def test_killed_representative_is_replaced() -> None:
     net = Network([1, 2, 3], THREE)
     net.start()

@@ -523,7 +523,6 @@ class MembershipMixin(SrpState):
         self.stats.operational_entered += 1
         self.stats.continuous_gather = 0
         self.my_received_flg = True
-        self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)
         self.old_ring_id = self.ring_id
 
     def _recovered_to_regular(self) -> None:
