@@ -2,18 +2,19 @@
 
 ::
 
-    pycorosync-qnetd-certutil -i [-d DIR] [-G]                 # CA + server certificate
-    pycorosync-qnetd-certutil -s -c REQUEST -n CLUSTER [-d DIR] # sign a node's request
-    pycorosync-qnetd-certutil --client -n CLUSTER [-o OUT] [-d DIR]
-    pycorosync-qnetd-certutil --setup -n CLUSTER [-o OUT] [-d DIR]
+    pycorosync-qnetd-certutil -i [--cert-dir DIR] [-G]                 # CA + server certificate
+    pycorosync-qnetd-certutil -s -c REQUEST -n CLUSTER [--cert-dir DIR] # sign a node's request
+    pycorosync-qnetd-certutil --client -n CLUSTER [-o OUT] [--cert-dir DIR]
+    pycorosync-qnetd-certutil --setup -n CLUSTER [-o OUT] [--cert-dir DIR]
 
-``-i``/``-s``/``-c``/``-n``/``-G`` are those of corosync-qnetd-certutil; ``-d`` is the
-certificate directory (default ``/etc/pycorosync/qnetd``, layout in :mod:`qnetd.certs`).
+``-i``/``-s``/``-c``/``-n``/``-G`` are those of corosync-qnetd-certutil; ``--cert-dir`` (or
+``-d``) is the certificate directory, the one ``pycorosync-qnetd --cert-dir`` reads (default
+``/etc/pycorosync/qnetd``, layout in :mod:`qnetd.certs`).
 ``--client`` generates the key and certificate of a cluster here (PEM + PKCS#12) instead of
 signing a request made on a node; ``--setup`` does ``-i`` when needed and then ``--client``,
 which is what ``pvecm qdevice setup`` achieves with the NSS scripts: afterwards
-``pycorosync-qnetd -d DIR`` serves TLS with client certificates, and the files to copy to the
-nodes are printed.
+``pycorosync-qnetd --cert-dir DIR`` serves TLS with client certificates, and the files to copy
+to the nodes are printed (a node reads them with ``pycorosync --qdevice-cert-dir``).
 """
 
 from __future__ import annotations
@@ -38,8 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     op.add_argument("--setup", action="store_true", help="-i if needed, then --client")
     p.add_argument("-c", dest="request", help="certificate request file (PEM or DER)")
     p.add_argument("-n", dest="cluster", help="cluster name")
-    p.add_argument("-d", dest="directory", default=DEFAULT_CERT_DIR, help="certificate dir")
-    p.add_argument("-o", dest="out", help="output directory of --client/--setup")
+    p.add_argument(
+        "--cert-dir",
+        "-d",
+        dest="directory",
+        default=DEFAULT_CERT_DIR,
+        metavar="DIR",
+        help=f"certificate directory, as pycorosync-qnetd --cert-dir (default {DEFAULT_CERT_DIR})",
+    )
+    p.add_argument("-o", dest="out", metavar="DIR", help="output directory of --client/--setup")
     p.add_argument(
         "-G",
         dest="no_group_write",

@@ -8,7 +8,7 @@ same for both ends and under uvloop.
 
 Names: the server certificate is issued to ``Qnetd Server`` (what a real qdevice expects,
 ``-S net_nss_qnetd_cn``); a client certificate must carry the cluster name (checked by the
-server, see :mod:`qnetd.server.tlsnames`).
+server, see :mod:`qnetd.certnames`).
 """
 
 from __future__ import annotations

@@ -2,19 +2,25 @@
 
 ::
 
-    pycorosync-qnetd-tool [-Hhlsv] [-c cluster_name] [-p qnetd_ipc_socket_path] [--json]
+    pycorosync-qnetd-tool [-Hhlsv] [-c cluster_name] [-p qnetd_ipc_socket_path]
+                          [--run-dir DIR] [--json] [--help]
 
 ``-s`` status, ``-l`` clusters and clients (``-v`` verbose, ``-c`` one cluster), ``-H`` shut the
 server down, ``-p`` control socket (default ``/run/pycorosync-qnetd/pycorosync-qnetd.sock``),
-``--json`` machine-readable output of ``-s`` / ``-l``. It speaks the line protocol of
-``qnetd-ipc.c``, so it also reads a real corosync-qnetd (``-p
-/var/run/corosync-qnetd/corosync-qnetd.sock``; ``--json`` needs pycorosync-qnetd). Exit codes
-as the real tool: 0 ok, 1 usage, 2 internal error, 3 cannot connect, 4 qnetd returned an error.
+``--run-dir DIR`` the qnetd's ``--run-dir`` (its socket is ``DIR/pycorosync-qnetd.sock``),
+``--json`` machine-readable output of ``-s`` / ``-l`` and of failures (``{"ok": false,
+"error": ..., "message": ...}``). It speaks the line protocol of ``qnetd-ipc.c``, so it also
+reads a real corosync-qnetd (``-p /var/run/corosync-qnetd/corosync-qnetd.sock``; ``--json``
+needs pycorosync-qnetd). Exit codes as the real tool: 0 ok, 1 usage, 2 internal error, 3 cannot
+connect, 4 qnetd returned an error; ``-h`` prints the usage and exits 1 as the real tool,
+``--help`` describes every option and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import socket
 import sys
 
@@ -33,7 +39,27 @@ EXIT_QNETD_ERROR = 4
 
 
 def _usage() -> str:
-    return f"usage: {PROGRAM} [-Hhlsv] [-c cluster_name] [-p qnetd_ipc_socket_path] [--json]\n"
+    return (
+        f"usage: {PROGRAM} [-Hhlsv] [-c cluster_name] [-p qnetd_ipc_socket_path]\n"
+        f"{'':7}{'':{len(PROGRAM)}} [--run-dir DIR] [--json] [--help]\n"
+    )
+
+
+def _help() -> str:
+    return (
+        _usage()
+        + "\nStatus of a running pycorosync-qnetd (or corosync-qnetd), as corosync-qnetd-tool.\n\n"
+        "  -s              status of the server\n"
+        "  -l              clusters and their clients\n"
+        "  -v              verbose output of -s / -l\n"
+        "  -c NAME         -l for one cluster only\n"
+        "  -H              shut the server down\n"
+        f"  -p PATH         its control socket (default {DEFAULT_SOCKET})\n"
+        f"  --run-dir DIR   the server's --run-dir: the socket is DIR/{SOCKET_FILE_NAME}\n"
+        "  --json          machine-readable output (pycorosync-qnetd only)\n"
+        "  -h              the usage line (exit status 1, as corosync-qnetd-tool)\n"
+        "  --help          this help\n"
+    )
 
 
 def build_command(operation: str, verbose: bool, cluster: str | None, as_json: bool) -> str:
@@ -69,6 +95,13 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+def _fail(message: str, as_json: bool, error: str, status: int) -> int:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    if as_json:
+        sys.stdout.write(json.dumps({"ok": False, "error": error, "message": message}) + "\n")
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     p = _Parser(prog=PROGRAM, add_help=False)
     p.add_argument("-H", dest="op", action="store_const", const="shutdown")
@@ -76,35 +109,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-s", dest="op", action="store_const", const="status")
     p.add_argument("-v", dest="verbose", action="store_true")
     p.add_argument("-c", dest="cluster")
-    p.add_argument("-p", dest="socket", default=DEFAULT_SOCKET)
-    p.add_argument("-h", dest="help", action="store_true")
+    p.add_argument("-p", dest="socket")
+    p.add_argument("--run-dir")
+    p.add_argument("-h", dest="usage", action="store_true")
+    p.add_argument("--help", dest="help", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    if args.help or args.op is None:
+    if args.help:
+        sys.stdout.write(_help())
+        return EXIT_OK
+    if args.usage or args.op is None:
         sys.stdout.write(_usage())
         return EXIT_USAGE
-    command = build_command(
-        args.op, args.verbose, args.cluster, args.json and args.op != "shutdown"
-    )
+    path = args.socket
+    if path is None:
+        path = os.path.join(args.run_dir, SOCKET_FILE_NAME) if args.run_dir else DEFAULT_SOCKET
+    as_json = args.json and args.op != "shutdown"
+    command = build_command(args.op, args.verbose, args.cluster, as_json)
     try:
-        reply = query(args.socket, command)
+        reply = query(path, command)
     except OSError as exc:
-        sys.stderr.write(f"{PROGRAM}: Can't connect to qnetd socket (is QNetd running?): {exc}\n")
-        return EXIT_SOCKET_CONNECT
+        message = f"{PROGRAM}: Can't connect to qnetd socket {path} (is QNetd running?): {exc}"
+        return _fail(message, args.json, "socket", EXIT_SOCKET_CONNECT)
     status, nl, rest = reply.partition(b"\n")
+    unknown = f"{PROGRAM}: Unknown status line returned by IPC server"
     if not nl:
-        sys.stderr.write(f"{PROGRAM}: Unknown status line returned by IPC server\n")
-        return EXIT_SOCKET_CONNECT
+        return _fail(unknown, args.json, "ipc", EXIT_SOCKET_CONNECT)
     word = status.rstrip(b"\r").decode("utf-8", "replace").lower()
     text = rest.decode("utf-8", "replace")
     if word == "ok":
-        sys.stdout.write(text)
+        if args.json and not as_json:
+            sys.stdout.write(json.dumps({"ok": True}) + "\n")
+        else:
+            sys.stdout.write(text)
         return EXIT_OK
     if word == "error":
-        sys.stderr.write("Error: " + text)
-        return EXIT_QNETD_ERROR
-    sys.stderr.write(f"{PROGRAM}: Unknown status line returned by IPC server\n")
-    return EXIT_SOCKET_CONNECT
+        return _fail("Error: " + text, args.json, "qnetd", EXIT_QNETD_ERROR)
+    return _fail(unknown, args.json, "ipc", EXIT_SOCKET_CONNECT)
 
 
 if __name__ == "__main__":

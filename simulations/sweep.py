@@ -222,7 +222,8 @@ def _finish(
             rows,
             csv_path,
             None,
-            "matplotlib is not installed (pip install 'pycorosync[plots]'): CSV only",
+            "matplotlib is not installed (from the clone: .venv/bin/pip install -e '.[plots]'): "
+            "CSV only",
         )
     return SweepResult(kind, columns, rows, csv_path, png_path)
 

@@ -74,7 +74,7 @@ def settings_from_config(config: CorosyncConfig) -> VotequorumSettings:
 
 def _addresses(config: CorosyncConfig) -> dict[int, str]:
     """What ``corosync-quorumtool -i`` prints in the Name column: the ring0 address."""
-    return {node.nodeid: node.ring0_addr for node in config.nodes}
+    return {node.nodeid: node.addresses[0] for node in config.nodes}
 
 
 def _names(config: CorosyncConfig) -> dict[int, str]:

@@ -79,6 +79,13 @@ __all__ = [
 QuorumCallback = Callable[[Sequence[int], bool, RingId], None]
 _ZERO_RING = RingId(0, 0)
 _INT_MAX = (1 << 31) - 1
+_QDEVICE_FLAGS = (
+    NodeFlags.QDEVICE_REGISTERED
+    | NodeFlags.QDEVICE_ALIVE
+    | NodeFlags.QDEVICE_CAST_VOTE
+    | NodeFlags.QDEVICE_MASTER_WINS
+)
+"""The flags a node's quorum device sets by its polls (the rest follow the ring)."""
 
 
 class VotequorumError(Exception):
@@ -322,8 +329,14 @@ class VotequorumService(Service):
             # finished sync, then arrives after a newer poll (say a qnetd NACK). corosync 3.1.7
             # copies it over us->flags and so counts a withdrawn qdevice vote again until the
             # next poll; the simulator found both halves of a split quorate that way. The local
-            # flags are the truth: keep them.
+            # flags are the truth: keep them. Every other node has just copied the stale ones,
+            # in the same total order, and we send our device flags only when a poll changes
+            # them: a vote the device gave us could stay uncounted there until its
+            # sync_timeout (30 s). When the device flags differ, send ours again now, so that
+            # every node ends with them.
             self.counters["stale_own_nodeinfo"] += 1
+            if (flags ^ self._me.flags) & _QDEVICE_FLAGS:
+                self._send_nodeinfo(self._us)
             flags = self._me.flags
         state = NodeState.MEMBER
         allow_decrease = False

@@ -2,20 +2,32 @@
 
     pycorosync-quorumtool [--run-dir DIR] -s [--json]   # Quorum/Votequorum/Membership information
     pycorosync-quorumtool [--run-dir DIR] -l [--json]   # the node list
-    pycorosync-quorumtool [--run-dir DIR] -e N          # set expected votes (pvecm expected N)
+    pycorosync-quorumtool [--run-dir DIR] -e N [--json] # set expected votes (pvecm expected N)
     pycorosync-quorumtool [--run-dir DIR] -v V [-n ID]  # set a node's votes (default: this node)
-    pycorosync-quorumtool [--run-dir DIR] -m            # monitor: print the status on each change
+    pycorosync-quorumtool [--run-dir DIR] -m [--json]   # monitor: the status on each change
     options: -H (node ids in hex), -i (addresses in the Name column),
              -o a|n|i (sort by address, name, node id)
 
 Exit status as corosync-quorumtool: for ``-s``, 0 when quorate, 2 when not quorate,
 1 when the node cannot be reached or a request is refused.
+
+``-e N`` follows votequorum's rule (``message_handler_req_lib_votequorum_setexpected``): N may
+not be lower than the total votes of the partition, nor make a quorate partition inquorate;
+so it lowers the expectation of a partition whose nodes have gone (``pvecm expected 1`` on the
+last node), and a refusal prints ``Unable to set expected votes: CS_ERR_INVALID_PARAM`` (with
+the reason in parentheses) and exits 1.
+
+``--json`` applies to every action: ``-s``/``-l`` print the status object; ``-m`` prints one
+status object per line, at start and on every change; ``-e``/``-v`` print ``{"ok": true, ...}``;
+every failure prints ``{"ok": false, "error": CS_ERR_... or null, "message": ...}`` on stdout
+(the message also goes to stderr) with the exit status of the text mode.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -25,6 +37,11 @@ __all__ = ["main"]
 
 EXIT_NOT_QUORATE = 2
 _SORT = {"a": "addr", "n": "name", "i": "nodeid"}
+_CS_ERROR = re.compile(r"\bCS_ERR_[A-Z_]+\b")
+
+
+class _Refused(Exception):
+    """A request the tool or the node refused: the message corosync-quorumtool prints."""
 
 
 def _render(client: ControlClient, what: str, args: argparse.Namespace) -> str:
@@ -39,11 +56,45 @@ def _render(client: ControlClient, what: str, args: argparse.Namespace) -> str:
 
 
 def _monitor(client: ControlClient, args: argparse.Namespace) -> int:
-    print(_render(client, "status", args), flush=True)
+    def show() -> None:
+        if args.json:
+            print(json.dumps(client.call("quorum.status"), sort_keys=True), flush=True)
+        else:
+            print(_render(client, "status", args), flush=True)
+
+    show()
     client.call("subscribe", topics=["QuorumChanged", "membership"])
     for _event in client.events():
-        print(_render(client, "status", args), flush=True)
+        show()
     return 0
+
+
+def _change(client: ControlClient, args: argparse.Namespace) -> dict[str, Any]:
+    """``-e`` or ``-v``: the node's answer, or :class:`_Refused` with corosync's words."""
+    try:
+        if args.expected is not None:
+            client.call("quorum.set_expected", value=args.expected)
+            return {"expected_votes": args.expected}
+        request: dict[str, Any] = {"value": args.votes}
+        if args.node_id is not None:
+            request["node_id"] = args.node_id
+        client.call("quorum.set_votes", **request)
+        return {"node_id": args.node_id, "votes": args.votes}
+    except RequestFailed as err:
+        text = str(err)
+        if text.startswith("unknown op"):
+            what = "expected votes" if args.expected is not None else "node votes"
+            raise _Refused(f"You cannot change {what}, corosync is not using votequorum") from None
+        raise _Refused(text) from None
+
+
+def _fail(message: str, as_json: bool, status: int = 1) -> int:
+    print(message, file=sys.stderr)
+    if as_json:
+        match = _CS_ERROR.search(message)
+        error = match.group(0) if match else None
+        print(json.dumps({"ok": False, "error": error, "message": message}))
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,21 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     if args.expected is not None and args.expected < 1:
-        print("Cannot set expected votes: expected votes must be at least 1", file=sys.stderr)
-        return 1
+        return _fail("New expected votes value was not valid, try a positive number", args.json)
     if args.votes is not None and args.votes < 0:
-        print("Cannot set votes: votes must not be negative", file=sys.stderr)
-        return 1
+        return _fail("New votes value was not valid, try a positive number or zero", args.json)
     try:
         with ControlClient(args.run_dir) as client:
-            if args.expected is not None:
-                client.call("quorum.set_expected", value=args.expected)
-                return 0
-            if args.votes is not None:
-                request: dict[str, Any] = {"value": args.votes}
-                if args.node_id is not None:
-                    request["node_id"] = args.node_id
-                client.call("quorum.set_votes", **request)
+            if args.expected is not None or args.votes is not None:
+                done = _change(client, args)
+                if args.json:
+                    print(json.dumps({"ok": True, **done}))
                 return 0
             if args.action == "m":
                 return _monitor(client, args)
@@ -92,14 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_NOT_QUORATE
             return 0
     except NodeUnavailable as err:
-        print(f"Cannot initialize QUORUM service: {err}", file=sys.stderr)
-        return 1
+        return _fail(f"Cannot initialize QUORUM service: {err}", args.json)
+    except _Refused as err:
+        return _fail(str(err), args.json)
     except RequestFailed as err:
-        what = "expected votes" if args.expected is not None else "votes"
-        if args.expected is None and args.votes is None:
-            what = "status"
-        print(f"Unable to set {what}: {err}", file=sys.stderr)
-        return 1
+        return _fail(f"Unable to get quorum status: {err}", args.json)
     except KeyboardInterrupt:
         return 0
 

@@ -28,6 +28,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from qnetd.certnames import PeerCertificate, verify_cert_name
 from qnetd.model import NodeList, QnetdClient
 from qnetd.protocol.constants import (
     ALL_MESSAGE_TYPES,
@@ -57,7 +58,6 @@ from qnetd.protocol.messages import (
 )
 from qnetd.protocol.tlv import RingId, TieBreaker
 from qnetd.server.events import DisconnectReason
-from qnetd.server.tlsnames import PeerCertificate, verify_cert_name
 
 if TYPE_CHECKING:
     from qnetd.server.instance import QnetdServer

@@ -4,7 +4,7 @@
 
     pycorosync-qnetd [-46dfhv] [-l listen_addr] [-p listen_port] [-s on|off|req]
                      [-c on|off] [-m max_clients] [-S option=value[,option2=value2,...]]
-                     [--cert-dir DIR] [--run-dir DIR]
+                     [--cert-dir DIR] [--run-dir DIR] [--help]
 
 ``-s`` TLS mode (default on = supported), ``-c`` client certificate required (default on),
 ``-m`` max clients (0 = unlimited), ``-S`` advanced settings (see
@@ -14,6 +14,7 @@ priority), ``-f`` foreground (log to stderr too). TLS uses PEM files from ``--ce
 with ``pycorosync-qnetd-certutil -i``). The lock file and the control socket live in
 ``--run-dir`` (default ``/run/pycorosync-qnetd``) unless ``-S lock_file=`` /
 ``-S local_socket_file=`` say otherwise, so unprivileged instances can run side by side.
+``-h`` prints the usage and exits 1, as corosync-qnetd; ``--help`` describes every option.
 """
 
 from __future__ import annotations
@@ -114,7 +115,29 @@ def _usage() -> str:
         f"usage: {PROGRAM} [-46dfhv] [-l listen_addr] [-p listen_port] [-s tls]\n"
         f"{'':16}[-c client_cert_required] [-m max_clients] "
         "[-S option=value[,option2=value2,...]]\n"
-        f"{'':16}[--cert-dir DIR] [--run-dir DIR]\n"
+        f"{'':16}[--cert-dir DIR] [--run-dir DIR] [--help]\n"
+    )
+
+
+def _help() -> str:
+    return _usage() + (
+        "\nThe quorum arbiter of corosync-qdevice clients (corosync-qnetd 3.0.3).\n\n"
+        "  -f              run in the foreground, logging to stderr too\n"
+        "  -d              debug log (twice: debug messages go to syslog at info)\n"
+        "  -l ADDR         listen on this address (default: every address)\n"
+        f"  -p PORT         listen on this TCP port (default {DEFAULT_PORT})\n"
+        "  -4, -6          IPv4 or IPv6 only\n"
+        "  -s on|off|req   TLS supported (default), off, or required\n"
+        "  -c on|off       client certificates required (default on)\n"
+        "  -m N            at most N clients (0: no limit)\n"
+        "  -S KEY=VALUE    advanced settings (see qnetd/server/settings.py)\n"
+        f"  --cert-dir DIR  PEM certificates: server.crt, server.key, ca.crt\n"
+        f"                  (default {DEFAULT_CERT_DIR}; pycorosync-qnetd-certutil makes them)\n"
+        f"  --run-dir DIR   lock file and control socket (default {DEFAULT_RUN_DIR});\n"
+        "                  pycorosync-qnetd-tool --run-dir DIR reads it\n"
+        "  -v              version, algorithms and message types (exit status 1)\n"
+        "  -h              the usage line (exit status 1, as corosync-qnetd)\n"
+        "  --help          this help\n"
     )
 
 
@@ -139,7 +162,8 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ServerConfi
     p.add_argument("-6", dest="family", action="store_const", const=socket.AF_INET6)
     p.add_argument("-d", dest="debug", action="count", default=0)
     p.add_argument("-f", dest="foreground", action="store_true")
-    p.add_argument("-h", dest="help", action="store_true")
+    p.add_argument("-h", dest="usage", action="store_true")
+    p.add_argument("--help", dest="help", action="store_true")
     p.add_argument("-v", dest="version", action="store_true")
     p.add_argument("-c", dest="client_cert", default="on")
     p.add_argument("-l", dest="host")
@@ -151,6 +175,9 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ServerConfi
     p.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     args = p.parse_args(argv)
     if args.help:
+        sys.stdout.write(_help())
+        sys.exit(0)
+    if args.usage:
         sys.stdout.write(_usage())
         sys.exit(1)
     if args.version:

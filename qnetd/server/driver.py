@@ -22,10 +22,10 @@ import ssl
 from collections.abc import Callable
 from typing import Any, cast
 
+from qnetd.certnames import peer_certificate_from_ssl
 from qnetd.server.events import Close, DisconnectReason, Send, StartTls
 from qnetd.server.instance import QnetdServer
 from qnetd.server.ipc import handle_ipc_command
-from qnetd.server.tlsnames import peer_certificate_from_ssl
 from qnetd.tls import TlsError, TlsSession
 
 __all__ = ["ClientProtocol", "IpcProtocol", "QnetdDriver", "format_peer_address"]

@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from qnetd.algorithms import ALGORITHMS, Algorithm
+from qnetd.certnames import PeerCertificate
 from qnetd.model import ClusterList, QnetdClient
 from qnetd.protocol.constants import MsgType, ReplyErrorCode, Vote, vote_str
 from qnetd.protocol.messages import ServerError, VoteInfo
@@ -47,7 +48,6 @@ from qnetd.server.events import (
     VoteSent,
 )
 from qnetd.server.settings import ServerConfig
-from qnetd.server.tlsnames import PeerCertificate
 
 __all__ = ["QnetdServer"]
 

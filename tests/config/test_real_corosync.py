@@ -1,8 +1,10 @@
 """Cross-check with the real corosync 3.1.7: ``corosync -t`` tests a config and exits.
 
-It starts nothing (no sockets, no cluster): it parses the file, reads the totem config and
-validates it, then exits -- 0 when the file is acceptable.  Each case asserts that we accept
-exactly the files corosync accepts (and, for grammar errors, blame the same line), except for
+It starts nothing (no sockets, no cluster): it parses the file, reads the totem config
+(resolving host names, finding the local node, reading the key) and validates it, then exits
+-- 0 when the file is acceptable.  Each case asserts that our check (``pycorosync -t``,
+:func:`totem.config.check.check_config`, on the same machine) accepts exactly the files
+corosync accepts (and, for grammar errors, that the parser blames the same line), except for
 the documented deliberate differences at the end.  Quorum checks are not part of ``-t``.
 """
 
@@ -18,6 +20,7 @@ import pytest
 
 from tests.config.conftext import node
 from totem.config import ConfigError, parse_text
+from totem.config.check import check_config
 
 COROSYNC = shutil.which("corosync") or "/usr/sbin/corosync"
 
@@ -73,9 +76,11 @@ def corosync_test(text: str, directory: Path) -> tuple[bool, str]:
     return process.returncode == 0, output
 
 
-def ours(text: str) -> tuple[bool, str]:
+def ours(text: str, directory: Path) -> tuple[bool, str]:
+    path = directory / "ours.conf"
+    path.write_text(text)
     try:
-        parse_text(text, "corosync.conf")
+        check_config(path)
     except ConfigError as exc:
         return False, str(exc)
     return True, ""
@@ -127,6 +132,11 @@ AGREED: list[tuple[str, dict[str, object]]] = [
     ("empty second link", {"totem": "interface {\nlinknumber: 1\n}"}),
     ("second link udpu", {"totem": "interface {\nlinknumber: 1\nmcastport: 5000\n}"}),
     ("ring1 without rrp", {"nodes": [node("127.0.0.1", 1, ring1_addr="127.0.1.1")]}),
+    # host names: resolved (the first address of ip_version's family), the local node found
+    ("host name", {"nodes": [node("localhost", 1), node("127.0.0.2", 2)]}),
+    ("id from a host name", {"nodes": [node("localhost"), node("127.0.0.2", 2)]}),
+    ("unresolvable", {"nodes": [node("127.0.0.1", 1), node("no-such-host.invalid", 2)]}),
+    ("no local node", {"nodes": [node("198.51.100.1", 1), node("198.51.100.2", 2)]}),
 ]  # fmt: skip
 
 
@@ -134,7 +144,7 @@ AGREED: list[tuple[str, dict[str, object]]] = [
 def test_same_verdict_as_corosync(case: str, settings: dict[str, object], tmp_path: Path) -> None:
     text = config(state_dir=tmp_path, **settings)  # type: ignore[arg-type]
     theirs, output = corosync_test(text, tmp_path)
-    mine, message = ours(text)
+    mine, message = ours(text, tmp_path)
     assert mine == theirs, f"{case}: corosync says {output!r}, we say {message!r}"
 
 
@@ -166,11 +176,12 @@ def test_known_differences(tmp_path: Path) -> None:
     """Where we are deliberately stricter or more permissive than corosync -t."""
     stricter = [
         config("block_unlisted_ips: maybe", state_dir=tmp_path),  # corosync: default (yes)
-        config(state_dir=tmp_path, nodes=[node("127.0.0.1", 1), node("localhost")]),  # DNS
+        # the same address twice (localhost is 127.0.0.1): corosync does not check
+        config(state_dir=tmp_path, nodes=[node("127.0.0.1", 1), node("localhost", 2)]),
     ]
     for text in stricter:
         assert corosync_test(text, tmp_path)[0] is True
-        assert ours(text)[0] is False
+        assert ours(text, tmp_path)[0] is False
     rrp = config(
         "rrp_mode: passive",
         state_dir=tmp_path,
@@ -182,9 +193,9 @@ def test_known_differences(tmp_path: Path) -> None:
     accepted, output = corosync_test(rrp, tmp_path)
     assert not accepted
     assert "too many configured interfaces for non-Knet transport" in output
-    assert ours(rrp)[0] is True
+    assert ours(rrp, tmp_path)[0] is True
     # An unclosed section: corosync blames the last line, we blame the opening one.
     text = "totem {\n    version: 2\n\n\n"
     output = corosync_test(text, tmp_path)[1]
     assert "corosync.conf:4: Missing closing brace" in output
-    assert ours(text)[1] == "corosync.conf:1: missing closing brace"
+    assert ours(text, tmp_path)[1] == f"{tmp_path}/ours.conf:1: missing closing brace"

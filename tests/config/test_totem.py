@@ -365,7 +365,7 @@ def test_nodeid_autogeneration_limits() -> None:
     )
     assert error(conf(nodes=[node("alpha.example")])) == (
         "corosync.conf:7: nodeid is required for ring0_addr 'alpha.example': only an IPv4 "
-        "address can generate one (host names are not resolved while parsing)"
+        "address can generate one (the file was read without name resolution)"
     )
     assert error(conf(nodes=[node("10.0.0.1")], transport="knet")) == (
         "corosync.conf:7: knet requires an explicit nodeid to be specified for address '10.0.0.1'"

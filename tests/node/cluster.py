@@ -77,6 +77,8 @@ class LoopbackCluster:
         self.conf = tmp / "corosync.conf"
         self.conf.write_text(conf_text(n, self.port, **conf))
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.daemon_args: list[str] = []
+        """More options for every daemon started (``--qdevice-cert-dir DIR``...)."""
 
     def run_dir(self, i: int) -> str:
         return str(self.tmp / f"run{i}")
@@ -98,6 +100,7 @@ class LoopbackCluster:
                     self.run_dir(i),
                     "--state-dir",
                     str(self.tmp / f"state{i}"),
+                    *self.daemon_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -179,6 +179,28 @@ def test_tls_with_a_wrong_ca_never_connects_and_the_node_carries_on(
         assert total_votes(cluster, 1) == 1
 
 
+@pytest.mark.timeout(120)
+def test_a_certificate_for_another_cluster_is_logged_by_the_node(
+    tmp_path: Path, env: dict[str, str], servers: list[ServerProcess]
+) -> None:
+    pki = CertDir(str(tmp_path / "qnetd-pki"))
+    pki.init()
+    files = pki.create_cluster("othercluster")  # the nodes' cluster is "pytest"
+    qnetd = start_ours("-s", "req", cert_dir=pki.path)
+    servers.append(qnetd)
+    with LoopbackCluster(tmp_path, 1, quorum=device_block(qnetd.port, tls="on")) as cluster:
+        cluster.daemon_args = ["--qdevice-cert-dir", files.directory]
+        cluster.start()
+        notice = (
+            f"notice  [QDEVICE] qnetd 127.0.0.1:{qnetd.port} closed the connection after INIT: "
+            "this node sent cluster name 'pytest' and a client certificate issued to "
+            f"'othercluster' ({files.directory}/cluster.crt); qnetd accepts only a certificate "
+            "issued to the cluster name (pycorosync-qnetd-certutil --setup -n pytest makes one)"
+        )
+        cluster.wait(lambda: notice in cluster.log(1), timeout=30)
+        assert total_votes(cluster, 1) == 1
+
+
 class GarbageServer:
     """A TCP server that answers every connection with junk (a broken or hostile qnetd)."""
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from qnetd.certnames import PeerCertificate
 from qnetd.protocol import parse_message
 from qnetd.protocol.constants import TieBreakerMode, TlsSupported
 from qnetd.protocol.tlv import NodeInfo, RingId, TieBreaker
@@ -23,7 +24,6 @@ from qnetd.server.events import Send as ServerSend
 from qnetd.server.events import StartTls as ServerStartTls
 from qnetd.server.instance import QnetdServer
 from qnetd.server.settings import ServerConfig
-from qnetd.server.tlsnames import PeerCertificate
 from votequorum.qdevice.events import (
     Close,
     Connect,
@@ -209,7 +209,7 @@ class World:
             elif isinstance(out, ServerStartTls):
                 cert = self.server_cert if self.nodes[owner].tls else None
                 self.server.tls_established(out.conn_id, cert, self.now)
-                self.nodes[owner].client.tls_established(self.now, cert is not None)
+                self.nodes[owner].client.tls_established(self.now, cert is not None, cert)
                 if out.pending:
                     self.server.receive(out.conn_id, out.pending, self.now)
                 self._pump_server()

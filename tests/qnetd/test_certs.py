@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from qnetd.certnames import certificate_file_names, verify_cert_name
 from qnetd.certs import CertDir, CertError
 from qnetd.certutil import main as certutil_main
 from qnetd.tls import client_context, server_context
@@ -66,6 +67,10 @@ def test_cluster_certificate_generated_here(tmp_path: object) -> None:
     client_context(files.ca_file, files.cert_file, files.key_file)
     with pytest.raises(CertError):
         certs.create_cluster("../x")
+    # what a node reads back to explain a refusal (the names qnetd compares)
+    names = certificate_file_names(files.cert_file)
+    assert (names.common_names, names.dns_names) == (("c1",), ())
+    assert verify_cert_name(names, "c1") and not verify_cert_name(names, "c2")
 
 
 @pytest.mark.parametrize("encoding", [serialization.Encoding.PEM, serialization.Encoding.DER])
@@ -100,3 +105,6 @@ def test_certutil_cli(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> N
     assert certutil_main(["-s", "-n", "x", "-d", d]) == 1
     assert certutil_main(["-s", "-c", os.path.join(d, "missing"), "-n", "x", "-d", d]) == 1
     assert certutil_main(["--client", "-d", d]) == 1
+    # --cert-dir is the long name of -d, as pycorosync-qnetd --cert-dir
+    assert certutil_main(["--client", "-n", "clu3", "--cert-dir", d]) == 0
+    assert os.path.exists(os.path.join(d, "clusters", "clu3", "cluster.key"))

@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from qnetd.certnames import PeerCertificate
 from qnetd.protocol import (
     AskForVote,
     AskForVoteReply,
@@ -38,7 +39,6 @@ from qnetd.server import events
 from qnetd.server.events import Close, DisconnectReason
 from qnetd.server.instance import QnetdServer
 from qnetd.server.settings import AdvancedSettings, ServerConfig
-from qnetd.server.tlsnames import PeerCertificate
 
 from .harness import LOWEST, Harness
 

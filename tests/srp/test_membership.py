@@ -87,6 +87,83 @@ def test_graceful_leave_reforms_without_waiting_for_token_timeout() -> None:
     assert not any("Failed to receive the leave message" in m for m in notices[-5:])
 
 
+def _messages(net: Network, node_id: int) -> list[str]:
+    return [e.message for e in net.logs[node_id].events if isinstance(e, LogRecord)]
+
+
+def test_two_leaves_at_once_reform_without_waiting_for_token_timeout() -> None:
+    """Node 2 answers node 3's LEAVE with a JOIN, so node 1 commits a ring {1, 2}; then node 2
+    leaves too, its LEAVE carrying the old ring's seq while node 1 is in COMMIT. corosync
+    3.1.7 drops that LEAVE and waits token + consensus; node 1 gathers again at once."""
+    net = Network([1, 2, 3], THREE)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    net.run_for(2.0)
+    old_seq = net.ring_of(1).seq
+    net.leave(3)
+    net.run_for(net.latency * 1.5)  # node 2 has read node 3's LEAVE and sent its JOIN
+    net.leave(2)
+    took = net.run_until(lambda: net.operational([1], [1]))
+    assert took < 0.01
+    messages = _messages(net, 1)
+    assert "entering GATHER state from join during commit state." in messages
+    assert "Received LEAVE message from 2" in messages
+    assert not any("Failed to receive the leave message" in m for m in messages)
+    assert not any("token was lost" in m.lower() for m in messages)
+    trans = net.logs[1].configurations()[-2]
+    assert (trans.kind, trans.members, trans.left) == (ConfigurationKind.TRANSITIONAL, (1,), (2, 3))
+    assert net.ring_of(1).seq > old_seq
+
+
+def test_stale_leave_of_an_earlier_ring_is_ignored_in_commit() -> None:
+    """The exception above is for a LEAVE from the ring being left; a LEAVE from an older ring
+    (a delayed datagram of a node that left before and is now back) counts for nothing."""
+    net = Network([1, 2, 3], THREE)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    leaves: list[bytes] = []
+
+    def record(src: int, dest: int, data: bytes) -> bool:
+        if src == 3 and dest == 1 and data[3] == 3 and data[4:8] == b"\0\0\0\0":
+            leaves.append(data)  # a JOIN (type 3) with header node id 0: node 3's LEAVE
+        return False
+
+    net.drop_rules.append(record)
+    net.leave(3)
+    net.run_until(lambda: net.operational([1, 2], [1, 2]))
+    assert len(leaves) == 1
+    net.run_for(2.0)
+    net.start(3)
+    net.run_until(lambda: net.nodes[1].state is MembState.COMMIT)
+    seen = len(_messages(net, 1))
+    net.nodes[1].receive(leaves[0], net.now)
+    took = net.run_until(lambda: net.operational([1, 2, 3]))
+    assert took < 0.01
+    assert "Received LEAVE message from 3" not in _messages(net, 1)[seen:]
+
+
+def test_rings_formed_in_quick_succession_are_not_a_process_pause() -> None:
+    """The pause timer (token/5) runs on its own, as corosync's ``timer_function_pause_timeout``:
+    forming rings more often than it fires must not hold it back, or the next JOIN finds a
+    stale ``pause_timestamp``, is taken for the first sign of a process pause and flushed --
+    a LEAVE among them then costs a consensus timeout."""
+    settings = SrpSettings(token=1650, token_retransmit=393, hold=310, consensus=1980)
+    net = Network([1, 2, 3], settings)
+    net.start()
+    net.run_until(lambda: net.operational([1, 2, 3]))
+    for _ in range(6):  # node 3 leaves and comes back, a ring every ~150 ms
+        net.leave(3)
+        net.run_until(lambda: net.operational([1, 2], [1, 2]))
+        net.run_for(0.05)
+        net.start(3)
+        net.run_until(lambda: net.operational([1, 2, 3]))
+        net.run_for(0.1)
+    net.leave(2)
+    took = net.run_until(lambda: net.operational([1, 3], [1, 3]))
+    assert took < 0.05
+    assert not any("Process pause detected" in m for m in _messages(net, 1))
+
+
 def test_killed_representative_is_replaced() -> None:
     net = Network([1, 2, 3], THREE)
     net.start()

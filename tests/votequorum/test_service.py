@@ -22,6 +22,7 @@ from votequorum.service import (
     VotequorumService,
 )
 from votequorum.settings import NodelistEntry, QdeviceSettings, VotequorumSettings
+from votequorum.status import InfoFlags
 
 
 def make_bus(settings: VotequorumSettings) -> FakeBus:
@@ -339,6 +340,34 @@ def test_a_stale_own_nodeinfo_does_not_bring_back_a_withdrawn_device_vote() -> N
     assert snap.total_votes == 2
     assert snap.node(1).flags != voted  # type: ignore[union-attr]
     assert svc.counters["stale_own_nodeinfo"] == 1
+
+
+def test_a_stale_own_nodeinfo_is_corrected_on_every_node() -> None:
+    """The stale NODEINFO reaches every node in the same total order; the others copy it, so
+    its sender sends its real flags at once: every node ends with them, without waiting for
+    the device's next change of mind (up to its sync_timeout)."""
+    bus = qdevice_bus()
+    ring = bus.nodes[1].ring
+    assert ring is not None
+    svc = vq(bus, 1)
+    svc.qdevice_register("Qdevice")
+    bus.run()
+    svc.qdevice_poll("Qdevice", True, ring, bus.now)
+    bus.run()
+
+    def casts(nid: int) -> bool:
+        node = vq(bus, nid).snapshot().node(1)
+        assert node is not None
+        return bool(node.flags & InfoFlags.QDEVICE_CAST_VOTE)
+
+    assert casts(1) and casts(2)
+    stale = struct.pack("<IIII", 1, 1, 3, 1 | 16 | 32)  # from before the ACK: no CAST_VOTE
+    for node in bus.nodes.values():
+        node.dispatcher.deliver(1, encode_exec(5, 0, stale), bus.now)
+    assert casts(1) and not casts(2)  # node 2 copied the stale flags
+    bus.run()
+    assert casts(1) and casts(2)
+    assert svc.counters["stale_own_nodeinfo"] == 1  # its own correction is not stale
 
 
 def test_qdevice_nodeinfo_follows_own_nodeinfo() -> None:

@@ -10,7 +10,13 @@
 Modules: :mod:`.parser` (line grammar), :mod:`.flatten` (cmap keys and parse-time typing),
 :mod:`.loader` (checks and typed model), :mod:`.model` (frozen dataclasses), :mod:`.timers`
 (effective Totem timers), :mod:`.quorum` (votequorum and qdevice keys), :mod:`.addresses`
-(multicast address, ports, node id generation, local node), :mod:`.authkey` (crypto key).
+(multicast address, ports, node id generation, local node), :mod:`.resolve` (host names, as
+corosync resolves them), :mod:`.authkey` (crypto key). :mod:`.check` is the node's start-up
+check (``pycorosync -t``); it also asks the node layer, so it is imported on its own::
+
+    from totem.config.check import check_config
+    checked = check_config("/etc/corosync/corosync.conf")   # ConfigError: "file:line: ..."
+    checked.config, checked.local_node
 """
 
 from totem.config.addresses import (

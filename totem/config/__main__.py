@@ -1,7 +1,11 @@
-"""``python -m totem.config [-c FILE] [--json]``: check a corosync.conf, like ``corosync -t``.
+"""``python -m totem.config [-c FILE] [--nodeid N] [--json]``: ``pycorosync -t`` by another name.
 
-Exit status 0 when the file is usable (warnings go to stderr), 1 with ``file:line: message``
-otherwise.  ``--json`` prints the typed configuration and effective timers on stdout.
+Runs the configuration check the daemon runs before it starts (:mod:`totem.config.check`) and
+prints what ``corosync -t`` prints: warnings, then the refusal with ``file:line`` and
+``Corosync Cluster Engine exiting with status 8.`` (exit status 8), or ``Corosync Cluster
+Engine exiting normally`` (exit status 0), as log lines on stderr. ``--json`` also prints the
+checked configuration (typed, with effective timers and resolved addresses) and the local node
+on stdout.
 """
 
 from __future__ import annotations
@@ -12,8 +16,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 
-from totem.config.errors import ConfigError
-from totem.config.loader import load
+from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
 
 __all__ = ["main", "to_jsonable"]
 
@@ -33,22 +36,24 @@ def to_jsonable(value: object) -> object:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m totem.config", description="Check a corosync.conf."
+        prog="python -m totem.config",
+        description="Check a corosync.conf as pycorosync -t (and corosync -t) does.",
     )
     parser.add_argument("-c", "--config", default=DEFAULT_PATH, help=f"(default {DEFAULT_PATH})")
-    parser.add_argument("--json", action="store_true", help="print the typed configuration")
+    parser.add_argument("--nodeid", type=int, help="which nodelist entry this node is")
+    parser.add_argument("-d", "--debug", action="store_true", help="log debug messages")
+    parser.add_argument("--json", action="store_true", help="print the checked configuration")
     args = parser.parse_args(argv)
-    try:
-        config = load(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    for warning in config.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    checked = checked_start(args.config, args.nodeid, debug=args.debug)
+    if checked is None:
+        return EXIT_CONFIG
     if args.json:
-        json.dump(to_jsonable(config), sys.stdout, indent=2, sort_keys=True)
+        document = to_jsonable(checked.config)
+        assert isinstance(document, dict)
+        document["local_node"] = to_jsonable(checked.local_node)
+        json.dump(document, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
-    return 0
+    return exit_normally()
 
 
 if __name__ == "__main__":

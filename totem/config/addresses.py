@@ -11,7 +11,9 @@ Pure functions:
 * :func:`autogenerate_nodeid` -- udp/udpu only: the IPv4 ``ring0_addr`` as a big-endian u32,
   optionally without its high bit (``clear_node_high_bit: yes``).
 * :func:`find_local_node` -- which nodelist entry is this process, matching host names and
-  local addresses against ``name``/``ring0_addr`` like ``totemconfig.c:find_local_node``.
+  local addresses against ``name``/``ring0_addr`` like ``totemconfig.c:find_local_node``
+  (with the lookups of :mod:`totem.config.resolve`: the names of local addresses, and
+  nodelist names resolved to local addresses).
 
 And one impure helper, :func:`local_interface_addresses`, reading ``/proc/net`` (with an
 ``ioctl`` fallback) to list this machine's addresses.
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from totem.config.errors import ConfigError
 from totem.config.parser import c_bytes
+from totem.config.resolve import AddressLookup, NameLookup, UnresolvedHost
 
 if TYPE_CHECKING:
     from totem.config.model import CorosyncConfig, NodeConfig, TotemConfig
@@ -186,15 +189,22 @@ def find_local_node(
     local_addresses: Iterable[str],
     hostnames: Iterable[str],
     nodeid_override: int | None = None,
+    *,
+    reverse: NameLookup | None = None,
+    lookup: AddressLookup | None = None,
 ) -> NodeConfig:
     """The nodelist entry of this process.
 
     With ``nodeid_override`` (a ``--nodeid`` option, or ``totem.nodeid``), the node with that
-    id.  Otherwise, as corosync: for each host name, an exact match of ``name``/``ring0_addr``,
-    then the name with its domain labels removed one by one, then the short name against the
-    short nodelist names; finally any local address equal to a ``name``/``ring0_addr``.
-    Several loopback nodes on one machine all match; the caller then passes an override.
-    Raises :class:`LocalNodeError` when nothing or more than one node matches.
+    id.  Otherwise, in corosync's order: for each host name, an exact match of
+    ``name``/``ring0_addr``, then the name with its domain labels removed one by one, then the
+    short name against the short nodelist names; then the names of the local addresses
+    (``reverse``, corosync's ``getnameinfo``), whole and without their domain; then any local
+    address equal to a ``name``/``ring0_addr`` (or to the address a ``ring0_addr`` resolved
+    to); finally ``name``/``ring0_addr`` resolved through ``lookup`` to a local address (an
+    alias in ``/etc/hosts``).  Several loopback nodes on one machine all match; the caller then
+    passes an override.  Raises :class:`LocalNodeError` when nothing or more than one node
+    matches.
     """
     if nodeid_override is not None:
         node = config.node_by_id(nodeid_override)
@@ -228,22 +238,66 @@ def find_local_node(
         if found is not None:
             return found
 
-    local = {ip for ip in (ip_literal(a) for a in local_addresses) if ip is not None}
+    addresses = list(local_addresses)
+    if reverse is not None:
+        found = _by_reverse_name(config, addresses, reverse)
+        if found is not None:
+            return found
+
+    local = {ip for ip in (ip_literal(a) for a in addresses) if ip is not None}
     by_address = [
         node
         for node in config.nodes
-        for name in _names(node)
+        for name in (*_names(node), *node.resolved[:1])
         if (ip := ip_literal(name)) is not None and ip in local
     ]
     found = _unique(config, by_address, "this machine's addresses")
     if found is not None:
         return found
+    if lookup is not None:
+        found = _unique(config, _by_resolved_name(config, local, lookup), "a resolved name")
+        if found is not None:
+            return found
     raise LocalNodeError(
         config.path,
         None,
         "no nodelist entry matches this machine (host names or local addresses); "
         "choose one with a node id (--nodeid or totem.nodeid)",
     )
+
+
+def _by_reverse_name(
+    config: CorosyncConfig, addresses: list[str], reverse: NameLookup
+) -> NodeConfig | None:
+    """Nodes named like a local address (``getnameinfo``), whole, then without its domain."""
+    names = [name for name in (reverse(address) for address in addresses) if name]
+    for candidates in (names, [name.split(".", 1)[0] for name in names]):
+        matches = [
+            node for name in candidates for node in _match_name(config, name, strip_domain=False)
+        ]
+        found = _unique(config, matches, "the name of a local address")
+        if found is not None:
+            return found
+    return None
+
+
+def _by_resolved_name(
+    config: CorosyncConfig, local: set[IpAddress], lookup: AddressLookup
+) -> list[NodeConfig]:
+    """Nodes whose ``name`` or ``ring0_addr`` resolves to a local address."""
+    found = []
+    for node in config.nodes:
+        for name in _names(node):
+            if ip_literal(name) is not None:
+                continue
+            try:
+                answers = lookup(name, socket.AF_UNSPEC)
+            except UnresolvedHost:
+                continue
+            if any(ip_literal(address) in local for _, address in answers):
+                found.append(node)
+                break
+    return found
 
 
 def _addresses_from_proc() -> list[str]:

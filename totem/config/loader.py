@@ -10,8 +10,10 @@ Where we knowingly differ from corosync 3.1.7:
 * ``rrp_mode: passive`` with ``ring1_addr``/``interface { linknumber: 1 }`` is accepted for
   udp/udpu (corosync 2.x redundant ring); ``rrp_mode: active`` is refused.
 * crypto with udp/udpu is accepted with a warning (real 3.x nodes refuse such a ring).
-* A missing nodeid is generated only from an IPv4 *literal* ``ring0_addr``; host names are not
-  resolved while parsing, so they need an explicit nodeid.
+* Host names are resolved only when a lookup is given (:mod:`totem.config.resolve`: the daemon
+  and the checker pass the machine's resolver); without one, a host name ``ring0_addr`` needs
+  an explicit nodeid, since only an address can generate one.
+* Two nodes with the same ring address (after resolution) are an error.
 * A second ``nodelist`` section is an error (corosync would silently overlay its nodes on
   the first one's).
 * Several bad values corosync silently ignores (``block_unlisted_ips: maybe``) are errors.
@@ -47,6 +49,7 @@ from totem.config.model import (
 )
 from totem.config.parser import c_bytes, parse
 from totem.config.quorum import build_quorum
+from totem.config.resolve import AddressLookup, UnresolvedHost, resolve_address, resolve_ipv4
 from totem.config.timers import TimerError, compute_timers
 from totem.config.values import (
     parse_choice,
@@ -88,21 +91,27 @@ _SYSLOG_FACILITIES = [
 _PRIORITIES = ["alert", "crit", "debug", "emerg", "err", "error", "info", "notice", "warning"]
 
 
-def load(path: str | os.PathLike[str]) -> CorosyncConfig:
-    """Read and check the corosync.conf at ``path``."""
+def load(path: str | os.PathLike[str], *, lookup: AddressLookup | None = None) -> CorosyncConfig:
+    """Read and check the corosync.conf at ``path`` (host names resolved through ``lookup``)."""
     name = os.fspath(path)
     try:
         data = Path(name).read_bytes()
     except OSError as exc:
         raise ConfigError(name, None, f"can't read file: {exc.strerror or exc}") from None
-    return parse_text(data.decode("utf-8", "surrogateescape"), name)
+    return parse_text(data.decode("utf-8", "surrogateescape"), name, lookup=lookup)
 
 
-def parse_text(text: str, path: str = "corosync.conf") -> CorosyncConfig:
-    """Check corosync.conf ``text`` (read from ``path``); raises :class:`ConfigError` only."""
+def parse_text(
+    text: str, path: str = "corosync.conf", *, lookup: AddressLookup | None = None
+) -> CorosyncConfig:
+    """Check corosync.conf ``text`` (read from ``path``); raises :class:`ConfigError` only.
+
+    With ``lookup``, every ring address is resolved as corosync resolves it
+    (:attr:`NodeConfig.resolved`); without, host names stay unresolved and need a nodeid.
+    """
     flat = flatten(parse(text, path), path)
     totem = _totem(flat)
-    nodes = _nodes(flat, totem)
+    nodes = _nodes(flat, totem, lookup)
     _check_links(flat, totem, nodes)
     quorum = build_quorum(flat, nodes)
     member_count = _member_count(flat, nodes)
@@ -339,7 +348,17 @@ def _family_ok(ip_version: IpVersion, address: str) -> bool:
     return True
 
 
-def _node(flat: Flat, totem: TotemConfig, position: int) -> NodeConfig:
+def _resolve(flat: Flat, key: str, host: str, ip_version: IpVersion, lookup: AddressLookup) -> str:
+    """corosync's ``totemip_parse`` of one ring address; ``file:line`` error naming the host."""
+    try:
+        return resolve_address(host, ip_version, lookup)
+    except UnresolvedHost as why:
+        raise flat.error(flat.lines[key], f"failed to parse node address {host!r}: {why}") from None
+
+
+def _node(
+    flat: Flat, totem: TotemConfig, position: int, lookup: AddressLookup | None
+) -> NodeConfig:
     prefix = f"nodelist.node.{position}"
     line = flat.sections[prefix]
     rings: dict[int, str] = {}
@@ -388,13 +407,24 @@ def _node(flat: Flat, totem: TotemConfig, position: int) -> NodeConfig:
             raise flat.error(
                 line, f"an IPv6 network requires that a node ID be specified for address {ring0!r}"
             )
-        if literal is None:
+        if literal is None and lookup is None:
             raise flat.error(
                 line,
                 f"nodeid is required for ring0_addr {ring0!r}: only an IPv4 address can "
-                "generate one (host names are not resolved while parsing)",
+                "generate one (the file was read without name resolution)",
             )
-        nodeid = autogenerate_nodeid(ring0, clear_node_high_bit=totem.clear_node_high_bit)
+        source = ring0
+        if literal is None:
+            assert lookup is not None
+            try:
+                source = resolve_ipv4(ring0, lookup)
+            except UnresolvedHost as why:
+                raise flat.error(
+                    flat.lines[f"{prefix}.ring0_addr"],
+                    f"failed to parse node address {ring0!r} to generate its nodeid "
+                    f"(an IPv4 address is needed): {why}",
+                ) from None
+        nodeid = autogenerate_nodeid(source, clear_node_high_bit=totem.clear_node_high_bit)
         autogenerated = True
         if nodeid == 0:
             raise flat.error(line, f"the node id generated from {ring0!r} is 0 (reserved)")
@@ -403,6 +433,13 @@ def _node(flat: Flat, totem: TotemConfig, position: int) -> NodeConfig:
             line, f"knet requires nodeid to be less than {KNET_MAX_HOST} for address {ring0!r}"
         )
     votes = flat.get_int(f"{prefix}.quorum_votes", "u32")
+    written = (ring0,) if rings.get(1) is None else (ring0, rings[1])
+    resolved: tuple[str, ...] = ()
+    if lookup is not None:
+        resolved = tuple(
+            _resolve(flat, f"{prefix}.ring{ring}_addr", host, totem.ip_version, lookup)
+            for ring, host in enumerate(written)
+        )
     return NodeConfig(
         nodeid=nodeid,
         ring0_addr=ring0,
@@ -412,6 +449,7 @@ def _node(flat: Flat, totem: TotemConfig, position: int) -> NodeConfig:
         nodeid_autogenerated=autogenerated,
         position=position,
         line=line,
+        resolved=resolved,
     )
 
 
@@ -422,8 +460,14 @@ def _same_address(a: str, b: str) -> bool:
     return a == b
 
 
-def _nodes(flat: Flat, totem: TotemConfig) -> tuple[NodeConfig, ...]:
-    nodes = tuple(_node(flat, totem, position) for position in range(flat.node_count))
+def _shown(node: NodeConfig, ring: int) -> str:
+    """A ring address for a message: as written, with what it resolved to if that differs."""
+    written, address = node.written[ring], node.addresses[ring]
+    return written if written == address else f"{written} ({address})"
+
+
+def _nodes(flat: Flat, totem: TotemConfig, lookup: AddressLookup | None) -> tuple[NodeConfig, ...]:
+    nodes = tuple(_node(flat, totem, position, lookup) for position in range(flat.node_count))
     if not nodes:
         raise flat.error(
             flat.sections.get("nodelist"),
@@ -440,20 +484,17 @@ def _nodes(flat: Flat, totem: TotemConfig) -> tuple[NodeConfig, ...]:
                     f"nodeid {node.nodeid}{origin} appears twice in corosync.conf "
                     f"(first at line {other.line})",
                 )
-            for ring, mine, theirs in (
-                (0, node.ring0_addr, other.ring0_addr),
-                (1, node.ring1_addr, other.ring1_addr),
-            ):
-                if mine is not None and theirs is not None and _same_address(mine, theirs):
+            for ring in range(min(len(node.addresses), len(other.addresses))):
+                if _same_address(node.addresses[ring], other.addresses[ring]):
                     raise flat.error(
                         node.line,
-                        f"ring{ring}_addr {mine} appears twice in corosync.conf "
+                        f"ring{ring}_addr {_shown(node, ring)} appears twice in corosync.conf "
                         f"(first at line {other.line})",
                     )
     for ring in (0, 1):
         literals = []
         for node in nodes:
-            address = node.ring0_addr if ring == 0 else node.ring1_addr
+            address = node.addresses[ring] if ring < len(node.addresses) else None
             literal = ip_literal(address) if address is not None else None
             if address is not None and literal is not None:
                 literals.append((address, literal))
@@ -531,7 +572,8 @@ def _check_links(flat: Flat, totem: TotemConfig, nodes: tuple[NodeConfig, ...]) 
                 raise flat.error(
                     key_line, f"mcastaddr is not a correct multicast address for interface {link}"
                 )
-            node_addr = nodes[0].ring0_addr if link == 0 else nodes[0].ring1_addr
+            first = nodes[0].addresses
+            node_addr = first[link] if link < len(first) else None
             bind = ip_literal(link_iface.bindnetaddr or node_addr or "")
             if bind is not None and bind.version != literal.version:
                 raise flat.error(

@@ -185,13 +185,22 @@ class NodeConfig:
     position: int = 0
     """Index in the nodelist (the ``N`` of ``nodelist.node.N``)."""
     line: int = 0
+    resolved: tuple[str, ...] = ()
+    """The address of each ring as corosync resolves ``ringX_addr`` (:mod:`totem.config.resolve`),
+    in link order; empty when the file was loaded without name resolution."""
 
     @property
-    def addresses(self) -> tuple[str, ...]:
-        """Ring addresses in link order (ring0, then ring1 if present)."""
+    def written(self) -> tuple[str, ...]:
+        """``ring0_addr`` (and ``ring1_addr``) as written in the file: addresses or host names."""
         if self.ring1_addr is None:
             return (self.ring0_addr,)
         return (self.ring0_addr, self.ring1_addr)
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Ring addresses in link order (ring0, then ring1 if present): the resolved ones when
+        the file was loaded with name resolution, else as written."""
+        return self.resolved or self.written
 
 
 @dataclass(frozen=True, slots=True)

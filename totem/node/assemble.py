@@ -32,6 +32,8 @@ __all__ = [
     "SUPPORTED_TRANSPORTS",
     "build_net",
     "build_stack",
+    "check_node",
+    "check_transport",
     "make_transport",
     "make_transports",
     "rrp_settings_from_config",
@@ -39,6 +41,35 @@ __all__ = [
 ]
 
 SUPPORTED_TRANSPORTS = ("udpu", "udp")
+
+
+def check_transport(config: CorosyncConfig) -> None:
+    """Refuse a transport this node cannot run, at the line that chose it (ConfigError).
+
+    corosync 3 defaults to knet when ``totem.transport`` is not set; pycorosync runs udpu and
+    udp only. The configuration check (:mod:`totem.config.check`) and the transports below
+    both call this, so the checker refuses exactly what the daemon refuses.
+    """
+    transport = config.totem.transport
+    if transport in SUPPORTED_TRANSPORTS:
+        return
+    line = config.lines.get("totem.transport")
+    if line is not None:
+        message = f"transport {transport!r} is not supported by pycorosync"
+    else:
+        line = config.totem.line or None
+        message = f"no transport is set, and corosync 3 then uses {transport}, which pycorosync"
+        message += " does not support"
+    raise ConfigError(
+        config.path, line, f"{message}; set 'transport: udpu' or 'transport: udp' in totem"
+    )
+
+
+def check_node(config: CorosyncConfig, local_node: NodeConfig) -> None:
+    """What the node refuses before it opens a socket: the transport and the crypto settings
+    and key (:func:`build_net` reads ``keyfile``/``key``). ConfigError names ``file:line``."""
+    check_transport(config)
+    build_net(config, local_node)
 
 
 def settings_from_config(config: CorosyncConfig) -> SrpSettings:
@@ -137,12 +168,8 @@ def make_transport(
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> UdpuTransport | UdpTransport:
     """The transport of ``link`` (ring number) for ``local_node``."""
+    check_transport(config)
     transport = config.totem.transport
-    if transport not in SUPPORTED_TRANSPORTS:
-        raise ValueError(
-            f"{config.path}: transport {transport!r} is not supported by pycorosync "
-            "(use udpu or udp; corosync 3 defaults to knet when transport is not set)"
-        )
     local = local_node.addresses[link]
     members = {node.nodeid: node.addresses[link] for node in config.nodes}
     port = effective_mcastport(config.totem, link)

@@ -1,8 +1,12 @@
 """``pycorosync``: the node daemon.
 
     pycorosync -f -c /etc/corosync/corosync.conf [--run-dir /run/pycorosync] [--nodeid N]
+               [--state-dir DIR] [--qdevice-cert-dir DIR] [-d]
+    pycorosync -t -c FILE [--nodeid N]     # check the configuration, as corosync -t
 
-Reads corosync.conf, finds this node in the nodelist, binds its ring address
+Reads corosync.conf and runs the start-up check (:mod:`totem.config.check`: host names
+resolved, this node found in the nodelist, the transport and crypto key usable; ``-t``
+stops there, with corosync -t's output), binds its ring address
 (both, with ``rrp_mode: passive``: one transport per ring), forms or joins the
 ring and serves the control socket in ``--run-dir`` (so
 several daemons on one machine, e.g. on 127.0.0.1/.2/.3, each need their own
@@ -25,11 +29,11 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import itertools
 import os
 import signal
-import socket
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,11 +42,12 @@ from totem.config import (
     ConfigError,
     CorosyncConfig,
     NodeConfig,
-    find_local_node,
+    effective_mcastport,
     load,
-    local_interface_addresses,
 )
-from totem.node.assemble import SUPPORTED_TRANSPORTS, build_net, build_stack, make_transports
+from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
+from totem.config.resolve import system_lookup
+from totem.node.assemble import build_stack, make_transports
 from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.cpg_api import CpgControl
@@ -56,7 +61,7 @@ from totem.ringid import RingId
 from totem.services.cfg import CfgKilled, CfgReloadRequested, CfgService, CfgShutdown
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
-from totem.transport.base import new_event_loop
+from totem.transport.base import BindError, new_event_loop
 from totem.transport.udp import UdpTransport
 from totem.transport.udpu import UdpuTransport
 
@@ -73,7 +78,6 @@ __all__ = [
     "main",
 ]
 
-EXIT_CONFIG = 8
 EXIT_ALREADY_RUNNING = 18
 RELOAD_REPLY_TIMEOUT = 60.0
 """Seconds a ``cfg.reload`` request waits for its RELOAD_CONFIG to be delivered."""
@@ -141,6 +145,7 @@ class Daemon:
         state_dir: str,
         *,
         debug: bool = False,
+        qdevice_cert_dir: str | None = None,
     ) -> None:
         self.config = config
         """The configuration in effect (replaced by every accepted reload)."""
@@ -149,6 +154,8 @@ class Daemon:
         self.state_dir = state_dir
         self.debug = debug
         """``--debug``: debug logging whatever ``logging.debug`` says."""
+        self.qdevice_cert_dir = qdevice_cert_dir
+        """``--qdevice-cert-dir``: the quorum device client's PEM files (agents read it)."""
         self._reload_ids = itertools.count(1)
         self._reload_replies: dict[int, asyncio.Future[Any]] = {}
         self.reloads = {"accepted": 0, "refused": 0}
@@ -318,7 +325,7 @@ class Daemon:
         from totem.node.reload import ReloadRefused, apply_to_stack, plan_log, plan_reload
 
         try:
-            new = load(self.config.path)
+            new = load(self.config.path, lookup=system_lookup)
         except ConfigError as err:
             self.reloads["refused"] += 1
             emit(LogRecord(LogLevel.ERROR, "CFG", f"Unable to reload config file: {err}"))
@@ -389,6 +396,30 @@ class Daemon:
             emit(LogRecord(LogLevel.ERROR, "MAIN", f"cannot open log file {logfile}: {err}"))
 
     # ------------------------------------------------------------------------------------
+    def _bind_failure(self, link: int, err: OSError) -> str:
+        """Why ring ``link`` cannot be bound, and what to do about it."""
+        node = self.local_node
+        if isinstance(err, BindError):
+            where = f"{err.address} port {err.port}"
+        else:
+            where = f"{node.addresses[link]} port {effective_mcastport(self.config.totem, link)}"
+        reason = err.strerror or str(err)
+        if err.errno is not None:
+            reason = f"{reason} (errno {err.errno}, {errno.errorcode.get(err.errno, '?')})"
+        message = f"cannot bind {where} for ring {link} of node {node.nodeid}: {reason}"
+        if err.errno == errno.EADDRINUSE:
+            message += (
+                "; another process uses it: is this node already running? Several nodes on "
+                "one machine need one --nodeid N each (and their own --run-dir)"
+            )
+        elif err.errno == errno.EADDRNOTAVAIL:
+            message += (
+                f"; {node.addresses[link]} is not an address of this machine: is this machine "
+                f"node {node.nodeid}? (--nodeid N picks the nodelist entry; without it the node "
+                "is found by host name or address)"
+            )
+        return message
+
     def status(self) -> dict[str, Any]:
         """Everything the tools show."""
         config = self.config
@@ -440,8 +471,7 @@ class Daemon:
             try:
                 await transport.open()
             except OSError as err:
-                address = self.local_node.addresses[link]
-                emit(LogRecord(LogLevel.ERROR, "TOTEM", f"cannot bind {address}: {err.strerror}"))
+                emit(LogRecord(LogLevel.ERROR, "TOTEM", self._bind_failure(link, err)))
                 for opened in self.transports[:link]:
                     opened.close()
                 return 1
@@ -517,6 +547,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="control socket and pid file")
     parser.add_argument("--state-dir", help="ring id files (default: system.state_dir)")
     parser.add_argument("--nodeid", type=int, help="which nodelist entry this daemon is")
+    parser.add_argument(
+        "--qdevice-cert-dir",
+        metavar="DIR",
+        help="TLS files of the quorum device client: ca.crt, cluster.crt, cluster.key "
+        "(default $PYCOROSYNC_QDEVICE_CERT_DIR, else /etc/corosync/qdevice/net; "
+        "pycorosync-qnetd-certutil --setup writes them)",
+    )
     parser.add_argument("-d", "--debug", action="store_true", help="log debug messages")
     parser.add_argument("-t", "--test", action="store_true", help="check the config and exit")
     parser.add_argument("-v", "--version", action="version", version=__version__)
@@ -540,55 +577,26 @@ def _pick_state_dir(args: argparse.Namespace, config: CorosyncConfig) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        config = load(args.config)
-    except ConfigError as err:
-        print(f"pycorosync: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    except OSError as err:
-        print(f"pycorosync: cannot read {args.config}: {err.strerror}", file=sys.stderr)
-        return EXIT_CONFIG
-    debug = args.debug or config.logging.debug != "off"
-    configure_logging(
-        debug=debug,
-        logfile=config.logging.logfile if config.logging.to_logfile else None,
-        to_stderr=True,
-        syslog_facility=config.logging.syslog_facility if config.logging.to_syslog else None,
-    )
-    for warning in config.warnings:
-        emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
-    if config.totem.transport not in SUPPORTED_TRANSPORTS:
-        print(
-            f"pycorosync: {config.path}: transport {config.totem.transport!r} is not supported; "
-            "set 'transport: udpu' or 'transport: udp' in the totem section",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    try:
-        local_node = find_local_node(
-            config,
-            local_interface_addresses(),
-            [socket.gethostname()],
-            nodeid_override=args.nodeid if args.nodeid is not None else config.totem.nodeid,
-        )
-    except ConfigError as err:
-        print(f"pycorosync: {err}", file=sys.stderr)
+    checked = checked_start(args.config, args.nodeid, debug=args.debug)
+    if checked is None:
         return EXIT_CONFIG
     if args.test:
-        try:
-            build_net(config, local_node)  # the crypto key must be readable too
-        except ConfigError as err:
-            print(f"pycorosync: {err}", file=sys.stderr)
-            return EXIT_CONFIG
-        print(f"{config.path}: OK, this is node {local_node.nodeid} ({local_node.addresses[0]})")
-        return 0
+        return exit_normally()
+    config, local_node = checked.config, checked.local_node
     state_dir = _pick_state_dir(args, config)
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
 
     async def run() -> int:
         try:
-            daemon = Daemon(config, local_node, args.run_dir, state_dir, debug=args.debug)
+            daemon = Daemon(
+                config,
+                local_node,
+                args.run_dir,
+                state_dir,
+                debug=args.debug,
+                qdevice_cert_dir=args.qdevice_cert_dir,
+            )
         except ConfigError as err:
             print(f"pycorosync: {err}", file=sys.stderr)
             return EXIT_CONFIG

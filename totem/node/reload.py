@@ -44,7 +44,8 @@ Refused, the node keeps running with its old configuration (the tool gets
 * a nodelist without this node's id, or with this node's address under another id
   (a changed local node id; corosync cannot change it either);
 * (ours) a node without the ring1 address the running ``rrp_mode: passive`` needs, or a
-  ring address that is a host name (the transports need IP addresses).
+  ring address that is an unresolved host name (the daemon reloads with the machine's
+  resolver, as it starts; the transports need IP addresses).
 
 Where we differ from corosync on purpose: corosync applies deletions to cmap before it
 notices a bad nodelist, and removes its own address from udpu when the local node is
@@ -260,7 +261,7 @@ def _check_addresses(current: CorosyncConfig, new: CorosyncConfig, links: Iterab
                     path,
                     node.line,
                     f"ring{link}_addr {address!r} of node {node.nodeid} is not an IP address "
-                    "(pycorosync does not resolve host names)",
+                    "(the file was read without name resolution)",
                 )
             old = current.node_by_id(node.nodeid)
             if old is None or link >= len(old.addresses):
@@ -280,18 +281,18 @@ def _local_node(new: CorosyncConfig, running: NodeConfig) -> NodeConfig:
     if node is not None:
         return node
     for other in new.nodes:
-        if _same_address(other.ring0_addr, running.ring0_addr):
+        if _same_address(other.addresses[0], running.addresses[0]):
             raise ReloadRefused(
                 new.path,
                 other.line,
-                f"this node's address {running.ring0_addr} now has node id {other.nodeid}, "
+                f"this node's address {running.addresses[0]} now has node id {other.nodeid}, "
                 f"but it runs as node {running.nodeid}: the local node id cannot be "
                 "changed at run-time (restart the node)",
             )
     raise ReloadRefused(
         new.path,
         new.nodes[0].line if new.nodes else None,
-        f"this node (node id {running.nodeid}, {running.ring0_addr}) is not in the new "
+        f"this node (node id {running.nodeid}, {running.addresses[0]}) is not in the new "
         "nodelist: remove a node from the file only once it is stopped",
     )
 

@@ -37,7 +37,7 @@ def cpg_factory(context: ServiceContext) -> CpgService:
         # the daemon's configuration follows reloads (nodes added at run time)
         config = daemon.config if daemon is not None else context.config
         node = config.node_by_id(node_id)
-        return node.ring0_addr if node is not None else ""
+        return node.addresses[0] if node is not None else ""
 
     return CpgService(ifaces_print=ifaces_print)
 

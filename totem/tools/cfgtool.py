@@ -20,6 +20,10 @@ prints ``Reloading corosync.conf...`` then ``Done``, or on stderr ``Could not re
 configuration. Error CS_ERR_INVALID_PARAM`` with the reason (``file:line: ...``) and exits
 with status 7, as the real tool. ``-R --json`` prints what changed (nodes added and
 removed, timers, keys that cannot change at run time).
+
+With ``--json`` every outcome is one JSON object on stdout: the status for ``-s``/``-n``,
+``{"ok": true, ...}`` for the other actions, ``{"ok": false, "error": ..., "message": ...}``
+for a failure (whose message also goes to stderr), with the exit status of the text mode.
 """
 
 from __future__ import annotations
@@ -181,6 +185,13 @@ def reload(run_dir: str | None, *, as_json: bool = False) -> int:
     return 0
 
 
+def _fail(message: str, as_json: bool, error: str | None = None) -> int:
+    print(message, file=sys.stderr)
+    if as_json:
+        print(json.dumps({"ok": False, "error": error, "message": message}))
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pycorosync-cfgtool", description=__doc__.split("\n")[0])
     parser.add_argument("--run-dir", help="the daemon's run directory (default /run/pycorosync)")
@@ -205,19 +216,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with ControlClient(args.run_dir) as client:
             if args.action == "H":
-                client.call("cfg.shutdown")
+                result = client.call("cfg.shutdown")
+                if args.json:
+                    print(json.dumps({"ok": True, "result": result}))
                 return 0
             if args.action == "r":
                 result = client.call("cfg.ring_reenable")
-                print(result if isinstance(result, str) else json.dumps(result))
+                if args.json:
+                    print(json.dumps({"ok": True, "result": result}))
+                else:
+                    print(result if isinstance(result, str) else json.dumps(result))
                 return 0
             status = client.call("status")
     except NodeUnavailable as err:
-        print(f"Could not initialize corosync configuration API: {err}", file=sys.stderr)
-        return 1
+        return _fail(f"Could not initialize corosync configuration API: {err}", args.json)
     except RequestFailed as err:
-        print(f"pycorosync-cfgtool: {err}", file=sys.stderr)
-        return 1
+        return _fail(f"pycorosync-cfgtool: {err}", args.json)
     if args.json:
         print(json.dumps(status_json(status), indent=2))
     else:

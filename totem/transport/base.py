@@ -17,9 +17,11 @@ from typing import Any, Protocol, cast
 
 __all__ = [
     "UDP_RECEIVE_FRAME_SIZE_MAX",
+    "BindError",
     "DatagramEndpoint",
     "Transport",
     "TransportCounters",
+    "bind_socket",
     "family_of",
     "is_mcast",
     "new_event_loop",
@@ -30,6 +32,37 @@ UDP_RECEIVE_FRAME_SIZE_MAX = 136192
 """Datagrams larger than this are dropped as truncated (``totem.h``)."""
 
 Receiver = Callable[[bytes, tuple[str, int]], None]
+
+
+class BindError(OSError):
+    """A transport socket could not be bound: the address, the port and the kernel's reason.
+
+    ``errno``/``strerror`` are those of ``bind(2)`` (asyncio's own endpoint creation loses
+    them, which is why the transports bind their sockets themselves).
+    """
+
+    def __init__(self, address: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.address = address
+        self.port = port
+
+    def __str__(self) -> str:
+        return f"cannot bind {self.address} port {self.port}: {self.strerror}"
+
+
+def bind_socket(
+    address: str, port: int, family: int, *, reuse_address: bool = False
+) -> socket.socket:
+    """A UDP socket bound to ``address:port``; :class:`BindError` (socket closed) otherwise."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if reuse_address:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+    except OSError as err:
+        sock.close()
+        raise BindError(address, port, err) from None
+    return sock
 
 
 @dataclass(slots=True)

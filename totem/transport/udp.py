@@ -25,6 +25,7 @@ from typing import Any
 from totem.transport.base import (
     DatagramEndpoint,
     TransportCounters,
+    bind_socket,
     family_of,
     is_mcast,
     send_unicast,
@@ -69,31 +70,35 @@ class UdpTransport:
         self._transports: list[asyncio.BaseTransport] = []
 
     async def open(self) -> None:
-        """Create and bind the three sockets."""
+        """Create and bind the three sockets (:class:`~totem.transport.base.BindError` says
+        which one cannot be bound, and why; none stays open then)."""
         loop = self._loop or asyncio.get_running_loop()
         local = self.local_address
         local_ip = ipaddress.ip_address(local)
-
-        recv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        recv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        recv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        recv.bind((self.mcast_address, self.port))
-        recv.setsockopt(
-            socket.IPPROTO_IP,
-            socket.IP_ADD_MEMBERSHIP,
-            _membership_request(self.mcast_address, local),
-        )
-        send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        send.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        send.bind((local, self.port - 1))
-        interface = "127.0.0.1" if local_ip.is_loopback else local
-        send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
-        send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
-        send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, self.ttl)
-        token = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        token.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        token.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        token.bind((local, self.port))
+        inet = socket.AF_INET
+        opened: list[socket.socket] = []
+        try:
+            recv = bind_socket(self.mcast_address, self.port, inet, reuse_address=True)
+            opened.append(recv)
+            recv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            recv.setsockopt(
+                socket.IPPROTO_IP,
+                socket.IP_ADD_MEMBERSHIP,
+                _membership_request(self.mcast_address, local),
+            )
+            send = bind_socket(local, self.port - 1, inet, reuse_address=True)
+            opened.append(send)
+            interface = "127.0.0.1" if local_ip.is_loopback else local
+            send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
+            send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, self.ttl)
+            token = bind_socket(local, self.port, inet, reuse_address=True)
+            opened.append(token)
+            token.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        except OSError:
+            for sock in opened:
+                sock.close()
+            raise
 
         mcast_transport, _ = await loop.create_datagram_endpoint(
             lambda: DatagramEndpoint(self._mcast_received, self.counters), sock=recv

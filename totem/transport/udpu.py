@@ -18,6 +18,7 @@ from typing import Any
 from totem.transport.base import (
     DatagramEndpoint,
     TransportCounters,
+    bind_socket,
     family_of,
     is_mcast,
     send_unicast,
@@ -58,13 +59,11 @@ class UdpuTransport:
         self._peers = [d for d in self._destinations if d[0] != self.local_address]
 
     async def open(self) -> None:
-        """Bind the socket."""
+        """Bind the socket (:class:`~totem.transport.base.BindError` says why it cannot)."""
         loop = self._loop or asyncio.get_running_loop()
+        bound = bind_socket(self.local_address, self.port, family_of(self.local_address))
         _transport, endpoint = await loop.create_datagram_endpoint(
-            lambda: DatagramEndpoint(self._received, self.counters),
-            local_addr=(self.local_address, self.port),
-            family=family_of(self.local_address),
-            reuse_port=False,
+            lambda: DatagramEndpoint(self._received, self.counters), sock=bound
         )
         sock = _transport.get_extra_info("socket")
         if sock is not None:

@@ -58,6 +58,12 @@ VOTEQUORUM_EVENTS = (QdeviceRegistration, NodeListNotification, QuorumChanged, E
 """The node events a quorum device follows (libvotequorum's callbacks)."""
 
 
+def _cert_dir(daemon: Any) -> str | None:
+    """The daemon's ``--qdevice-cert-dir`` (None: the environment, else the default)."""
+    directory = getattr(daemon, "qdevice_cert_dir", None)
+    return directory if isinstance(directory, str) else None
+
+
 def agent_factory(daemon: Any) -> QdeviceAgent | None:
     """Entry point: the agent when ``quorum.device.model`` is ``net``."""
     device = daemon.config.quorum.device
@@ -75,7 +81,9 @@ def agent_factory(daemon: Any) -> QdeviceAgent | None:
         )
         return None
     try:
-        settings = settings_from_config(daemon.config, daemon.local_node.nodeid)
+        settings = settings_from_config(
+            daemon.config, daemon.local_node.nodeid, cert_dir=_cert_dir(daemon)
+        )
     except QdeviceSettingsError as err:
         emit(LogRecord(LogLevel.ERROR, "QDEVICE", f"quorum device not started: {err}"))
         return None
@@ -138,7 +146,9 @@ class QdeviceAgent:
         if not self._running:
             return
         try:
-            settings = settings_from_config(config, self.settings.node_id)
+            settings = settings_from_config(
+                config, self.settings.node_id, cert_dir=self.settings.cert_dir
+            )
         except QdeviceSettingsError as err:
             emit(LogRecord(LogLevel.ERROR, "QDEVICE", f"Can't get configuration node list: {err}"))
             return

@@ -27,6 +27,7 @@ import socket
 import ssl
 from collections.abc import Callable
 
+from qnetd.certnames import PeerCertificate, certificate_file_names
 from qnetd.tls import TlsError, TlsSession, client_context
 from totem.srp.events import LogLevel, LogRecord
 from votequorum.qdevice.events import (
@@ -83,6 +84,7 @@ class ClientDriver:
         self._tls: TlsSession | None = None
         self._tls_pending: list[bytes] = []
         self._client_cert = False
+        self._client_certificate: PeerCertificate | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._flushing = False
@@ -220,6 +222,7 @@ class ClientDriver:
             if files.has_client_cert:
                 ctx = client_context(files.ca_file, files.cert_file, files.key_file)
                 self._client_cert = True
+                self._client_certificate = _names_of(files.cert_file)
             else:
                 ctx = client_context(files.ca_file)
                 self._client_cert = False
@@ -254,7 +257,9 @@ class ClientDriver:
                 self._transport.write(result.to_send)
             if result.handshake_completed:
                 self.client.tls_established(
-                    self.now, self._client_cert and self.client.server_tls_client_cert_required
+                    self.now,
+                    self._client_cert and self.client.server_tls_client_cert_required,
+                    self._client_certificate,
                 )
                 pending, self._tls_pending = self._tls_pending, []
                 for chunk in pending:
@@ -308,3 +313,11 @@ class ClientDriver:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _names_of(cert_file: str) -> PeerCertificate | None:
+    """The names of our client certificate (None if they cannot be read: TLS will say why)."""
+    try:
+        return certificate_file_names(cert_file)
+    except (OSError, ValueError):
+        return None

@@ -40,6 +40,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from qnetd.certnames import PeerCertificate, describe, verify_cert_name
 from qnetd.protocol.constants import (
     Heuristics,
     KeepActivePartitionTieBreaker,
@@ -145,6 +146,9 @@ class QdeviceNetClient:
         self.server_tls_client_cert_required = False
         self.using_tls = False
         self.tls_client_cert_sent = False
+        self.tls_client_certificate: PeerCertificate | None = None
+        """The names of the client certificate presented on this connection."""
+        self._certificate_mismatch_told = False
         self.connect_failed_flag = False
         """The TCP connection attempt failed; waiting for the connect timer."""
         self.connected_since: float | None = None
@@ -269,9 +273,13 @@ class QdeviceNetClient:
         self.counters["connect_failures"] += 1
         self._log(LogLevel.ERROR, "Can't connect to qnetd host.")
 
-    def tls_established(self, now: float, client_cert_sent: bool) -> None:
-        """The TLS handshake asked for by :class:`StartTls` completed."""
+    def tls_established(
+        self, now: float, client_cert_sent: bool, certificate: PeerCertificate | None = None
+    ) -> None:
+        """The TLS handshake asked for by :class:`StartTls` completed (``certificate``: the
+        names of the client certificate we presented, if any)."""
         self.tls_client_cert_sent = client_cert_sent
+        self.tls_client_certificate = certificate if client_cert_sent else None
 
     def tls_failed(self, now: float, message: str, *, local: bool = False) -> None:
         """TLS could not start (``local``: our certificates) or the handshake failed."""
@@ -289,12 +297,33 @@ class QdeviceNetClient:
                 "Unhandled error when reading from server. Disconnecting from server",
             )
         else:
+            if self.state == ClientState.WAITING_INIT_REPLY:
+                self._explain_closed_after_init()
             exc = ProtocolError(
                 DisconnectReason.SERVER_CLOSED_CONNECTION,
                 "Server closed connection",
                 LogLevel.DEBUG,
             )
         self._drop_connection(exc, now)
+
+    def _explain_closed_after_init(self) -> None:
+        """qnetd drops, without a word, a client whose certificate is not issued to the cluster
+        name of its PREINIT (``qnetd_client_msg_received_check_tls``); say so once, at NOTICE,
+        with both names, until a connection succeeds."""
+        cert = self.tls_client_certificate
+        name = self.settings.cluster_name
+        if cert is None or verify_cert_name(cert, name):
+            return
+        level = LogLevel.DEBUG if self._certificate_mismatch_told else LogLevel.NOTICE
+        self._certificate_mismatch_told = True
+        s = self.settings
+        self._log(
+            level,
+            f"qnetd {s.host}:{s.port} closed the connection after INIT: this node sent "
+            f"cluster name {name!r} and a client certificate issued to {describe(cert)} "
+            f"({s.tls_files.cert_file}); qnetd accepts only a certificate issued to the "
+            f"cluster name (pycorosync-qnetd-certutil --setup -n {name} makes one)",
+        )
 
     def send_failed(self, now: float) -> None:
         """Writing failed or the send queue overflowed."""
@@ -535,6 +564,7 @@ class QdeviceNetClient:
         self.server_supports_heuristics = info.supports_heuristics
         self.server_supports_kap = info.supports_kap
         self._connect_deadline = None
+        self._certificate_mismatch_told = False
         self._schedule_echo(now)
         self._log(LogLevel.DEBUG, "Executing after-connect heuristics.")
         self._exec_heuristics(_CONNECT, now)
@@ -796,6 +826,7 @@ class QdeviceNetClient:
         self.echo_request_expected_seq = self.echo_reply_received_seq
         self.using_tls = False
         self.tls_client_cert_sent = False
+        self.tls_client_certificate = None
         self.connect_failed_flag = False
         self.connected_since = None
         self.last_echo_reply_at = None

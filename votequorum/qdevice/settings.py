@@ -17,8 +17,9 @@ other than ``net``, the ``test`` algorithm unless enabled, and ffsplit's rule th
 
 TLS material is PEM, laid out as ``pycorosync-qnetd-certutil`` writes a cluster's files
 (:mod:`qnetd.certs`): ``ca.crt`` (the qnetd CA), ``cluster.crt`` and ``cluster.key`` (the
-cluster certificate, CN = cluster name) in :data:`DEFAULT_CERT_DIR`, or the directory named by
-the environment variable :data:`CERT_DIR_ENV`.
+cluster certificate, CN = cluster name) in the directory given by the daemon's
+``--qdevice-cert-dir``, else the one named by the environment variable :data:`CERT_DIR_ENV`,
+else :data:`DEFAULT_CERT_DIR`.
 """
 
 from __future__ import annotations
@@ -196,7 +197,8 @@ def settings_from_config(
 ) -> QdeviceNetSettings:
     """The client settings of node ``node_id``; raise :class:`QdeviceSettingsError`.
 
-    ``cert_dir`` defaults to ``$PYCOROSYNC_QDEVICE_CERT_DIR``, else :data:`DEFAULT_CERT_DIR`.
+    ``cert_dir`` (the daemon's ``--qdevice-cert-dir``) defaults to ``$PYCOROSYNC_QDEVICE_CERT_DIR``,
+    else :data:`DEFAULT_CERT_DIR`.
     """
     device = config.quorum.device
     if device is None:

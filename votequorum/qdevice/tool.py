@@ -4,7 +4,8 @@
 
 ``-s`` prints what ``corosync-qdevice-tool -s`` prints (``-v``: verbose), in its layout, from
 the qdevice-net client inside the node daemon (control operation ``qdevice.status``).
-``--json`` prints the machine-readable status instead.
+``--json`` prints the machine-readable status instead, and a failure as
+``{"ok": false, "error": ..., "message": ...}`` (the message also goes to stderr).
 
 Exit status as corosync-qdevice-tool: 0 on success, 1 for a usage error, 3 when the daemon
 cannot be reached, 4 when it answers with an error (no quorum device configured).
@@ -25,6 +26,13 @@ EXIT_SOCKET_CONNECT = 3
 EXIT_QDEVICE_RETURNED_ERROR = 4
 
 
+def _fail(message: str, as_json: bool, error: str, status: int) -> int:
+    print(message, file=sys.stderr)
+    if as_json:
+        print(json.dumps({"ok": False, "error": error, "message": message}))
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pycorosync-qdevice-tool",
@@ -42,14 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         with ControlClient(args.run_dir) as client:
             result = client.call("qdevice.status", verbose=args.verbose)
     except NodeUnavailable as err:
-        print(f"Can't connect to QDevice socket (is QDevice running?): {err}", file=sys.stderr)
-        return EXIT_SOCKET_CONNECT
+        message = f"Can't connect to QDevice socket (is QDevice running?): {err}"
+        return _fail(message, args.json, "socket", EXIT_SOCKET_CONNECT)
     except RequestFailed as err:
+        message = f"Error: {err}"
         if "unknown op" in str(err):
-            print("Error: no quorum device (quorum.device.model net) is running", file=sys.stderr)
-        else:
-            print(f"Error: {err}", file=sys.stderr)
-        return EXIT_QDEVICE_RETURNED_ERROR
+            message = "Error: no quorum device (quorum.device.model net) is running"
+        return _fail(message, args.json, "qdevice", EXIT_QDEVICE_RETURNED_ERROR)
     if args.json:
         print(json.dumps(result["status"], indent=2))
     else:
