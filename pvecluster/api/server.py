@@ -79,9 +79,11 @@ async def login(request: web.Request) -> web.Response:
         _log(f"authentication failure; rhost={peer} user={username} msg=wrong password")
         return _error(401, "authentication failure")
     _log(f"successful auth for user '{username}' from {peer}")
-    ticket = request.app[TICKETS_KEY].issue(time.time())
+    tickets = request.app[TICKETS_KEY]
+    ticket = tickets.issue(time.time())
+    csrf = tickets.csrf_token(ticket)
     return web.json_response(
-        {"data": {"ticket": ticket, "username": username, "CSRFPreventionToken": ticket[-16:]}}
+        {"data": {"ticket": ticket, "username": username, "CSRFPreventionToken": csrf}}
     )
 
 
