@@ -204,12 +204,19 @@ def save(client: CfsClient, root: NodeRoot, text: str, base_digest: str) -> Edit
     """Write ``text`` (a checked edit) over the replicated corosync.conf.
 
     ClusterError when the cluster is not quorate (``cluster not ready - no quorum?``), when
-    the file changed since ``base_digest`` (409), when the text does not pass
+    there is no cluster configuration to edit (424: ``pvecm create`` makes one), when the
+    file changed since ``base_digest`` (409), when the text does not pass
     :func:`check_edit` or when the filesystem refuses the write (its errno's message)."""
     check_cfs_quorum(client)
 
     def code() -> EditCheck:
         current = client.read_or_none(CONF)
+        if current is None:  # a cluster is made by pvecm create (authkey, nodelist, restart)
+            raise ClusterError(
+                f"Error: Corosync config '{CLUSTER_CONF}' does not exist - is this node part "
+                "of a cluster?",
+                status=424,
+            )
         if digest_of(current) != base_digest:
             raise ClusterError(
                 f"{CLUSTER_CONF} was changed meanwhile (now version "

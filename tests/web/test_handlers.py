@@ -291,6 +291,27 @@ def test_editor_check_then_save(tmp_path: Path) -> None:
     run(tmp_path, scenario, conf=conf_text())
 
 
+def test_the_editor_does_not_make_a_cluster(tmp_path: Path) -> None:
+    async def scenario(env: PanelEnv) -> None:
+        csrf = {"CSRFPreventionToken": await env.login()}
+        status, body = await answer(await env.client.get("/panel/api/corosync.conf"))
+        assert (status, body["message"]) == (
+            424,
+            "Error: Corosync config '/etc/pve/corosync.conf' does not exist - is this node "
+            "part of a cluster?",
+        )
+        response = await env.client.put(
+            "/panel/api/corosync.conf",
+            json={"text": conf_text().decode(), "digest": ""},
+            headers=csrf,
+        )
+        assert (await answer(response))[0] == 424
+        status, body = await answer(await env.client.get("/panel/api/status"))
+        assert body["data"]["status"]["cluster"] is None
+
+    run(tmp_path, scenario)
+
+
 def test_writes_are_refused_without_quorum(tmp_path: Path) -> None:
     """Cluster mode with no engine to talk to: the node is not quorate."""
 
