@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from pvecluster.web.status import TimelineEntry, build_snapshot, timeline
+from pvecluster.web.status import TimelineEntry, build_snapshot, qdevice_configured, timeline
 from totem.node.async_client import AsyncControlClient
 from totem.node.client import NodeUnavailable, RequestFailed
 
@@ -142,7 +142,7 @@ class Monitor:
     async def _ask(self, client: AsyncControlClient, op: str) -> Any:
         return await asyncio.wait_for(client.call(op), REQUEST_TIMEOUT)
 
-    async def _engine_view(self) -> tuple[Any, Any, Any]:
+    async def _engine_view(self, with_qdevice: bool) -> tuple[Any, Any, Any]:
         client = await self._connect_engine()
         if client is None:
             return None, None, None
@@ -153,10 +153,11 @@ class Monitor:
             await self._drop_engine()
             return None, None, None
         qdevice = None
-        with contextlib.suppress(RequestFailed):  # no quorum device agent on this node
-            answer = await self._ask(client, "qdevice.status")
-            if isinstance(answer, dict):
-                qdevice = answer.get("status")
+        if with_qdevice:
+            with contextlib.suppress(RequestFailed):  # its agent did not start
+                answer = await self._ask(client, "qdevice.status")
+                if isinstance(answer, dict):
+                    qdevice = answer.get("status")
         return engine, quorum, qdevice
 
     # ------------------------------------------------------------------ looking
@@ -166,7 +167,7 @@ class Monitor:
         engine = quorum = qdevice = None
         if conf_text and not node.get("local_mode"):
             try:
-                engine, quorum, qdevice = await self._engine_view()
+                engine, quorum, qdevice = await self._engine_view(qdevice_configured(conf_text))
             except (NodeUnavailable, TimeoutError, ConnectionError):
                 await self._drop_engine()
         elif self._engine is not None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pvecluster.corosync.conf import ConfError, CorosyncConf, parse_conf
 
-__all__ = ["TimelineEntry", "build_snapshot", "timeline"]
+__all__ = ["TimelineEntry", "build_snapshot", "qdevice_configured", "timeline"]
 
 Json = dict[str, Any]
 
@@ -77,6 +77,16 @@ def _qdevice_config(conf: CorosyncConf) -> Json | None:
         "tls": net.get("tls", "on"),
         "votes": _int(device.get("votes")),
     }
+
+
+def qdevice_configured(conf_text: bytes | None) -> bool:
+    """The configuration has a ``quorum { device { ... } }`` (ask the engine's agent then)."""
+    if not conf_text:
+        return False
+    try:
+        return _qdevice_config(parse_conf(conf_text)) is not None
+    except ConfError:
+        return False
 
 
 def _votequorum_service(engine: Json | None) -> Json:

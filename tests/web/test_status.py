@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pvecluster.web.status import TimelineEntry, build_snapshot, timeline
+from pvecluster.web.status import TimelineEntry, build_snapshot, qdevice_configured, timeline
 
 from .confs import NODE3, conf_text
 
@@ -237,3 +237,10 @@ def test_quorum_device_changes() -> None:
     assert texts(timeline(registered, withdrawn)) == [
         "quorum device withdraws its vote from this partition"
     ]
+
+
+def test_qdevice_configured() -> None:
+    device = b"  device {\n    model: net\n    votes: 1\n  }\n  provider: corosync_votequorum\n"
+    assert qdevice_configured(conf_text().replace(b"  provider: corosync_votequorum\n", device))
+    assert not qdevice_configured(conf_text())
+    assert not qdevice_configured(None) and not qdevice_configured(b"totem {\n  x y\n}\n")
