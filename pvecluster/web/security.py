@@ -1,31 +1,33 @@
 """Login, tickets and CSRF for the panel, and the headers every response carries.
 
-* **Login** (``POST /panel/api/login``, the node's root password, checked as the join API
-  checks it: the scrypt file of ``pycorosync-cfsd --set-password-file``): the ticket is set
-  as the ``PVEAuthCookie`` cookie, ``HttpOnly`` (scripts never see it), ``Secure`` (TLS only)
-  and ``SameSite=Strict`` (no cross-site request carries it), valid two hours; the answer
-  holds the ticket's CSRF prevention token, which the page keeps in memory. A wrong password
-  is ``401 authentication failure`` after a second, as Proxmox hides the reason.
+* **Login** (``POST /panel/api/login``, ``root@pam`` and the node's root password, checked
+  by the join API's own login: the password file of ``pycorosync-cfsd --set-password-file``):
+  the ticket is set as the ``PVEAuthCookie`` cookie, ``HttpOnly`` (scripts never see it),
+  ``Secure`` (TLS only) and ``SameSite=Strict`` (no cross-site request carries it), valid two
+  hours; the answer holds the ticket's CSRF prevention token, which the page keeps in
+  memory. A wrong password is ``401 authentication failure`` after a second, as Proxmox
+  hides the reason.
 * **CSRF** (:func:`csrf_middleware`, on the whole server): a request that may change
   something (not GET/HEAD/OPTIONS) and carries the ticket cookie must also carry the
   ticket's ``CSRFPreventionToken`` header, else ``401 Permission denied - invalid csrf
   token``; the panel's writes need both.
 * **TLS only**: the server listens with TLS only; a request that did not come over TLS is
   refused (:func:`tls_middleware`), and every response says ``Strict-Transport-Security``
-  (:func:`security_headers`). HTML pages come with a
-  Content-Security-Policy that allows this origin only (no inline script, no CDN).
+  (:func:`security_headers`). HTML pages come with a Content-Security-Policy that allows
+  this origin only (no inline script, no CDN).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from pvecluster.api.auth import TICKET_LIFETIME, Tickets, check_password
+from pvecluster.api.auth import TICKET_LIFETIME, Tickets
 from pvecluster.api.server import COOKIE, DAEMON_KEY, TICKETS_KEY
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ __all__ = [
 
 CSRF_HEADER = "CSRFPreventionToken"
 USERNAME = "root@pam"
+"""The one user of the panel, as of the join API (``root@pam``)."""
 FAILED_LOGIN_DELAY = 1.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOGIN_PATHS = frozenset({"/panel/api/login", "/api2/json/access/ticket"})
@@ -117,50 +120,34 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
         headers.setdefault("Content-Security-Policy", CSP)
 
 
-async def _body(request: web.Request) -> dict[str, object]:
-    try:
-        data = await request.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 async def login(request: web.Request) -> web.Response:
-    """``POST /panel/api/login {password[, username]}``: the ticket cookie."""
-    daemon: CfsDaemon = request.app[DAEMON_KEY]
-    params = await _body(request)
-    username = str(params.get("username") or USERNAME)
-    password = str(params.get("password") or "")
-    peer = request.remote or "?"
-    try:
-        with open(daemon.root.passwd, encoding="utf-8") as handle:
-            stored = handle.read()
-    except OSError:
-        stored = ""
-    ok = (
-        username == USERNAME
-        and bool(stored)
-        and await asyncio.to_thread(check_password, stored, password)
-    )
-    if not ok:
-        _log(f"authentication failure; rhost={peer} user={username} msg=wrong password")
+    """``POST /panel/api/login {username: root@pam, password}``: the ticket cookie.
+
+    The join API's own login checks the password (:func:`pvecluster.api.server.login`: the
+    node's password file, or whatever that login is configured to use) and issues the
+    ticket; the panel puts the ticket in the cookie and gives the page its CSRF token
+    only."""
+    from pvecluster.api.server import login as api_login
+
+    answer = await api_login(request)
+    body = answer.body
+    if answer.status != 200 or not isinstance(body, bytes):
         await asyncio.sleep(FAILED_LOGIN_DELAY)
-        return error(401, "authentication failure")
-    _log(f"successful auth for user '{username}' from {peer} (web panel)")
-    tickets: Tickets = request.app[TICKETS_KEY]
-    ticket = tickets.issue(time.time())
+        return answer
+    data = json.loads(body)["data"]
+    daemon: CfsDaemon = request.app[DAEMON_KEY]
     response = web.json_response(
         {
             "data": {
-                "username": username,
-                "CSRFPreventionToken": tickets.csrf_token(ticket),
+                "username": data["username"],
+                "CSRFPreventionToken": data["CSRFPreventionToken"],
                 "node": daemon.name,
             }
         }
     )
     response.set_cookie(
         COOKIE,
-        ticket,
+        str(data["ticket"]),
         path="/",
         max_age=int(TICKET_LIFETIME),
         secure=True,
@@ -193,10 +180,3 @@ async def session(request: web.Request) -> web.Response:
             }
         }
     )
-
-
-def _log(message: str) -> None:
-    from pvecluster.cfsd.daemon import log_line
-    from totem.srp.events import LogLevel, LogRecord
-
-    log_line(LogRecord(LogLevel.NOTICE, "pveproxy", message))

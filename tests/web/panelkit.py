@@ -42,7 +42,9 @@ class PanelEnv:
     panel: Panel
 
     async def login(self) -> str:
-        response = await self.client.post("/panel/api/login", json={"password": PASSWORD})
+        response = await self.client.post(
+            "/panel/api/login", json={"username": "root@pam", "password": PASSWORD}
+        )
         assert response.status == 200, await response.text()
         return str((await response.json())["data"]["CSRFPreventionToken"])
 

@@ -42,14 +42,18 @@ async def answer(response: Any) -> tuple[int, Any]:
 def test_login_gives_a_secure_httponly_strict_cookie(tmp_path: Path) -> None:
     async def scenario(env: PanelEnv) -> None:
         c = env.client
-        status, body = await answer(await c.post("/panel/api/login", json={"password": "nope"}))
+        status, body = await answer(
+            await c.post("/panel/api/login", json={"username": "root@pam", "password": "nope"})
+        )
         assert (status, body["message"]) == (401, "authentication failure")
         assert not list(c.session.cookie_jar)
         status, body = await answer(
             await c.post("/panel/api/login", json={"username": "admin@pve", "password": "x"})
         )
         assert status == 401
-        response = await c.post("/panel/api/login", json={"password": "pw-node1"})
+        response = await c.post(
+            "/panel/api/login", json={"username": "root@pam", "password": "pw-node1"}
+        )
         assert response.status == 200
         header = response.headers["Set-Cookie"]
         assert re.match(r'^PVEAuthCookie="PVE:root@pam:[0-9a-f]{32}"; ', header)
@@ -132,7 +136,9 @@ def test_plain_http_is_refused(tmp_path: Path) -> None:
         for path in ("/", "/panel/api/session", "/panel/static/app.js"):
             status, body = await answer(await env.client.get(path))
             assert (status, body["message"]) == (403, "TLS required: connect with https://")
-        response = await env.client.post("/panel/api/login", json={"password": "pw-node1"})
+        response = await env.client.post(
+            "/panel/api/login", json={"username": "root@pam", "password": "pw-node1"}
+        )
         assert response.status == 403 and "Set-Cookie" not in response.headers
 
     run(tmp_path, scenario, tls=False)

@@ -302,13 +302,13 @@ function renderQdevice(qdevice) {
     return;
   }
   const conf = qdevice.configured || {};
-  let state = qdevice.registered ? badge("registered", "ok") : badge("not registered", "warn");
-  if (qdevice.connected === false) state = badge("not connected to qnetd", "bad");
+  let shown = qdevice.registered ? badge("registered", "ok") : badge("not registered", "warn");
+  if (qdevice.connected === false) shown = badge("not connected to qnetd", "bad");
   facts($("qdevice-info"), [
     ["Model", conf.model || "-", "model"],
     ["QNetd", conf.host ? `${conf.host}:${conf.port}` : "-", "host"],
     ["Algorithm", conf.algorithm || "-", "algorithm"],
-    ["State", state, "state"],
+    ["State", shown, "state"],
     ["Votes", qdevice.votes, "votes"],
     ["Casts vote", qdevice.cast_vote === null || qdevice.cast_vote === undefined ? "-" : (qdevice.cast_vote ? "Yes" : "No"), "cast_vote"],
     ["Client state", qdevice.client_state || "-", "client_state"],
