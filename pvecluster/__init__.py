@@ -11,6 +11,7 @@ Sub-packages, one concept each:
 * :mod:`pvecluster.cfsd` -- ``pycorosync-cfsd``: the asyncio driver of the core on the
   engine's CPG and quorum, the control socket, the engine supervisor and the FUSE mount;
 * :mod:`pvecluster.api` -- the HTTPS join API (aiohttp) and its client with fingerprint pinning;
+* :mod:`pvecluster.web` -- the "Datacenter -> Cluster" web panel on the same HTTPS server;
 * :mod:`pvecluster.pvecm` -- ``pycorosync-pvecm``;
 * :mod:`pvecluster.client` -- ``pycorosync-cfs`` and the library both tools use.
 """

@@ -3,7 +3,9 @@
 The password is kept as a salted scrypt hash in ``etc/pycorosync/passwd`` (mode 0600, never
 replicated), set by ``pycorosync-cfsd --set-password-file F``. ``--auth pam`` checks the
 system's PAM instead (``python-pam`` when installed). A successful login returns a ticket, a
-random token valid two hours, as ``PVEAuthCookie``.
+random token valid two hours, as ``PVEAuthCookie``, and its CSRF prevention token (an HMAC
+of the ticket under a secret of this process): a request authenticated by the cookie that
+changes something must carry it in the ``CSRFPreventionToken`` header, as Proxmox's API asks.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def write_password(path: str, password: str) -> None:
 class Tickets:
     """Issued tickets and their expiry (``now`` is passed in)."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret: bytes | None = None) -> None:
         self._tickets: dict[str, float] = {}
+        self._secret = secret if secret is not None else secrets.token_bytes(32)
 
     def issue(self, now: float) -> str:
         ticket = "PVE:root@pam:" + secrets.token_hex(16)
@@ -67,3 +70,13 @@ class Tickets:
             self._tickets.pop(ticket or "", None)
             return False
         return True
+
+    def revoke(self, ticket: str | None) -> None:
+        self._tickets.pop(ticket or "", None)
+
+    def csrf_token(self, ticket: str) -> str:
+        """The ``CSRFPreventionToken`` that goes with ``ticket``."""
+        return hmac.new(self._secret, ticket.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def csrf_valid(self, ticket: str, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.csrf_token(ticket), token or "")

@@ -4,7 +4,8 @@ The TLS handshake completes and the server certificate's SHA-256 fingerprint is 
 **before** any request is sent: with ``--fingerprint`` only that fingerprint is accepted
 (``fingerprint 'FP' not verified, abort!``); without it the operator is asked (``The
 authenticity of host 'H' can't be established.`` ...). An unverified server never sees the
-password. Then ``login`` posts the password for ``root@pam`` and keeps the ticket.
+password. Then ``login`` posts the password for ``root@pam`` and keeps the ticket and its
+CSRF prevention token, which every later write sends, as Proxmox's client does.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class ApiClient:
         self.ask = ask
         self.timeout = timeout
         self.ticket: str | None = None
+        self.csrf: str | None = None
         self._conn: http.client.HTTPSConnection | None = None
 
     def connect(self) -> None:
@@ -97,6 +99,8 @@ class ApiClient:
         body = None
         if self.ticket:
             headers["Cookie"] = f"PVEAuthCookie={self.ticket}"
+            if method != "GET" and self.csrf:
+                headers["CSRFPreventionToken"] = self.csrf
         if params is not None:
             body = json.dumps(params)
             headers["Content-Type"] = "application/json"
@@ -115,6 +119,7 @@ class ApiClient:
     def login(self, password: str, username: str = "root@pam") -> None:
         data = self._request("POST", "/access/ticket", {"username": username, "password": password})
         self.ticket = str(data["ticket"])
+        self.csrf = str(data.get("CSRFPreventionToken") or "") or None
 
     def get(self, path: str) -> Any:
         return self._request("GET", path)

@@ -11,9 +11,10 @@ Routes (JSON, ``{"data": ...}`` as Proxmox's API):
 
 An operation the cluster refuses answers status 500 with ``{"message", "errors"}`` (the
 joiner prints them as ``An error occurred on the cluster node: ...``). The application is
-built by :func:`build_app` so that more routes (a web panel) can be added to the same
-server. Cluster operations run in a thread over the node's own control socket, the same code
-``pycorosync-pvecm addnode``/``delnode`` runs.
+built by :func:`build_app`, which also adds the web panel (:mod:`pvecluster.web`) and its
+CSRF guard: a write authenticated by the ticket cookie needs the ticket's
+``CSRFPreventionToken`` header. Cluster operations run in a thread over the node's own
+control socket, the same code ``pycorosync-pvecm addnode``/``delnode`` runs.
 """
 
 from __future__ import annotations
@@ -79,9 +80,11 @@ async def login(request: web.Request) -> web.Response:
         _log(f"authentication failure; rhost={peer} user={username} msg=wrong password")
         return _error(401, "authentication failure")
     _log(f"successful auth for user '{username}' from {peer}")
-    ticket = request.app[TICKETS_KEY].issue(time.time())
+    tickets = request.app[TICKETS_KEY]
+    ticket = tickets.issue(time.time())
+    csrf = tickets.csrf_token(ticket)
     return web.json_response(
-        {"data": {"ticket": ticket, "username": username, "CSRFPreventionToken": ticket[-16:]}}
+        {"data": {"ticket": ticket, "username": username, "CSRFPreventionToken": csrf}}
     )
 
 
@@ -144,10 +147,13 @@ async def delnode(request: web.Request) -> web.Response:
 
 
 def build_app(daemon: CfsDaemon) -> web.Application:
-    """The API application; add routes to it before the server starts."""
+    """The API application, with the web panel (:mod:`pvecluster.web`) on the same server."""
+    from pvecluster.web import setup_web
+
     app = web.Application()
     app[DAEMON_KEY] = daemon
     app[TICKETS_KEY] = Tickets()
+    setup_web(app, daemon)
     app.router.add_post(f"{API_PREFIX}/access/ticket", login)
     app.router.add_get(f"{API_PREFIX}/cluster/config/apiversion", apiversion)
     app.router.add_get(f"{API_PREFIX}/cluster/config/join", join_info)
