@@ -81,8 +81,10 @@ class LibDispatcher:
         handlers: Sequence[LibHandler],
         sending_allowed: SendingAllowed,
         log: LogFn | None = None,
+        clock: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.name = name
+        self._clock = clock
         self.handlers = tuple(handlers)
         self._sending_allowed = sending_allowed
         self._log = log
@@ -126,7 +128,7 @@ class LibDispatcher:
             return True
         answered = stats.responses
         try:
-            entry.handler(conn, data)
+            entry.handler(conn, data, self._clock())
         except Exception as err:  # a service bug must not take the daemon down
             if self._log is not None:
                 self._log(

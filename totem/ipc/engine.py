@@ -8,7 +8,8 @@ handlers (:class:`totem.service.Service`: ``ipc_name``, ``lib_handlers``, ``lib_
 ``lib_exit``); the IPC layer (``totem.ipc``) serves every service that has them and knows
 nothing else about it, so a new service needs no change to the IPC layer.
 
-A handler receives the connection and the whole request (header included) and answers
+A handler receives the connection, the whole request (header included) and the time
+(services are sans-IO: a timer they start counts from it), and answers
 with :meth:`LibConnection.respond` -- at once, or later when the cluster has acted
 (a deferred answer, as corosync's cfg shutdown and votequorum qdevice registration do).
 Events go out with :meth:`LibConnection.dispatch` (``ipc_dispatch_send``): they are queued
@@ -66,7 +67,8 @@ class LibConnection(Protocol):
 class LibHandler:
     """One entry of a service's library table (index = request id)."""
 
-    handler: Callable[[LibConnection, bytes], None]
+    handler: Callable[[LibConnection, bytes, float], None]
+    """``handler(conn, request, now)``: ``now`` is the time of the request (sans-IO)."""
     request_size: int
     """``sizeof`` the request struct: a shorter request is answered ``CS_ERR_INVALID_PARAM``."""
     flow_control: bool = False

@@ -277,7 +277,7 @@ class IpcServer:
         self.connections: dict[int, IpcConnection] = {}
         self._ids = itertools.count(1)
         self._dispatchers = {
-            name: LibDispatcher(name, s.handlers, self._gate(s), log)
+            name: LibDispatcher(name, s.handlers, self._gate(s), log, loop.time)
             for name, s in self.services.items()
         }
         self._to_flush: list[IpcConnection] = []
