@@ -62,6 +62,10 @@ class LibConnection(Protocol):
         """Close the connection (deferred to the next loop turn; ``lib_exit`` follows)."""
         ...
 
+    def __hash__(self) -> int:
+        """Connections are hashable (by identity): services key their state by them."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LibHandler:
