@@ -421,15 +421,16 @@ class IpcServer:
             transport: Transport = factory(
                 self.loop, sock, description, service.name, max_msg_size, creds
             )
-        except OSError as err:
+        except Exception as err:
             if description:
                 remove_connection_dir(description)
+            code = err.errno if isinstance(err, OSError) and err.errno else errno.EIO
             self._emit(
                 LogLevel.ERROR,
-                f"Error in connection setup ({description or service.name}): {err.strerror}",
+                f"Error in connection setup ({description or service.name}): {err}",
             )
             self.stats["refused"] += 1
-            self._answer(sock, encode_connection_response(-(err.errno or errno.EIO)))
+            self._answer(sock, encode_connection_response(-code))
             sock.close()
             return
         req_name, resp_name, event_name = transport.names()

@@ -57,10 +57,12 @@ class Credentials:
 
 
 def abstract_address(name: str) -> bytes:
-    """The abstract ``sun_path`` libqb uses for ``name`` (NUL, name, NUL padding to 108)."""
-    raw = name.encode()
-    if len(raw) > SUN_PATH_MAX - 2:
-        raise ValueError(f"socket name {name!r} is too long for an abstract address")
+    """The abstract ``sun_path`` libqb uses for ``name`` (NUL, name, NUL padding to 108).
+
+    A name longer than 106 bytes is cut there, as libqb's ``snprintf`` cuts it on both
+    sides (``set_sock_addr``).
+    """
+    raw = name.encode()[: SUN_PATH_MAX - 2]
     return b"\0" + raw + b"\0" * (SUN_PATH_MAX - 1 - len(raw))
 
 

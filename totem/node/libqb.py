@@ -53,6 +53,8 @@ QUEUE_RELEASE = 0.70
 _RECHECK = 0.002
 _STATS_POLL = 1.0
 _VOTEQUORUM_ID = 5
+_MCAST_HEADERS = 62
+"""``2 * sizeof(struct mcast)`` in totemsrp.c."""
 _SRP_U32 = ("continuous_gather",)
 _SRP_COUNTERS = (
     "orf_token_tx",
@@ -256,12 +258,18 @@ class LibqbIpc:
             LinkStatus(
                 enabled=link not in faulty,
                 connected=reachable and link not in faulty,
-                mtu=daemon.config.totem.netmtu,
+                mtu=self._payload_mtu(address),
                 src_ipaddr=address,
             )
             for link, address in enumerate(node.addresses)
         )
         return NodeStatus(nodeid, reachable=reachable, links=links)
+
+    def _payload_mtu(self, address: str) -> int:
+        """What corosync reports as a udp/udpu link's MTU: ``netmtu`` less the UDP/IP
+        header (28 bytes, 48 for IPv6) and two Totem mcast headers (``totemsrp_net_mtu_adjust``)."""
+        udpip = 48 if ":" in address else 28
+        return self.daemon.config.totem.netmtu - udpip - _MCAST_HEADERS
 
     def _faulty_rings(self) -> set[int]:
         net = self.daemon.stack.net

@@ -208,23 +208,24 @@ class CpgService(Service):
         self._lib: Any = None
 
     # --- library (libcpg over IPC: totem.services.cpg.lib) -------------------------------------
-    def lib_handlers(self) -> Sequence[LibHandler]:
+    def _library(self) -> Any:
         """Built on first use, after the node has set its own event sink (the control
         socket), which the library then passes on to."""
         if self._lib is None:
             from totem.services.cpg.lib import CpgLib
 
             self._lib = CpgLib(self)
-        handlers: list[LibHandler] = self._lib.handlers()
+        return self._lib
+
+    def lib_handlers(self) -> Sequence[LibHandler]:
+        handlers: list[LibHandler] = self._library().handlers()
         return handlers
 
     def lib_init(self, conn: LibConnection) -> None:
-        if self._lib is not None:
-            self._lib.lib_init(conn)
+        self._library().lib_init(conn)
 
     def lib_exit(self, conn: LibConnection) -> None:
-        if self._lib is not None:
-            self._lib.lib_exit(conn)
+        self._library().lib_exit(conn)
 
     # --- plumbing ------------------------------------------------------------------------------
     @property
