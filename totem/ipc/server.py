@@ -434,6 +434,8 @@ class IpcServer:
             sock.close()
             return
         req_name, resp_name, event_name = transport.names()
+        conn = IpcConnection(self, conn_id, service, creds, sock, description, transport)
+        self.connections[conn_id] = conn
         sent = self._answer(
             sock,
             encode_connection_response(
@@ -447,12 +449,11 @@ class IpcServer:
             ),
         )
         if not sent:
+            del self.connections[conn_id]
             transport.close()
             sock.close()
             remove_connection_dir(description)
             return
-        conn = IpcConnection(self, conn_id, service, creds, sock, description, transport)
-        self.connections[conn_id] = conn
         self.stats["active"] += 1
         self._emit(LogLevel.DEBUG, f"IPC credentials authenticated ({description})")
         fc = self._node_fc.get(service.name, 0)
