@@ -472,6 +472,12 @@ class Daemon:
                 )
             )
             return EXIT_ALREADY_RUNNING
+        if self.libqb is not None:
+            try:
+                self.libqb.start()
+            except OSError as err:
+                emit(LogRecord(LogLevel.ERROR, "MAIN", f"Can't initialize IPC: {err}"))
+                return EXIT_ALREADY_RUNNING
         for link, transport in enumerate(self.transports):
             try:
                 await transport.open()
@@ -479,15 +485,9 @@ class Daemon:
                 emit(LogRecord(LogLevel.ERROR, "TOTEM", self._bind_failure(link, err)))
                 for opened in self.transports[:link]:
                     opened.close()
+                if self.libqb is not None:
+                    self.libqb.stop()
                 return 1
-        if self.libqb is not None:
-            try:
-                self.libqb.start()
-            except OSError as err:
-                emit(LogRecord(LogLevel.ERROR, "MAIN", f"Can't initialize IPC: {err}"))
-                for transport in self.transports:
-                    transport.close()
-                return EXIT_ALREADY_RUNNING
         await self.control.start()
         self._register_ops()
         for agent in self.agents:
