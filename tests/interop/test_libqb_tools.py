@@ -9,7 +9,6 @@ this module, in order; the destructive ones (kill, shutdown) come last.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -78,7 +77,9 @@ def test_quorumtool_expected_votes_and_node_votes(ours: MixedCluster) -> None:
 
 
 def test_quorumtool_monitor_prints_until_stopped(ours: MixedCluster) -> None:
-    cp = ours.cluster.exec(2, ["timeout", "2", "stdbuf", "-oL", "corosync-quorumtool", "-m"], timeout=20)
+    cp = ours.cluster.exec(
+        2, ["timeout", "2", "stdbuf", "-oL", "corosync-quorumtool", "-m"], timeout=20
+    )
     assert cp.returncode == 124  # still running when stopped
     assert "Quorate:          Yes" in cp.stdout
 
@@ -106,7 +107,14 @@ def test_cmapctl_list_get_set_delete_and_stats(ours: MixedCluster) -> None:
 
 
 def test_cmapctl_track_sees_changes(ours: MixedCluster) -> None:
-    argv = [*ours.cluster.nsenter_argv(1), "stdbuf", "-oL", "corosync-cmapctl", "-t", "test.tracked"]
+    argv = [
+        *ours.cluster.nsenter_argv(1),
+        "stdbuf",
+        "-oL",
+        "corosync-cmapctl",
+        "-t",
+        "test.tracked",
+    ]
     watcher = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -150,11 +158,24 @@ def test_cpgload_on_three_nodes_in_one_agreed_order(
     binary = build_cpg_tool("cpgload", tmp_path_factory.mktemp("cpgload"))
     procs = [
         subprocess.Popen(
-            [*ours.cluster.nsenter_argv(i), str(binary), "send", "-n", "3000", "-s", "200",
-             "-m", "3", "-S", "3", "-t", "20"],
+            [
+                *ours.cluster.nsenter_argv(i),
+                str(binary),
+                "send",
+                "-n",
+                "3000",
+                "-s",
+                "200",
+                "-m",
+                "3",
+                "-S",
+                "3",
+                "-t",
+                "20",
+            ],
             stdout=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for i in (1, 2, 3)
     ]
     reports = []
