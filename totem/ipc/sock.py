@@ -24,6 +24,7 @@ import ctypes
 import mmap
 import os
 import socket
+import threading
 from collections.abc import Callable
 
 from totem.ipc.setup import Credentials, abstract_address
@@ -42,6 +43,18 @@ CONTROL_SIZE = 24
 _FLOW_CONTROL = 4
 """Offset of the request slot's ``flow_control`` in the control file."""
 _MAX_REQUESTS_PER_TURN = 64
+
+
+_SHARED = threading.local()
+
+
+def _receive_buffer(size: int) -> bytearray:
+    """One receive buffer for every connection of a loop's thread (a datagram is read and
+    copied out at once): grown to the largest message size asked for."""
+    buffer: bytearray | None = getattr(_SHARED, "buffer", None)
+    if buffer is None or len(buffer) < size:
+        buffer = _SHARED.buffer = bytearray(size)
+    return buffer
 
 
 class SocketTransport:
@@ -63,7 +76,7 @@ class SocketTransport:
         self._max = max_msg_size
         self.control_path = f"{description}-control-{service}"
         self.base = f"{description}-{service}"
-        self._buffer = bytearray(max_msg_size)
+        self._buffer = _receive_buffer(max_msg_size)
         self._closed = False
         self._sockets: list[socket.socket] = []
         fd = create_owned_file(self.control_path, CONTROL_SIZE, creds)
@@ -103,7 +116,7 @@ class SocketTransport:
         self._loop.add_reader(self._setup.fileno(), self._read_setup)
 
     def _read_requests(self) -> None:
-        buffer = self._buffer
+        buffer = self._buffer = _receive_buffer(self._max)
         recv_into = self._request.recv_into
         batch: list[bytes] = []
         for _ in range(_MAX_REQUESTS_PER_TURN):

@@ -11,9 +11,11 @@
   see the flow-control value 2 (CPG multicasts are refused by libcpg itself) and
   flow-controlled requests are answered ``CS_ERR_TRY_AGAIN``; votequorum is spared during
   synchronisation;
-* the statistics map: ``stats.srp.*``, ``stats.pg.*``, ``stats.ipcs.*``, and whatever a
-  transport contributes (a transport with ``cmap_stats()`` yielding ``(key, type, value)``,
-  and optionally ``cmap_stats_clear()``, is registered as is; knet's ``stats.knet.*``);
+* the statistics map: ``stats.srp.*`` (cleared by ``stats.clear.totem``), ``stats.pg.*``,
+  ``stats.ipcs.*`` (``stats.clear.ipc``), and whatever a transport contributes: a transport
+  with ``cmap_stats()`` yielding ``(key, type, value)`` is registered under its
+  ``cmap_stats_name`` (knet: ``"knet"``, so that ``stats.clear.knet`` calls its
+  ``cmap_stats_clear()``) -- knet's ``stats.knet.*`` need nothing more here;
 * what cfg needs of the node: node addresses, link status (a transport with
   ``node_status(nodeid)`` returning a :class:`~totem.services.cfg_lib.NodeStatus`
   answers for its nodes; udp/udpu as corosync does: one link, connected while the node is a
@@ -159,20 +161,20 @@ class LibqbIpc:
         stack = daemon.stack
         if self.cmap is not None:
             stats = self.cmap.stats
-            stats.register("srp", self._srp_stats, self._srp_clear)
+            stats.register("totem", self._srp_stats, self._srp_clear)
             stats.register("pg", self._pg_stats)
             stats.register("ipc", self._ipc_stats, self._ipc_clear)
             for link, transport in enumerate(daemon.transports):
                 provider = getattr(transport, "cmap_stats", None)
                 if provider is not None:
-                    stats.register(
-                        f"transport{link}", provider, getattr(transport, "cmap_stats_clear", None)
-                    )
+                    name = getattr(transport, "cmap_stats_name", f"transport{link}")
+                    stats.register(name, provider, getattr(transport, "cmap_stats_clear", None))
             self.cmap.set_runtime_counters(self._runtime_counters)
         if self.cfg is not None:
             self.cfg.set_node_info(self)
             self.cfg.shutdown_timeout = self._shutdown_timeout
             self.cfg.rings_reenable = lambda: stack.net is not None and len(daemon.transports) > 1
+            self.cfg.reopen_logs = self._reopen_logs
         for service in stack.services:
             lib = getattr(service, "lib", None)
             if lib is not None and hasattr(lib, "handover"):
@@ -284,6 +286,14 @@ class LibqbIpc:
             (f"{link} {address}", "FAULTY" if link in faulty else "OK")
             for link, address in enumerate(daemon.local_node.addresses)
         ]
+
+    def _reopen_logs(self) -> bool:
+        """``corosync-cfgtool -L``: reopen the log file (after a rotation)."""
+        try:
+            self.daemon._reconfigure_logging()
+        except OSError:
+            return False
+        return True
 
     def _shutdown_timeout(self) -> int | None:
         if self.cmap is None:

@@ -3,10 +3,10 @@
 Every value is read when it is asked for, from *providers*: each part of the node
 registers one under a name and yields ``(key, type, value)`` for its own keys --
 
-* ``srp``   -> ``stats.srp.*`` (the Totem SRP counters),
+* ``totem`` -> ``stats.srp.*`` (the Totem SRP counters),
 * ``pg``    -> ``stats.pg.*`` (the totempg queue),
-* ``ipcs``  -> ``stats.ipcs.global.*`` and ``stats.ipcs.service<id>.<pid>.<conn>.*``,
-* a transport contributes its own (knet: ``stats.knet.*``) the same way,
+* ``ipc``   -> ``stats.ipcs.global.*`` and ``stats.ipcs.service<id>.<pid>.<conn>.*``,
+* a transport contributes its own (knet: ``stats.knet.*``, as ``knet``) the same way,
 
 so a new contributor needs no change here. The map is read-only except for the
 ``stats.clear.*`` keys: setting ``stats.clear.<name>`` calls the clearer registered for
