@@ -83,6 +83,9 @@ EXIT_ALREADY_RUNNING = 18
 RELOAD_REPLY_TIMEOUT = 60.0
 """Seconds a ``cfg.reload`` request waits for its RELOAD_CONFIG to be delivered."""
 PID_FILE = "pycorosync.pid"
+NO_IPC_ENV = "PYCOROSYNC_NO_IPC"
+"""Set (not ``0``) in the environment: as ``--no-ipc`` (for programs that start daemons,
+e.g. several test nodes in one network namespace)."""
 AGENT_ENTRY_POINT_GROUP = "pycorosync.agents"
 
 
@@ -577,7 +580,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-ipc",
         action="store_true",
         help="serve no libqb IPC (corosync's client libraries); for several nodes sharing "
-        "one network namespace",
+        f"one network namespace (also: {NO_IPC_ENV}=1 in the environment)",
     )
     parser.add_argument("-v", "--version", action="version", version=__version__)
     return parser
@@ -619,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
                 state_dir,
                 debug=args.debug,
                 qdevice_cert_dir=args.qdevice_cert_dir,
-                ipc=not args.no_ipc,
+                ipc=not (args.no_ipc or os.environ.get(NO_IPC_ENV, "0") not in ("", "0")),
             )
         except ConfigError as err:
             print(f"pycorosync: {err}", file=sys.stderr)
