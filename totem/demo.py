@@ -89,7 +89,7 @@ def main() -> int:
             procs[i] = subprocess.Popen(
                 [sys.executable, "-m", "totem.node.daemon", "-f", "-c", str(conf),
                  "--nodeid", str(i), "--run-dir", str(base / f"run{i}"),
-                 "--state-dir", str(base / f"state{i}")],
+                 "--state-dir", str(base / f"state{i}"), "--no-ipc"],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             log.close()

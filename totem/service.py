@@ -7,6 +7,12 @@ group ``"a"`` behind a 16-byte ``qb_ipc_request_header`` whose ``id`` is
 order. Services that define ``sync_init`` take part in the sync protocol of
 ref 10 after every REGULAR configuration.
 
+A service may also serve client libraries over libqb IPC: it names its IPC service
+(``ipc_name``: ``cmap``, ``cfg``, ``cpg``, ``quorum``, ``votequorum``) and declares its
+library handlers beside its exec handlers (``lib_handlers``, ``lib_init``, ``lib_exit``),
+as corosync's ``lib_engine`` tables do; ``totem.ipc`` serves them without knowing the
+service (ref libqb-ipc/README.md section 4).
+
 Services are sans-IO like everything else: the node stack calls them with an
 explicit ``now`` and drains their events. ``totem`` never imports a service;
 the daemon finds them through the ``pycorosync.services`` entry-point group
@@ -19,6 +25,7 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from totem.ipc.engine import LibConnection, LibHandler
 from totem.ringid import RingId
 from totem.srp.events import ConfigurationChange, LogLevel
 
@@ -49,6 +56,9 @@ class Service(abc.ABC):
     name: str
     sync_participant: bool = False
     """True if the service defines sync_init (cmap, cpg, quorum, votequorum; ref 10.1)."""
+    ipc_name: str | None = None
+    """The libqb IPC service name clients connect to (``cs_ipcs_serv_short_name``); None
+    when the service has no library."""
 
     def __init__(self) -> None:
         self.host: ServiceHost | None = None
@@ -109,6 +119,17 @@ class Service(abc.ABC):
     def status(self) -> dict[str, Any]:
         """A JSON-able snapshot for the control socket and tools."""
         return {}
+
+    # --- library side (libqb IPC) -------------------------------------------------------------
+    def lib_handlers(self) -> Sequence[LibHandler]:
+        """The library table, indexed by request id (corosync's ``lib_engine``)."""
+        return ()
+
+    def lib_init(self, conn: LibConnection) -> None:  # noqa: B027
+        """A client connected (``lib_init_fn``): set up ``conn.private``."""
+
+    def lib_exit(self, conn: LibConnection) -> None:  # noqa: B027
+        """A client left or died (``lib_exit_fn``): forget everything it held."""
 
     def control_ops(self) -> Mapping[str, Callable[[dict[str, Any]], Any]]:
         """Operations this service serves on the node's control socket, by name.

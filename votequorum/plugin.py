@@ -23,7 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from totem.ipc.engine import LibConnection, LibHandler
 from totem.service import Service
+from votequorum.lib import VotequorumLib
 from votequorum.service import VotequorumError, VotequorumService
 from votequorum.settings import NodelistEntry, QdeviceSettings, VotequorumSettings
 
@@ -83,7 +85,10 @@ def _names(config: CorosyncConfig) -> dict[int, str]:
 
 
 class ConfiguredVotequorum(VotequorumService):
-    """votequorum with the node names of its config and control-socket operations."""
+    """votequorum with the node names of its config, control-socket operations and the
+    library side (libvotequorum over IPC, :mod:`votequorum.lib`)."""
+
+    ipc_name = "votequorum"
 
     def __init__(
         self,
@@ -94,6 +99,16 @@ class ConfiguredVotequorum(VotequorumService):
         super().__init__(settings)
         self.names = dict(names)
         self.addresses = dict(addresses or {})
+        self.lib = VotequorumLib(self)
+
+    def lib_handlers(self) -> Sequence[LibHandler]:
+        return self.lib.handlers()
+
+    def lib_init(self, conn: LibConnection) -> None:
+        self.lib.lib_init(conn)
+
+    def lib_exit(self, conn: LibConnection) -> None:
+        self.lib.lib_exit(conn)
 
     def bind(self, services: Sequence[Service]) -> None:
         """Report quorum to the node's quorum service (id 3), as corosync's provider does."""

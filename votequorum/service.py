@@ -43,6 +43,7 @@ from typing import Any
 
 from totem.ringid import RingId
 from totem.service import Service, ServiceHost
+from totem.services.cmap.store import ValueType
 from totem.srp.events import LogLevel
 from votequorum import calc
 from votequorum.calc import NodeState, NodeVotes, QuorumOptions, QuorumState
@@ -202,6 +203,8 @@ class VotequorumService(Service):
         self._qdevice_deadline: float | None = None
         self._view: tuple[tuple[int, ...], bool, RingId] = ((), False, _ZERO_RING)
         self._events: list[VotequorumEvent] = []
+        self._observers: list[Callable[[VotequorumEvent], None]] = []
+        self._icmap: Any = None
         self.counters: dict[str, int] = {
             "malformed": 0,
             "qdevice_nodeinfo_unknown_sender": 0,
@@ -385,7 +388,7 @@ class VotequorumService(Service):
         )
         if msg.param is ReconfigParam.EXPECTED_VOTES:
             self._update_node_expected_votes(msg.value)
-            self._events.append(ExpectedVotesChanged(self._me.expected_votes))
+            self._emit(ExpectedVotesChanged(self._me.expected_votes))
             self._ev_barrier = msg.value
             if self._options.ev_tracking:
                 expected = max(self._me.expected_votes, self._ev_tracking_barrier)
@@ -436,7 +439,7 @@ class VotequorumService(Service):
                     f"{self._qdevice_name}) is trying to register!",
                 )
                 error = "CS_ERR_EXIST"
-            self._events.append(QdeviceRegistration(msg.name, error))
+            self._emit(QdeviceRegistration(msg.name, error))
             self._qdevice_reg_pending = None
         else:
             still_registered = any(
@@ -509,7 +512,7 @@ class VotequorumService(Service):
             self._send_nodeinfo(QDEVICE_NODEID)
             if self._qdevice_name:
                 self._send(QdeviceReg(QdeviceOperation.REGISTER, self._qdevice_name))
-            self._events.append(self.nodelist_notification())
+            self._emit(self.nodelist_notification())
             self._sync_nodeinfo_sent = True
         return not (self._me.flags & NodeFlags.QDEVICE_REGISTERED and self._sync_wait_for_poll)
 
@@ -698,7 +701,7 @@ class VotequorumService(Service):
             )
         if self._me.flags & NodeFlags.QDEVICE_REGISTERED:
             if name == self._qdevice_name:
-                self._events.append(QdeviceRegistration(name, None))
+                self._emit(QdeviceRegistration(name, None))
                 return
             self._log(
                 LogLevel.WARNING,
@@ -899,6 +902,31 @@ class VotequorumService(Service):
         events, self._events = self._events, []
         return list(events)
 
+    def add_observer(self, observer: Callable[[VotequorumEvent], None]) -> None:
+        """See every event as it happens (the library side sends its notifications so)."""
+        self._observers.append(observer)
+
+    def _emit(self, event: VotequorumEvent) -> None:
+        self._events.append(event)
+        for observer in self._observers:
+            observer(event)
+
+    def cmap_attach(self, icmap: Any) -> None:
+        """Keep ``runtime.votequorum.*`` in the node's cmap, as corosync's votequorum does."""
+        self._icmap = icmap
+        self._publish_runtime_keys()
+
+    def _publish_runtime_keys(self) -> None:
+        icmap = self._icmap
+        if icmap is None or self._cfg is None:
+            return
+        prefix = "runtime.votequorum."
+        icmap.set_value(prefix + "this_node_id", ValueType.UINT32, self._us)
+        icmap.set_value(prefix + "two_node", ValueType.UINT8, int(self._options.two_node))
+        icmap.set_value(prefix + "ev_barrier", ValueType.UINT32, self._ev_barrier)
+        icmap.set_value(prefix + "lowest_node_id", ValueType.UINT32, max(self._lowest, 0))
+        icmap.set_value(prefix + "highest_node_id", ValueType.UINT32, max(self._highest, 0))
+
     # ==== internals ==========================================================================
     def _node_tuple(self) -> tuple[NodeVotes, ...]:
         return tuple(self._nodes[n] for n in sorted(self._nodes))
@@ -944,10 +972,11 @@ class VotequorumService(Service):
         self._ev_tracking_barrier = new.ev_tracking_barrier
         self._lowest = new.lowest_node_id
         self._highest = new.highest_node_id
+        self._publish_runtime_keys()
         if result.expected_votes_raised:
-            self._events.append(ExpectedVotesChanged(self._me.expected_votes))
+            self._emit(ExpectedVotesChanged(self._me.expected_votes))
         if result.ev_tracking_barrier_changed:
-            self._events.append(EvTrackingBarrierChanged(new.ev_tracking_barrier))
+            self._emit(EvTrackingBarrierChanged(new.ev_tracking_barrier))
         if result.waiting_for_all:
             self._log(
                 LogLevel.NOTICE,
@@ -973,7 +1002,7 @@ class VotequorumService(Service):
             self._callback(members, self._quorate, self._quorum_ring)
         figures = self.getinfo(self._us)
         assert figures is not None
-        self._events.append(
+        self._emit(
             QuorumChanged(
                 self._quorate,
                 self._quorum_ring,

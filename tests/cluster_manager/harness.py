@@ -54,7 +54,8 @@ class NodeCluster:
         self.netns = f"cfs-{os.getpid()}-{next(_COUNTER)}"
         self.daemons: dict[int, subprocess.Popen[bytes]] = {}
         self.extra: list[subprocess.Popen[bytes]] = []
-        self.env = dict(os.environ, PYTHONPATH=str(REPO))
+        # every node's engine shares this one network namespace: no libqb IPC for them
+        self.env = dict(os.environ, PYTHONPATH=str(REPO), PYCOROSYNC_NO_IPC="1")
         self.names = {i: f"node{i}" for i in range(1, count + 1)}
 
     # ------------------------------------------------------------------ namespace

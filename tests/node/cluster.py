@@ -101,6 +101,7 @@ class LoopbackCluster:
                     "--state-dir",
                     str(self.tmp / f"state{i}"),
                     *self.daemon_args,
+                    "--no-ipc",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -28,6 +28,7 @@ def daemon(conf: Path, tmp_path: Path, nodeid: int, name: str) -> list[str]:
         str(tmp_path / f"run-{name}"),
         "--state-dir",
         str(tmp_path / f"state-{name}"),
+        "--no-ipc",  # several daemons on one machine (one network namespace)
     ]
 
 

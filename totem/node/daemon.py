@@ -53,6 +53,7 @@ from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, Con
 from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
 from totem.node.entrypoints import entry_points
+from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
 from totem.node.services import ServiceContext, load_services
@@ -82,6 +83,9 @@ EXIT_ALREADY_RUNNING = 18
 RELOAD_REPLY_TIMEOUT = 60.0
 """Seconds a ``cfg.reload`` request waits for its RELOAD_CONFIG to be delivered."""
 PID_FILE = "pycorosync.pid"
+NO_IPC_ENV = "PYCOROSYNC_NO_IPC"
+"""Set (not ``0``) in the environment: as ``--no-ipc`` (for programs that start daemons,
+e.g. several test nodes in one network namespace)."""
 AGENT_ENTRY_POINT_GROUP = "pycorosync.agents"
 
 
@@ -146,6 +150,7 @@ class Daemon:
         *,
         debug: bool = False,
         qdevice_cert_dir: str | None = None,
+        ipc: bool = True,
     ) -> None:
         self.config = config
         """The configuration in effect (replaced by every accepted reload)."""
@@ -179,6 +184,8 @@ class Daemon:
             CpgControl(cpg, self.driver.poke, self.loop.call_soon) if cpg is not None else None
         )
         self.agents = load_agents(self)
+        self.libqb = LibqbIpc(self) if ipc else None
+        """libqb IPC for corosync's client libraries (None with ``--no-ipc``)."""
 
     @property
     def transport(self) -> UdpuTransport | UdpTransport:
@@ -444,6 +451,7 @@ class Daemon:
             "config_file": config.path,
             "reloads": {**self.reloads, "last": self.last_reload},
             "control_bad_requests": self.control.bad_requests,
+            "ipc": None if self.libqb is None else self.libqb.status(),
         }
 
     # ------------------------------------------------------------------------------------
@@ -467,6 +475,12 @@ class Daemon:
                 )
             )
             return EXIT_ALREADY_RUNNING
+        if self.libqb is not None:
+            try:
+                self.libqb.start()
+            except OSError as err:
+                emit(LogRecord(LogLevel.ERROR, "MAIN", f"Can't initialize IPC: {err}"))
+                return EXIT_ALREADY_RUNNING
         for link, transport in enumerate(self.transports):
             try:
                 await transport.open()
@@ -474,6 +488,8 @@ class Daemon:
                 emit(LogRecord(LogLevel.ERROR, "TOTEM", self._bind_failure(link, err)))
                 for opened in self.transports[:link]:
                     opened.close()
+                if self.libqb is not None:
+                    self.libqb.stop()
                 return 1
         await self.control.start()
         self._register_ops()
@@ -514,12 +530,16 @@ class Daemon:
                 )
             )
         self.driver.start()
+        if self.libqb is not None:
+            self.libqb.ready()
         try:
             await self._stopped
         finally:
             emit(LogRecord(LogLevel.NOTICE, "MAIN", "Node was shut down by a signal"))
             for agent in reversed(self.agents):
                 await agent.stop()
+            if self.libqb is not None:
+                self.libqb.stop()
             self.driver.leave()
             await asyncio.sleep(0.01)  # let the LEAVE datagrams go out
             await self.control.stop()
@@ -556,6 +576,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-d", "--debug", action="store_true", help="log debug messages")
     parser.add_argument("-t", "--test", action="store_true", help="check the config and exit")
+    parser.add_argument(
+        "--no-ipc",
+        action="store_true",
+        help="serve no libqb IPC (corosync's client libraries); for several nodes sharing "
+        f"one network namespace (also: {NO_IPC_ENV}=1 in the environment)",
+    )
     parser.add_argument("-v", "--version", action="version", version=__version__)
     return parser
 
@@ -596,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
                 state_dir,
                 debug=args.debug,
                 qdevice_cert_dir=args.qdevice_cert_dir,
+                ipc=not (args.no_ipc or os.environ.get(NO_IPC_ENV, "0") not in ("", "0")),
             )
         except ConfigError as err:
             print(f"pycorosync: {err}", file=sys.stderr)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import struct
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +122,8 @@ class NodeStack:
         self.counters = StackCounters()
         self._events: list[Any] = []
         self._unsent: deque[bytes] = deque()
+        self.tx_counts: defaultdict[int, int] = defaultdict(int)
+        """Exec messages queued per header id (``service_id << 16 | fn_id``)."""
         self._now = 0.0
         for service in self.services:
             service.attach(self)
@@ -144,6 +146,7 @@ class NodeStack:
         """Queue an exec message of a service for agreed-order delivery to every node."""
         # the hot send path of every service message: _queue_group without its indirection
         self.packer.add_pieces((_EXEC_LENGTHS, GROUP_EXEC, encode_exec(service_id, fn_id, body)))
+        self.tx_counts[service_id << 16 | fn_id] += 1
         self.srp.signal_new_message()
 
     def mcast_many(self, service_id: int, fn_id: int, bodies: Iterable[bytes]) -> None:
@@ -153,10 +156,9 @@ class NodeStack:
             raise ValueError(f"service id {service_id} / fn id {fn_id} out of range")
         ident = service_id << 16 | fn_id
         pack = _EXEC_HEADER.pack
-        self.packer.add_each(
-            (_EXEC_LENGTHS, GROUP_EXEC),
-            [pack(ident, EXEC_HEADER_SIZE + len(body)) + body for body in bodies],
-        )
+        messages = [pack(ident, EXEC_HEADER_SIZE + len(body)) + body for body in bodies]
+        self.packer.add_each((_EXEC_LENGTHS, GROUP_EXEC), messages)
+        self.tx_counts[ident] += len(messages)
         self.srp.signal_new_message()
 
     def log(self, level: LogLevel, subsys: str, message: str) -> None:
@@ -170,6 +172,18 @@ class NodeStack:
         # the pieces corosync's group layer hands to totempg: lengths, name, payload
         self.packer.add_pieces((_ONE_GROUP_LEN.pack(1, len(group)), group, payload))
         self.srp.signal_new_message()
+
+    def queue_used(self) -> float:
+        """How full the send path is, 0..1 and over (totempg's ``q_level_precent_used``):
+        SRP's queue, the packets waiting for room in it and the packer's pending bytes."""
+        limit = self.srp.settings.queue_limit
+        used = (
+            limit
+            - self.srp.avail()
+            + len(self._unsent)
+            + self.packer.pending_bytes // self.packer.max_payload
+        )
+        return used / limit
 
     def send_ok(self, size: int) -> bool:
         """Whether a message of ``size`` bytes can be queued without overrunning SRP."""

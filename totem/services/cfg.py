@@ -25,17 +25,23 @@ service itself reads no file (it is sans-IO): it logs ``Config reload requested 
 N`` and emits :class:`CfgReloadRequested`; the daemon reloads (``totem.node.reload``) and,
 when the request came from this node, answers the tool that asked, matching the ``conn``
 of the message source as corosync answers the IPC connection.
+
+The library side (libcfg: node and link status, kill, reload, shutdown tracking) is
+:mod:`totem.services.cfg_lib`; this engine carries out what it asks on the cluster.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from totem.ipc.engine import LibConnection, LibHandler
+from totem.ipc.wire import CsError
 from totem.service import Service
-from totem.srp.events import LogLevel
+from totem.services.cfg_lib import DEFAULT_SHUTDOWN_TIMEOUT_MS, CfgLib, NodeInfo
+from totem.srp.events import ConfigurationChange, ConfigurationKind, LogLevel
 
 __all__ = [
     "CFG_SERVICE_ID",
@@ -50,6 +56,8 @@ __all__ = [
 ]
 
 CFG_SERVICE_ID = 1
+IPC_RELOAD_CONN = 1 << 63
+"""Marks a RELOAD_CONFIG asked by a libcfg client: ``conn`` is this bit | connection id."""
 FN_RINGREENABLE, FN_KILLNODE, FN_SHUTDOWN, FN_RELOAD_CONFIG, FN_RECONFIG_CRYPTO = range(5)
 _KILLNODE = struct.Struct("<I4xH6x256s")
 _SOURCE = struct.Struct("<I4xQ")
@@ -115,11 +123,101 @@ class CfgService(Service):
 
     service_id = CFG_SERVICE_ID
     name = "corosync_cfg"
+    ipc_name = "cfg"
 
     def __init__(self) -> None:
         super().__init__()
         self._events: list[Any] = []
         self.counters = {"malformed": 0, "ignored": 0, "reload_requests": 0}
+        self._members: frozenset[int] = frozenset()
+        self._lib = CfgLib(self)
+        self._reload_waiters: dict[int, LibConnection] = {}
+        self.shutdown_timeout: Callable[[], int | None] = lambda: None
+        """``cfg.shutdown_timeout`` (ms) as the node's map has it; None: the default."""
+        self.rings_reenable: Callable[[], bool] = lambda: False
+        """True if this node runs redundant rings that RINGREENABLE may re-enable."""
+        self.reopen_logs: Callable[[], bool] = lambda: True
+
+    # --- what the library asks of the engine (CfgActions) --------------------------------------
+    def node_id(self) -> int:
+        return self._node_id()
+
+    def is_member(self, nodeid: int) -> bool:
+        """``runtime.members.<id>.status`` is "joined": the node is in our membership."""
+        return nodeid in self._members
+
+    def send_killnode(self, nodeid: int, reason: str) -> None:
+        assert self.host is not None
+        self.host.mcast(CFG_SERVICE_ID, FN_KILLNODE, encode_killnode(nodeid, reason))
+
+    def send_shutdown(self) -> None:
+        assert self.host is not None
+        self.host.mcast(CFG_SERVICE_ID, FN_SHUTDOWN, b"")
+
+    def send_ring_reenable(self) -> bool:
+        if not self.rings_reenable():
+            return False
+        self._ring_reenable({})
+        return True
+
+    def request_reload(self, conn: Any) -> None:
+        """``corosync-cfgtool -R``: ask every node to reload corosync.conf.
+
+        ``conn`` is a libcfg connection (answered when our own request is applied) or a
+        u64 (not 0) that comes back in this node's :class:`CfgReloadRequested`, so that
+        the caller can answer the request it belongs to.
+        """
+        if not isinstance(conn, int):
+            self._reload_waiters[conn.id] = conn
+            conn = IPC_RELOAD_CONN | conn.id
+        if not 0 < conn < 1 << 64:
+            raise ValueError(f"reload request id {conn} is not a non-zero u64")
+        assert self.host is not None
+        self.host.mcast(
+            CFG_SERVICE_ID, FN_RELOAD_CONFIG, encode_message_source(self._node_id(), conn)
+        )
+
+    def reload_finished(self, conn: int, error: CsError) -> bool:
+        """The node applied (or refused) a reload a libcfg client asked for; False if the
+        request did not come from one."""
+        if not conn & IPC_RELOAD_CONN:
+            return False
+        client = self._reload_waiters.pop(conn & ~IPC_RELOAD_CONN, None)
+        if client is not None:
+            self._lib.reload_done(client, error)
+        return True
+
+    def reopen_log_files(self) -> bool:
+        return self.reopen_logs()
+
+    def shutdown_timeout_ms(self) -> int:
+        value = self.shutdown_timeout()
+        return DEFAULT_SHUTDOWN_TIMEOUT_MS if value is None else value
+
+    # --- library ------------------------------------------------------------------------------
+    def set_node_info(self, info: NodeInfo) -> None:
+        """Where node addresses and link status come from (the node's transports)."""
+        self._lib.node_info = info
+
+    def lib_handlers(self) -> Sequence[LibHandler]:
+        return self._lib.handlers()
+
+    def lib_init(self, conn: LibConnection) -> None:
+        self._lib.lib_init(conn)
+
+    def lib_exit(self, conn: LibConnection) -> None:
+        self._lib.lib_exit(conn)
+        self._reload_waiters.pop(conn.id, None)
+
+    def next_deadline(self) -> float | None:
+        return self._lib.next_deadline()
+
+    def on_deadline(self, now: float) -> None:
+        self._lib.on_deadline(now)
+
+    def confchg(self, change: ConfigurationChange, now: float) -> None:
+        if change.kind is ConfigurationKind.REGULAR:
+            self._members = frozenset(change.members)
 
     @property
     def exec_function_count(self) -> int:
@@ -194,16 +292,3 @@ class CfgService(Service):
         assert self.host is not None
         self.host.mcast(CFG_SERVICE_ID, FN_RINGREENABLE, encode_message_source(self._node_id(), 0))
         return "re-enabling all the rings"
-
-    def request_reload(self, conn: int) -> None:
-        """``corosync-cfgtool -R``: ask every node to reload corosync.conf.
-
-        ``conn`` (a u64, not 0) comes back in this node's :class:`CfgReloadRequested`, so
-        that the caller can answer the request it belongs to.
-        """
-        if not 0 < conn < 1 << 64:
-            raise ValueError(f"reload request id {conn} is not a non-zero u64")
-        assert self.host is not None
-        self.host.mcast(
-            CFG_SERVICE_ID, FN_RELOAD_CONFIG, encode_message_source(self._node_id(), conn)
-        )

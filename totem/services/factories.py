@@ -21,7 +21,11 @@ __all__ = ["cfg_factory", "cmap_factory", "cpg_factory", "quorum_factory"]
 
 def cmap_factory(context: ServiceContext) -> CmapService:
     """cmap (id 0): takes part in sync with ``totem.config_version`` ("does not exist" if unset)."""
-    return CmapService(config_version=context.config.totem.config_version)
+    return CmapService(
+        config_version=context.config.totem.config_version,
+        config=context.config,
+        local_node=context.local_node,
+    )
 
 
 def cfg_factory(context: ServiceContext) -> CfgService:

@@ -17,6 +17,16 @@ and quorum (subsystem QUORUM, level NOTICE):
 Long lists are cut into lines of at most 63 characters ending with ``\\``, as
 corosync's 64-byte ``view_buf`` does.
 
+**Library** (libquorum, ``exec/vsf_quorum.c``; ref libqb-ipc/README.md section 4.2):
+GETQUORATE (0), TRACKSTART (1), TRACKSTOP (2), GETTYPE (3, answered as id 4) and
+MODEL_GETTYPE (4, answered as id 5). A tracking client gets the quorum notification on
+every report of the provider -- model V0: id 3, ``quorate``@24, ``ring_seq``@32, entries@40,
+node ids@44; model V1: id 6, ``quorate``@24, ring id@32, entries@48, node ids@52 -- and, in
+model V1, the node list notification (id 7: ring id@24, member/joined/left counts @40/48/56,
+the three lists from @60) after every sync. TRACKSTART with CURRENT or CHANGES first sends
+the current state (node list without joined/left, then quorum), even to a client already
+tracking (which then gets ``CS_ERR_EXIST``).
+
 **Provider hook.** The quorum provider (votequorum) is given
 :meth:`QuorumService.set_quorum` as its callback (corosync's
 ``quorum_set_quorate_fn_t``): ``set_quorum(members, quorate, ring_id)``. With
@@ -25,10 +35,13 @@ no provider configured the node is always quorate (``primary_designated = 1``).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from totem.ipc.engine import LibConnection, LibHandler
+from totem.ipc.wire import CsError, response_header
 from totem.ringid import RingId
 from totem.service import Service
 from totem.srp.events import LogLevel
@@ -37,6 +50,29 @@ __all__ = ["QuorateCallback", "QuorumService", "QuorumView", "view_list_lines"]
 
 QUORUM_SERVICE_ID = 3
 _VIEW_BUF = 64
+CS_TRACK_CURRENT, CS_TRACK_CHANGES, CS_TRACK_CHANGES_ONLY = 1, 2, 4
+MODEL_V0, MODEL_V1 = 0, 1
+RES_GETQUORATE, RES_TRACKSTART, RES_TRACKSTOP, RES_NOTIFICATION = 0, 1, 2, 3
+RES_GETTYPE, RES_MODEL_GETTYPE, RES_V1_QUORUM_NOTIFICATION, RES_V1_NODELIST_NOTIFICATION = (
+    4,
+    5,
+    6,
+    7,
+)
+_U32 = struct.Struct("<I")
+_V0_HEAD = struct.Struct("<i4xQI")
+_V1_HEAD = struct.Struct("<i4xI4xQI")
+_NODELIST_HEAD = struct.Struct("<I4xQI4xI4xI")
+
+
+@dataclass(slots=True)
+class _QuorumPd:
+    """``struct quorum_pd``: a libquorum connection's model and tracking."""
+
+    model: int = MODEL_V0
+    tracking: bool = False
+    track_flags: int = 0
+
 
 QuorateCallback = Callable[[Sequence[int], bool, RingId], None]
 """``set_quorum(members, quorate, ring_id)``: what a quorum provider calls."""
@@ -76,6 +112,7 @@ class QuorumService(Service):
     service_id = QUORUM_SERVICE_ID
     name = "corosync cluster quorum service v0.1"
     sync_participant = True
+    ipc_name = "quorum"
 
     def __init__(self, provider: str | None = "corosync_votequorum") -> None:
         super().__init__()
@@ -88,6 +125,7 @@ class QuorumService(Service):
         self._left: tuple[int, ...] = ()
         self._last_sync_ring: RingId | None = None
         self._events: list[Any] = []
+        self._trackers: list[LibConnection] = []
 
     def attach(self, host: Any) -> None:
         super().attach(host)
@@ -132,6 +170,8 @@ class QuorumService(Service):
         for line in view_list_lines("Members", self._view.members):
             self._log(line)
         self._events.append(self._view)
+        for conn in list(self._trackers):
+            self._send_quorum_notification(conn)
 
     # --- sync -------------------------------------------------------------------------------
     def sync_init(
@@ -165,6 +205,8 @@ class QuorumService(Service):
 
     def sync_activate(self, now: float) -> None:
         self._old_members = self._members
+        for conn in list(self._trackers):
+            self._send_nodelist_notification(conn, with_changes=True)
 
     def events(self) -> list[Any]:
         events, self._events = self._events, []
@@ -179,6 +221,101 @@ class QuorumService(Service):
             "members": [] if view is None else list(view.members),
         }
 
-    def _log(self, message: str) -> None:
+    # --- library (libquorum) ----------------------------------------------------------------
+    def lib_handlers(self) -> Sequence[LibHandler]:
+        return [
+            LibHandler(self._lib_getquorate, 16),
+            LibHandler(self._lib_trackstart, 24),
+            LibHandler(self._lib_trackstop, 16),
+            LibHandler(self._lib_gettype, 16),
+            LibHandler(self._lib_model_gettype, 24),
+        ]
+
+    def lib_init(self, conn: LibConnection) -> None:
+        conn.private = _QuorumPd()
+
+    def lib_exit(self, conn: LibConnection) -> None:
+        if conn in self._trackers:
+            self._trackers.remove(conn)
+
+    @property
+    def _quorum_type(self) -> int:
+        """1 (``QUORUM_SET``) when a provider is loaded, else 0 (``QUORUM_FREE``)."""
+        return 0 if self.provider is None else 1
+
+    def _lib_getquorate(self, conn: LibConnection, data: bytes, now: float) -> None:
+        conn.respond(response_header(RES_GETQUORATE, 32) + _U32.pack(int(self._primary)) + bytes(4))
+
+    def _lib_trackstart(self, conn: LibConnection, data: bytes, now: float) -> None:
+        pd: _QuorumPd = conn.private
+        (flags,) = _U32.unpack_from(data, 16)
+        if flags & (CS_TRACK_CURRENT | CS_TRACK_CHANGES):
+            self._send_nodelist_notification(conn, with_changes=False)
+            self._send_quorum_notification(conn)
+        error = CsError.OK
+        if pd.tracking:
+            error = CsError.ERR_EXIST
+        elif flags & (CS_TRACK_CHANGES | CS_TRACK_CHANGES_ONLY):
+            pd.track_flags = flags
+            pd.tracking = True
+            self._trackers.append(conn)
+        conn.respond(response_header(RES_TRACKSTART, 24, error))
+
+    def _lib_trackstop(self, conn: LibConnection, data: bytes, now: float) -> None:
+        pd: _QuorumPd = conn.private
+        if pd.tracking:
+            pd.tracking = False
+            self._trackers.remove(conn)
+        # (corosync computes CS_ERR_NOT_EXIST for a client not tracking, then sends CS_OK)
+        conn.respond(response_header(RES_TRACKSTOP, 24))
+
+    def _lib_gettype(self, conn: LibConnection, data: bytes, now: float) -> None:
+        conn.respond(response_header(RES_GETTYPE, 32) + _U32.pack(self._quorum_type) + bytes(4))
+
+    def _lib_model_gettype(self, conn: LibConnection, data: bytes, now: float) -> None:
+        pd: _QuorumPd = conn.private
+        (model,) = _U32.unpack_from(data, 16)
+        error = CsError.OK
+        if model in (MODEL_V0, MODEL_V1):
+            pd.model = model
+        else:
+            self._log(f"quorum_model_type request for unsupported model {model}", LogLevel.ERROR)
+            error = CsError.ERR_INVALID_PARAM
+        conn.respond(
+            response_header(RES_MODEL_GETTYPE, 32, error) + _U32.pack(self._quorum_type) + bytes(4)
+        )
+
+    def _send_quorum_notification(self, conn: LibConnection) -> None:
+        """``send_library_notification`` to one client, in its model."""
+        view = self._view
+        members = view.members if view is not None else ()
+        ring = view.ring_id if view is not None else RingId(0, 0)
+        body = b"".join(_U32.pack(n) for n in members)
+        pd: _QuorumPd = conn.private
+        if pd.model == MODEL_V1:
+            size = 56 + 4 * len(members)
+            head = _V1_HEAD.pack(int(self._primary), ring.rep, ring.seq, len(members))
+            header = response_header(RES_V1_QUORUM_NOTIFICATION, size)
+            conn.dispatch(header + head + body + bytes(4))
+        else:
+            size = 48 + 4 * len(members)
+            head = _V0_HEAD.pack(int(self._primary), ring.seq, len(members))
+            conn.dispatch(response_header(RES_NOTIFICATION, size) + head + body + bytes(4))
+
+    def _send_nodelist_notification(self, conn: LibConnection, *, with_changes: bool) -> None:
+        """``send_nodelist_library_notification`` (model V1 clients only)."""
+        pd: _QuorumPd = conn.private
+        if pd.model != MODEL_V1:
+            return
+        ring = self._last_sync_ring or RingId(0, 0)
+        members = self._members
+        joined = self._joined if with_changes else ()
+        left = self._left if with_changes else ()
+        size = 64 + 4 * (len(members) + len(joined) + len(left))
+        head = _NODELIST_HEAD.pack(ring.rep, ring.seq, len(members), len(joined), len(left))
+        body = b"".join(_U32.pack(n) for n in (*members, *joined, *left))
+        conn.dispatch(response_header(RES_V1_NODELIST_NOTIFICATION, size) + head + body + bytes(4))
+
+    def _log(self, message: str, level: LogLevel = LogLevel.NOTICE) -> None:
         if self.host is not None:
-            self.host.log(LogLevel.NOTICE, "QUORUM", message)
+            self.host.log(level, "QUORUM", message)

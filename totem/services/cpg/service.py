@@ -56,6 +56,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from totem.ipc.engine import LibConnection, LibHandler
 from totem.ringid import RingId
 from totem.service import Service, ServiceHost
 from totem.services.cpg.events import (
@@ -156,6 +157,8 @@ class _Cpd:
     deliver_initial_totem_conf: bool = False
     initial_totem_conf_sent: bool = False
     transition_counter: int = 0
+    partial_counter: int = 0
+    """``initial_transition_counter``: the counter when a fragmented message began."""
     assemblies: dict[tuple[int, int], _Assembly] = field(default_factory=dict)
 
 
@@ -182,6 +185,7 @@ class CpgService(Service):
     service_id = CPG_SERVICE
     name = "corosync cluster closed process group service v1.01"
     sync_participant = True
+    ipc_name = "cpg"
 
     def __init__(self, ifaces_print: Callable[[int], str] | None = None) -> None:
         super().__init__()
@@ -201,6 +205,27 @@ class CpgService(Service):
         self._downlist_old_members = 0
         self._last_sync_ring_id = RingId(0, 0)
         self._joinlist_messages: list[tuple[int, int, bytes]] = []  # newest entry first
+        self._lib: Any = None
+
+    # --- library (libcpg over IPC: totem.services.cpg.lib) -------------------------------------
+    def _library(self) -> Any:
+        """Built on first use, after the node has set its own event sink (the control
+        socket), which the library then passes on to."""
+        if self._lib is None:
+            from totem.services.cpg.lib import CpgLib
+
+            self._lib = CpgLib(self)
+        return self._lib
+
+    def lib_handlers(self) -> Sequence[LibHandler]:
+        handlers: list[LibHandler] = self._library().handlers()
+        return handlers
+
+    def lib_init(self, conn: LibConnection) -> None:
+        self._library().lib_init(conn)
+
+    def lib_exit(self, conn: LibConnection) -> None:
+        self._library().lib_exit(conn)
 
     # --- plumbing ------------------------------------------------------------------------------
     @property
@@ -228,6 +253,14 @@ class CpgService(Service):
     def events(self) -> list[Any]:
         events, self._events = self._events, []
         return events
+
+    @property
+    def event_sink(self) -> CpgEventSink | None:
+        return self._sink
+
+    def queue_event(self, event: CpgEvent) -> None:
+        """Keep ``event`` for ``events()`` (an event sink passing on what it does not serve)."""
+        self._events.append(event)
 
     def set_event_sink(self, sink: CpgEventSink | None) -> None:
         """Hand every later event to ``sink`` at once (None: queue them for ``events()``).
@@ -638,6 +671,8 @@ class CpgService(Service):
         group: str | bytes,
         payload: bytes,
         guarantee: CpgGuarantee = CpgGuarantee.AGREED,
+        *,
+        during_sync: bool = False,
     ) -> None:
         """``cpg_mcast_joined``: multicast ``payload`` to the handle's group.
 
@@ -655,7 +690,7 @@ class CpgService(Service):
                 raise CpgError(CsError.ERR_INVALID_PARAM, f"guarantee {guarantee}") from None
         if len(payload) >= _U32_LIMIT:
             raise CpgError(CsError.ERR_TOO_BIG, f"message of {len(payload)} bytes")
-        self._check_sender(handle, name, cpd)
+        self._check_sender(handle, name, cpd, during_sync=during_sync)
         me = self._node.node_id
         data = bytes(payload)
         if len(data) <= CPG_MAX_ATOMIC_MSGSIZE:
@@ -708,9 +743,13 @@ class CpgService(Service):
             queued += 1
         return queued
 
-    def _check_sender(self, handle: Hashable, name: bytes, cpd: _Cpd) -> None:
-        """Refuse an mcast of ``cpd`` to the group ``name`` unless it may send there now."""
-        self._check_not_syncing()
+    def _check_sender(
+        self, handle: Hashable, name: bytes, cpd: _Cpd, *, during_sync: bool = False
+    ) -> None:
+        """Refuse an mcast of ``cpd`` to the group ``name`` unless it may send there now
+        (``during_sync``: the message may wait in the send queue for the end of the sync)."""
+        if not during_sync:
+            self._check_not_syncing()
         if cpd.state in (CpdState.UNJOINED, CpdState.LEAVE_STARTED) or cpd.group != name:
             self._log(
                 LogLevel.ERROR,
@@ -718,6 +757,31 @@ class CpgService(Service):
                 f"state:{cpd.state.value}, error:{CsError.ERR_NOT_EXIST.value}",
             )
             raise CpgError(CsError.ERR_NOT_EXIST, "handle is not a member of this group")
+
+    def mcast_fragment(
+        self, handle: Hashable, msglen: int, kind: int, fragment: bytes, *, first_counter: bool
+    ) -> None:
+        """A libcpg PARTIAL_MCAST: send one fragment as it came (``req_exec_cpg_partial_mcast``).
+
+        ``CS_ERR_INTERRUPT`` if the group's membership changed since the message's first
+        fragment (``first_counter`` marks that fragment), as corosync refuses the rest.
+        """
+        cpd = self._cpd(handle)
+        self._check_sender(handle, cpd.group, cpd, during_sync=True)
+        if first_counter:
+            cpd.partial_counter = cpd.transition_counter
+        elif cpd.partial_counter != cpd.transition_counter:
+            raise CpgError(CsError.ERR_INTERRUPT, "the group changed during the message")
+        self._log(LogLevel.DEBUG, f"Sending fragmented message size = {len(fragment)} bytes")
+        message = PartialMcast(cpd.group, msglen, cpd.pid, kind, fragment, self._node.node_id)
+        self._send(CpgFn.PARTIAL_MCAST, message.encode())
+
+    def handle_group(self, handle: Hashable) -> tuple[bytes, CpdState] | None:
+        """The group a local handle is in (or joining/leaving) and its state; None if unknown."""
+        for cpd in self._cpds:
+            if cpd.handle == handle:
+                return cpd.group, cpd.state
+        return None
 
     def membership(self, group: str | bytes) -> tuple[CpgAddress, ...]:
         """``cpg_membership_get``: the members of ``group`` (reason UNDEFINED), in list order."""

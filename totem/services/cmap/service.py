@@ -1,4 +1,13 @@
-"""The cmap service (id 0) as a sync participant: ``totem.config_version`` (ref 10.4).
+"""The cmap service (id 0): the configuration map, its library, and its sync duty (ref 10.4).
+
+The engine owns the node's map (:class:`~totem.services.cmap.store.Icmap`, filled by
+:mod:`totem.services.cmap.keys`) and the statistics map, serves libcmap over IPC
+(:mod:`totem.services.cmap.lib`), keeps ``runtime.members.*`` as configurations change
+and lets other services write their runtime keys (``cmap_attach``: votequorum's
+``runtime.votequorum.*``). A configuration reload rewrites the configuration keys that
+changed (tracks see MODIFY/ADD/DELETE, as pmxcfs expects).
+
+**Sync.**
 
 In its sync round every corosync node multicasts ``req_exec_cmap_mcast`` (exec
 fn 0) with one item, ``totem.config_version`` (a u64, 336 bytes in all), and
@@ -23,13 +32,21 @@ value @280.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from totem.ipc.engine import LibConnection, LibHandler
 from totem.ringid import RingId
 from totem.service import Service
-from totem.srp.events import LogLevel
+from totem.services.cmap import keys as cmap_keys
+from totem.services.cmap.lib import CmapLib
+from totem.services.cmap.stats import StatsMap
+from totem.services.cmap.store import Icmap, Value, ValueType
+from totem.srp.events import ConfigurationChange, LogLevel
+
+if TYPE_CHECKING:
+    from totem.config import CorosyncConfig, NodeConfig
 
 __all__ = [
     "CMAP_MCAST_REASON_NEW_CONFIG_VERSION",
@@ -124,10 +141,30 @@ class CmapService(Service):
     service_id = CMAP_SERVICE_ID
     name = "corosync configuration map access"
     sync_participant = True
+    ipc_name = "cmap"
 
-    def __init__(self, config_version: int | None = 0) -> None:
+    def __init__(
+        self,
+        config_version: int | None = 0,
+        config: CorosyncConfig | None = None,
+        local_node: NodeConfig | None = None,
+    ) -> None:
         super().__init__()
         self._config_version = config_version
+        self.icmap = Icmap()
+        """The node's configuration map (``icmap_global_map``)."""
+        self.stats = StatsMap()
+        """The statistics map (``-m stats``): providers register in it."""
+        self._config = config
+        self._local = local_node
+        self._config_keys: dict[str, Value] = {}
+        self._runtime_counters: Callable[[], dict[tuple[int, int], tuple[int, int]]] | None = None
+        cmap_keys.apply_read_only(self.icmap)
+        for key, vtype, value in cmap_keys.static_runtime_keys():
+            self.icmap.set_value(key, vtype, value)
+        if config is not None and local_node is not None:
+            self._load_config(config, local_node)
+        self._lib = CmapLib(self.icmap, self.stats, self._refresh_runtime)
         self._my_version = 0
         self._highest_received = 0
         self._trans_entries = 0
@@ -140,6 +177,81 @@ class CmapService(Service):
     @property
     def exec_function_count(self) -> int:
         return 1
+
+    # --- the map ----------------------------------------------------------------------------
+    def _load_config(self, config: CorosyncConfig, local: NodeConfig) -> None:
+        """Put corosync.conf's keys in the map (again, after a reload: only what changed)."""
+        new = cmap_keys.config_keys(config, local)
+        changed, removed = cmap_keys.diff(self._config_keys, new)
+        for key in removed:
+            self.icmap.delete(key)
+        for key in changed:
+            vtype, raw = new[key]
+            self.icmap.set(key, vtype, raw)
+        self._config_keys = new
+        for key, vtype, value in cmap_keys.timer_keys(config):
+            self.icmap.set_value(key, vtype, value)
+        self._config = config
+        self._local = local
+
+    def bind(self, services: Sequence[Service]) -> None:
+        """Let the other services write their runtime keys (``cmap_attach(icmap)``)."""
+        for service in services:
+            attach = getattr(service, "cmap_attach", None)
+            if attach is not None and service is not self:
+                attach(self.icmap)
+
+    def config_reloaded(self, config: CorosyncConfig) -> None:
+        """A configuration reload: rewrite the configuration keys that changed."""
+        local = self._local
+        if local is not None:
+            local = config.node_by_id(local.nodeid) or local
+            self._load_config(config, local)
+
+    def set_runtime_counters(
+        self, counters: Callable[[], dict[tuple[int, int], tuple[int, int]]]
+    ) -> None:
+        """Where ``runtime.services.<name>.<fn>.rx|tx`` come from: ``(service, fn) ->
+        (rx, tx)`` (the node's exec dispatcher and stack); read when a client reads."""
+        self._runtime_counters = counters
+
+    def _refresh_runtime(self) -> None:
+        counters = self._runtime_counters
+        if counters is None:
+            return
+        names = cmap_keys.SERVICE_NAMES
+        for (service_id, fn_id), (rx, tx) in counters().items():
+            short = names.get(service_id, (None, f"service{service_id}"))[1]
+            prefix = f"runtime.services.{short}"
+            self.icmap.set_value(f"{prefix}.service_id", ValueType.UINT16, service_id)
+            self.icmap.set_value(f"{prefix}.{fn_id}.rx", ValueType.UINT64, rx)
+            self.icmap.set_value(f"{prefix}.{fn_id}.tx", ValueType.UINT64, tx)
+
+    def confchg(self, change: ConfigurationChange, now: float) -> None:
+        """``runtime.members.<id>.*``: joined nodes (``join_count``, ``ip``), left ones."""
+        icmap = self.icmap
+        for node in change.left:
+            icmap.set_value(f"runtime.members.{node}.status", ValueType.STRING, "left")
+        for node in change.joined:
+            prefix = f"runtime.members.{node}"
+            count = icmap.get_value(f"{prefix}.join_count")
+            joins = count + 1 if isinstance(count, int) else 1
+            if self._config is not None:
+                icmap.set_value(
+                    f"{prefix}.ip", ValueType.STRING, cmap_keys.member_ip(self._config, node)
+                )
+            icmap.set_value(f"{prefix}.join_count", ValueType.UINT32, joins)
+            icmap.set_value(f"{prefix}.status", ValueType.STRING, "joined")
+
+    # --- library (libcmap) ------------------------------------------------------------------
+    def lib_handlers(self) -> Sequence[LibHandler]:
+        return self._lib.handlers()
+
+    def lib_init(self, conn: LibConnection) -> None:
+        self._lib.lib_init(conn)
+
+    def lib_exit(self, conn: LibConnection) -> None:
+        self._lib.lib_exit(conn)
 
     @property
     def config_version(self) -> int | None:
@@ -163,6 +275,7 @@ class CmapService(Service):
         if self.host is not None and sender != self.host.node_id and value > self._highest_received:
             self._highest_received = value
         self.member_config_versions[sender] = value
+        self.icmap.set_value(f"runtime.members.{sender}.config_version", ValueType.UINT64, value)
 
     def sync_init(
         self,
