@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import sys
 import time
@@ -33,7 +34,7 @@ from typing import Any
 from pvecluster.api.auth import write_password
 from pvecluster.api.tls import ensure_certificate
 from pvecluster.cfs.database import SqliteBackend, backup_database
-from pvecluster.cfs.dcdb import CorosyncConfUpdated
+from pvecluster.cfs.dcdb import CorosyncConfUpdated, TreeUpdated
 from pvecluster.cfs.dfsm import Mode, ModeChanged
 from pvecluster.cfs.memdb import DbLoadError, MemDb
 from pvecluster.cfs.node import DEFAULT_VERIFY_INTERVAL, CfsNode, FsOp, OpDone
@@ -42,7 +43,7 @@ from pvecluster.cfsd.engine import EngineError, EngineSupervisor
 from pvecluster.cfsd.group import GroupDriver
 from pvecluster.corosync.conf import ConfError, parse_conf
 from pvecluster.corosync.propagate import plan_sync
-from pvecluster.paths import NodeRoot
+from pvecluster.paths import QDEVICE_CERT_TREE, NodeRoot
 from totem.node.async_client import AsyncControlClient
 from totem.srp.events import LogLevel, LogRecord
 
@@ -164,7 +165,12 @@ class CfsDaemon:
             self.log(LogLevel.NOTICE, "using local mode (corosync.conf does not exist)")
         local = self.force_local or not cluster
         self.node = CfsNode(
-            memdb, 0, os.getpid(), local_mode=local, verify_interval=self.verify_interval
+            memdb,
+            0,
+            os.getpid(),
+            local_mode=local,
+            verify_interval=self.verify_interval,
+            watched=(QDEVICE_CERT_TREE,),
         )
         if local:
             return
@@ -249,6 +255,8 @@ class CfsDaemon:
                     if self._sync_corosync_conf(event):
                         await asyncio.sleep(RELOAD_DELAY)
                         await self._reload_cluster()
+                elif isinstance(event, TreeUpdated):
+                    self._mirror_tree(event)
                 elif isinstance(event, ModeChanged):
                     if event.mode in (Mode.ERROR, Mode.VERSION_ERROR):
                         self._fail_pending()
@@ -278,6 +286,37 @@ class CfsDaemon:
         if plan.message is not None and plan.level is not None:
             self.log(plan.level, plan.message)
         return plan.write and plan.reload
+
+    def _mirror_tree(self, event: TreeUpdated) -> None:
+        """Keep ``R/etc/corosync/qdevice/net`` equal to the replicated certificates (Proxmox
+        imports them on every node; ``qdevice remove`` deletes the local directory)."""
+        if event.prefix != QDEVICE_CERT_TREE:
+            return
+        root = self.root
+        if event.files is None:
+            if os.path.isdir(root.qdevice_dir):
+                shutil.rmtree(root.qdevice_dir, ignore_errors=True)
+                self.log(LogLevel.NOTICE, f"removed '{root.qdevice_dir}'", "qdevice")
+            return
+        target = root.qdevice_cert_dir
+        os.makedirs(target, mode=0o700, exist_ok=True)
+        names = set()
+        for name, data in event.files:
+            if "/" in name or name.startswith("."):
+                continue  # only the flat PEM files the client reads
+            names.add(name)
+            try:
+                atomic_write(
+                    os.path.join(target, name), data, 0o600 if name.endswith(".key") else 0o644
+                )
+            except OSError as err:
+                self.log(LogLevel.ERROR, f"unable to write '{target}/{name}' - {err}", "qdevice")
+        for name in os.listdir(target):
+            if name not in names and not name.startswith("."):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(target, name))
+        listed = ", ".join(sorted(names)) or "nothing"
+        self.log(LogLevel.NOTICE, f"updated '{target}' ({listed})", "qdevice")
 
     async def _reload_cluster(self) -> None:
         """``corosync-cfgtool -R``: every node of the cluster reloads its corosync.conf."""

@@ -195,6 +195,35 @@ class NodeCluster:
     ) -> subprocess.CompletedProcess[str]:
         return self.run(["pvecm", "--root", str(self.root(i)), *args], input=input, timeout=timeout)
 
+    def run_module(
+        self, module: str, *args: str, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """``python -m module args`` in the namespace."""
+        return subprocess.run(
+            [*self._prefix(), sys.executable, "-m", module, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=self.base,
+        )
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """A helper process in the namespace (a qnetd), stopped at the end; log ``name.log``."""
+        log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115 - the child's
+        proc = subprocess.Popen(
+            [*self._prefix(), *argv], stdout=log, stderr=log, env=self.env, start_new_session=True
+        )
+        log.close()
+        self.extra.append(proc)
+        return proc
+
+    def members_online(self, i: int) -> int:
+        """How many nodes of node i's nodelist its cfsd sees online."""
+        with CfsClient(str(self.root(i)), timeout=10) as client:
+            nodelist = client.members().get("nodelist", {})
+        return sum(1 for entry in nodelist.values() if entry.get("online"))
+
     def cfs(self, i: int, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return self.run(["cfs", "--root", str(self.root(i)), *args], input=input)
 
