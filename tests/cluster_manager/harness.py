@@ -208,6 +208,17 @@ class NodeCluster:
             cwd=self.base,
         )
 
+    def run_argv(self, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``argv`` in the namespace."""
+        return subprocess.run(
+            [*self._prefix(), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=self.base,
+        )
+
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         """A helper process in the namespace (a qnetd), stopped at the end; log ``name.log``."""
         log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115 - the child's

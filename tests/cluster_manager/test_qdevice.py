@@ -7,6 +7,7 @@ Real daemons in a network namespace of their own (:mod:`tests.cluster_manager.ha
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -154,3 +155,42 @@ def test_qdevice_setup_status_failover_and_remove(tmp_path: Path) -> None:
         conf = c.cfs(3, "cat", "corosync.conf").stdout
         assert "      algorithm: lms\n" in conf and "votes:" not in conf.split("device {")[1]
         c.wait(lambda: "Total votes:      5\n" in c.pvecm(3, "status").stdout, 30, "lms: 3 + 2")
+
+
+def private_etc(c: NodeCluster, argv: list[str]) -> list[str]:
+    """``argv`` with a private ``/etc/corosync`` (the real qnetd's fixed NSS database path):
+    its own mount namespace, a directory of this test bound there."""
+    etc = c.base / "qnetd-etc"
+    etc.mkdir(exist_ok=True)
+    script = 'mount --bind "$1" /etc/corosync && shift && exec "$@"'
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(etc), *argv]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("corosync-qnetd") is None, reason="corosync-qnetd is absent")
+def test_qdevice_setup_with_the_real_corosync_qnetd(tmp_path: Path) -> None:
+    with NodeCluster(tmp_path, 2) as c:
+        for i in (1, 2):
+            c.start(i)
+        assert c.pvecm(1, "create", "demo").returncode == 0
+        c.wait(lambda: c.quorate(1), 20, "node 1 quorate")
+        assert c.join(2).returncode == 0
+        certs = tmp_path / "qcerts"
+        made = c.run_argv(private_etc(c, [sys.executable, "-m", "qnetd.certutil", "--setup",
+                                          "--nss", "-n", "demo", "-o", str(certs)]))  # fmt: skip
+        assert made.returncode == 0, made.stdout + made.stderr
+        run = tmp_path / "qnetd-run"
+        run.mkdir()
+        options = f"lock_file={run}/qnetd.pid,local_socket_file={run}/qnetd.sock"
+        c.spawn("corosync-qnetd", private_etc(c, ["corosync-qnetd", "-f", "-s", "req", "-l",
+                                                  QNETD, "-S", options]))  # fmt: skip
+        c.wait(lambda: (run / "qnetd.sock").exists(), 20, "corosync-qnetd up")
+        c.wait(lambda: c.members_online(1) == 2, 30, "node 2 online")
+        setup = c.pvecm(1, "qdevice", "setup", QNETD, "--qnetd-certs", str(certs))
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        c.wait(lambda: "Total votes:      3\n" in c.pvecm(2, "status").stdout, 60, "3 votes")
+        listing = c.run_argv(["corosync-qnetd-tool", "-l", "-v", "-p", f"{run}/qnetd.sock"])
+        assert 'Cluster "demo":\n' in listing.stdout
+        assert listing.stdout.count("TLS active:\t\tYes (client certificate verified)\n") == 2
+        assert c.pvecm(1, "qdevice", "remove").returncode == 0
+        c.wait(lambda: "Total votes:      2\n" in c.pvecm(2, "status").stdout, 30, "2 votes")
