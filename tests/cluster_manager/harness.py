@@ -103,7 +103,14 @@ class NodeCluster:
         except FileNotFoundError:
             return ""
 
-    def start(self, i: int, *extra: str, name: str | None = None, ip: str | None = None) -> None:
+    def start(
+        self,
+        i: int,
+        *extra: str,
+        name: str | None = None,
+        ip: str | None = None,
+        fuse: bool = False,
+    ) -> None:
         name = name or self.names[i]
         self.names[i] = name
         argv = [
@@ -116,7 +123,7 @@ class NodeCluster:
             "--ip",
             ip or self.ip(i),
             "-f",
-            "--no-fuse",
+            *([] if fuse else ["--no-fuse"]),
             "--verify-interval",
             str(self.verify_interval),
             *extra,
@@ -194,6 +201,21 @@ class NodeCluster:
         self, i: int, *args: str, input: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         return self.run(["pvecm", "--root", str(self.root(i)), *args], input=input, timeout=timeout)
+
+    def in_mounts(
+        self, i: int, script: str, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        """``sh -c script`` in node i's cfsd's mount namespace (where its FUSE mount is; each
+        ``ip netns exec`` has a mount namespace of its own), in its node root."""
+        pid = self.daemons[i].pid
+        return subprocess.run(
+            ["nsenter", "-t", str(pid), "-m", "-n", "sh", "-c", f"cd {self.root(i)} && {script}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=self.root(i),
+        )
 
     def run_module(
         self, module: str, *args: str, timeout: float = 60
