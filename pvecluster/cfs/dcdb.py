@@ -76,6 +76,8 @@ class CorosyncConfUpdated:
 
     data: bytes
     notify: bool
+    after_sync: bool = False
+    """Written by a sync commit (the whole tree came from the leader)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +162,10 @@ class Dcdb:
     def _log(self, level: LogLevel, message: str) -> None:
         self._events.append(LogRecord(level, "dcdb", message))
 
-    def _corosync_conf_changed(self, notify: bool) -> None:
+    def _corosync_conf_changed(self, notify: bool, after_sync: bool = False) -> None:
         entry = self.memdb.lookup(COROSYNC_CONF)
         if entry is not None and not entry.is_dir:
-            self._events.append(CorosyncConfUpdated(entry.data, notify))
+            self._events.append(CorosyncConfUpdated(entry.data, notify, after_sync))
 
     # ------------------------------------------------------------------ DfsmApp
     def deliver(
@@ -352,7 +354,7 @@ class Dcdb:
             self._log(LogLevel.ERROR, f"commit failed: {err}")
             dfsm.set_error_mode()
             return False
-        self._corosync_conf_changed(False)
+        self._corosync_conf_changed(False, after_sync=True)
         for prefix, files in before.items():
             after = tree_files(self.memdb, prefix)
             if after != files:

@@ -301,6 +301,12 @@ class CfsDaemon:
                     if self._sync_corosync_conf(event):
                         await asyncio.sleep(RELOAD_DELAY)
                         await self._reload_cluster()
+                    elif event.after_sync and await self._engine_nodelist_is_stale(event.data):
+                        self.log(
+                            LogLevel.NOTICE,
+                            "the engine runs another nodelist than the cluster's corosync.conf",
+                        )
+                        await self._reload_cluster()
                 elif isinstance(event, TreeUpdated):
                     self._mirror_tree(event)
                 elif isinstance(event, ModeChanged):
@@ -332,6 +338,42 @@ class CfsDaemon:
         if plan.message is not None and plan.level is not None:
             self.log(plan.level, plan.message)
         return plan.write and plan.reload
+
+    async def _engine_nodelist_is_stale(self, data: bytes) -> bool:
+        """After a sync wrote the cluster's corosync.conf here: does the running engine still
+        have another nodelist? (A joiner whose engine started from the file its join got,
+        while another join changed the cluster: its ring could never form with the others.)
+        pmxcfs never reloads after a sync; a changed nodelist is the one case where we do:
+        other changes (timers, versions) follow at the next cluster-wide reload, as there."""
+        if not self.engine.running or data != self._local_conf():
+            return False
+        try:
+            wanted = {
+                (int(entry.get("nodeid", 0)), str(entry.get("ring0_addr")))
+                for entry in parse_conf(data).nodelist.values()
+            }
+        except (ConfError, ValueError):
+            return False
+        try:
+            client = await AsyncControlClient(self.root.run_dir).connect()
+            try:
+                status = await asyncio.wait_for(client.call("status"), 10)
+            finally:
+                await client.close()
+        except Exception:
+            return False
+        running = {
+            (int(node["node_id"]), str((node.get("addresses") or [None])[0]))
+            for node in status.get("nodelist", [])
+        }
+        return running != wanted
+
+    def _local_conf(self) -> bytes | None:
+        try:
+            with open(self.root.corosync_conf, "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
 
     def _mirror_tree(self, event: TreeUpdated) -> None:
         """Keep ``R/etc/corosync/qdevice/net`` equal to the replicated certificates (Proxmox
@@ -461,6 +503,8 @@ class CfsDaemon:
             else None,
             "reloads_triggered": self.reloads_triggered,
             "refused_inquorate": node.refused_inquorate,
+            "send_queue": self.group.send_queue_length if self.group is not None else 0,
+            "group": dict(self.group.counters) if self.group is not None else None,
             "fuse": self.fuse is not None and getattr(self.fuse, "mounted", False),
             "api_port": self.api_port,
         }

@@ -58,6 +58,12 @@ class GroupDriver:
         self._stopping = False
         self._leave_requested = False
         self.members: list[tuple[int, int]] = []
+        self.counters = {"sent": 0, "delivered": 0, "confchg": 0, "try_again": 0}
+
+    @property
+    def send_queue_length(self) -> int:
+        """Messages of the core waiting to be multicast."""
+        return self._send_queue.qsize()
 
     def start(self) -> None:
         self._stopping = False
@@ -164,8 +170,10 @@ class GroupDriver:
         async for event in cpg.events():
             now = time.time()
             if isinstance(event, CpgDeliver):
+                self.counters["delivered"] += 1
                 node.group_deliver(event.nodeid, event.pid, event.payload, now)
             elif isinstance(event, CpgConfigChange):
+                self.counters["confchg"] += 1
                 members = [(m.nodeid, m.pid) for m in event.members]
                 self.members = members
                 node.group_confchg(
@@ -193,9 +201,11 @@ class GroupDriver:
             while True:
                 try:
                     await cpg.mcast(CPG_GROUP, payload)
+                    self.counters["sent"] += 1
                     break
                 except TryAgain:
                     retries += 1
+                    self.counters["try_again"] += 1
                     if retries % 10 == 0:
                         self.log(
                             LogRecord(LogLevel.NOTICE, "dcdb", f"cpg_send_message retry {retries}")
