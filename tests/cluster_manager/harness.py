@@ -18,8 +18,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pvecluster.client.cfs import CfsClient, CfsError, CfsUnavailable
+from totem.node.client import ControlClient
 
 __all__ = ["NodeCluster", "environment_problem"]
 
@@ -250,6 +252,12 @@ class NodeCluster:
         log.close()
         self.extra.append(proc)
         return proc
+
+    def engine_status(self, i: int) -> dict[str, Any]:
+        """Node i's engine's ``status`` (its control socket)."""
+        with ControlClient(str(self.root(i) / "run"), timeout=10) as engine:
+            result: dict[str, Any] = engine.call("status")
+        return result
 
     def members_online(self, i: int) -> int:
         """How many nodes of node i's nodelist its cfsd sees online."""
