@@ -388,6 +388,13 @@ class NodeStack:
             if isinstance(event, SyncCompleted):
                 self.synced = True
                 self._trans_assembly = False
+                # what the normal context still stages (the tail of a message of the old
+                # ring) goes first, then anything the sync context still holds
+                normal = self._unsent_by_context[0]
+                normal.extend(self._packers[0].flush())
+                normal.extend(self._unsent_by_context[1])
+                self._unsent_by_context[1].clear()
+                normal.extend(self._packers[1].flush())
                 self.srp.trans_ack()
             self._events.append(event)
 
