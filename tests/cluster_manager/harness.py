@@ -259,6 +259,15 @@ class NodeCluster:
             result: dict[str, Any] = engine.call("status")
         return result
 
+    def settled(self, nodes: tuple[int, ...]) -> bool:
+        """These nodes' filesystems are synchronised with one another, in one group."""
+        for i in nodes:
+            status = self.status(i)
+            members = sorted(member[0] for member in status["dfsm"]["members"])  # type: ignore[index]
+            if not status["synced"] or members != sorted(nodes):
+                return False
+        return True
+
     def members_online(self, i: int) -> int:
         """How many nodes of node i's nodelist its cfsd sees online."""
         with CfsClient(str(self.root(i)), timeout=10) as client:
