@@ -141,7 +141,10 @@ class CfsNodeWrapper:
             else:
                 rest.append(event)
         self._join_when_possible()
-        self._flush()
+        if self._flush():
+            # the node's output was taken before its events: have it sent now, as the
+            # daemon's driver sends what a control-socket call queued
+            self.layer.flush_soon(self.node_id, self)
         return rest
 
     # ---------------------------------------------------------------- the filesystem
@@ -212,18 +215,22 @@ class CfsNodeWrapper:
         self.joined = False
         self._unsent.clear()
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
+        """Multicast what the core queued; True if anything went to the engine."""
         self._unsent.extend(self.cfs.outbox())
         cpg = self._cpg
+        sent = False
         while self._unsent and cpg is not None:
             try:
                 cpg.mcast(HANDLE, CPG_GROUP, self._unsent[0])
             except CpgError as err:
                 if "TRY_AGAIN" in str(err):
-                    return  # after the engine's sync (the daemon retries every 100 ms)
+                    break  # after the engine's sync (the daemon retries every 100 ms)
                 self._unsent.clear()
-                return
+                break
             self._unsent.pop(0)
+            sent = True
+        return sent
 
     def write(self, path: str, data: bytes) -> int:
         """Submit a whole-file write: the first refusal (``-errno``), or 0 when accepted."""
@@ -274,6 +281,15 @@ class CfsLayer:
 
     def attach(self, sim: Any) -> None:
         self.sim = sim
+
+    def flush_soon(self, node_id: int, wrapper: CfsNodeWrapper) -> None:
+        """Send the node's output at once (after the input being processed)."""
+
+        def flush() -> None:
+            if self._current(node_id, wrapper):
+                self.sim.poke(node_id, lambda: None)
+
+        self.sim.call_at(self.sim.now, flush)
 
     def violate(self, invariant: str, nodes: tuple[int, ...], message: str) -> None:
         self.sim.report_violation(invariant, nodes, message)
@@ -353,6 +369,13 @@ class CfsLayer:
                 return False
             if not node.cfs.synced:
                 detail.append(f"node {node_id} is {node.cfs.dfsm.mode.name}")
+                return False
+            view = node.inner.view()
+            if view.state != "OPERATIONAL" or not view.synced or node._unsent:
+                detail.append(f"node {node_id}'s engine is {view.state}, or still sending")
+                return False
+            if tuple(sorted(view.members)) != tuple(sorted(nodes)):
+                detail.append(f"node {node_id}'s ring is {list(view.members)}")
                 return False
             groups.add(tuple(sorted(n for n, _ in node.cfs.dfsm.status()["members"])))
         if groups != {tuple(sorted(nodes))}:

@@ -104,3 +104,13 @@ def test_a_fragmented_write_across_a_merge_reaches_the_restarted_node() -> None:
     text = (path / "cfs-fragment-across-merge.txt").read_text()
     result = run_scenario(parse_scenario(text), 56)
     assert not result.violations, [str(r.violation) for r in result.violations]
+
+
+def test_the_readme_filesystem_example() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("The cluster manager's replicated filesystem runs there too")
+    block = readme[start:].split("```\n", 2)[1]
+    result = run_scenario(parse_scenario(block, "README.md"), seed=1)
+    failed = [f"line {e.line}: {e.text}: {e.detail}" for e in result.expectations if not e.ok]
+    assert not failed and not result.violations, failed
+    assert any(e.text.startswith("expect file * majority.cfg") for e in result.expectations)

@@ -396,6 +396,8 @@ class NodeStack:
                 self._unsent_by_context[1].clear()
                 normal.extend(self._packers[1].flush())
                 self.srp.trans_ack()
+                if normal:
+                    self.srp.signal_new_message()
             self._events.append(event)
 
     def _collect(self) -> None:
