@@ -5,7 +5,9 @@ handle joined to ``pve_dcdb_v1`` (deliveries and configuration changes feed the 
 outbox is multicast in order, ``CS_ERR_TRY_AGAIN`` retried every 100 ms as pmxcfs does) and
 a second connection that follows quorum (``quorum.status`` on every quorum event, and once a
 second). When the engine goes away, or the DFSM leaves the group, the connection is closed
-and retried every second; the core then starts a full resync (``dfsm_initialize``).
+and retried every second; the core then starts a full resync (``dfsm_initialize``). A state
+exchange that does not finish within :data:`SYNC_STALL_TIMEOUT` seconds is treated the same
+way (ours: pmxcfs would wait for the next membership change).
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from totem.srp.events import LogLevel, LogRecord
 __all__ = ["GroupDriver"]
 
 RETRY_INTERVAL = 1.0
+SYNC_STALL_TIMEOUT = 15.0
+"""Seconds a state exchange may go without finishing before the node leaves the group and
+joins again (a full resync). pmxcfs waits for ever; a message the engine lost (a node left
+while large states were on their way) would stall the filesystem until the next membership
+change, so cfsd starts over instead."""
 TRY_AGAIN_INTERVAL = 0.1
 QUORUM_POLL_INTERVAL = 1.0
 
@@ -248,7 +255,23 @@ class GroupDriver:
             await self._refresh_quorum()
 
     async def _timer(self) -> None:
+        syncing_since: float | None = None
         while True:
+            mode = self.node.dfsm.mode
+            if mode in (Mode.START_SYNC, Mode.UPDATE):
+                syncing_since = syncing_since or time.monotonic()
+                if time.monotonic() - syncing_since > SYNC_STALL_TIMEOUT:
+                    self.log(
+                        LogRecord(
+                            LogLevel.ERROR,
+                            "dcdb",
+                            f"data synchronisation stalled for {SYNC_STALL_TIMEOUT:g} s - "
+                            "leaving the process group to start over",
+                        )
+                    )
+                    return  # the connection is closed and retried: a full resync
+            else:
+                syncing_since = None
             deadline = self.node.next_deadline()
             delay = 1.0 if deadline is None else max(0.0, deadline - time.time())
             await asyncio.sleep(min(delay, 1.0))
