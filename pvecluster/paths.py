@@ -8,7 +8,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["NodeRoot"]
+__all__ = ["QDEVICE_CERT_TREE", "NodeRoot"]
+
+QDEVICE_CERT_TREE = "priv/qdevice/net"
+"""The replicated copy of the quorum device client's PEM files (``ca.crt``, ``cluster.crt``,
+``cluster.key``); every node's cfsd keeps :attr:`NodeRoot.qdevice_cert_dir` equal to it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,22 @@ signing a request made on a node; ``--setup`` does ``-i`` when needed and then `
 which is what ``pvecm qdevice setup`` achieves with the NSS scripts: afterwards
 ``pycorosync-qnetd --cert-dir DIR`` serves TLS with client certificates, and the files to copy
 to the nodes are printed (a node reads them with ``pycorosync --qdevice-cert-dir``).
+
+``--setup --nss -n CLUSTER -o OUT`` does the same for the **real** corosync-qnetd, on its
+host: its NSS database (``corosync-qnetd-certutil -i`` when it has none yet), a key and a
+DER request for the cluster made here, signed by ``corosync-qnetd-certutil -s``, and the
+three PEM files the nodes read (``ca.crt`` from ``qnetd-cacert.crt``, ``cluster.crt``,
+``cluster.key``) written to OUT, as ``pvecm qdevice setup`` does over SSH with the NSS
+scripts.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
 
 from qnetd.certs import CertDir, CertError
 from qnetd.server.daemon import DEFAULT_CERT_DIR
@@ -28,6 +38,78 @@ from qnetd.server.daemon import DEFAULT_CERT_DIR
 __all__ = ["main"]
 
 PROGRAM = "pycorosync-qnetd-certutil"
+NSSDB = "/etc/corosync/qnetd/nssdb"
+NSS_TOOL = "corosync-qnetd-certutil"
+
+
+def nss_cluster_files(cluster: str, out: str, nssdb: str = NSSDB, tool: str = NSS_TOOL) -> None:
+    """The cluster's PEM files signed by a real corosync-qnetd's CA (see the module doc)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    ca_export = os.path.join(nssdb, "qnetd-cacert.crt")
+    if not os.path.exists(ca_export):
+        subprocess.run([tool, "-i"], check=False, timeout=120)
+    try:
+        with open(ca_export, encoding="ascii", errors="replace") as handle:
+            exported = handle.read()
+    except OSError as err:
+        raise CertError(f"{ca_export}: {err.strerror} (is corosync-qnetd installed?)") from None
+    start = exported.find("-----BEGIN CERTIFICATE-----")
+    if start < 0:
+        raise CertError(f"{ca_export} holds no PEM certificate")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cluster)]))
+        .sign(key, hashes.SHA256())
+    )
+    signed_path = os.path.join(nssdb, f"cluster-{cluster}.crt")
+    with tempfile.TemporaryDirectory() as tmp:
+        request_path = os.path.join(tmp, "qdevice-net-node.crq")
+        with open(request_path, "wb") as handle:
+            handle.write(request.public_bytes(serialization.Encoding.DER))
+        done = subprocess.run(
+            [tool, "-s", "-c", request_path, "-n", cluster],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    try:
+        with open(signed_path, "rb") as handle:
+            signed = handle.read()
+        if not signed:
+            raise OSError(0, "empty")
+    except OSError:
+        # the script's exit status does not show certutil's failures: its output does
+        raise CertError(f"{tool} -s did not sign the request: {done.stdout}{done.stderr}") from None
+    cert = (
+        x509.load_pem_x509_certificate(signed)
+        if signed.lstrip().startswith(b"-----")
+        else x509.load_der_x509_certificate(signed)
+    )
+    os.makedirs(out, mode=0o750, exist_ok=True)
+    for name, data, mode in (
+        ("ca.crt", exported[start:].encode(), 0o644),
+        ("cluster.crt", cert.public_bytes(serialization.Encoding.PEM), 0o644),
+        (
+            "cluster.key",
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+            0o600,
+        ),
+    ):
+        path = os.path.join(out, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(path, mode)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +131,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", dest="out", metavar="DIR", help="output directory of --client/--setup")
     p.add_argument(
+        "--nss",
+        action="store_true",
+        help="--setup with the real corosync-qnetd's NSS database (corosync-qnetd-certutil)",
+    )
+    p.add_argument(
+        "--nssdb",
+        default=NSSDB,
+        help=f"the real qnetd's NSS database directory (default {NSSDB})",
+    )
+    p.add_argument(
         "-G",
         dest="no_group_write",
         action="store_true",
@@ -60,6 +152,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     certs = CertDir(args.directory, group_write=not args.no_group_write)
+    if args.nss:
+        if not args.setup or not args.cluster or not args.out:
+            sys.stderr.write("--nss goes with --setup -n CLUSTER -o OUT\n")
+            return 1
+        try:
+            nss_cluster_files(args.cluster, args.out, args.nssdb)
+        except CertError as exc:
+            sys.stderr.write(f"{exc}\n")
+            return 1
+        print(f"Cluster certificate for {args.cluster!r} signed by {args.nssdb}; in {args.out}:")
+        print("  ca.crt\n  cluster.crt\n  cluster.key")
+        return 0
     try:
         if args.init or (args.setup and not certs.exists()):
             print("Creating new CA")

@@ -363,6 +363,12 @@ class Simulation:
         if len(checker.violations) != before:
             self._capture(before)
 
+    def report_violation(self, invariant: str, nodes: tuple[int, ...], message: str) -> None:
+        """An invariant checked outside the checker (the filesystem layer) is broken."""
+        before = len(self.checker.violations)
+        self.checker._violate(invariant, self.now, nodes, message)
+        self._capture(before)
+
     def _capture(self, before: int) -> None:
         for violation in self.checker.violations[before:]:
             excerpt = self.recorder.excerpt(violation.nodes, violation.time)

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulations.cfsim import CFS_EXPECTS, CfsLayer, Write, uses_cfs
 from simulations.checker import Checker
 from simulations.cluster import Simulation, Traffic, ViolationReport
 from simulations.config import cluster_config
@@ -231,6 +232,7 @@ class _Runner:
         recorder: TraceRecorder,
         stop_after: int | None,
         world: QdeviceWorld | None = None,
+        cfs: CfsLayer | None = None,
     ) -> None:
         self.scenario = scenario
         self.seed = seed
@@ -251,6 +253,9 @@ class _Runner:
         self.world = world
         if world is not None:
             world.attach(self.sim)
+        self.cfs = cfs
+        if cfs is not None:
+            cfs.attach(self.sim)
         self.expectations: list[ExpectationResult] = []
         self.spans: list[tuple[int, float, float]] = []
         """(line, start, end) of every statement, to place violations."""
@@ -280,6 +285,9 @@ class _Runner:
             sim.note(statement.text, statement.line)
         if isinstance(statement, Run):
             sim.run_for(statement.duration)
+        elif isinstance(statement, Write):
+            assert self.cfs is not None
+            self.cfs.write(statement)
         elif isinstance(statement, Expect):
             self.expect(statement)
         elif isinstance(statement, Partition):
@@ -396,6 +404,9 @@ class _Runner:
         sim = self.sim
         what = statement.what
         nodes = statement.nodes
+        if what in CFS_EXPECTS:
+            assert self.cfs is not None
+            return self.cfs.condition(statement)
         if what == "members":
             want = tuple(sorted(nodes))
             observers = statement.on if statement.on is not None else nodes
@@ -547,8 +558,11 @@ def run_scenario(
     world = build_world(scenario, seed)
     if factory is None:
         factory = world.factory if world is not None else build_factory(scenario, seed)
+    cfs = CfsLayer() if uses_cfs(scenario.statements) else None
+    if cfs is not None:
+        factory = cfs.wrap(factory)
     recorder = TraceRecorder(keep_full=keep_trace, logs=logs)
-    runner = _Runner(scenario, seed, factory, recorder, stop_after_line, world)
+    runner = _Runner(scenario, seed, factory, recorder, stop_after_line, world, cfs)
     started = wall_clock()
     runner.run()
     wall = wall_clock() - started

@@ -39,6 +39,10 @@ Statements (``NODES`` is ``3``, ``1,2,5``, ``1..4`` or ``*``; ``LINKS`` is
     expect votes NODES == 3 [...]          # votequorum's total votes on each node
     expect [not] qdevice NODES connected|voting [...]   # the node's quorum device
     expect stat NAME >= 1 [on NODES] [...]   # summed over NODES (default: running nodes)
+    write NODE PATH [SIZE]                # the replicated filesystem (simulations.cfsim)
+    expect converged [NODES] [...]        # ... synced in one group, equal databases
+    expect read-only NODES [...]          # ... refuses writes (not quorate)
+    expect [not] file NODES PATH [...]    # ... holds the file
                                              # on qnetd: the arbiter's figures
 
 ``nodes`` options: the Totem timers and constants of corosync.conf (``token``,
@@ -79,6 +83,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from simulations.cfsim import CFS_EXPECTS, Write
 from simulations.latency import Delay, Distribution
 from simulations.network import KINDS, QNETD_ID, endpoint_name
 from simulations.statements import (
@@ -740,6 +745,19 @@ class _Parser:
             raise self.fail("'run' takes a duration: run 30s")
         return Run(self.line, text, self.duration(args[0]))
 
+    def stmt_write(self, text: str, args: list[str]) -> Statement:
+        """``write NODE PATH [SIZE]``: the replicated filesystem (:mod:`simulations.cfsim`)."""
+        if self.nodes is not None and self.nodes.stack == "srp":
+            raise self.fail("'write' needs the full node stack (CPG), not stack=srp")
+        if len(args) not in (2, 3):
+            raise self.fail("write: write NODE PATH [SIZE]")
+        path = args[1].strip("/")
+        if not path or any(part in ("", ".", "..") for part in path.split("/")):
+            raise self.fail(f"bad path {args[1]!r}")
+        size = self.integer(args[2], "the size", 1, 1024 * 1024) if len(args) == 3 else 16
+        self.quorum_line = self.quorum_line or self.line
+        return Write(self.line, text, self.node(args[0]), path, size)
+
     def stmt_expect(self, text: str, args: list[str]) -> Statement:
         words = list(args)
         negate = False
@@ -776,6 +794,20 @@ class _Parser:
                 **extra,
             )
 
+        if what in CFS_EXPECTS:
+            if on is not None:
+                raise self.fail(f"'on' does not apply to 'expect {what}'")
+            if what == "file":
+                if len(words) != 2:
+                    raise self.fail("write: expect [not] file NODES PATH")
+                self.quorum_line = self.quorum_line or self.line
+                return make(self.node_list(words[0]), state=words[1].strip("/"))
+            if what == "read-only" and not words:
+                raise self.fail("write: expect read-only NODES")
+            if len(words) > 1:
+                raise self.fail(f"unexpected {words[1]!r} in 'expect {what}'")
+            self.quorum_line = self.quorum_line or self.line
+            return make(self.node_list(words[0]) if words else ())
         if on is not None and QNETD_ID in on and what != "stat":
             raise self.fail("'on qnetd' applies to 'expect stat' (the arbiter's figures)")
         if what == "qdevice":

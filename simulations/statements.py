@@ -166,7 +166,8 @@ class Expect(Statement):
     within: float | None = None
     throughout: float | None = None
     state: str = ""
-    """``state``: the membership state; ``qdevice``: ``connected`` or ``voting``."""
+    """``state``: the membership state; ``qdevice``: ``connected`` or ``voting``; ``file``:
+    the path."""
     stat: str = ""
     op: str = ""
     value: float = 0.0

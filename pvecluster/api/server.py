@@ -3,7 +3,8 @@
 Routes (JSON, ``{"data": ...}`` as Proxmox's API):
 
 * ``POST /api2/json/access/ticket`` ``{username: root@pam, password}``: a ticket, or
-  ``401 authentication failure`` (the reason is only logged);
+  ``401 authentication failure`` (the reason is only logged); the password is checked
+  against the node's scrypt file, or with ``--auth pam`` through PAM;
 * ``GET /api2/json/cluster/config/apiversion``: the join API version (1);
 * ``GET /api2/json/cluster/config/join``: the join information, or 424 when not clustered;
 * ``POST /api2/json/cluster/config/nodes/{node}``: ``addnode`` (a ticket is required);
@@ -70,12 +71,15 @@ async def login(request: web.Request) -> web.Response:
     username = str(params.get("username", ""))
     password = str(params.get("password", ""))
     peer = request.remote or "?"
-    try:
-        with open(daemon.root.passwd, encoding="utf-8") as handle:
-            stored = handle.read()
-    except OSError:
-        stored = ""
-    ok = username == "root@pam" and bool(stored) and check_password(stored, password)
+    if daemon.auth == "pam":
+        ok = username == "root@pam" and await _pam_check(daemon, password)
+    else:
+        try:
+            with open(daemon.root.passwd, encoding="utf-8") as handle:
+                stored = handle.read()
+        except OSError:
+            stored = ""
+        ok = username == "root@pam" and bool(stored) and check_password(stored, password)
     if not ok:
         _log(f"authentication failure; rhost={peer} user={username} msg=wrong password")
         return _error(401, "authentication failure")
@@ -86,6 +90,19 @@ async def login(request: web.Request) -> web.Response:
     return web.json_response(
         {"data": {"ticket": ticket, "username": username, "CSRFPreventionToken": csrf}}
     )
+
+
+async def _pam_check(daemon: CfsDaemon, password: str) -> bool:
+    """``root``'s password through PAM (``--auth pam``), in a thread (PAM may be slow)."""
+    from pvecluster.api.pam import PamUnavailable, pam_authenticate
+
+    try:
+        return await asyncio.to_thread(
+            pam_authenticate, "root", password, daemon.pam_service, daemon.pam_confdir
+        )
+    except PamUnavailable as err:
+        _log(f"PAM authentication unavailable: {err}", LogLevel.ERROR)
+        return False
 
 
 def _authorized(request: web.Request) -> bool:

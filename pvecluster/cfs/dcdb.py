@@ -19,7 +19,11 @@
 * **corosync.conf**: after an applied write, create or rename onto ``corosync.conf`` (and
   after a sync commit) a :class:`CorosyncConfUpdated` event carries the content; the driver
   applies the propagation rules (:mod:`pvecluster.corosync.propagate`), reloading only when
-  this node originated the change.
+  this node originated the change;
+* **mirrored subtrees** (ours): a node keeps some replicated directories as local files (the
+  quorum device certificates, as Proxmox copies them to every node): after an applied
+  operation touching a watched directory, or a sync commit that changed it, a
+  :class:`TreeUpdated` event carries its files (None when the directory is gone).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "CorosyncConfUpdated",
     "Dcdb",
+    "TreeUpdated",
     "path_is_lockdir",
     "select_leader",
 ]
@@ -71,6 +76,45 @@ class CorosyncConfUpdated:
 
     data: bytes
     notify: bool
+    after_sync: bool = False
+    """Written by a sync commit (the whole tree came from the leader)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TreeUpdated:
+    """A watched directory changed: its files (``(relative path, data)``, sorted) at that
+    point of the order, or None when the directory no longer exists."""
+
+    prefix: str
+    files: tuple[tuple[str, bytes], ...] | None
+
+
+def tree_files(memdb: MemDb, prefix: str) -> tuple[tuple[str, bytes], ...] | None:
+    """The regular files below ``prefix`` (None when it is not a directory)."""
+    top = memdb.lookup(prefix)
+    if top is None or not top.is_dir:
+        return None
+    found: list[tuple[str, bytes]] = []
+
+    def visit(path: str, inode: int) -> None:
+        entry = memdb.index[inode]
+        for name in sorted(entry.children):
+            child = memdb.index[entry.children[name]]
+            relative = f"{path}{name}"
+            if child.is_dir:
+                visit(relative + "/", child.inode)
+            else:
+                found.append((relative, child.data))
+
+    visit("", top.inode)
+    return tuple(found)
+
+
+def _touches(path: str | None, prefix: str) -> bool:
+    if not path:
+        return False
+    path = path.strip("/")
+    return path == prefix or path.startswith(prefix + "/") or prefix.startswith(path + "/")
 
 
 def path_is_lockdir(path: str) -> bool:
@@ -102,24 +146,26 @@ class _SyncData:
 class Dcdb:
     """The DFSM application of the replicated database."""
 
-    def __init__(self, memdb: MemDb) -> None:
+    def __init__(self, memdb: MemDb, *, watched: tuple[str, ...] = ()) -> None:
         self.memdb = memdb
+        self.watched = watched
+        """Directories whose changes are reported as :class:`TreeUpdated`."""
         self.quorate = False
         self.leader: tuple[int, int] | None = None
         """The leader of the last sync (node id, pid)."""
-        self._events: list[CorosyncConfUpdated | LogRecord] = []
+        self._events: list[CorosyncConfUpdated | TreeUpdated | LogRecord] = []
 
-    def events(self) -> list[CorosyncConfUpdated | LogRecord]:
+    def events(self) -> list[CorosyncConfUpdated | TreeUpdated | LogRecord]:
         out, self._events = self._events, []
         return out
 
     def _log(self, level: LogLevel, message: str) -> None:
         self._events.append(LogRecord(level, "dcdb", message))
 
-    def _corosync_conf_changed(self, notify: bool) -> None:
+    def _corosync_conf_changed(self, notify: bool, after_sync: bool = False) -> None:
         entry = self.memdb.lookup(COROSYNC_CONF)
         if entry is not None and not entry.is_dir:
-            self._events.append(CorosyncConfUpdated(entry.data, notify))
+            self._events.append(CorosyncConfUpdated(entry.data, notify, after_sync))
 
     # ------------------------------------------------------------------ DfsmApp
     def deliver(
@@ -142,6 +188,7 @@ class Dcdb:
             return False, -errno.EACCES
         local = dfsm.is_local(nodeid, pid)
         memdb = self.memdb
+        watched_before = self._watched_before(op, body)
         try:
             if op in (DcdbOp.UNLOCK_REQUEST, DcdbOp.UNLOCK):
                 path, csum = decode_unlock(body)
@@ -184,7 +231,25 @@ class Dcdb:
         if memdb.errors:
             dfsm.set_error_mode()
             return False, result
+        for prefix, files in watched_before.items():
+            after = tree_files(memdb, prefix)
+            if after != files:
+                self._events.append(TreeUpdated(prefix, after))
         return True, result
+
+    def _watched_before(self, op: DcdbOp, body: bytes) -> dict[str, object]:
+        """The watched directories an operation may change, with their files before it."""
+        if not self.watched or op in (DcdbOp.UNLOCK_REQUEST, DcdbOp.UNLOCK):
+            return {}
+        try:
+            message = decode_fs_message(body)
+        except WireError:
+            return {}
+        return {
+            prefix: tree_files(self.memdb, prefix)
+            for prefix in self.watched
+            if _touches(message.path, prefix) or _touches(message.to, prefix)
+        }
 
     def _unlock(
         self,
@@ -282,13 +347,18 @@ class Dcdb:
             LogLevel.NOTICE,
             f"update complete - trying to commit (got {len(data.updates)} inode updates)",
         )
+        before = {prefix: tree_files(self.memdb, prefix) for prefix in self.watched}
         try:
             self.memdb.commit_update(data.master, data.local, data.updates, now)
         except MemDbError as err:
             self._log(LogLevel.ERROR, f"commit failed: {err}")
             dfsm.set_error_mode()
             return False
-        self._corosync_conf_changed(False)
+        self._corosync_conf_changed(False, after_sync=True)
+        for prefix, files in before.items():
+            after = tree_files(self.memdb, prefix)
+            if after != files:
+                self._events.append(TreeUpdated(prefix, after))
         return True
 
     def cleanup(self, dfsm: Dfsm, sync: SyncInfo) -> None:

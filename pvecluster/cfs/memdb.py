@@ -257,6 +257,8 @@ class MemDb:
         self.index: dict[int, TreeEntry] = {}
         self.root = TreeEntry(0, 0, 0, 0, 0, DT_DIR, "")
         self.locks: dict[str, LockInfo] = {}
+        self.lock_timeout: float = LOCK_TIMEOUT
+        """Seconds after which a lock seen here expires (pmxcfs: 120; shorter in tests)."""
         self.root, self.index = self._build(backend.load())
         if not self.root.version:
             # a new database starts at version 1 (bdb_backend_open)
@@ -671,7 +673,7 @@ class MemDb:
             info.ltime = now
             info.csum = csum
             return False
-        return now > info.ltime and now - info.ltime > LOCK_TIMEOUT
+        return now > info.ltime and now - info.ltime > self.lock_timeout
 
     def update_locks(self, now: float) -> None:
         """Rebuild the lock table after a load or sync (keeping first-seen times)."""

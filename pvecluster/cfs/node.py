@@ -23,7 +23,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
-from pvecluster.cfs.dcdb import CorosyncConfUpdated, Dcdb, path_is_lockdir
+from pvecluster.cfs.dcdb import CorosyncConfUpdated, Dcdb, TreeUpdated, path_is_lockdir
 from pvecluster.cfs.dfsm import Dfsm, LocalResult, Mode, ModeChanged
 from pvecluster.cfs.memdb import MemDb, MemDbError, entry_csum
 from pvecluster.cfs.wire import DcdbOp, FsMessage, encode_fs_message, encode_unlock
@@ -55,7 +55,7 @@ class OpDone:
     result: int
 
 
-CfsEvent = OpDone | CorosyncConfUpdated | ModeChanged | LogRecord
+CfsEvent = OpDone | CorosyncConfUpdated | TreeUpdated | ModeChanged | LogRecord
 
 
 class CfsNode:
@@ -69,12 +69,13 @@ class CfsNode:
         *,
         local_mode: bool = False,
         verify_interval: float = DEFAULT_VERIFY_INTERVAL,
+        watched: tuple[str, ...] = (),
     ) -> None:
         self.memdb = memdb
         self.nodeid = nodeid
         self.pid = pid
         self.local_mode = local_mode
-        self.dcdb = Dcdb(memdb)
+        self.dcdb = Dcdb(memdb, watched=watched)
         self.dfsm = Dfsm(self.dcdb, nodeid, pid)
         # one list for both, so that events keep the order in which they happened
         self._shared: list[object] = []
@@ -197,7 +198,7 @@ class CfsNode:
         for event in self._shared:
             if isinstance(event, LocalResult):
                 out.append(OpDone(event.count, event.result))
-            elif isinstance(event, (CorosyncConfUpdated, ModeChanged, LogRecord)):
+            elif isinstance(event, (CorosyncConfUpdated, TreeUpdated, ModeChanged, LogRecord)):
                 out.append(event)
         self._shared.clear()
         return out

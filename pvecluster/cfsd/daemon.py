@@ -1,6 +1,7 @@
 """``pycorosync-cfsd``: the pmxcfs of a node (ref cluster-manager.md 4, 5.3).
 
     pycorosync-cfsd --root R --name NAME --ip IP [-f] [-l] [--api-port 8006] [--no-fuse]
+                    [--auth password|pam [--pam-service S] [--pam-confdir DIR]]
     pycorosync-cfsd --root R --set-password-file F
 
 Start-up, as pmxcfs: open (or create) ``R/var/lib/pve-cluster/config.db``; a new database
@@ -15,7 +16,8 @@ written to the local file (propagation rules), the engine is started
 It serves ``R/run/cfsd.sock`` (:mod:`pvecluster.cfsd.ops`), the HTTPS join API on
 ``IP:--api-port`` (:mod:`pvecluster.api.server`) and, where ``/dev/fuse`` exists and pyfuse3
 is installed, the filesystem at ``R/etc/pve`` (:mod:`pvecluster.cfsd.fuse`). SIGTERM stops
-the engine and the daemon.
+the engine and the daemon. An engine that dies is restarted with a growing delay (one that
+exits with status 0, such as one killed by ``pvecm delnode``, stays down).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import sys
 import time
@@ -33,16 +36,16 @@ from typing import Any
 from pvecluster.api.auth import write_password
 from pvecluster.api.tls import ensure_certificate
 from pvecluster.cfs.database import SqliteBackend, backup_database
-from pvecluster.cfs.dcdb import CorosyncConfUpdated
+from pvecluster.cfs.dcdb import CorosyncConfUpdated, TreeUpdated
 from pvecluster.cfs.dfsm import Mode, ModeChanged
-from pvecluster.cfs.memdb import DbLoadError, MemDb
+from pvecluster.cfs.memdb import LOCK_TIMEOUT, DbLoadError, MemDb
 from pvecluster.cfs.node import DEFAULT_VERIFY_INTERVAL, CfsNode, FsOp, OpDone
 from pvecluster.cfs.wire import DcdbOp
 from pvecluster.cfsd.engine import EngineError, EngineSupervisor
 from pvecluster.cfsd.group import GroupDriver
 from pvecluster.corosync.conf import ConfError, parse_conf
 from pvecluster.corosync.propagate import plan_sync
-from pvecluster.paths import NodeRoot
+from pvecluster.paths import QDEVICE_CERT_TREE, NodeRoot
 from totem.node.async_client import AsyncControlClient
 from totem.srp.events import LogLevel, LogRecord
 
@@ -50,6 +53,10 @@ __all__ = ["CfsDaemon", "main"]
 
 EXIT_ALREADY_RUNNING = 18
 RELOAD_DELAY = 1.0
+ENGINE_RESTART_MIN = 1.0
+ENGINE_RESTART_MAX = 60.0
+ENGINE_STABLE = 60.0
+"""Seconds an engine must run before a crash restarts it after the shortest delay again."""
 """Seconds the originator waits before the cluster-wide reload (pmxcfs's heuristic)."""
 _LEVEL_WORDS = {
     LogLevel.ERROR: "crit",
@@ -96,6 +103,10 @@ class CfsDaemon:
         api_port: int = 8006,
         fuse: bool = True,
         manage_engine: bool = True,
+        auth: str = "password",
+        pam_service: str = "proxmox-ve-auth",
+        pam_confdir: str | None = None,
+        lock_expiry: float = LOCK_TIMEOUT,
     ) -> None:
         self.root = root
         self.name = name
@@ -105,6 +116,12 @@ class CfsDaemon:
         self.api_port = api_port
         self.want_fuse = fuse
         self.manage_engine = manage_engine
+        self.auth = auth
+        """How the join API checks root's password: ``password`` (the scrypt file) or ``pam``."""
+        self.pam_service = pam_service
+        self.pam_confdir = pam_confdir
+        self.engine_restarts = 0
+        self.lock_expiry = lock_expiry
         self.loop = asyncio.get_running_loop()
         self.memdb: MemDb | None = None
         self.backend: SqliteBackend | None = None
@@ -131,6 +148,7 @@ class CfsDaemon:
         created = not os.path.exists(root.db)
         self.backend = SqliteBackend(root.db)
         self.memdb = MemDb(self.backend, now=time.time())
+        self.memdb.lock_timeout = self.lock_expiry
         if created and not self.force_local and os.path.exists(root.corosync_conf):
             with open(root.corosync_conf, "rb") as handle:
                 data = handle.read()
@@ -164,7 +182,12 @@ class CfsDaemon:
             self.log(LogLevel.NOTICE, "using local mode (corosync.conf does not exist)")
         local = self.force_local or not cluster
         self.node = CfsNode(
-            memdb, 0, os.getpid(), local_mode=local, verify_interval=self.verify_interval
+            memdb,
+            0,
+            os.getpid(),
+            local_mode=local,
+            verify_interval=self.verify_interval,
+            watched=(QDEVICE_CERT_TREE,),
         )
         if local:
             return
@@ -195,8 +218,37 @@ class CfsDaemon:
         self._fail_pending()
 
     async def _watch_engine(self) -> None:
-        status = await self.engine.wait()
-        self.log(LogLevel.NOTICE, f"the engine exited with status {status}")
+        """Supervise the engine as systemd's ``Restart=on-failure`` would: an engine that
+        dies (a signal, a non-zero status) is started again after a delay that doubles from
+        :data:`ENGINE_RESTART_MIN` to :data:`ENGINE_RESTART_MAX` seconds (back to the
+        minimum once it ran :data:`ENGINE_STABLE` seconds); one that exits with status 0 (a
+        shutdown, or killed by another node's ``cfg.kill_node``, ``pvecm delnode``) stays
+        down. The filesystem reconnects to the new engine by itself."""
+        delay = ENGINE_RESTART_MIN
+        while True:
+            started = time.monotonic()
+            status = await self.engine.wait()
+            if status == 0:
+                self.log(LogLevel.NOTICE, "the engine exited with status 0; not restarting it")
+                return
+            if time.monotonic() - started >= ENGINE_STABLE:
+                delay = ENGINE_RESTART_MIN
+            while True:
+                self.log(
+                    LogLevel.WARNING,
+                    f"the engine exited with status {status}; restarting it in {delay:g} s",
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, ENGINE_RESTART_MAX)
+                try:
+                    nodeid = await self.engine.start()
+                except EngineError as err:
+                    self.log(LogLevel.ERROR, f"unable to restart the engine: {err}")
+                    status = -1
+                    continue
+                break
+            self.engine_restarts += 1
+            self.log(LogLevel.NOTICE, f"restarted the engine as node {nodeid}")
 
     async def restart(self) -> str:
         """``systemctl restart corosync pve-cluster``: re-decide the mode and start again."""
@@ -249,6 +301,14 @@ class CfsDaemon:
                     if self._sync_corosync_conf(event):
                         await asyncio.sleep(RELOAD_DELAY)
                         await self._reload_cluster()
+                    elif event.after_sync and await self._engine_nodelist_is_stale(event.data):
+                        self.log(
+                            LogLevel.NOTICE,
+                            "the engine runs another nodelist than the cluster's corosync.conf",
+                        )
+                        await self._reload_cluster()
+                elif isinstance(event, TreeUpdated):
+                    self._mirror_tree(event)
                 elif isinstance(event, ModeChanged):
                     if event.mode in (Mode.ERROR, Mode.VERSION_ERROR):
                         self._fail_pending()
@@ -278,6 +338,73 @@ class CfsDaemon:
         if plan.message is not None and plan.level is not None:
             self.log(plan.level, plan.message)
         return plan.write and plan.reload
+
+    async def _engine_nodelist_is_stale(self, data: bytes) -> bool:
+        """After a sync wrote the cluster's corosync.conf here: does the running engine still
+        have another nodelist? (A joiner whose engine started from the file its join got,
+        while another join changed the cluster: its ring could never form with the others.)
+        pmxcfs never reloads after a sync; a changed nodelist is the one case where we do:
+        other changes (timers, versions) follow at the next cluster-wide reload, as there."""
+        if not self.engine.running or data != self._local_conf():
+            return False
+        try:
+            wanted = {
+                (int(entry.get("nodeid", 0)), str(entry.get("ring0_addr")))
+                for entry in parse_conf(data).nodelist.values()
+            }
+        except (ConfError, ValueError):
+            return False
+        try:
+            client = await AsyncControlClient(self.root.run_dir).connect()
+            try:
+                status = await asyncio.wait_for(client.call("status"), 10)
+            finally:
+                await client.close()
+        except Exception:
+            return False
+        running = {
+            (int(node["node_id"]), str((node.get("addresses") or [None])[0]))
+            for node in status.get("nodelist", [])
+        }
+        return running != wanted
+
+    def _local_conf(self) -> bytes | None:
+        try:
+            with open(self.root.corosync_conf, "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
+
+    def _mirror_tree(self, event: TreeUpdated) -> None:
+        """Keep ``R/etc/corosync/qdevice/net`` equal to the replicated certificates (Proxmox
+        imports them on every node; ``qdevice remove`` deletes the local directory)."""
+        if event.prefix != QDEVICE_CERT_TREE:
+            return
+        root = self.root
+        if event.files is None:
+            if os.path.isdir(root.qdevice_dir):
+                shutil.rmtree(root.qdevice_dir, ignore_errors=True)
+                self.log(LogLevel.NOTICE, f"removed '{root.qdevice_dir}'", "qdevice")
+            return
+        target = root.qdevice_cert_dir
+        os.makedirs(target, mode=0o700, exist_ok=True)
+        names = set()
+        for name, data in event.files:
+            if "/" in name or name.startswith("."):
+                continue  # only the flat PEM files the client reads
+            names.add(name)
+            try:
+                atomic_write(
+                    os.path.join(target, name), data, 0o600 if name.endswith(".key") else 0o644
+                )
+            except OSError as err:
+                self.log(LogLevel.ERROR, f"unable to write '{target}/{name}' - {err}", "qdevice")
+        for name in os.listdir(target):
+            if name not in names and not name.startswith("."):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(target, name))
+        listed = ", ".join(sorted(names)) or "nothing"
+        self.log(LogLevel.NOTICE, f"updated '{target}' ({listed})", "qdevice")
 
     async def _reload_cluster(self) -> None:
         """``corosync-cfgtool -R``: every node of the cluster reloads its corosync.conf."""
@@ -370,8 +497,14 @@ class CfsDaemon:
             "version": self.memdb.root.version,
             "engine_running": self.engine.running,
             "engine_nodeid": self.engine.nodeid,
+            "engine_restarts": self.engine_restarts,
+            "engine_pid": self.engine.process.pid
+            if self.engine.running and self.engine.process
+            else None,
             "reloads_triggered": self.reloads_triggered,
             "refused_inquorate": node.refused_inquorate,
+            "send_queue": self.group.send_queue_length if self.group is not None else 0,
+            "group": dict(self.group.counters) if self.group is not None else None,
             "fuse": self.fuse is not None and getattr(self.fuse, "mounted", False),
             "api_port": self.api_port,
         }
@@ -459,10 +592,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-port", type=int, default=8006, help="HTTPS port (default 8006)")
     parser.add_argument("--no-fuse", action="store_true", help="do not mount R/etc/pve")
     parser.add_argument(
+        "--auth",
+        choices=["password", "pam"],
+        default="password",
+        help="join API logins: the password file (default) or the system's PAM",
+    )
+    parser.add_argument(
+        "--pam-service", default="proxmox-ve-auth", help="PAM service (default proxmox-ve-auth)"
+    )
+    parser.add_argument(
+        "--pam-confdir", help="read the PAM service file from this directory (tests, containers)"
+    )
+    parser.add_argument(
         "--verify-interval",
         type=float,
         default=DEFAULT_VERIFY_INTERVAL,
         help="seconds between checksum verifications (default 3600)",
+    )
+    parser.add_argument(
+        "--lock-expiry",
+        type=float,
+        default=LOCK_TIMEOUT,
+        help=f"seconds after which a cluster lock expires (default {LOCK_TIMEOUT}; tests)",
     )
     parser.add_argument(
         "--set-password-file",
@@ -507,6 +658,10 @@ def main(argv: list[str] | None = None) -> int:
             verify_interval=args.verify_interval,
             api_port=args.api_port,
             fuse=not args.no_fuse,
+            auth=args.auth,
+            pam_service=args.pam_service,
+            pam_confdir=args.pam_confdir,
+            lock_expiry=args.lock_expiry,
         )
         return await daemon.run()
 

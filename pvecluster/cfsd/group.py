@@ -5,7 +5,9 @@ handle joined to ``pve_dcdb_v1`` (deliveries and configuration changes feed the 
 outbox is multicast in order, ``CS_ERR_TRY_AGAIN`` retried every 100 ms as pmxcfs does) and
 a second connection that follows quorum (``quorum.status`` on every quorum event, and once a
 second). When the engine goes away, or the DFSM leaves the group, the connection is closed
-and retried every second; the core then starts a full resync (``dfsm_initialize``).
+and retried every second; the core then starts a full resync (``dfsm_initialize``). A state
+exchange that does not finish within :data:`SYNC_STALL_TIMEOUT` seconds is treated the same
+way (ours: pmxcfs would wait for the next membership change).
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from totem.srp.events import LogLevel, LogRecord
 __all__ = ["GroupDriver"]
 
 RETRY_INTERVAL = 1.0
+SYNC_STALL_TIMEOUT = 15.0
+"""Seconds a state exchange may go without finishing before the node leaves the group and
+joins again (a full resync). pmxcfs waits for ever; a message the engine lost (a node left
+while large states were on their way) would stall the filesystem until the next membership
+change, so cfsd starts over instead."""
 TRY_AGAIN_INTERVAL = 0.1
 QUORUM_POLL_INTERVAL = 1.0
 
@@ -58,6 +65,12 @@ class GroupDriver:
         self._stopping = False
         self._leave_requested = False
         self.members: list[tuple[int, int]] = []
+        self.counters = {"sent": 0, "delivered": 0, "confchg": 0, "try_again": 0}
+
+    @property
+    def send_queue_length(self) -> int:
+        """Messages of the core waiting to be multicast."""
+        return self._send_queue.qsize()
 
     def start(self) -> None:
         self._stopping = False
@@ -164,8 +177,10 @@ class GroupDriver:
         async for event in cpg.events():
             now = time.time()
             if isinstance(event, CpgDeliver):
+                self.counters["delivered"] += 1
                 node.group_deliver(event.nodeid, event.pid, event.payload, now)
             elif isinstance(event, CpgConfigChange):
+                self.counters["confchg"] += 1
                 members = [(m.nodeid, m.pid) for m in event.members]
                 self.members = members
                 node.group_confchg(
@@ -193,9 +208,11 @@ class GroupDriver:
             while True:
                 try:
                     await cpg.mcast(CPG_GROUP, payload)
+                    self.counters["sent"] += 1
                     break
                 except TryAgain:
                     retries += 1
+                    self.counters["try_again"] += 1
                     if retries % 10 == 0:
                         self.log(
                             LogRecord(LogLevel.NOTICE, "dcdb", f"cpg_send_message retry {retries}")
@@ -238,7 +255,23 @@ class GroupDriver:
             await self._refresh_quorum()
 
     async def _timer(self) -> None:
+        syncing_since: float | None = None
         while True:
+            mode = self.node.dfsm.mode
+            if mode in (Mode.START_SYNC, Mode.UPDATE):
+                syncing_since = syncing_since or time.monotonic()
+                if time.monotonic() - syncing_since > SYNC_STALL_TIMEOUT:
+                    self.log(
+                        LogRecord(
+                            LogLevel.ERROR,
+                            "dcdb",
+                            f"data synchronisation stalled for {SYNC_STALL_TIMEOUT:g} s - "
+                            "leaving the process group to start over",
+                        )
+                    )
+                    return  # the connection is closed and retried: a full resync
+            else:
+                syncing_since = None
             deadline = self.node.next_deadline()
             delay = 1.0 if deadline is None else max(0.0, deadline - time.time())
             await asyncio.sleep(min(delay, 1.0))

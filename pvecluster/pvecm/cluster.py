@@ -62,6 +62,7 @@ CLUSTER_CONF = "/etc/pve/corosync.conf"
 CONF = "corosync.conf"
 LOCAL_LOCK_TIMEOUT = 10.0
 CFS_LOCK_TIMEOUT = 10.0
+WRITE_ATTEMPTS = 3
 NODE_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
 T = TypeVar("T")
 
@@ -174,11 +175,25 @@ def atomic_write_conf(client: CfsClient, conf: CorosyncConf, *, raise_version: b
         if totem.get("config_version") is None:
             raise ClusterError("invalid corosync config: unable to read config version")
         totem["config_version"] = int(totem["config_version"]) + 1
-    client.write("corosync.conf.new", write_conf(conf).encode())
-    try:
-        client.rename("corosync.conf.new", CONF)
-    except CfsError as err:
-        raise ClusterError(f"activating corosync.conf.new failed - {err.strerror}") from None
+    text = write_conf(conf).encode()
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            client.write("corosync.conf.new", text)
+            client.rename("corosync.conf.new", CONF)
+            break
+        except CfsError as err:
+            # EBUSY: the filesystem restarted its group connection before the operation was
+            # applied here; both steps can simply run again (same content, same target)
+            if err.errno != errno.EBUSY or attempt + 1 == WRITE_ATTEMPTS:
+                raise ClusterError(
+                    f"activating corosync.conf.new failed - {err.strerror}"
+                ) from None
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                status = client.status()
+                if status.get("quorate") and status.get("synced"):
+                    break
     return int(totem["config_version"])
 
 

@@ -23,6 +23,7 @@ class Bus:
         self.results: dict[int, dict[int, int]] = {}
         self.conf: dict[int, list[bytes]] = {}
         self.logs: dict[int, list[str]] = {}
+        self.trees: dict[int, list[object]] = {}
         for nodeid in range(1, count + 1):
             self.add(nodeid)
         self.components: list[set[int]] = []
@@ -34,6 +35,7 @@ class Bus:
         self.results[nodeid] = {}
         self.conf[nodeid] = []
         self.logs[nodeid] = []
+        self.trees[nodeid] = []
         return node
 
     # ---------------------------------------------------------------- membership
@@ -95,7 +97,7 @@ class Bus:
                 return
 
     def _drain_events(self, nodeid: int) -> None:
-        from pvecluster.cfs.dcdb import CorosyncConfUpdated
+        from pvecluster.cfs.dcdb import CorosyncConfUpdated, TreeUpdated
         from totem.srp.events import LogRecord
 
         for event in self.nodes[nodeid].events():
@@ -105,6 +107,8 @@ class Bus:
                 self.conf[nodeid].append(event.data)
             elif isinstance(event, LogRecord):
                 self.logs[nodeid].append(event.message)
+            elif isinstance(event, TreeUpdated):
+                self.trees[nodeid].append(event)
 
     def op(self, nodeid: int, op: FsOp) -> int:
         """Submit and run the bus until the result is known."""

@@ -213,3 +213,41 @@ def test_local_mode_applies_at_once_with_writer_0() -> None:
     entry = node.memdb.lookup("x")
     assert entry is not None and entry.writer == 0 and entry.mtime == 20
     assert node.outbox() == []
+
+
+def test_watched_directories_are_reported_to_every_node_and_after_a_resync() -> None:
+    from pvecluster.cfs.dcdb import TreeUpdated
+
+    bus = Bus(3)
+    for n in (1, 2, 3):
+        bus.nodes[n].dcdb.watched = ("priv/qdevice/net",)
+    bus.start(1, 2, 3)
+    for path in ("priv", "priv/qdevice", "priv/qdevice/net"):
+        assert bus.op(1, FsOp(DcdbOp.MKDIR, path)) == 0
+    assert bus.put(1, "priv/qdevice/net/ca.crt", b"CA") == 2
+    assert bus.put(1, "other.cfg", b"not watched") >= 0
+    full = TreeUpdated("priv/qdevice/net", (("ca.crt", b"CA"),))
+    for n in (1, 2, 3):
+        # mkdir of the directory itself, the create and the write of ca.crt
+        assert bus.trees[n] == [
+            TreeUpdated("priv/qdevice/net", ()),
+            TreeUpdated("priv/qdevice/net", (("ca.crt", b""),)),
+            full,
+        ]
+        bus.trees[n].clear()
+    # node 3 misses the removal, and learns it from the sync when it comes back
+    bus.partition({1, 2}, {3})
+    assert bus.op(1, FsOp(DcdbOp.DELETE, "priv/qdevice/net/ca.crt")) == 0
+    assert bus.op(2, FsOp(DcdbOp.DELETE, "priv/qdevice/net")) == 0
+    assert (
+        bus.trees[1]
+        == bus.trees[2]
+        == [
+            TreeUpdated("priv/qdevice/net", ()),
+            TreeUpdated("priv/qdevice/net", None),
+        ]
+    )
+    assert bus.trees[3] == []
+    bus.heal()
+    assert bus.trees[3] == [TreeUpdated("priv/qdevice/net", None)]
+    assert len(set(bus.checksums().values())) == 1

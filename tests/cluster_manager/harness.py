@@ -18,8 +18,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pvecluster.client.cfs import CfsClient, CfsError, CfsUnavailable
+from totem.node.client import ControlClient
 
 __all__ = ["NodeCluster", "environment_problem"]
 
@@ -103,7 +105,14 @@ class NodeCluster:
         except FileNotFoundError:
             return ""
 
-    def start(self, i: int, *extra: str, name: str | None = None, ip: str | None = None) -> None:
+    def start(
+        self,
+        i: int,
+        *extra: str,
+        name: str | None = None,
+        ip: str | None = None,
+        fuse: bool = False,
+    ) -> None:
         name = name or self.names[i]
         self.names[i] = name
         argv = [
@@ -116,7 +125,7 @@ class NodeCluster:
             "--ip",
             ip or self.ip(i),
             "-f",
-            "--no-fuse",
+            *([] if fuse else ["--no-fuse"]),
             "--verify-interval",
             str(self.verify_interval),
             *extra,
@@ -194,6 +203,76 @@ class NodeCluster:
         self, i: int, *args: str, input: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         return self.run(["pvecm", "--root", str(self.root(i)), *args], input=input, timeout=timeout)
+
+    def in_mounts(
+        self, i: int, script: str, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        """``sh -c script`` in node i's cfsd's mount namespace (where its FUSE mount is; each
+        ``ip netns exec`` has a mount namespace of its own), in its node root."""
+        pid = self.daemons[i].pid
+        return subprocess.run(
+            ["nsenter", "-t", str(pid), "-m", "-n", "sh", "-c", f"cd {self.root(i)} && {script}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=self.root(i),
+        )
+
+    def run_module(
+        self, module: str, *args: str, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """``python -m module args`` in the namespace."""
+        return subprocess.run(
+            [*self._prefix(), sys.executable, "-m", module, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=self.base,
+        )
+
+    def run_argv(self, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``argv`` in the namespace."""
+        return subprocess.run(
+            [*self._prefix(), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=self.base,
+        )
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """A helper process in the namespace (a qnetd), stopped at the end; log ``name.log``."""
+        log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115 - the child's
+        proc = subprocess.Popen(
+            [*self._prefix(), *argv], stdout=log, stderr=log, env=self.env, start_new_session=True
+        )
+        log.close()
+        self.extra.append(proc)
+        return proc
+
+    def engine_status(self, i: int) -> dict[str, Any]:
+        """Node i's engine's ``status`` (its control socket)."""
+        with ControlClient(str(self.root(i) / "run"), timeout=10) as engine:
+            result: dict[str, Any] = engine.call("status")
+        return result
+
+    def settled(self, nodes: tuple[int, ...]) -> bool:
+        """These nodes' filesystems are synchronised with one another, in one group."""
+        for i in nodes:
+            status = self.status(i)
+            members = sorted(member[0] for member in status["dfsm"]["members"])  # type: ignore[index]
+            if not status["synced"] or members != sorted(nodes):
+                return False
+        return True
+
+    def members_online(self, i: int) -> int:
+        """How many nodes of node i's nodelist its cfsd sees online."""
+        with CfsClient(str(self.root(i)), timeout=10) as client:
+            nodelist = client.members().get("nodelist", {})
+        return sum(1 for entry in nodelist.values() if entry.get("online"))
 
     def cfs(self, i: int, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return self.run(["cfs", "--root", str(self.root(i)), *args], input=input)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -204,16 +205,33 @@ def test_create_join_status_and_bad_joins(tmp_path: Path) -> None:
         c.wait(lambda: all(f.read_text() == edited for f in local_files), 3, "every file")
         assert c.log_text(2).count("run corosync-cfgtool -R") == 1
         assert "run corosync-cfgtool -R" not in c.log_text(3)
+        # ... and every running engine took the new token (+ 125 ms per node above 2)
+        for i in (1, 2, 3):
+            c.wait(lambda i=i: c.engine_status(i)["timers"]["token"] == 3125, 5, "token 3000")
         # F3: no config_version: nothing written
         assert c.cfs(1, "put", "corosync.conf", input="totem {\n}\n").returncode == 0
         c.wait(lambda: "unable to parse cluster config_version" in c.log_text(1), 5, "F3 log")
         assert (c.root(1) / "etc" / "corosync" / "corosync.conf").read_text() == edited
         assert c.cfs(1, "put", "corosync.conf", input=edited).returncode == 0
+        # F2: a lower config_version replicates, but no node writes it or reloads
+        reloads = c.log_text(1).count("run corosync-cfgtool -R")
+        assert c.cfs(1, "put", "corosync.conf", input=texts[0]).returncode == 0
+        for i in (1, 2, 3):
+            c.wait(lambda i=i: "local corosync.conf is newer" in c.log_text(i), 5, "F2 log")
+            assert c.cfs(i, "cat", "corosync.conf").stdout == texts[0]
+            assert (c.root(i) / "etc" / "corosync" / "corosync.conf").read_text() == edited
+        assert c.log_text(1).count("run corosync-cfgtool -R") == reloads
+        # F4: a direct edit of a node's own file is overwritten by the next change
+        (c.root(2) / "etc" / "corosync" / "corosync.conf").write_text(edited + "# local\n")
+        newer = edited.replace("config_version: 4", "config_version: 5")
+        assert c.cfs(3, "put", "corosync.conf.new", input=newer).returncode == 0
+        assert c.cfs(3, "mv", "corosync.conf.new", "corosync.conf").returncode == 0
+        c.wait(lambda: all(f.read_text() == newer for f in local_files), 5, "F4: overwritten")
 
 
 @pytest.mark.timeout(240)
 def test_delnode_expected_and_read_only_without_quorum(tmp_path: Path) -> None:
-    with NodeCluster(tmp_path, 3) as c:
+    with NodeCluster(tmp_path, 4) as c:
         three_nodes(c)
         # D2, D3, D9
         assert c.pvecm(1, "delnode", "node1").stderr == "Cannot delete myself from cluster!\n"
@@ -238,6 +256,17 @@ def test_delnode_expected_and_read_only_without_quorum(tmp_path: Path) -> None:
         before = c.cfs(1, "cat", "corosync.conf").stdout
         denied = c.pvecm(1, "delnode", "node3")
         assert denied.returncode != 0 and denied.stderr == "cluster not ready - no quorum?\n"
+        assert c.cfs(1, "cat", "corosync.conf").stdout == before
+        # C12: a join through an inquorate node is refused there
+        c.start(4)
+        refused = c.join(4)
+        assert refused.returncode != 0
+        assert (
+            "An error occurred on the cluster node: cluster not ready - no quorum?\n"
+            in refused.stderr
+        )
+        assert refused.stderr.endswith("Cluster join aborted!\n")
+        assert not (c.root(4) / "etc" / "corosync" / "authkey").exists()
         assert c.cfs(1, "cat", "corosync.conf").stdout == before
         # D7, D8
         assert c.pvecm(1, "expected", "1").returncode == 0
@@ -282,3 +311,52 @@ def test_partition_majority_edits_and_the_minority_catches_up(tmp_path: Path) ->
         c.start(3)
         c.wait(lambda: c.quorate(3), 30, "node 3 back")
         c.wait(lambda: len({c.checksum(i) for i in (1, 2, 3)}) == 1, 30, "equal checksums")
+        assert "all data is up to date" in c.log_text(3)
+        # F11: a row changed behind cfsd's back; the node resyncs from the leader
+        c.stop(3, signal.SIGTERM)
+        db = sqlite3.connect(c.root(3) / "var" / "lib" / "pve-cluster" / "config.db")
+        with db:
+            db.execute("UPDATE tree SET data = ? WHERE name = 'majority.cfg'", (b"corrupt",))
+        db.close()
+        c.start(3, "--verify-interval", "1")
+        c.wait(lambda: len({c.checksum(i) for i in (1, 2, 3)}) == 1, 30, "repaired")
+        assert c.cfs(3, "cat", "majority.cfg").stdout == "y"
+        assert c.log_text(3).count("waiting for updates from leader") >= 2
+        # D1: delnode of a stopped node
+        c.stop(3, signal.SIGTERM)
+        c.wait(lambda: c.members_online(1) == 2, 20, "node 3 gone")
+        version = conf_version(c.cfs(1, "cat", "corosync.conf").stdout)
+        gone = c.pvecm(1, "delnode", "node3")
+        assert gone.returncode == 0 and gone.stdout == "", gone.stderr
+        for i in (1, 2):
+            text = c.cfs(i, "cat", "corosync.conf").stdout
+            assert conf_version(text) == version + 1 and "node3" not in text
+            local = c.root(i) / "etc" / "corosync" / "corosync.conf"
+            c.wait(lambda local=local, text=text: local.read_text() == text, 5, "local file")
+        nodes = c.pvecm(1, "nodes").stdout
+        assert "node1" in nodes and "node2" in nodes and "node3" not in nodes
+        c.wait(lambda: "Expected votes:   2\n" in c.pvecm(2, "status").stdout, 10, "2 votes")
+        assert "node3/" in c.cfs(1, "ls", "nodes").stdout
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_second_join_leaves_the_first_node_inquorate(tmp_path: Path) -> None:
+    """D10: the cluster side of a join ran (``addnode``), the joiner never came up."""
+    with NodeCluster(tmp_path, 1) as c:
+        c.start(1)
+        assert c.pvecm(1, "create", "demo").returncode == 0
+        c.wait(lambda: c.quorate(1), 20, "node 1 quorate")
+        added = c.pvecm(1, "addnode", "node2", "--new_node_ip", "127.0.0.2", "--apiversion", "1")
+        assert added.returncode == 0, added.stderr
+        c.wait(lambda: not c.quorate(1), 20, "node 1 inquorate")
+        status = c.pvecm(1, "status").stdout
+        assert "Expected votes:   2\n" in status and "Quorate:          No\n" in status
+        assert "Permission denied" in c.cfs(1, "put", "x.cfg", input="x").stderr
+        refused = c.pvecm(1, "delnode", "node2")
+        assert refused.stderr == "cluster not ready - no quorum?\n"
+        assert c.pvecm(1, "expected", "1").returncode == 0
+        c.wait(lambda: c.quorate(1), 10, "quorate with expected 1")
+        deleted = c.pvecm(1, "delnode", "node2")
+        assert deleted.returncode == 0, deleted.stderr
+        c.wait(lambda: "Expected votes:   1\n" in c.pvecm(1, "status").stdout, 10, "expected 1")
+        assert c.quorate(1)

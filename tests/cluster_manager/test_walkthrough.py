@@ -53,8 +53,13 @@ def test_the_readme_walkthrough_runs(tmp_path: Path) -> None:
         assert "         3          1 node3\n" in out
         assert out.count("Expected votes:   1\n") == 1
         assert "cluster not ready - no quorum?" in result.stderr
+        # the QDevice: 3 votes with both nodes, 2 of 3 (quorate) with node 2 down, removed
+        assert "Flags:            Quorate Qdevice \n" in out
+        assert "0x00000000          1            Qdevice\n" in out
+        assert "Total votes:      2\nQuorum:           2  \n" in out
+        assert "\nRemoved Qdevice.\n" in out
     finally:
-        for pid_file in tmp_path.glob("tmp*/cfsd*.pid"):
+        for pid_file in tmp_path.glob("tmp*/*.pid"):
             try:
                 pid = int(pid_file.read_text())
                 os.kill(pid, signal.SIGTERM)

@@ -309,3 +309,52 @@ def start_ours_on(port: int) -> ServerProcess:
     )
     _wait_ready(server)
     return server
+
+
+@pytest.mark.timeout(120)
+def test_a_reload_starts_restarts_and_stops_the_device(
+    tmp_path: Path, env: dict[str, str], servers: list[ServerProcess]
+) -> None:
+    """No device at start; a reload adding ``quorum.device`` starts the client on every node
+    (systemctl start corosync-qdevice), a changed device setting restarts it, a reload
+    without the device stops it and withdraws its vote, and adding it again works."""
+    qnetd = start_ours("-s", "off")
+    servers.append(qnetd)
+    with LoopbackCluster(tmp_path, 2) as cluster:
+        plain = cluster.conf.read_text()
+        cluster.start()
+        cluster.wait_members([1, 2], [1, 2], timeout=30)
+        assert "qdevice.status" not in cluster.call(1, "ops")
+
+        def reload_with(quorum: str) -> None:
+            text = plain.replace(
+                "    provider: corosync_votequorum\n",
+                "    provider: corosync_votequorum\n" + quorum,
+            )
+            cluster.conf.write_text(text)
+            cluster.call(1, "cfg.reload")
+
+        def votes_everywhere(votes: int) -> bool:
+            return all(total_votes(cluster, i) == votes for i in (1, 2))
+
+        reload_with(device_block(qnetd.port))
+        cluster.wait(lambda: votes_everywhere(3), timeout=30)
+        assert cluster.status(2)["agents"]["running"] == ["qdevice"]
+        assert "State:\t\t\tConnected\n" in qdevice_tool(cluster, 2, "-s").stdout
+        reload_with(device_block(qnetd.port, timeout=4000))
+        cluster.wait(lambda: cluster.status(1)["agents"]["changes"]["restarted"] == 1, timeout=10)
+        assert "HB interval:\t\t4000ms\n" in qdevice_tool(cluster, 1, "-s", "-v").stdout
+        cluster.wait(lambda: votes_everywhere(3), timeout=30)
+        reload_with("")
+        cluster.wait(lambda: votes_everywhere(2), timeout=30)
+        for i in (1, 2):
+            assert cluster.status(i)["agents"] == {
+                "running": [],
+                "changes": {"started": 1, "stopped": 1, "restarted": 1},
+            }
+            assert "qdevice.status" not in cluster.call(i, "ops")
+        text = cluster.call(1, "quorum.render", what="status")
+        assert "Qdevice" not in text and "Expected votes:   2\n" in text
+        reload_with(device_block(qnetd.port))
+        cluster.wait(lambda: votes_everywhere(3), timeout=30)
+        assert "Agent qdevice started by the configuration".lower() in cluster.log(2).lower()

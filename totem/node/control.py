@@ -124,6 +124,11 @@ class ControlServer:
             raise ValueError(f"control operation {op!r} registered twice")
         self._handlers[op] = handler
 
+    def unregister(self, op: str) -> None:
+        """Stop serving ``op`` (an agent that stops); unknown operations are ignored."""
+        if op not in ("subscribe", "unsubscribe", "ops"):
+            self._handlers.pop(op, None)
+
     def register_frame(self, kind: int, handler: FrameHandler) -> None:
         """Serve binary request frames of ``kind`` with ``handler``."""
         if kind in self._frame_handlers or not 0 < kind < 256:

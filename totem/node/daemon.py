@@ -17,7 +17,9 @@ A cfg RELOAD_CONFIG from any node (``pycorosync-cfgtool -R``, or a real node's
 ``corosync-cfgtool -R``) makes the daemon re-read its corosync.conf and apply what may
 change at run time (``totem.node.reload``); a file that does not load or cannot be
 applied is refused (``file:line`` in the log and in the tool's answer) and the node
-carries on with its old configuration.
+carries on with its old configuration. The agents beside the stack (the qdevice client)
+follow the reloaded file: a reload that adds ``quorum.device`` starts the client, one that
+removes it stops it (``totem.node.agents``), as ``systemctl start|stop corosync-qdevice``.
 
 Exit codes follow corosync where it has one: 8 for a configuration that
 cannot be read, 18 when another instance holds the run directory.
@@ -35,7 +37,7 @@ import itertools
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from totem import __version__
 from totem.config import (
@@ -47,12 +49,12 @@ from totem.config import (
 )
 from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
 from totem.config.resolve import system_lookup
+from totem.node.agents import AGENT_ENTRY_POINT_GROUP, Agent, AgentSet
 from totem.node.assemble import build_stack, make_transports
 from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
-from totem.node.entrypoints import entry_points
 from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
@@ -86,16 +88,6 @@ PID_FILE = "pycorosync.pid"
 NO_IPC_ENV = "PYCOROSYNC_NO_IPC"
 """Set (not ``0``) in the environment: as ``--no-ipc`` (for programs that start daemons,
 e.g. several test nodes in one network namespace)."""
-AGENT_ENTRY_POINT_GROUP = "pycorosync.agents"
-
-
-class Agent(Protocol):
-    """Something that runs beside the stack (the qdevice client): it sees the daemon's events
-    through ``daemon.driver.add_listener`` and may serve control operations."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 def load_agents(daemon: Daemon, group: str = AGENT_ENTRY_POINT_GROUP) -> list[Agent]:
@@ -103,20 +95,7 @@ def load_agents(daemon: Daemon, group: str = AGENT_ENTRY_POINT_GROUP) -> list[Ag
 
     A factory that fails is logged and skipped: an agent never stops the node.
     """
-    agents: list[Agent] = []
-    seen: set[str] = set()
-    for entry_point in entry_points(group=group):
-        if entry_point.name in seen:
-            continue
-        seen.add(entry_point.name)
-        try:
-            agent = entry_point.load()(daemon)
-        except Exception as err:  # a broken plugin must not take the node down
-            emit(LogRecord(LogLevel.ERROR, "MAIN", f"agent {entry_point.name}: {err!r}"))
-            continue
-        if agent is not None:
-            agents.append(agent)
-    return agents
+    return list(AgentSet.load(daemon, group))
 
 
 def to_json(value: Any) -> Any:
@@ -183,7 +162,9 @@ class Daemon:
         self.cpg_control = (
             CpgControl(cpg, self.driver.poke, self.loop.call_soon) if cpg is not None else None
         )
-        self.agents = load_agents(self)
+        self.agents = AgentSet.load(self)
+        """The agents beside the stack (the qdevice client), started and stopped by the
+        configuration (``totem.node.agents``)."""
         self.libqb = LibqbIpc(self) if ipc else None
         """libqb IPC for corosync's client libraries (None with ``--no-ipc``)."""
 
@@ -356,10 +337,7 @@ class Daemon:
         self.config = plan.config
         self.local_node = plan.local_node
         self._reconfigure_logging()
-        for agent in self.agents:
-            hook = getattr(agent, "config_reloaded", None)
-            if hook is not None:
-                hook(plan.config)
+        self.agents.config_reloaded(plan.config)
         self.reloads["accepted"] += 1
         summary = plan.summary()
         emit(
@@ -452,6 +430,7 @@ class Daemon:
             "reloads": {**self.reloads, "last": self.last_reload},
             "control_bad_requests": self.control.bad_requests,
             "ipc": None if self.libqb is None else self.libqb.status(),
+            "agents": self.agents.status(),
         }
 
     # ------------------------------------------------------------------------------------
@@ -493,8 +472,7 @@ class Daemon:
                 return 1
         await self.control.start()
         self._register_ops()
-        for agent in self.agents:
-            await agent.start()
+        await self.agents.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(signum, self.stop)
         emit(
@@ -536,8 +514,7 @@ class Daemon:
             await self._stopped
         finally:
             emit(LogRecord(LogLevel.NOTICE, "MAIN", "Node was shut down by a signal"))
-            for agent in reversed(self.agents):
-                await agent.stop()
+            await self.agents.stop()
             if self.libqb is not None:
                 self.libqb.stop()
             self.driver.leave()

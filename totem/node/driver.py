@@ -72,6 +72,11 @@ class NodeDriver:
         """Receive every event the node emits, in order."""
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop sending events to ``listener`` (a new list: a dispatch under way is not
+        disturbed)."""
+        self._listeners = [other for other in self._listeners if other is not listener]
+
     def start(self) -> None:
         """Bring the node up."""
         self.node.start(self._loop.time())

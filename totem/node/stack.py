@@ -112,7 +112,12 @@ class NodeStack:
             node_id, settings, stored_ring_seq=stored_ring_seq, rng=rng, nodelist=nodelist
         )
         self.srp.on_token_received = self._flush_packer
-        self.packer = Packer(settings.max_packet_payload)
+        self._packers = (Packer(settings.max_packet_payload), Packer(settings.max_packet_payload))
+        """totempg's two send contexts: the normal one, and the one used from a REGULAR
+        configuration until sync completes. A message half sent when the ring changed
+        keeps its tail in the normal context, so the sync messages never follow it in a
+        packet marked as its continuation (which receivers, on their transitional
+        assembly list, would throw away: the sync would never complete)."""
         self.reassembler = Reassembler()
         self.reassembler_trans = Reassembler()
         """totempg's second assembly list: used from a REGULAR configuration until sync
@@ -121,7 +126,7 @@ class NodeStack:
         self.services = list(services)
         self.counters = StackCounters()
         self._events: list[Any] = []
-        self._unsent: deque[bytes] = deque()
+        self._unsent_by_context: tuple[deque[bytes], deque[bytes]] = (deque(), deque())
         self.tx_counts: defaultdict[int, int] = defaultdict(int)
         """Exec messages queued per header id (``service_id << 16 | fn_id``)."""
         self._now = 0.0
@@ -164,6 +169,15 @@ class NodeStack:
     def log(self, level: LogLevel, subsys: str, message: str) -> None:
         """A log line from a service or the sync engine."""
         self._events.append(LogRecord(level, subsys, message))
+
+    @property
+    def packer(self) -> Packer:
+        """The packer of the active send context (totempg_set_context)."""
+        return self._packers[1 if self._trans_assembly else 0]
+
+    @property
+    def _unsent(self) -> deque[bytes]:
+        return self._unsent_by_context[1 if self._trans_assembly else 0]
 
     def _send_sync(self, payload: bytes) -> None:
         self._queue_group(GROUP_SYNC, payload)
@@ -374,7 +388,16 @@ class NodeStack:
             if isinstance(event, SyncCompleted):
                 self.synced = True
                 self._trans_assembly = False
+                # what the normal context still stages (the tail of a message of the old
+                # ring) goes first, then anything the sync context still holds
+                normal = self._unsent_by_context[0]
+                normal.extend(self._packers[0].flush())
+                normal.extend(self._unsent_by_context[1])
+                self._unsent_by_context[1].clear()
+                normal.extend(self._packers[1].flush())
                 self.srp.trans_ack()
+                if normal:
+                    self.srp.signal_new_message()
             self._events.append(event)
 
     def _collect(self) -> None:

@@ -21,9 +21,11 @@ State changes are published on the control socket under the topic ``qdevice``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
+from totem.node.agents import AgentReload
 from totem.node.logsys import emit
 from totem.srp.events import LogLevel, LogRecord
 from votequorum.qdevice.bridge import VotequorumBridge
@@ -107,6 +109,7 @@ class QdeviceAgent:
             self.client, self.loop, execute_polls=self._execute_polls, on_event=self._on_event
         )
         self._running = False
+        self._registered = False
         self._poke_scheduled = False
         self.errors = 0
         """Exceptions caught while following the node (a bug; logged at ERROR)."""
@@ -116,6 +119,7 @@ class QdeviceAgent:
     async def start(self) -> None:
         """Register the device and start following the node (before the ring forms)."""
         self._running = True
+        self._registered = True
         self.daemon.driver.add_listener(self._on_node_event)
         self.daemon.control.register(STATUS_OP, self._op_status)
         emit(
@@ -130,8 +134,14 @@ class QdeviceAgent:
         self._after_bridge()
 
     async def stop(self) -> None:
-        """Disconnect from qnetd and unregister the device."""
+        """Disconnect from qnetd, unregister the device and everything :meth:`start`
+        registered on the daemon (another agent may start after this one)."""
+        if self._registered:
+            self._registered = False
+            self.daemon.driver.remove_listener(self._on_node_event)
+            self.daemon.control.unregister(STATUS_OP)
         if not self._running:
+            await self.driver.close()
             return
         self._running = False
         self.bridge.stop(self.loop.time())
@@ -139,21 +149,33 @@ class QdeviceAgent:
         await self.driver.close()
         self.daemon.driver.poke()
 
-    def config_reloaded(self, config: Any) -> None:
-        """The daemon reloaded corosync.conf (cfg RELOAD_CONFIG): as corosync-qdevice does when
-        cmap's nodelist changes after a reload, send qnetd the new node list (CHANGED_CONFIG)
-        if it differs. The other device settings keep their start-up values."""
-        if not self._running:
-            return
+    def config_reloaded(self, config: Any) -> AgentReload:
+        """The daemon reloaded corosync.conf (cfg RELOAD_CONFIG).
+
+        No ``net`` device any more: STOP (``systemctl stop corosync-qdevice``). Settings the
+        client reads at start changed (host, algorithm, TLS, timeouts, heuristics...):
+        RESTART. Otherwise, as corosync-qdevice does when cmap's nodelist changes after a
+        reload, qnetd is sent the new node list (CHANGED_CONFIG) if it differs: KEEP.
+        """
+        device = config.quorum.device
+        if device is None or device.model != "net":
+            return AgentReload.STOP
         try:
             settings = settings_from_config(
                 config, self.settings.node_id, cert_dir=self.settings.cert_dir
             )
         except QdeviceSettingsError as err:
-            emit(LogRecord(LogLevel.ERROR, "QDEVICE", f"Can't get configuration node list: {err}"))
-            return
-        if settings.config_nodes == self.client.config_nodes:
-            return
+            emit(LogRecord(LogLevel.ERROR, "QDEVICE", f"quorum device stopped: {err}"))
+            return AgentReload.STOP
+        same_start = dataclasses.replace(
+            settings,
+            config_nodes=self.settings.config_nodes,
+            config_version=self.settings.config_version,
+        )
+        if same_start != self.settings:
+            return AgentReload.RESTART
+        if not self._running or settings.config_nodes == self.client.config_nodes:
+            return AgentReload.KEEP
         emit(LogRecord(LogLevel.DEBUG, "QDEVICE", "Node list changed"))
         try:
             self.client.config_node_list_changed(
@@ -166,6 +188,7 @@ class QdeviceAgent:
         except Exception as err:  # never let the device break the node's reload
             self.errors += 1
             emit(LogRecord(LogLevel.ERROR, "QDEVICE", f"internal error on reload: {err!r}"))
+        return AgentReload.KEEP
 
     # ------------------------------------------------------------------ plumbing
 
