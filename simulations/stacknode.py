@@ -27,6 +27,7 @@ from typing import Any
 from simulations.nodes import NodeFactory, NodeView, SimNode, Votes
 from simulations.traffic import AppDelivered
 from totem.config import CorosyncConfig, NodeConfig
+from totem.net.layer import NetLayer
 from totem.node.assemble import build_net, settings_from_config
 from totem.node.services import ENTRY_POINT_GROUP, ServiceContext
 from totem.node.stack import NodeStack
@@ -198,7 +199,7 @@ class StackNode:
         for key, value in stack.dispatcher.counters.items():
             stats[f"exec_{key}"] = value
         net = stack.net
-        if net is not None and net.rrp.passive:
+        if isinstance(net, NetLayer) and net.rrp.passive:
             for ring, faulty in enumerate(net.rrp.faulty):
                 stats[f"ring{ring}_faulty"] = int(faulty)
             for key, value in net.rrp.stats.as_dict().items():

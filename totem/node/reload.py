@@ -209,7 +209,11 @@ class ReloadPlan:
 
     def members(self, link: int) -> dict[int, str]:
         """The transport member list of ``link``: node id -> address."""
-        return {node.nodeid: node.addresses[link] for node in self.config.nodes}
+        return {
+            node.nodeid: address
+            for node in self.config.nodes
+            if (address := node.address(link)) is not None
+        }
 
     def summary(self) -> dict[str, object]:
         """A JSON-able account (``pycorosync-cfgtool -R --json``)."""
@@ -247,15 +251,25 @@ def _check_addresses(current: CorosyncConfig, new: CorosyncConfig, links: Iterab
     path = new.path
     for node in new.nodes:
         for link in links:
-            addresses = node.addresses
-            if link >= len(addresses):
+            address = node.address(link)
+            if address is None:
+                why = (
+                    f"this node runs knet link {link} (pycorosync cannot add or remove "
+                    "links at run-time)"
+                    if current.totem.transport == "knet"
+                    else "this node runs rrp_mode: passive (rrp_mode cannot be changed at "
+                    "run-time)"
+                )
+                raise ReloadRefused(
+                    path, node.line, f"node {node.nodeid} has no ring{link}_addr, but {why}"
+                )
+            if ip_literal(address) is None:
                 raise ReloadRefused(
                     path,
                     node.line,
-                    f"node {node.nodeid} has no ring{link}_addr, but this node runs "
-                    f"rrp_mode: passive (rrp_mode cannot be changed at run-time)",
+                    f"ring{link}_addr {address!r} of node {node.nodeid} is not an IP address "
+                    "(pycorosync does not resolve host names)",
                 )
-            address = addresses[link]
             if ip_literal(address) is None:
                 raise ReloadRefused(
                     path,
@@ -264,14 +278,15 @@ def _check_addresses(current: CorosyncConfig, new: CorosyncConfig, links: Iterab
                     "(the file was read without name resolution)",
                 )
             old = current.node_by_id(node.nodeid)
-            if old is None or link >= len(old.addresses):
+            old_address = old.address(link) if old is not None else None
+            if old_address is None:
                 continue
-            if not _same_address(old.addresses[link], address):
+            if not _same_address(old_address, address):
                 raise ReloadRefused(
                     path,
                     node.line,
                     f"new config has different address for link {link} of node "
-                    f"{node.nodeid} (addr changed from {old.addresses[link]} to {address}). "
+                    f"{node.nodeid} (addr changed from {old_address} to {address}). "
                     "To reconfigure an interface it must be deleted and recreated",
                 )
 
@@ -346,8 +361,8 @@ def plan_reload(current: CorosyncConfig, new: CorosyncConfig, local_node: NodeCo
     added: list[NodeChange] = []
     removed: list[NodeChange] = []
     for link in links:
-        old_members = {n.nodeid: n.addresses[link] for n in current.nodes}
-        new_members = {n.nodeid: n.addresses[link] for n in config.nodes}
+        old_members = {n.nodeid: a for n in current.nodes if (a := n.address(link)) is not None}
+        new_members = {n.nodeid: a for n in config.nodes if (a := n.address(link)) is not None}
         removed += [
             NodeChange(node_id, link, address)
             for node_id, address in old_members.items()
