@@ -257,8 +257,7 @@ def _check_addresses(current: CorosyncConfig, new: CorosyncConfig, links: Iterab
                     f"this node runs knet link {link} (pycorosync cannot add or remove "
                     "links at run-time)"
                     if current.totem.transport == "knet"
-                    else "this node runs rrp_mode: passive (rrp_mode cannot be changed at "
-                    "run-time)"
+                    else "this node runs rrp_mode: passive (rrp_mode cannot be changed at run-time)"
                 )
                 raise ReloadRefused(
                     path, node.line, f"node {node.nodeid} has no ring{link}_addr, but {why}"
