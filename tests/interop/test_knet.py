@@ -21,7 +21,7 @@ import pytest
 from tests.interop.conftest import MakeCluster
 from tests.interop.cpgtools import build_cpg_tool, cpg_tool_problem
 from tests.interop.harness import Cluster
-from tests.interop.mixed import MixedCluster
+from tests.interop.mixed import PROJECT_ROOT, PYTHON, RUN_DIR, MixedCluster
 from tests.interop.test_mixed_cpg import _assert_one_order, _run
 from tests.interop.tools import parse_cfgtool_n, parse_cfgtool_s, parse_cmapctl
 
@@ -74,6 +74,35 @@ def test_two_real_one_ours_clear(make_cluster: MakeCluster, cpgload: Path) -> No
         1446,
     )
     assert _knet_stat(c, 1, "stats.knet.node3.link0.mtu") == 1446
+    # our cfgtool prints the same layout, parsed by the same parsers
+    tool = ["env", f"PYTHONPATH={PROJECT_ROOT}", PYTHON, "-m", "totem.tools.cfgtool"]
+    tool += ["--run-dir", RUN_DIR]
+    ours_s = c.exec(3, [*tool, "-s"], check=True).stdout
+    ours_n = c.exec(3, [*tool, "-n"], check=True).stdout
+    assert parse_cfgtool_s(ours_s) == (
+        3,
+        "knet",
+        [
+            {
+                "link": 0,
+                "transport": "udp",
+                "addr": c.addr(3),
+                "nodes": [
+                    {"nodeid": 1, "status": "connected"},
+                    {"nodeid": 2, "status": "connected"},
+                    {"nodeid": 3, "status": "localhost"},
+                ],
+            }
+        ],
+    )
+    real_n = parse_cfgtool_n(c.exec(2, ["corosync-cfgtool", "-n"], check=True).stdout)[2]
+    _local, _t, ours_reachable = parse_cfgtool_n(ours_n)
+    assert sorted(ours_reachable) == [1, 2] and sorted(real_n) == [1, 3]
+    assert ours_reachable[2]["links"][0] == {
+        **real_n[3]["links"][0],
+        "src": c.addr(3),
+        "dst": c.addr(2),
+    }
     # our node's own view of its links
     knet = m.py_status(3)["node"]["knet"]
     assert {h["host_id"]: h["reachable"] for h in knet["hosts"]} == {1: True, 2: True, 3: True}
