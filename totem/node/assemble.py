@@ -20,6 +20,7 @@ from totem.config import (
     ConfigError,
     CorosyncConfig,
     NodeConfig,
+    check_authkey,
     effective_mcastaddr,
     effective_mcastport,
     read_authkey,
@@ -80,9 +81,11 @@ def check_transport(config: CorosyncConfig) -> None:
 
 
 def check_node(config: CorosyncConfig, local_node: NodeConfig) -> None:
-    """What the node refuses before it opens a socket: the transport and the crypto settings
-    and key (:func:`build_net` reads ``keyfile``/``key``). ConfigError names ``file:line``."""
+    """What the node refuses before it opens a socket: the transport, the key
+    (:func:`~totem.config.authkey.check_authkey`) and the crypto settings (:func:`build_net`
+    builds the link layer with them). ConfigError names ``file:line`` or the key file."""
     check_transport(config)
+    check_authkey(config)
     build_net(config, local_node)
 
 
