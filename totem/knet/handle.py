@@ -807,6 +807,7 @@ class KnetHandle:
                 if sealer is not None
                 else {"in_use": 0, "cipher": "none", "hash": "none"}
             ),
+            "crypto_slots": sorted(self.crypto.slots),
             "rx_clear_traffic": self.crypto.rx_clear,
             "compress": {
                 "model": self.compress.model,

@@ -46,11 +46,19 @@ from totem.config import (
     NodeConfig,
     effective_mcastport,
     load,
+    read_authkey,
 )
 from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
 from totem.config.resolve import system_lookup
+from totem.knet.layer import KnetLayer
+from totem.knet.reload import KnetReload, apply_reload
 from totem.node.agents import AGENT_ENTRY_POINT_GROUP, Agent, AgentSet
-from totem.node.assemble import Transport, build_net, build_stack, make_transports
+from totem.node.assemble import (
+    Transport,
+    build_net,
+    build_stack,
+    make_transports,
+)
 from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.cpg_api import CpgControl
@@ -61,7 +69,13 @@ from totem.node.ringid_store import load_ring_seq, store_ring_seq
 from totem.node.services import ServiceContext, load_services
 from totem.node.stack import NodeStack
 from totem.ringid import RingId
-from totem.services.cfg import CfgKilled, CfgReloadRequested, CfgService, CfgShutdown
+from totem.services.cfg import (
+    CfgCryptoReconfig,
+    CfgKilled,
+    CfgReloadRequested,
+    CfgService,
+    CfgShutdown,
+)
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
 from totem.transport.base import BindError, new_event_loop
@@ -153,6 +167,12 @@ class Daemon:
         self.stack: NodeStack = build_stack(
             config, local_node, services, load_ring_seq(state_dir, local_node.nodeid), net=net
         )
+        self.knet_reload = (
+            KnetReload(net, enabled=config.totem.crypto_enabled)
+            if isinstance(net, KnetLayer)
+            else None
+        )
+        """knet: the crypto slot in use, for crypto changes by reload."""
         self.driver = NodeDriver(self.stack, self._send, self.loop)
         self.transports: dict[int, Transport] = make_transports(
             config, local_node, self.driver.datagram_received, loop=self.loop
@@ -198,6 +218,9 @@ class Daemon:
             self.kill()
         elif isinstance(event, CfgReloadRequested):
             self._reload_requested(event)
+        elif isinstance(event, CfgCryptoReconfig) and self.knet_reload is not None:
+            for record in self.knet_reload.phase(event.phase):
+                emit(record)
         message = to_json(event)
         if isinstance(event, ConfigurationChange):
             self.control.publish("membership", message)
@@ -331,12 +354,30 @@ class Daemon:
                 )
             )
             raise
+        key: bytes | None = None
+        if self.knet_reload is not None:
+            try:
+                key = read_authkey(plan.config.totem)
+            except ConfigError as err:
+                self.reloads["refused"] += 1
+                emit(LogRecord(LogLevel.ERROR, "CFG", f"Crypto configuration is not valid: {err}"))
+                raise
         for warning in new.warnings:
             emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
         for record in plan_log(plan):
             emit(record)
         self._reconfigure_transports(plan)
         apply_to_stack(self.stack, plan)
+        if self.knet_reload is not None:
+            crypto_changed, records = apply_reload(
+                self.knet_reload, self.config, plan.config, plan.local_node, key, kernel_mtu
+            )
+            for record in records:
+                emit(record)
+            if crypto_changed:
+                cfg = next((s for s in self.stack.services if isinstance(s, CfgService)), None)
+                if cfg is not None:
+                    cfg.request_crypto_phase(1)
         self.config = plan.config
         self.local_node = plan.local_node
         self._reconfigure_logging()
