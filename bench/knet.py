@@ -33,6 +33,18 @@ from tests.interop.harness import environment_problem
 __all__ = ["main"]
 
 
+def _target(metric: str, crypto: str) -> str:
+    """The knet targets: one-sender throughput >= 0.75x corosync's with crypto, latency
+    p99 <= 2x, failover within 5%."""
+    if metric.startswith("throughput, 1 sender"):
+        return ">= 0.75x" if crypto != "none" else ""
+    if metric.startswith("latency p99"):
+        return "<= 2x"
+    if metric.startswith("failover: SIGKILL"):
+        return "within 5%"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench knet", description=__doc__.splitlines()[0]
@@ -64,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_args.transport = "knet"
         run_args.crypto = crypto
         for result in run(run_args):
+            result.target = _target(result.metric, crypto)
             result.metric = f"{result.metric}, crypto {crypto}"
             results.append(result)
     print(
