@@ -17,6 +17,9 @@ Where we knowingly differ from corosync 3.1.7:
 * A second ``nodelist`` section is an error (corosync would silently overlay its nodes on
   the first one's).
 * Several bad values corosync silently ignores (``block_unlisted_ips: maybe``) are errors.
+* knet: ``knet_transport: sctp`` and ``knet_compression_model: lzo2`` are refused (we speak
+  knet over UDP, and have no lzo2); out-of-range ``knet_mtu``, ``knet_pmtud_interval`` and
+  ``knet_compression_threshold`` are errors where libknet would log and keep its default.
 """
 
 from __future__ import annotations

@@ -52,7 +52,6 @@ import math
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from totem.knet.compress import CompressConfig, KnetCompressError, compress, decompress
@@ -80,8 +79,9 @@ from totem.knet.host import KnetHost
 from totem.knet.link import KnetLink, LinkConfig, LinkStatus
 from totem.knet.mtu import CryptoSizes, ip_overhead, static_link_mtu
 from totem.knet.pmtud import PmtudRunner
+from totem.knet.status import HandleStats, handle_status
 from totem.knet.wire import (
-    encode_data_header,
+    data_packets,
     encode_ping,
     encode_pmtud,
     pmtud_reply,
@@ -108,37 +108,6 @@ _LEVELS: Final = {
     "warning": LogLevel.WARNING,
     "error": LogLevel.ERROR,
 }
-
-
-@dataclass(slots=True)
-class HandleStats:
-    """``struct knet_handle_stats`` as far as a sans-IO core can count it (no timings)."""
-
-    tx_uncompressed_packets: int = 0
-    tx_compressed_packets: int = 0
-    tx_compressed_original_bytes: int = 0
-    tx_compressed_size_bytes: int = 0
-    rx_compressed_packets: int = 0
-    rx_compressed_original_bytes: int = 0
-    rx_compressed_size_bytes: int = 0
-    tx_crypt_packets: int = 0
-    tx_crypt_byte_overhead: int = 0
-    rx_crypt_packets: int = 0
-    tx_crypt_ping_packets: int = 0
-    tx_crypt_pong_packets: int = 0
-    tx_crypt_pmtu_packets: int = 0
-    tx_crypt_pmtu_reply_packets: int = 0
-    tx_messages: int = 0
-    """Application messages handed to :meth:`KnetHandle.send`."""
-    tx_no_destination: int = 0
-    """Of those, how many found no reachable host (EHOSTDOWN)."""
-    rx_messages: int = 0
-    """Application messages delivered."""
-    local_messages: int = 0
-    """Messages to ourselves (loopback)."""
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 class KnetHandle:
@@ -404,27 +373,7 @@ class KnetHandle:
         self.tx_seq = seq
         if seq % UNTIMED_PING_EVERY == 0:
             self._send_pings(self.now, timed=False)
-        size = len(payload)
-        frag_num = -(-size // data_mtu)
-        if frag_num == 1:
-            packets = [
-                encode_data_header(own, seq, compress=compress_id, bcast=bcast, channel=channel)
-                + payload
-            ]
-        else:
-            packets = [
-                encode_data_header(
-                    own,
-                    seq,
-                    compress=compress_id,
-                    bcast=bcast,
-                    frag_num=frag_num,
-                    frag_seq=index + 1,
-                    channel=channel,
-                )
-                + payload[index * data_mtu : (index + 1) * data_mtu]
-                for index in range(frag_num)
-            ]
+        packets = data_packets(own, seq, payload, data_mtu, compress_id, bcast, channel)
         sealer = self.crypto.sealer
         if sealer is not None:
             sealed = [sealer.seal(packet) for packet in packets]
@@ -791,51 +740,8 @@ class KnetHandle:
         return host is not None and host.reachable
 
     def status(self) -> dict[str, Any]:
-        """A JSON-able snapshot (no key material)."""
-        sealer = self.crypto.sealer
-        return {
-            "host_id": self.host_id,
-            "data_mtu": self.data_mtu,
-            "tx_seq": self.tx_seq,
-            "crypto": (
-                {
-                    "in_use": self.crypto.in_use,
-                    "cipher": sealer.config.cipher,
-                    "hash": sealer.config.hash,
-                    "model": sealer.config.model,
-                }
-                if sealer is not None
-                else {"in_use": 0, "cipher": "none", "hash": "none"}
-            ),
-            "crypto_slots": sorted(self.crypto.slots),
-            "rx_clear_traffic": self.crypto.rx_clear,
-            "compress": {
-                "model": self.compress.model,
-                "threshold": self.compress.effective_threshold,
-                "level": self.compress.level,
-            },
-            "pmtud": {
-                "interval": self.pmtud.interval,
-                "manual_mtu": self.pmtud.manual_mtu,
-                "running": self.pmtud.running,
-            },
-            "stats": self.stats.as_dict(),
-            "dropped": dict(self.drops),
-            "hosts": [
-                {
-                    "host_id": host.host_id,
-                    "reachable": host.reachable,
-                    "policy": host.policy,
-                    "active_links": list(host.active_links),
-                    "links": [
-                        status.as_dict()
-                        for link_id in sorted(host.links)
-                        if (status := self.link_status(host.host_id, link_id)) is not None
-                    ],
-                }
-                for host in sorted(self.hosts.values(), key=lambda h: h.host_id)
-            ],
-        }
+        """A JSON-able snapshot (no key material): :func:`totem.knet.status.handle_status`."""
+        return handle_status(self)
 
     def iter_links(self) -> Iterable[KnetLink]:
         for host_id in sorted(self.hosts):

@@ -55,6 +55,7 @@ __all__ = [
     "Packet",
     "PingPacket",
     "PmtudPacket",
+    "data_packets",
     "decode",
     "encode_data_header",
     "encode_ping",
@@ -229,6 +230,38 @@ def encode_data_header(
         frag_seq,
         channel,
     )
+
+
+def data_packets(
+    node: int,
+    seq: int,
+    payload: bytes,
+    data_mtu: int,
+    compress: int = 0,
+    bcast: bool = True,
+    channel: int = 0,
+) -> list[bytes]:
+    """One message as DATA packets: ``ceil(len / data_mtu)`` fragments sharing ``seq``,
+    numbered 1..n (0 when there is only one), each ``data_mtu`` bytes but the last
+    (``threads_tx.c``: the first carries the message's start, the others raw continuation)."""
+    count = -(-len(payload) // data_mtu)
+    if count <= 1:
+        return [
+            encode_data_header(node, seq, compress=compress, bcast=bcast, channel=channel) + payload
+        ]
+    return [
+        encode_data_header(
+            node,
+            seq,
+            compress=compress,
+            bcast=bcast,
+            frag_num=count,
+            frag_seq=index + 1,
+            channel=channel,
+        )
+        + payload[index * data_mtu : (index + 1) * data_mtu]
+        for index in range(count)
+    ]
 
 
 def encode_ping(node: int, link: int, now: float, seq: int, *, timed: bool = True) -> bytes:
