@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.config.conftext import conf, error, line_of, load_text, node
+from tests.config.test_samples import sample
 from totem.config import ConfigError, check_authkey, load
 from totem.config.__main__ import main
 from totem.config.knetlinks import KnetLinkConfig, knet_links
@@ -145,12 +146,9 @@ def test_the_key_check_reads_the_key_file(tmp_path: Path) -> None:
     assert check_authkey(load_text(conf(transport="knet"))) is None
 
 
-SEED = FIXTURES.parent / "seed"
-
-
 @pytest.mark.parametrize("name", ["proxmox-before", "proxmox-after", "proxmox-rrp"])
 def test_the_seed_examples_are_knet_clusters(name: str) -> None:
-    config = load(SEED / f"{name}.conf")
+    config = load(sample(f"{name}.conf"))
     assert config.totem.transport == "knet"
     assert (config.totem.crypto_cipher, config.totem.crypto_hash) == ("aes256", "sha256")
     nodes = len(config.nodes)
