@@ -11,6 +11,7 @@ from tests.config.conftext import conf, error, line_of, load_text, node
 from tests.config.test_samples import sample
 from totem.config import ConfigError, check_authkey, load
 from totem.config.__main__ import main
+from totem.config.check import EXIT_CONFIG
 from totem.config.knetlinks import KnetLinkConfig, knet_links
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "knet"
@@ -135,14 +136,15 @@ def test_the_key_check_reads_the_key_file(tmp_path: Path) -> None:
         path = tmp_path / "corosync.conf"
         path.write_text(conf(f"secauth: on\nkeyfile: {keyfile}", transport="knet"))
         config = load(path)
+        checker = ["-c", str(path), "--nodeid", "1"]
         if keyfile == good:
             assert check_authkey(config) == outcome
-            assert main(["-c", str(path)]) == 0
+            assert main(checker) == 0
         else:
             with pytest.raises(ConfigError) as info:
                 check_authkey(config)
             assert str(info.value).startswith(outcome)
-            assert main(["-c", str(path)]) == 1
+            assert main(checker) == EXIT_CONFIG
     assert check_authkey(load_text(conf(transport="knet"))) is None
 
 
