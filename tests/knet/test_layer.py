@@ -7,6 +7,7 @@ from tests.config.conftext import conf, load_text, node
 from tests.knet.wirenet import Wire
 from totem.knet.layer import KnetLayer, set_target_nodeid, target_nodeid
 from totem.knet.setup import build_knet
+from totem.node.knet_status import knet_cmap_stats, knet_node_status
 from totem.srp.state import Datagram
 
 TOKEN = b"\x70\xc0\x03\x00\x00" + (1).to_bytes(4, "little") + bytes(4) + bytes(60)
@@ -67,3 +68,20 @@ def test_build_knet_from_corosync_conf() -> None:
     assert (link.ping_interval, link.pong_timeout) == (912_000, 1_825_000)
     assert handle.hosts[3].policy == "rr"
     assert handle.crypto.sealer is None and handle.crypto.rx_clear
+
+
+def test_node_status_and_cmap_stats_as_the_client_libraries_see_them() -> None:
+    _wire, one, _two = layers()
+    one.outgoing([Datagram(2, TOKEN)])
+    status = knet_node_status(one, 2)
+    assert status.reachable and len(status.links) == 1
+    [link] = status.links
+    assert link.enabled and link.connected and link.mtu > 0
+    assert knet_node_status(one, 9).links == () and not knet_node_status(one, 9).reachable
+    stats = {key: (vtype, value) for key, vtype, value in knet_cmap_stats(one)}
+    assert stats["stats.knet.node2.link0.connected"][1] == 1
+    assert stats["stats.knet.node2.link0.tx_data_packets"][1] >= 1
+    assert stats["stats.knet.node2.link0.up_count"][1] == 1
+    assert "stats.knet.node1.link0.enabled" in stats  # the loopback link, as corosync
+    assert "stats.knet.handle.tx_crypt_packets" in stats
+    assert all(key.startswith("stats.knet.") for key in stats)
