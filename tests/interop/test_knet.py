@@ -2,8 +2,9 @@
 ref knet/README.md).
 
 * 2 real + 1 ours, crypto off: the real nodes show our node ``connected`` and count it;
-  CPG traffic (libcpg on the real nodes, ours through the control socket) is delivered in
-  one order everywhere; SIGKILL and restart of a real node and of ours;
+  corosync-cfgtool and corosync-cmapctl (``stats.knet.*``) on our node print what they
+  print on a real one; CPG traffic (libcpg on the real nodes, ours through the control
+  socket) is delivered in one order everywhere; SIGKILL and restart of a real node and of ours;
 * 1 real + 2 ours, aes256/sha256, the real node on ``crypto_model: openssl`` (ours are
   nodes 1 and 2, so the ring's representative is ours): the same ring, the same order;
 * two links, link 0 of our node cut: the membership does not change, data moves to link
@@ -103,6 +104,13 @@ def test_two_real_one_ours_clear(make_cluster: MakeCluster, cpgload: Path) -> No
         "src": c.addr(3),
         "dst": c.addr(2),
     }
+    # corosync's own tools on our node (libqb IPC) print the same as ours
+    real_tools_s = c.exec(3, ["corosync-cfgtool", "-s"], check=True).stdout
+    real_tools_n = c.exec(3, ["corosync-cfgtool", "-n"], check=True).stdout
+    assert parse_cfgtool_s(real_tools_s) == parse_cfgtool_s(ours_s)
+    assert parse_cfgtool_n(real_tools_n) == parse_cfgtool_n(ours_n)
+    assert _knet_stat(c, 3, "stats.knet.node1.link0.mtu") == 1446
+    assert _knet_stat(c, 3, "stats.knet.node1.link0.connected") == 1
     # our node's own view of its links
     knet = m.py_status(3)["node"]["knet"]
     assert {h["host_id"]: h["reachable"] for h in knet["hosts"]} == {1: True, 2: True, 3: True}
