@@ -50,6 +50,15 @@ def _knet_stat(c: Cluster, i: int, key: str) -> int | float | str:
     return parse_cmapctl(out)[key]
 
 
+def _wait_knet_stat(c: Cluster, i: int, key: str, want: int, timeout: float = 15.0) -> None:
+    """Wait until ``key`` of node i is ``want``: a link is up some time before knet's PMTUd
+    has measured it (the path MTU thread runs after the link comes up, on either side)."""
+    deadline = time.monotonic() + timeout
+    while (value := _knet_stat(c, i, key)) != want:
+        assert time.monotonic() < deadline, f"node {i}: {key} is {value}, not {want}"
+        time.sleep(0.25)
+
+
 def _link_states(c: Cluster, i: int) -> dict[int, dict[int, str]]:
     """``corosync-cfgtool -s`` of real node i: link -> node id -> status."""
     _nodeid, transport, links = parse_cfgtool_s(
@@ -64,6 +73,8 @@ def test_two_real_one_ours_clear(make_cluster: MakeCluster, cpgload: Path) -> No
     m = _mixed(make_cluster, {3})
     c = m.cluster
     assert _link_states(c, 1)[0] == {1: "localhost", 2: "connected", 3: "connected"}
+    for i, key in ((1, "node3"), (2, "node3"), (3, "node1"), (3, "node2")):
+        _wait_knet_stat(c, i, f"stats.knet.{key}.link0.mtu", 1446)
     _nodeid, _transport, reachable = parse_cfgtool_n(
         c.exec(1, ["corosync-cfgtool", "-n"], check=True).stdout
     )
@@ -140,7 +151,9 @@ def test_one_real_two_ours_aes256_openssl(make_cluster: MakeCluster, cpgload: Pa
     )
     c = m.cluster
     assert _link_states(c, 3)[0] == {1: "connected", 2: "connected", 3: "localhost"}
-    assert _knet_stat(c, 3, "stats.knet.node1.link0.mtu") == 1397
+    _wait_knet_stat(c, 3, "stats.knet.node1.link0.mtu", 1397)
+    for key in ("node2", "node3"):
+        _wait_knet_stat(c, 1, f"stats.knet.{key}.link0.mtu", 1397)
     assert m.py_status(1)["node"]["knet"]["data_mtu"] == 1397
     reports = _run(m, cpgload, "everyone", {1, 2, 3}, 1000)
     _assert_one_order(reports, 3000)
