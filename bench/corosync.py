@@ -395,9 +395,14 @@ def table(results: Sequence[Result]) -> str:
 
 
 @contextlib.contextmanager
-def _rings(n: int, transport: str) -> Iterator[dict[str, Ring]]:
-    kind = cast(Literal["udpu", "udp"], transport)
-    with open_ring("real", n, kind) as real, open_ring("ours", n, kind) as ours:
+def _rings(n: int, transport: str, crypto: str = "none") -> Iterator[dict[str, Ring]]:
+    kind = cast(Literal["udpu", "udp", "knet"], transport)
+    pair = tuple(crypto.split("/")) if crypto != "none" else None
+    suite = cast(tuple[str, str] | None, pair)
+    with (
+        open_ring("real", n, kind, crypto=suite) as real,
+        open_ring("ours", n, kind, crypto=suite) as ours,
+    ):
         yield {"real": real, "ours": ours}
 
 
@@ -425,7 +430,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             cost_other = Result("daemon CPU per message, other nodes", n, "us", False)
             idle = Result("idle CPU per node", n, "%", False, "< 1%")
             rss = Result("resident memory per node", n, "MiB", False)
-            with _rings(n, args.transport) as rings:
+            with _rings(n, args.transport, getattr(args, "crypto", "none")) as rings:
                 if wanted("start"):
                     measure_start(rings, args.start_repeat, start)  # leaves both rings running
                 else:
@@ -485,7 +490,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench corosync", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--nodes", type=int, nargs="+", default=[3, 5])
-    parser.add_argument("--transport", choices=["udpu", "udp"], default="udpu")
+    parser.add_argument("--transport", choices=["udpu", "udp", "knet"], default="udpu")
+    parser.add_argument(
+        "--crypto", default="none", help="knet only: none or CIPHER/HASH, e.g. aes256/sha256"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement")
     parser.add_argument("--start-repeat", type=int, default=10)
     parser.add_argument("--failover-repeat", type=int, default=10)

@@ -218,12 +218,14 @@ class Ring:
 def open_ring(
     kind: Kind,
     n: int,
-    transport: Literal["udpu", "udp"] = "udpu",
+    transport: Literal["udpu", "udp", "knet"] = "udpu",
     *,
     token: int | None = None,
     totem_extra: Sequence[str] = (),
+    crypto: tuple[str, str] | None = None,
 ) -> Iterator[Ring]:
-    """Namespaces for an n-node ring of ``kind`` (nothing started yet)."""
+    """Namespaces for an n-node ring of ``kind`` (nothing started yet); with knet, ``crypto``
+    is ``(crypto_cipher, crypto_hash)`` with a fresh key."""
     nodes = set(range(1, n + 1))
     with Cluster(
         n,
@@ -232,6 +234,7 @@ def open_ring(
         start=False,
         token=token,
         totem_extra=tuple(totem_extra),
+        crypto=crypto,
     ) as cluster:
         ring = Ring(kind, cluster)
         try:

@@ -3,7 +3,7 @@
     pycorosync-sim run SCENARIO [--seed N] [--json] [--trace FILE] [--minimize]
     pycorosync-sim check SCENARIO...        # parse and validate only
     pycorosync-sim list                     # the scenario library
-    pycorosync-sim fuzz [--runs N] [--nodes 2-16] [--seed N] [--qdevice]
+    pycorosync-sim fuzz [--runs N] [--nodes 2-16] [--seed N] [--qdevice] [--knet]
     pycorosync-sim sweep failover [--nodes 3,5,9] [--token 1000,3000] [--seeds 3] [--out DIR]
     pycorosync-sim sweep throughput [--nodes 3,5] [--latency 0.1,1,10] [--out DIR]
     pycorosync-sim vq -c corosync.conf [--json] [SCRIPT]
@@ -131,7 +131,13 @@ def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
     rng = random.Random(args.seed)
     failures = 0
     for run in range(args.runs):
-        text = random_scenario(rng, rng.randint(low, high), steps=args.steps, qdevice=args.qdevice)
+        text = random_scenario(
+            rng,
+            rng.randint(low, high),
+            steps=args.steps,
+            qdevice=args.qdevice,
+            transport="knet" if args.knet else "udpu",
+        )
         seed = rng.randrange(1 << 30)
         result = run_scenario(parse_scenario(text, f"<fuzz {run}>"), seed)
         healed = not result.expectations or result.expectations[-1].ok
@@ -256,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--nodes", default="2-16", help="node count range, e.g. 2-16")
     fuzz.add_argument("--steps", type=int, default=8)
     fuzz.add_argument("--seed", type=int, default=1)
+    fuzz.add_argument(
+        "--knet", action="store_true", help="knet clusters: faults cut and degrade knet links"
+    )
     fuzz.add_argument(
         "--qdevice", action="store_true", help="with a quorum device (qnetd host) in the faults"
     )

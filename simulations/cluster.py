@@ -136,6 +136,7 @@ class Simulation:
         rcvbuf: int = DEFAULT_RCVBUF,
         rings: int = 1,
         hosts: Iterable[int] = (),
+        knet: bool = False,
     ) -> None:
         ids = sorted(set(node_ids))
         if not ids:
@@ -146,7 +147,7 @@ class Simulation:
         self.rng = random.Random(seed)
         self.sampler = DelaySampler(seed)
         self.network = Network(
-            ids, self.sampler, self.rng, self._schedule_datagram, rings, hosts=hosts
+            ids, self.sampler, self.rng, self._schedule_datagram, rings, hosts=hosts, knet=knet
         )
         self.checker = checker if checker is not None else Checker()
         self.recorder = recorder if recorder is not None else TraceRecorder()

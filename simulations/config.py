@@ -49,8 +49,10 @@ def conf_text(
     crypto: bool = False,
     device: Mapping[str, str] | None = None,
     device_net: Mapping[str, str] | None = None,
+    transport: str = "udpu",
 ) -> str:
-    """corosync.conf text for nodes 1..``count`` (two rings: passive RRP; crypto: aes256+sha256).
+    """corosync.conf text for nodes 1..``count`` (udpu with two rings: passive RRP; knet:
+    ``rings`` links; crypto: aes256+sha256).
 
     ``device``/``device_net``: a ``quorum.device`` section (model net, TLS off, host
     :data:`QNETD_ADDRESS`) with these keys of ``device`` and of its ``net`` block.
@@ -60,13 +62,13 @@ def conf_text(
         "totem {",
         "    version: 2",
         f"    cluster_name: {CLUSTER_NAME}",
-        "    transport: udpu",
+        f"    transport: {transport}",
         f"    crypto_cipher: {cipher}",
         f"    crypto_hash: {hash_}",
     ]
     if crypto:
         lines.append(f"    key: {SIM_KEY}")
-    if rings > 1:
+    if rings > 1 and transport == "udpu":
         lines.append("    rrp_mode: passive")
     lines += [f"    {key}: {value}" for key, value in (totem or {}).items()]
     lines += ["}", "nodelist {"]
@@ -99,9 +101,17 @@ def cluster_config(
     crypto: bool = False,
     device: Mapping[str, str] | None = None,
     device_net: Mapping[str, str] | None = None,
+    transport: str = "udpu",
 ) -> CorosyncConfig:
     """The parsed configuration (raises ``ConfigError`` as corosync would refuse it)."""
     text = conf_text(
-        count, totem, quorum, rings=rings, crypto=crypto, device=device, device_net=device_net
+        count,
+        totem,
+        quorum,
+        rings=rings,
+        crypto=crypto,
+        device=device,
+        device_net=device_net,
+        transport=transport,
     )
     return parse_text(text, f"<nodes {count}>")

@@ -8,7 +8,9 @@ restarts with or without their persisted state, graceful stops, traffic
 (SAFE on SRP rings) and runs -- and renders them as scenario text. With
 ``qdevice`` (full stack only) the cluster also has a quorum device: a qnetd
 host with a random algorithm and tie-breaker that partitions, cuts, pauses,
-crashes and restarts like the nodes, so the checker judges the tie-breaks too. Every
+crashes and restarts like the nodes, so the checker judges the tie-breaks too. With
+``transport="knet"`` the cluster runs knet (one or two links, crypto on or off) and
+every network fault that names a ring cuts, delays or drops one knet link. Every
 schedule ends by healing the network and checking that the nodes still
 running form one ring again: the checker judges safety on every run, this
 last expectation judges liveness once the faults are gone.
@@ -61,21 +63,24 @@ def random_scenario(
     *,
     stack: str | None = None,
     qdevice: bool = False,
+    transport: str = "udpu",
 ) -> str:
     """A random, valid fault schedule for ``nodes`` nodes, as scenario text."""
     token = _choice(chooser, [200, 300, 500, 1000])
     if stack is None:
-        stack = "full" if qdevice or chooser.randint(0, 2) else "srp"
+        stack = "full" if qdevice or transport == "knet" or chooser.randint(0, 2) else "srp"
     if qdevice and stack != "full":
         raise ValueError("a quorum device needs the full node stack")
     all_nodes = list(range(1, nodes + 1))
     up = set(all_nodes)
     extras = ""
     rings = 1
+    if transport == "knet":
+        extras += " transport=knet"
     if stack == "full":
         if chooser.randint(0, 3) == 0:
             rings = 2
-            extras += " rings=2"
+            extras += " links=2" if transport == "knet" else " rings=2"
         if chooser.randint(0, 5) == 0:
             extras += " crypto=on"
     lines = [

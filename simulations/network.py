@@ -19,7 +19,11 @@ Each link ``src -> dst`` has:
 
 With redundant rings (``rrp_mode: passive``) every ring is a network of its
 own: one set of links per ring, each with its own faults, and a datagram
-travels on the ring its sender's redundant-ring layer chose.
+travels on the ring its sender's redundant-ring layer chose. With knet the
+rings are knet's links (``ringX_addr``): every packet is a unicast on the link
+the sender's knet layer chose, pings and PMTUd probes included, so a cut or a
+lossy link is what knet's heartbeat sees and fails over from; a node's own
+messages never reach the network (knet's loopback link).
 
 *Hosts* are endpoints that are not Totem nodes, such as the qnetd arbiter
 (:data:`QNETD_ID`): they have links to every node (and the same faults), but
@@ -76,6 +80,18 @@ Rings = Sequence[int] | None
 """Ring numbers a change applies to; None: every ring."""
 
 
+def _totem_kind(data: bytes) -> int:
+    return data[3] if len(data) > 3 and data[3] < _OTHER else _OTHER
+
+
+def _knet_kind(data: bytes) -> int:
+    """A clear knet DATA packet carrying a Totem message (or its first fragment): that
+    message's kind; pings, pongs, PMTUd, later fragments and sealed packets: ``other``."""
+    if len(data) > 17 and data[0] == 1 and data[1] == 0 and data[12] <= 1 and data[17] < _OTHER:
+        return data[17]
+    return _OTHER
+
+
 def kind_index(name: str) -> int:
     """The index of a message kind name (``ValueError`` if unknown)."""
     return KINDS.index(name)
@@ -126,8 +142,11 @@ class Network:
         schedule: Schedule,
         rings: int = 1,
         hosts: Iterable[int] = (),
+        knet: bool = False,
     ) -> None:
         self.ids: tuple[int, ...] = tuple(sorted(node_ids))
+        self.knet = knet
+        """Datagrams are knet packets: kinds are read from the Totem header inside DATA."""
         """The Totem nodes (multicast reaches each of them)."""
         self.hosts: tuple[int, ...] = tuple(sorted(set(hosts)))
         """Other endpoints (the qnetd host): links, no multicast."""
@@ -310,7 +329,7 @@ class Network:
                 continue
             if link.mtu or link.loss or link.dup or link.reorder:
                 if kind < 0:
-                    kind = data[3] if len(data) > 3 and data[3] < _OTHER else _OTHER
+                    kind = _knet_kind(data) if self.knet else _totem_kind(data)
                 if link.mtu and len(data) > link.mtu:
                     counters["dropped_mtu"] += 1
                     continue

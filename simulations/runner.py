@@ -188,6 +188,7 @@ def _config(scenario: Scenario) -> CorosyncConfig:
             crypto=nodes.crypto,
             device=device,
             device_net=net,
+            transport=nodes.transport,
         )
     except ConfigError as exc:
         line = nodes.line
@@ -249,6 +250,7 @@ class _Runner:
             recorder=recorder,
             rings=scenario.nodes.rings,
             hosts=(QNETD_ID,) if world is not None else (),
+            knet=scenario.nodes.transport == "knet",
         )
         self.world = world
         if world is not None:

@@ -53,8 +53,11 @@ keys (``two_node``, ``wait_for_all``, ``last_man_standing``,
 ``last_man_standing_window``, ``auto_tie_breaker``, ``expected_votes``),
 ``start=no`` (no node starts by itself), ``stack=srp`` (bare Totem SRP nodes
 instead of the daemon's full node stack: faster, SAFE delivery, no quorum),
-``rings=2`` (passive redundant rings, each ring its own network) and
-``crypto=on`` (aes256/sha256 datagram crypto with a fixed simulation key).
+``rings=2`` (passive redundant rings, each ring its own network),
+``crypto=on`` (aes256/sha256 with a fixed simulation key) and ``transport=knet``
+(corosync 3's default: the knet link layer, its heartbeat, link failover, PMTUd and
+knet crypto, run by the same core as the daemon; ``links=N`` (1..8) is then the number
+of knet links, each a network of its own that ``ring=N`` statements name).
 
 The quorum device: ``qnetd`` configures ``quorum { device { model: net ... } }``
 in every node's corosync.conf (so each node runs the qdevice-net client, as
@@ -161,7 +164,7 @@ QUORUM_KEYS = (
     "auto_tie_breaker",
     "expected_votes",
 )
-_OTHER_NODE_KEYS = ("start", "stack", "rings", "crypto")
+_OTHER_NODE_KEYS = ("start", "stack", "rings", "crypto", "transport", "links")
 _STATES = ("operational", "gather", "commit", "recovery", "down")
 _QDEVICE_STATES = ("connected", "voting")
 _ALGORITHMS = ("ffsplit", "lms", "2nodelms", "test")
@@ -349,7 +352,7 @@ class _Parser:
         if text is None:
             return None
         rings = self.nodes.rings if self.nodes is not None else 1
-        ring = self.integer(text, "ring", 0, 1)
+        ring = self.integer(text, "ring", 0, 7)
         if ring >= rings:
             raise self.fail(f"ring {ring} does not exist: the cluster has {rings} ring(s)")
         return (ring,)
@@ -417,6 +420,8 @@ class _Parser:
         stack = "full"
         rings = 1
         crypto = False
+        transport = "udpu"
+        links: int | None = None
         for key, value in keyed.items():
             if key in TOTEM_KEYS:
                 if re.fullmatch(r"\d+ms", value):
@@ -441,16 +446,35 @@ class _Parser:
                 if value not in ("on", "off"):
                     raise self.fail("crypto must be on or off")
                 crypto = value == "on"
+            elif key == "transport":
+                if value not in ("udpu", "knet"):
+                    raise self.fail("transport must be udpu or knet")
+                transport = value
+            elif key == "links":
+                links = self.integer(value, "links", 1, 8)
             else:
                 known = ", ".join((*TOTEM_KEYS, *QUORUM_KEYS, *_OTHER_NODE_KEYS))
                 raise self.fail(f"unknown option {key!r} for nodes (known: {known})")
         self.count = count
         if stack == "srp" and quorum:
             raise self.fail(f"quorum option {quorum[0][0]!r} needs votequorum (stack=full)")
-        if stack == "srp" and (rings > 1 or crypto):
+        if links is not None:
+            if transport != "knet":
+                raise self.fail("links=N needs transport=knet (udpu has rings=1|2)")
+            rings = links
+        if stack == "srp" and (rings > 1 or crypto or transport != "udpu"):
             raise self.fail("redundant rings and crypto belong to the node stack (stack=full)")
         self.nodes = Nodes(
-            self.line, text, count, tuple(totem), tuple(quorum), autostart, stack, rings, crypto
+            self.line,
+            text,
+            count,
+            tuple(totem),
+            tuple(quorum),
+            autostart,
+            stack,
+            rings,
+            crypto,
+            transport,
         )
         if autostart:
             self.up = {n: f"started on line {self.line}" for n in range(1, count + 1)}

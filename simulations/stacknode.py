@@ -27,6 +27,8 @@ from typing import Any
 from simulations.nodes import NodeFactory, NodeView, SimNode, Votes
 from simulations.traffic import AppDelivered
 from totem.config import CorosyncConfig, NodeConfig
+from totem.knet.layer import KnetLayer
+from totem.net.layer import NetLayer
 from totem.node.assemble import build_net, settings_from_config
 from totem.node.services import ENTRY_POINT_GROUP, ServiceContext
 from totem.node.stack import NodeStack
@@ -198,7 +200,21 @@ class StackNode:
         for key, value in stack.dispatcher.counters.items():
             stats[f"exec_{key}"] = value
         net = stack.net
-        if net is not None and net.rrp.passive:
+        if isinstance(net, KnetLayer):
+            handle = net.handle
+            stats["knet_reachable"] = sum(
+                1 for h in handle.hosts.values() if h.reachable and not h.loopback
+            )
+            stats["knet_data_mtu"] = handle.data_mtu
+            stats["knet_links_down"] = sum(
+                1 for link in handle.iter_links() if not link.loopback and not link.connected
+            )
+            stats["knet_dropped"] = sum(handle.drops.values())
+            for reason in ("duplicate", "unreachable", "crypto_bad_hash", "not_for_us"):
+                stats[f"knet_dropped_{reason}"] = handle.drops[reason]
+            for reason, count in handle.drops.items():
+                stats[f"knet_dropped_{reason}"] = count
+        if isinstance(net, NetLayer) and net.rrp.passive:
             for ring, faulty in enumerate(net.rrp.faulty):
                 stats[f"ring{ring}_faulty"] = int(faulty)
             for key, value in net.rrp.stats.as_dict().items():
@@ -239,7 +255,8 @@ def stack_builder(config: CorosyncConfig, seed: int = 0) -> Callable[[int, int],
     settings = settings_from_config(config)
     nodelist = [node.nodeid for node in config.nodes]
     by_id: dict[int, NodeConfig] = {node.nodeid: node for node in config.nodes}
-    layered = len(config.links) > 1 or config.totem.crypto_enabled
+    knet = config.totem.transport == "knet"
+    layered = knet or len(config.links) > 1 or config.totem.crypto_enabled
 
     def build(node_id: int, stored_ring_seq: int) -> ObservedStack:
         local = by_id[node_id]
@@ -253,7 +270,15 @@ def stack_builder(config: CorosyncConfig, seed: int = 0) -> Callable[[int, int],
             stored_ring_seq=stored_ring_seq,
             rng=rng,
             nodelist=nodelist,
-            net=build_net(config, local) if layered else None,
+            net=(
+                build_net(
+                    config,
+                    local,
+                    salt_source=random.Random(f"{seed}:{node_id}:salt").randbytes,
+                )
+                if layered
+                else None
+            ),
         )
 
     return build

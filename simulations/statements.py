@@ -58,6 +58,8 @@ class Nodes(Statement):
     """2: passive redundant rings (``rrp_mode: passive``), each its own network."""
     crypto: bool = False
     """Datagram crypto (aes256 + sha256) between the nodes."""
+    transport: str = "udpu"
+    """``knet``: corosync 3's transport (``rings`` is then the number of knet links)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from totem.config import ConfigError
 from totem.config.__main__ import main as check_main
 from totem.config.check import EXIT_CONFIG, check_config
 from totem.config.resolve import UnresolvedHost
-from totem.node.assemble import make_transport
+from totem.node.assemble import make_transports
 from totem.node.daemon import main as daemon_main
 
 LOOPBACK = [node("127.0.0.1", 1), node("127.0.0.2", 2)]
@@ -71,31 +71,26 @@ def test_a_name_that_does_not_resolve(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("totem", "expected"),
-    [
-        ("transport: knet", "{line}: transport 'knet' is not supported by pycorosync; set "),
-        ("", "1: no transport is set, and corosync 3 then uses knet, which pycorosync does not "),
-    ],
-    ids=["knet", "no transport"],
-)
-def test_the_node_refuses_what_it_cannot_run_and_so_does_the_check(
-    tmp_path: Path, totem: str, expected: str
-) -> None:
+@pytest.mark.parametrize("totem", ["transport: knet", ""], ids=["knet", "no transport"])
+def test_knet_runs_with_or_without_a_transport_line(tmp_path: Path, totem: str) -> None:
     text = conf(totem, nodes=LOOPBACK).replace("    transport: udpu\n", "")
+    path = write(tmp_path, text)
+    checked = check_config(path, nodeid=1)
+    assert checked.config.totem.transport == "knet"
+    # the daemon builds knet's per-link sockets from the same configuration
+    sockets = make_transports(checked.config, checked.local_node, lambda *_: None)
+    assert [(s.link, s.local_address, s.port) for s in sockets.values()] == [(0, "127.0.0.1", 5405)]
+
+
+def test_the_node_refuses_a_knet_key_it_cannot_read_and_so_does_the_check(
+    tmp_path: Path,
+) -> None:
+    text = conf(f"secauth: on\nkeyfile: {tmp_path}/short", nodes=LOOPBACK, transport="knet")
+    (tmp_path / "short").write_bytes(bytes(64))
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         check_config(path, nodeid=1)
-    line = line_of(text, "transport") if totem else 1
-    assert str(info.value).startswith(f"{path}:" + expected.format(line=line))
-    assert str(info.value).endswith("set 'transport: udpu' or 'transport: udp' in totem")
-    # the same refusal, through the same code, where the daemon builds its transports
-    from totem.config import load
-
-    config = load(path)
-    with pytest.raises(ConfigError) as again:
-        make_transport(config, config.nodes[0], lambda data: None)
-    assert str(again.value) == str(info.value)
+    assert str(info.value) == (f"{tmp_path}/short: could only read 512 bits of minimum 1024 bits")
 
 
 def test_no_nodelist_entry_for_this_machine(tmp_path: Path) -> None:
@@ -122,20 +117,11 @@ CASES: dict[str, tuple[str, list[str], int]] = {
         0,
     ),
     "host name": (conf(nodes=[node("localhost", 1), node("127.0.0.2", 2)]), [], 0),
-    "knet": (
-        conf("transport: knet", nodes=LOOPBACK).replace("    transport: udpu\n", ""),
-        [
-            "error   [MAIN  ] {path}:4: transport 'knet' is not supported by pycorosync; set "
-            "'transport: udpu' or 'transport: udp' in totem"
-        ],
-        8,
-    ),
-    "no transport": (
-        conf(nodes=LOOPBACK).replace("    transport: udpu\n", ""),
-        [
-            "error   [MAIN  ] {path}:1: no transport is set, and corosync 3 then uses knet, which "
-            "pycorosync does not support; set 'transport: udpu' or 'transport: udp' in totem"
-        ],
+    "knet": (conf("transport: knet", nodes=LOOPBACK).replace("    transport: udpu\n", ""), [], 0),
+    "no transport": (conf(nodes=LOOPBACK).replace("    transport: udpu\n", ""), [], 0),
+    "knet key too short": (
+        conf("secauth: on\nkey: short", nodes=LOOPBACK, transport="knet"),
+        ["error   [MAIN  ] {path}:6: key is too short (6 bytes with its NUL, at least 128)"],
         8,
     ),
     "unresolved": (

@@ -169,7 +169,7 @@ def test_realcluster_two_node_and_qdevice() -> None:
     assert config.quorum.two_node is False
 
 
-def test_realcluster_knet_is_parsed_for_the_daemon_to_refuse() -> None:
+def test_realcluster_knet_is_parsed() -> None:
     config = parse_text(realcluster_conf(1, 3, "knet"), "c")
     assert config.totem.transport == "knet"
     assert config.raw["totem.interface.0.knet_transport"] == "udp"

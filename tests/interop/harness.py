@@ -46,10 +46,18 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
 
-from tests.interop.corosync_conf import ConfSpec, QDeviceConf, Transport, render_corosync_conf
+from tests.interop.corosync_conf import (
+    ConfSpec,
+    QDeviceConf,
+    Transport,
+    link_subnet,
+    render_corosync_conf,
+)
 from tests.interop.netns import (
     CommandError,
     HarnessError,
+    add_bridge,
+    add_node_link,
     bind_private_dir,
     create_mount_ns,
     create_netns,
@@ -219,11 +227,19 @@ class Cluster:
         state_root: Path | None = None,
         keep_logs: Path | None = None,
         corosync: str = COROSYNC,
+        links: int = 1,
+        crypto: tuple[str, str] | None = None,
+        crypto_models: Mapping[int, str] | None = None,
+        authkey: bytes | None = None,
     ) -> None:
         if n < 1 or n + extra > _MAX_SLOTS or extra < 0:
             raise ValueError(f"want 1 <= n and 0 <= extra with n + extra <= {_MAX_SLOTS}")
-        if transport not in ("udpu", "udp"):
-            raise ValueError(f"transport must be 'udpu' or 'udp', not {transport!r}")
+        if transport not in ("udpu", "udp", "knet"):
+            raise ValueError(f"transport must be 'udpu', 'udp' or 'knet', not {transport!r}")
+        if links != 1 and transport != "knet":
+            raise ValueError("several links need transport knet")
+        if crypto is not None and transport != "knet":
+            raise ValueError("corosync 3.1.7 carries crypto on knet only")
         self.skip = frozenset(skip)
         if not self.skip <= set(range(1, n + 1)):
             raise ValueError(f"skip {sorted(self.skip)} must be slots of the nodelist 1..{n}")
@@ -257,6 +273,12 @@ class Cluster:
         self.state_root = state_root or DEFAULT_STATE_ROOT
         self.keep_logs = keep_logs
         self.corosync_binary = corosync
+        if not 1 <= links <= 8:
+            raise ValueError("knet has links 0..7")
+        self.links = links
+        self._crypto = crypto
+        self._crypto_models = tuple(sorted((crypto_models or {}).items()))
+        self._authkey = authkey if authkey is not None else (os.urandom(256) if crypto else None)
         self._prefix: str | None = None
         self._subnet: str | None = None
         self._spec: ConfSpec | None = None
@@ -318,9 +340,15 @@ class Cluster:
         self._check_slot(i)
         return f"{self.prefix}{i}"
 
-    def addr(self, i: int) -> str:
+    def addr(self, i: int, link: int = 0) -> str:
+        """Slot i's address on link ``link`` (knet; link 0 is the only one otherwise)."""
         self._check_slot(i)
-        return f"{self.subnet}.{i}"
+        return f"{link_subnet(self.subnet, link)}.{i}"
+
+    @property
+    def authkey(self) -> bytes | None:
+        """The key every node reads as ``/etc/corosync/authkey`` (crypto clusters)."""
+        return self._authkey
 
     def node_dir(self, i: int) -> Path:
         """Host directory holding slot i's ``etc``, ``lib``, ``log`` and ``run``."""
@@ -420,14 +448,28 @@ class Cluster:
             two_node=self._two_node,
             sched_rr=self._sched_rr,
             debug=self._debug,
+            links=self.links,
+            crypto=self._crypto,
+            crypto_models=self._crypto_models,
         )
         for name in (self.bridge_netns, *(self.name(i) for i in self.slots)):
             create_netns(name)  # raises if somebody took the name since the claim
             self._netns.append(name)
             self._save_state()
         setup_bridge_netns(self.bridge_netns, mcast_snooping=self._mcast_snooping)
+        for link in range(1, self.links):
+            add_bridge(self.bridge_netns, f"br{link}")
         for i in self.slots:
             setup_node_netns(self.bridge_netns, f"p{i}", self.name(i), f"{self.addr(i)}/24")
+            for link in range(1, self.links):
+                add_node_link(
+                    self.bridge_netns,
+                    f"br{link}",
+                    self.port_name(i, link),
+                    self.name(i),
+                    f"eth{link}",
+                    f"{self.addr(i, link)}/24",
+                )
         mnt_dir = self.state_dir / "mnt"
         mnt_dir.mkdir(parents=True, exist_ok=True)
         self._mounts.append(mnt_dir)
@@ -446,6 +488,10 @@ class Cluster:
             )
             if i <= self.n:
                 self.conf_path(i).write_text(render_corosync_conf(self.spec, i))
+                if self._authkey is not None:
+                    key = self.conf_path(i).with_name("authkey")
+                    key.write_bytes(self._authkey)
+                    key.chmod(0o400)
         self._event(
             f"created slots {self.prefix}1..{self.prefix}{self.n + self.extra} on "
             f"{self.subnet}.0/24, transport {self.transport}, free {sorted(self.skip)}"
@@ -736,17 +782,23 @@ class Cluster:
 
     # ------------------------------------------------------------------ network
 
-    def isolate(self, i: int) -> None:
-        """Disable slot i's bridge port: its traffic is dropped both ways, carrier stays up."""
-        self._check_slot(i)
-        set_bridge_port(self.bridge_netns, f"p{i}", forwarding=False)
-        self._event(f"isolate {self.name(i)}")
+    @staticmethod
+    def port_name(i: int, link: int = 0) -> str:
+        """Slot i's bridge port on ``link``'s network (``p<i>`` for link 0)."""
+        return f"p{i}" if link == 0 else f"l{link}p{i}"
 
-    def rejoin(self, i: int) -> None:
+    def isolate(self, i: int, link: int = 0) -> None:
+        """Disable slot i's bridge port on ``link``'s network: its traffic there is dropped
+        both ways, carrier stays up."""
+        self._check_slot(i)
+        set_bridge_port(self.bridge_netns, self.port_name(i, link), forwarding=False)
+        self._event(f"isolate {self.name(i)} link {link}")
+
+    def rejoin(self, i: int, link: int = 0) -> None:
         """Undo `isolate`."""
         self._check_slot(i)
-        set_bridge_port(self.bridge_netns, f"p{i}", forwarding=True)
-        self._event(f"rejoin {self.name(i)}")
+        set_bridge_port(self.bridge_netns, self.port_name(i, link), forwarding=True)
+        self._event(f"rejoin {self.name(i)} link {link}")
 
     def capture(self, path: Path, bpf_filter: str = "udp", timeout: float = 5.0) -> Capture:
         """Start tcpdump in the bridge namespace writing ``path`` (pcap, LINUX_SLL2), and return

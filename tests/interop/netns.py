@@ -207,6 +207,38 @@ def setup_bridge_netns(name: str, *, mcast_snooping: bool = True) -> None:
     run(["ip", "-n", name, "link", "set", "br0", "up"])
 
 
+def add_bridge(bridge_netns: str, bridge: str) -> None:
+    """One more bridge (a second network: knet link 1) in the bridge netns."""
+    run(["ip", "-n", bridge_netns, "link", "add", bridge, "type", "bridge", "stp_state", "0"])
+    run(["ip", "-n", bridge_netns, "link", "set", bridge, "up"])
+
+
+def add_node_link(
+    bridge_netns: str, bridge: str, port: str, node_netns: str, ifname: str, cidr: str
+) -> None:
+    """Cable interface ``ifname`` = ``cidr`` of ``node_netns`` to ``bridge`` as ``port``."""
+    run(
+        [
+            "ip",
+            "-n",
+            bridge_netns,
+            "link",
+            "add",
+            port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            ifname,
+            "netns",
+            node_netns,
+        ]
+    )
+    run(["ip", "-n", bridge_netns, "link", "set", port, "master", bridge, "up"])
+    run(["ip", "-n", node_netns, "addr", "add", cidr, "dev", ifname])
+    run(["ip", "-n", node_netns, "link", "set", ifname, "up"])
+
+
 def setup_node_netns(bridge_netns: str, port: str, node_netns: str, cidr: str) -> None:
     """Give the new netns ``node_netns`` an ``eth0`` = ``cidr`` cabled to ``br0`` as ``port``.
 

@@ -430,7 +430,10 @@ def test_pcap_reader(tmp_path: Path) -> None:
     "kwargs",
     [
         {"n": 0},
-        {"n": 3, "transport": "knet"},
+        {"n": 3, "transport": "sctp"},
+        {"n": 3, "links": 2},
+        {"n": 3, "transport": "knet", "links": 9},
+        {"n": 3, "crypto": ("aes256", "sha256")},
         {"n": 3, "skip": {4}},
         {"n": 3, "prefix": "Bad"},
         {"n": 3, "prefix": "cs1"},

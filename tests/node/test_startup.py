@@ -47,6 +47,7 @@ def test_localhost_as_ring0_addr_forms_a_ring(tmp_path: Path) -> None:
             "node_id": 1,
             "name": "node1",
             "addresses": ["127.0.0.1"],
+            "links": {"0": "127.0.0.1"},
         }
         assert status["links"][0]["address"] == "127.0.0.1"
         assert "Traceback" not in cluster.log(1)

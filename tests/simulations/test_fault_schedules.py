@@ -87,6 +87,26 @@ def test_random_fault_schedules_with_a_quorum_device(data: st.DataObject) -> Non
     check_schedule(data, random_scenario(DrawChooser(data), nodes, steps, qdevice=True))
 
 
+KNET_EXAMPLES = int(os.environ.get("PYCOROSYNC_SIM_KNET_EXAMPLES", "15"))
+
+
+@pytest.mark.timeout(max(600, KNET_EXAMPLES * 10))
+@settings(
+    max_examples=KNET_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+@given(st.data())
+def test_random_fault_schedules_over_knet(data: st.DataObject) -> None:
+    """knet clusters (one or two links, crypto on or off): the faults cut, delay and drop
+    knet links, the heartbeat and failover react, the checker judges
+    (``PYCOROSYNC_SIM_KNET_EXAMPLES``, default 15)."""
+    nodes = data.draw(st.integers(2, 5), label="nodes")
+    steps = data.draw(st.integers(1, 8), label="steps")
+    check_schedule(data, random_scenario(DrawChooser(data), nodes, steps, transport="knet"))
+
+
 def test_the_generator_writes_valid_scenarios_for_every_size() -> None:
     import random
 
@@ -96,6 +116,8 @@ def test_the_generator_writes_valid_scenarios_for_every_size() -> None:
             scenario = parse_scenario(random_scenario(rng, nodes, 12), "<gen>")
             assert scenario.nodes.count == nodes
             assert scenario.statements[-1].text.startswith("expect members ")
+        knet = parse_scenario(random_scenario(rng, nodes, 12, transport="knet"), "<gen>")
+        assert knet.nodes.transport == "knet"
         for _ in range(40):  # the qnetd steps are rarer: more draws
             with_device = parse_scenario(random_scenario(rng, nodes, 12, qdevice=True), "<gen>")
             assert with_device.qnetd is not None

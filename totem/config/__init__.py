@@ -30,7 +30,7 @@ from totem.config.addresses import (
     find_local_node,
     local_interface_addresses,
 )
-from totem.config.authkey import read_authkey
+from totem.config.authkey import check_authkey, read_authkey
 from totem.config.errors import ConfigError
 from totem.config.loader import load, parse_text
 from totem.config.model import (
@@ -65,6 +65,7 @@ __all__ = [
     "TotemConfig",
     "TotemTimers",
     "autogenerate_nodeid",
+    "check_authkey",
     "cluster_id",
     "compute_timers",
     "default_mcastaddr",

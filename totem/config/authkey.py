@@ -13,10 +13,10 @@ This is the only part of :mod:`totem.config` that reads a file besides :func:`lo
 from __future__ import annotations
 
 from totem.config.errors import ConfigError
-from totem.config.model import TotemConfig
+from totem.config.model import CorosyncConfig, TotemConfig
 from totem.config.parser import c_bytes
 
-__all__ = ["PRIVATE_KEY_LEN_MAX", "PRIVATE_KEY_LEN_MIN", "read_authkey"]
+__all__ = ["PRIVATE_KEY_LEN_MAX", "PRIVATE_KEY_LEN_MIN", "check_authkey", "read_authkey"]
 
 PRIVATE_KEY_LEN_MIN = 128
 """``KNET_MIN_KEY_LEN`` (libknet 1.x), bytes."""
@@ -43,3 +43,17 @@ def read_authkey(totem: TotemConfig) -> bytes | None:
             f"could only read {len(key) * 8} bits of minimum {PRIVATE_KEY_LEN_MIN * 8} bits",
         )
     return key
+
+
+def check_authkey(config: CorosyncConfig) -> str | None:
+    """What ``corosync -t`` checks of the key when crypto is on: it can be read and is
+    128..4096 bytes (``totem_config_keyread``). Returns a description of the key that will
+    be used (``/etc/corosync/authkey: 256 bytes``), None when crypto is off; raises
+    :class:`ConfigError` naming the key file (or ``file:line`` of ``totem.key``)."""
+    totem = config.totem
+    key = read_authkey(totem)
+    if key is None:
+        return None
+    if totem.keyfile is None and totem.key is not None:
+        return f"{config.path}:{config.lines.get('totem.key', 0)}: totem.key: {len(key)} bytes"
+    return f"{totem.keyfile_path}: {len(key)} bytes"

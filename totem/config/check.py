@@ -16,8 +16,9 @@ so the checker refuses exactly what the daemon refuses, through the same code:
    (:mod:`totem.config.resolve`): grammar, values, timers, nodelist, host names;
 2. :func:`~totem.config.addresses.find_local_node` (``--nodeid``/``totem.nodeid``, or host
    names and local addresses, as corosync);
-3. :func:`totem.node.assemble.check_node`: what the node itself can run -- the transport (the
-   refusal of knet lives there) and the crypto settings and key.
+3. :func:`totem.node.assemble.check_node`: what the node itself can run -- the transport and
+   the crypto settings and key (:func:`totem.config.authkey.check_authkey`: readable,
+   128..4096 bytes, when crypto is on).
 
 Step 3 is the node's own knowledge, so this module (unlike the rest of ``totem.config``)
 imports the node layer; ``totem.config`` does not re-export it, and nothing below the node

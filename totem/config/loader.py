@@ -17,6 +17,9 @@ Where we knowingly differ from corosync 3.1.7:
 * A second ``nodelist`` section is an error (corosync would silently overlay its nodes on
   the first one's).
 * Several bad values corosync silently ignores (``block_unlisted_ips: maybe``) are errors.
+* knet: ``knet_transport: sctp`` and ``knet_compression_model: lzo2`` are refused (we speak
+  knet over UDP, and have no lzo2); out-of-range ``knet_mtu``, ``knet_pmtud_interval`` and
+  ``knet_compression_threshold`` are errors where libknet would log and keep its default.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import os
 import re
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, TypedDict
 
 from totem.config.addresses import autogenerate_nodeid, ip_literal
 from totem.config.authkey import PRIVATE_KEY_LEN_MAX, PRIVATE_KEY_LEN_MIN
@@ -36,9 +39,11 @@ from totem.config.model import (
     CorosyncConfig,
     CryptoCipher,
     CryptoHash,
+    CryptoModel,
     DebugLevel,
     InterfaceConfig,
     IpVersion,
+    LinkMode,
     LoggerSubsysConfig,
     LoggingConfig,
     NodeConfig,
@@ -62,6 +67,10 @@ __all__ = ["load", "parse_text"]
 
 INTERFACE_MAX = 8
 KNET_MAX_HOST = 65536
+KNET_MAX_PACKET_SIZE = 65536
+KNET_PMTUD_INTERVAL = 30
+KNET_COMPRESSION_MODELS = ("none", "zlib", "lz4", "lz4hc", "lzma", "bzip2", "zstd")
+"""What pycorosync's knet speaks; lzo2 (also in libknet 1.25) is refused at load."""
 UDP_NETMTU = 1500
 KNET_NETMTU = 65536
 
@@ -167,6 +176,66 @@ def _secauth(key: str, value: str) -> bool:
     return parse_on_off(key, value)
 
 
+def _link_mode(key: str, value: str) -> LinkMode:
+    for name in ("passive", "active", "rr"):
+        if value == name:
+            return name
+    raise ValueError(
+        f'The Knet link mode "{value}" specified is invalid.  It must be active, passive or rr.'
+    )
+
+
+def _crypto_model(key: str, value: str) -> CryptoModel:
+    return "openssl" if value == "openssl" else "nss"
+
+
+class _KnetKeys(TypedDict):
+    link_mode: LinkMode
+    knet_pmtud_interval: int
+    knet_mtu: int
+    knet_compression_model: str
+    knet_compression_threshold: int
+    knet_compression_level: int
+    crypto_model: CryptoModel
+
+
+def _knet(flat: Flat) -> _KnetKeys:
+    """The knet keys of the totem section (``totemconfig.c``, ``totemknet.c``)."""
+    link_mode = flat.get_typed("totem.link_mode", _link_mode) or "passive"
+    model = flat.get("totem.knet_compression_model") or "none"
+    if model not in KNET_COMPRESSION_MODELS:
+        raise flat.error(
+            flat.lines["totem.knet_compression_model"],
+            f"knet_compression_model {model} is not available in pycorosync (use one of "
+            f"{', '.join(KNET_COMPRESSION_MODELS)})",
+        )
+    threshold = flat.get_int("totem.knet_compression_threshold", "u32") or 0
+    if threshold > KNET_MAX_PACKET_SIZE:
+        raise flat.error(
+            flat.lines["totem.knet_compression_threshold"],
+            f"compress threshold cannot be higher than KNET_MAX_PACKET_SIZE "
+            f"({KNET_MAX_PACKET_SIZE}).",
+        )
+    interval = flat.get_int("totem.knet_pmtud_interval", "u32") or KNET_PMTUD_INTERVAL
+    if interval > 86400:
+        raise flat.error(
+            flat.lines["totem.knet_pmtud_interval"],
+            f"knet_pmtud_interval {interval} is out of range (1..86400 seconds)",
+        )
+    mtu = flat.get_int("totem.knet_mtu", "u32") or 0
+    if mtu > 65535:
+        raise flat.error(flat.lines["totem.knet_mtu"], f"knet_mtu {mtu} is out of range (0..65535)")
+    return {
+        "link_mode": link_mode,
+        "knet_pmtud_interval": interval,
+        "knet_mtu": mtu,
+        "knet_compression_model": model,
+        "knet_compression_threshold": threshold,
+        "knet_compression_level": flat.get_int("totem.knet_compression_level", "i32") or 0,
+        "crypto_model": flat.get_typed("totem.crypto_model", _crypto_model) or "nss",
+    }
+
+
 def _crypto(flat: Flat, transport: Transport) -> tuple[CryptoCipher, CryptoHash, bool | None]:
     secauth = flat.get_typed("totem.secauth", _secauth)
     cipher: CryptoCipher = "aes256" if secauth else "none"
@@ -226,6 +295,7 @@ def _totem(flat: Flat) -> TotemConfig:
     else:
         rrp_mode = flat.get_typed("totem.rrp_mode", _rrp_mode) or "none"
     cipher, hash_, secauth = _crypto(flat, transport)
+    knet = _knet(flat)
     keyfile = flat.get("totem.keyfile")
     key = flat.get("totem.key")
     if (cipher != "none" or hash_ != "none") and keyfile is None and key is not None:
@@ -287,6 +357,7 @@ def _totem(flat: Flat) -> TotemConfig:
         crypto_cipher=cipher,
         crypto_hash=hash_,
         secauth=secauth,
+        **knet,
         keyfile=keyfile,
         key=key,
         line=section,
@@ -320,6 +391,17 @@ def _interfaces(flat: Flat, transport: Transport) -> tuple[InterfaceConfig, ...]
                 f"can only set link priority on knet transport type (interface {link})",
             )
         broadcast = flat.get_typed(f"{prefix}.broadcast", parse_yes_no) or False
+        knet_transport = flat.get(f"{prefix}.knet_transport")
+        if transport == "knet" and knet_transport is not None:
+            key_line = flat.lines[f"{prefix}.knet_transport"]
+            if knet_transport not in ("udp", "sctp"):
+                raise flat.error(key_line, "Unrecognised knet_transport. expected 'udp' or 'sctp'")
+            if knet_transport == "sctp":
+                raise flat.error(
+                    key_line,
+                    f"knet_transport sctp is not supported by pycorosync (interface {link}): "
+                    "use udp, corosync's default",
+                )
         result.append(
             InterfaceConfig(
                 linknumber=link,
@@ -328,6 +410,12 @@ def _interfaces(flat: Flat, transport: Transport) -> tuple[InterfaceConfig, ...]
                 mcastport=flat.get_int(f"{prefix}.mcastport", "u16"),
                 ttl=1 if ttl is None else ttl,
                 broadcast=broadcast,
+                knet_link_priority=priority,
+                knet_ping_interval=flat.get_int(f"{prefix}.knet_ping_interval", "u32"),
+                knet_ping_timeout=flat.get_int(f"{prefix}.knet_ping_timeout", "u32"),
+                knet_ping_precision=flat.get_int(f"{prefix}.knet_ping_precision", "u32"),
+                knet_pong_count=flat.get_int(f"{prefix}.knet_pong_count", "u32"),
+                knet_transport=knet_transport,
                 line=line,
             )
         )
@@ -435,10 +523,15 @@ def _node(
     votes = flat.get_int(f"{prefix}.quorum_votes", "u32")
     written = (ring0,) if rings.get(1) is None else (ring0, rings[1])
     resolved: tuple[str, ...] = ()
+    more = tuple(sorted((ring, addr) for ring, addr in rings.items() if ring >= 2))
     if lookup is not None:
         resolved = tuple(
             _resolve(flat, f"{prefix}.ring{ring}_addr", host, totem.ip_version, lookup)
             for ring, host in enumerate(written)
+        )
+        more = tuple(
+            (ring, _resolve(flat, f"{prefix}.ring{ring}_addr", host, totem.ip_version, lookup))
+            for ring, host in more
         )
     return NodeConfig(
         nodeid=nodeid,
@@ -447,6 +540,7 @@ def _node(
         name=flat.get(f"{prefix}.name"),
         quorum_votes=1 if votes is None else votes,
         nodeid_autogenerated=autogenerated,
+        more_rings=more,
         position=position,
         line=line,
         resolved=resolved,
@@ -491,10 +585,12 @@ def _nodes(flat: Flat, totem: TotemConfig, lookup: AddressLookup | None) -> tupl
                         f"ring{ring}_addr {_shown(node, ring)} appears twice in corosync.conf "
                         f"(first at line {other.line})",
                     )
-    for ring in (0, 1):
+    if totem.transport == "knet":
+        _check_knet_links(flat, nodes)
+    for ring in range(INTERFACE_MAX):
         literals = []
         for node in nodes:
-            address = node.addresses[ring] if ring < len(node.addresses) else None
+            address = node.address(ring)
             literal = ip_literal(address) if address is not None else None
             if address is not None and literal is not None:
                 literals.append((address, literal))
@@ -506,6 +602,27 @@ def _nodes(flat: Flat, totem: TotemConfig, lookup: AddressLookup | None) -> tupl
                     f"(compared {address} with {literals[0][0]})",
                 )
     return nodes
+
+
+def _check_knet_links(flat: Flat, nodes: tuple[NodeConfig, ...]) -> None:
+    """Every node has the same links, and names when there is more than one
+    (``totem_volatile_config_validate``)."""
+    links = [sorted(node.link_addresses) for node in nodes]
+    if any(len(node_links) > 1 for node_links in links):
+        for node in nodes:
+            if node.name is None:
+                raise flat.error(
+                    node.line,
+                    "for a multi-link configuration, all nodes must have a 'name' attribute",
+                )
+    for node, node_links in zip(nodes, links, strict=True):
+        if node_links != links[0]:
+            raise flat.error(
+                node.line,
+                f"Not all nodes have the same number of links (node {node.nodeid} has links "
+                f"{', '.join(map(str, node_links))}; node {nodes[0].nodeid} has "
+                f"{', '.join(map(str, links[0]))})",
+            )
 
 
 def _member_count(flat: Flat, nodes: tuple[NodeConfig, ...]) -> int:

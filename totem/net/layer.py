@@ -82,8 +82,15 @@ class NetLayer:
             return routed
         return [Datagram(d.dest, crypto.seal(d.data), d.link) for d in routed]
 
-    def incoming(self, data: bytes, link: int, now: float) -> list[bytes]:
-        """A datagram from ring ``link``: what SRP must receive now (maybe nothing)."""
+    def start(self, now: float) -> None:
+        """Nothing to start: RRP's timers begin with the traffic."""
+
+    def incoming(
+        self, data: bytes, link: int, now: float, source: str | None = None
+    ) -> list[bytes]:
+        """A datagram from ring ``link``: what SRP must receive now (maybe nothing).
+
+        ``source`` is not needed: the transport filtered unlisted senders already."""
         try:
             plain = self.crypto.open(data, now)
         except CryptoDrop:
@@ -103,6 +110,10 @@ class NetLayer:
 
     def events(self) -> list[RrpEvent]:
         return self.rrp.events()
+
+    def reconfigure(self, nodelist: Iterable[int]) -> None:
+        """A reloaded nodelist: ring tests may travel one hop per listed node."""
+        self.rrp.max_hops = max(1, len(list(nodelist)))
 
     def ring_reenable(self, link: int | None = None) -> list[int]:
         """``pycorosync-cfgtool -r``: put FAULTY rings back in use; returns them."""

@@ -1,74 +1,91 @@
 """From a parsed corosync.conf to the running parts: SRP settings, stack, transports.
 
-Shared by the daemon and the simulator, so both run a node exactly as
-configured. One transport per ring (``rrp_mode: passive`` has two); the
-:class:`~totem.net.layer.NetLayer` in front of SRP gets the ``rrp_*`` tunables and
-the crypto choice with the key of ``keyfile``/``key``/``/etc/corosync/authkey``.
+Shared by the daemon and the simulator, so both run a node exactly as configured.
+
+* ``transport: knet``, or no ``transport`` (corosync 3's default): a
+  :class:`~totem.knet.layer.KnetLayer` in front of SRP (links, heartbeat, PMTUd,
+  fragmentation, knet crypto with the key of ``keyfile``/``key``/``/etc/corosync/authkey``,
+  compression) and one :class:`~totem.transport.knet.KnetLinkSocket` per link;
+* ``udpu``/``udp``: one transport per ring (``rrp_mode: passive`` has two) and a
+  :class:`~totem.net.layer.NetLayer` with the ``rrp_*`` tunables and our datagram crypto.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Sequence
 
 from totem.config import (
     ConfigError,
     CorosyncConfig,
     NodeConfig,
+    check_authkey,
     effective_mcastaddr,
     effective_mcastport,
     read_authkey,
 )
+from totem.knet.crypto import SaltSource
+from totem.knet.setup import KernelMtu, build_knet
+from totem.linklayer import LinkLayer
 from totem.net.crypto import DatagramCrypto
 from totem.net.layer import NetLayer
 from totem.net.rrp import RedundantRing, RrpSettings
 from totem.node.stack import NodeStack
 from totem.service import Service
 from totem.srp.settings import SrpSettings
+from totem.transport.knet import KnetLinkSocket
 from totem.transport.udp import UdpTransport
 from totem.transport.udpu import UdpuTransport
 
+Transport = UdpuTransport | UdpTransport | KnetLinkSocket
+Deliver = Callable[[bytes, int, str | None], None]
+"""``deliver(data, link, source_address)``."""
+
 __all__ = [
     "SUPPORTED_TRANSPORTS",
+    "Transport",
     "build_net",
+    "build_rrp",
     "build_stack",
     "check_node",
     "check_transport",
+    "knet_members",
+    "make_knet_socket",
     "make_transport",
     "make_transports",
     "rrp_settings_from_config",
     "settings_from_config",
 ]
 
-SUPPORTED_TRANSPORTS = ("udpu", "udp")
+SUPPORTED_TRANSPORTS = ("knet", "udpu", "udp")
 
 
 def check_transport(config: CorosyncConfig) -> None:
     """Refuse a transport this node cannot run, at the line that chose it (ConfigError).
 
-    corosync 3 defaults to knet when ``totem.transport`` is not set; pycorosync runs udpu and
-    udp only. The configuration check (:mod:`totem.config.check`) and the transports below
-    both call this, so the checker refuses exactly what the daemon refuses.
+    pycorosync runs every transport corosync 3.1.7 has: knet (also when ``totem.transport``
+    is not set, as corosync 3 defaults to it), udpu and udp. The configuration check
+    (:mod:`totem.config.check`) and the transports below both call this, so the checker
+    refuses exactly what the daemon refuses.
     """
     transport = config.totem.transport
     if transport in SUPPORTED_TRANSPORTS:
         return
-    line = config.lines.get("totem.transport")
-    if line is not None:
-        message = f"transport {transport!r} is not supported by pycorosync"
-    else:
-        line = config.totem.line or None
-        message = f"no transport is set, and corosync 3 then uses {transport}, which pycorosync"
-        message += " does not support"
+    line = config.lines.get("totem.transport") or config.totem.line or None
     raise ConfigError(
-        config.path, line, f"{message}; set 'transport: udpu' or 'transport: udp' in totem"
+        config.path,
+        line,
+        f"transport {transport!r} is not supported by pycorosync (use knet, udpu or udp)",
     )
 
 
 def check_node(config: CorosyncConfig, local_node: NodeConfig) -> None:
-    """What the node refuses before it opens a socket: the transport and the crypto settings
-    and key (:func:`build_net` reads ``keyfile``/``key``). ConfigError names ``file:line``."""
+    """What the node refuses before it opens a socket: the transport, the key
+    (:func:`~totem.config.authkey.check_authkey`) and the crypto settings (:func:`build_net`
+    builds the link layer with them). ConfigError names ``file:line`` or the key file."""
     check_transport(config)
+    check_authkey(config)
     build_net(config, local_node)
 
 
@@ -108,8 +125,29 @@ def rrp_settings_from_config(config: CorosyncConfig) -> RrpSettings:
     )
 
 
-def build_net(config: CorosyncConfig, local_node: NodeConfig) -> NetLayer:
-    """Redundant rings and crypto for ``local_node``; ConfigError if the key is unusable."""
+def build_net(
+    config: CorosyncConfig,
+    local_node: NodeConfig,
+    *,
+    salt_source: SaltSource = os.urandom,
+    kernel_mtu: KernelMtu | None = None,
+) -> LinkLayer:
+    """The link layer of ``local_node``: knet's, or redundant rings and crypto for
+    udp/udpu; ConfigError if the key is unusable."""
+    totem = config.totem
+    if totem.transport == "knet":
+        key = read_authkey(totem)
+        try:
+            return build_knet(
+                config, local_node, key, salt_source=salt_source, kernel_mtu=kernel_mtu
+            )
+        except ValueError as err:
+            raise ConfigError(config.path, totem.line or None, str(err)) from None
+    return build_rrp(config, local_node)
+
+
+def build_rrp(config: CorosyncConfig, local_node: NodeConfig) -> NetLayer:
+    """Redundant rings and crypto for ``local_node`` (udp/udpu)."""
     links = config.links
     rings = RedundantRing(
         local_node.nodeid,
@@ -133,7 +171,7 @@ def build_stack(
     local_node: NodeConfig,
     services: Sequence[Service],
     stored_ring_seq: int = 0,
-    net: NetLayer | None = None,
+    net: LinkLayer | None = None,
 ) -> NodeStack:
     """The node stack for ``local_node`` of ``config`` (``net`` built from it if not given)."""
     return NodeStack(
@@ -149,15 +187,53 @@ def build_stack(
 def make_transports(
     config: CorosyncConfig,
     local_node: NodeConfig,
-    deliver: Callable[[bytes, int], None],
+    deliver: Deliver,
     loop: asyncio.AbstractEventLoop | None = None,
-) -> list[UdpuTransport | UdpTransport]:
-    """One transport per ring; ``deliver(data, link)`` gets what each receives."""
+) -> dict[int, Transport]:
+    """One transport (socket) per ring or link, by link number; ``deliver(data, link,
+    source)`` gets what each receives."""
+    if config.totem.transport == "knet":
+        return {
+            link: make_knet_socket(config, local_node, deliver, link, loop) for link in config.links
+        }
 
     def on_link(link: int) -> Callable[[bytes], None]:
-        return lambda data: deliver(data, link)
+        return lambda data: deliver(data, link, None)
 
-    return [make_transport(config, local_node, on_link(link), link, loop) for link in config.links]
+    return {
+        link: make_transport(config, local_node, on_link(link), link, loop) for link in config.links
+    }
+
+
+def knet_members(config: CorosyncConfig, local_node: NodeConfig, link: int) -> dict[int, str]:
+    """Every other node's address on knet ``link``."""
+    members = {}
+    for node in config.nodes:
+        address = node.address(link)
+        if node.nodeid != local_node.nodeid and address is not None:
+            members[node.nodeid] = address
+    return members
+
+
+def make_knet_socket(
+    config: CorosyncConfig,
+    local_node: NodeConfig,
+    deliver: Deliver,
+    link: int,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> KnetLinkSocket:
+    """The socket of knet ``link``: ``ringX_addr``:port, sending to every other node."""
+    local = local_node.address(link)
+    if local is None:
+        raise ConfigError(config.path, local_node.line, f"this node has no ring{link}_addr")
+    return KnetLinkSocket(
+        link,
+        local,
+        effective_mcastport(config.totem, link),
+        knet_members(config, local_node, link),
+        deliver,
+        loop=loop,
+    )
 
 
 def make_transport(
@@ -170,6 +246,11 @@ def make_transport(
     """The transport of ``link`` (ring number) for ``local_node``."""
     check_transport(config)
     transport = config.totem.transport
+    if transport not in ("udpu", "udp"):
+        raise ValueError(
+            f"{config.path}: transport {transport!r} has no single-ring transport "
+            "(knet sockets come from make_knet_socket)"
+        )
     local = local_node.addresses[link]
     members = {node.nodeid: node.addresses[link] for node in config.nodes}
     port = effective_mcastport(config.totem, link)

@@ -46,11 +46,19 @@ from totem.config import (
     NodeConfig,
     effective_mcastport,
     load,
+    read_authkey,
 )
 from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
 from totem.config.resolve import system_lookup
+from totem.knet.layer import KnetLayer
+from totem.knet.reload import KnetReload, apply_reload
 from totem.node.agents import AGENT_ENTRY_POINT_GROUP, Agent, AgentSet
-from totem.node.assemble import build_stack, make_transports
+from totem.node.assemble import (
+    Transport,
+    build_net,
+    build_stack,
+    make_transports,
+)
 from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.cpg_api import CpgControl
@@ -61,11 +69,17 @@ from totem.node.ringid_store import load_ring_seq, store_ring_seq
 from totem.node.services import ServiceContext, load_services
 from totem.node.stack import NodeStack
 from totem.ringid import RingId
-from totem.services.cfg import CfgKilled, CfgReloadRequested, CfgService, CfgShutdown
+from totem.services.cfg import (
+    CfgCryptoReconfig,
+    CfgKilled,
+    CfgReloadRequested,
+    CfgService,
+    CfgShutdown,
+)
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
 from totem.transport.base import BindError, new_event_loop
-from totem.transport.udp import UdpTransport
+from totem.transport.knet import kernel_mtu
 from totem.transport.udpu import UdpuTransport
 
 if TYPE_CHECKING:
@@ -149,14 +163,21 @@ class Daemon:
         self._pid_handle: Any = None
         self.control = ControlServer(os.path.join(run_dir, SOCKET_NAME))
         services = load_services(ServiceContext(config, local_node, daemon=self))
+        net = build_net(config, local_node, kernel_mtu=kernel_mtu)
         self.stack: NodeStack = build_stack(
-            config, local_node, services, load_ring_seq(state_dir, local_node.nodeid)
+            config, local_node, services, load_ring_seq(state_dir, local_node.nodeid), net=net
         )
+        self.knet_reload = (
+            KnetReload(net, enabled=config.totem.crypto_enabled)
+            if isinstance(net, KnetLayer)
+            else None
+        )
+        """knet: the crypto slot in use, for crypto changes by reload."""
         self.driver = NodeDriver(self.stack, self._send, self.loop)
-        self.transports: list[UdpuTransport | UdpTransport] = make_transports(
+        self.transports: dict[int, Transport] = make_transports(
             config, local_node, self.driver.datagram_received, loop=self.loop
         )
-        """One per ring (link), in ring order."""
+        """One per ring (udp/udpu) or link (knet), by link number."""
         self.driver.add_listener(self._on_event)
         cpg = next((s for s in services if isinstance(s, CpgService)), None)
         self.cpg_control = (
@@ -169,13 +190,15 @@ class Daemon:
         """libqb IPC for corosync's client libraries (None with ``--no-ipc``)."""
 
     @property
-    def transport(self) -> UdpuTransport | UdpTransport:
-        """Ring 0's transport."""
-        return self.transports[0]
+    def transport(self) -> Transport:
+        """The first ring's (link's) transport."""
+        return self.transports[min(self.transports)]
 
     # ------------------------------------------------------------------------------------
     def _send(self, dest: int | None, data: bytes, link: int = 0) -> None:
-        self.transports[link].send(dest, data)
+        transport = self.transports.get(link)
+        if transport is not None:
+            transport.send(dest, data)
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, LogRecord):
@@ -195,6 +218,9 @@ class Daemon:
             self.kill()
         elif isinstance(event, CfgReloadRequested):
             self._reload_requested(event)
+        elif isinstance(event, CfgCryptoReconfig) and self.knet_reload is not None:
+            for record in self.knet_reload.phase(event.phase):
+                emit(record)
         message = to_json(event)
         if isinstance(event, ConfigurationChange):
             self.control.publish("membership", message)
@@ -328,12 +354,30 @@ class Daemon:
                 )
             )
             raise
+        key: bytes | None = None
+        if self.knet_reload is not None:
+            try:
+                key = read_authkey(plan.config.totem)
+            except ConfigError as err:
+                self.reloads["refused"] += 1
+                emit(LogRecord(LogLevel.ERROR, "CFG", f"Crypto configuration is not valid: {err}"))
+                raise
         for warning in new.warnings:
             emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
         for record in plan_log(plan):
             emit(record)
         self._reconfigure_transports(plan)
         apply_to_stack(self.stack, plan)
+        if self.knet_reload is not None:
+            crypto_changed, records = apply_reload(
+                self.knet_reload, self.config, plan.config, plan.local_node, key, kernel_mtu
+            )
+            for record in records:
+                emit(record)
+            if crypto_changed:
+                cfg = next((s for s in self.stack.services if isinstance(s, CfgService)), None)
+                if cfg is not None:
+                    cfg.request_crypto_phase(1)
         self.config = plan.config
         self.local_node = plan.local_node
         self._reconfigure_logging()
@@ -366,7 +410,7 @@ class Daemon:
                         LogLevel.NOTICE, "TOTEM", f"adding new UDPU member {{{change.address}}}"
                     )
                 )
-        for link, transport in enumerate(self.transports):
+        for link, transport in self.transports.items():
             transport.set_members(plan.members(link))
             if isinstance(transport, UdpuTransport):
                 transport.block_unlisted_ips = config.totem.block_unlisted_ips
@@ -387,7 +431,7 @@ class Daemon:
         if isinstance(err, BindError):
             where = f"{err.address} port {err.port}"
         else:
-            where = f"{node.addresses[link]} port {effective_mcastport(self.config.totem, link)}"
+            where = f"{node.address(link)} port {effective_mcastport(self.config.totem, link)}"
         reason = err.strerror or str(err)
         if err.errno is not None:
             reason = f"{reason} (errno {err.errno}, {errno.errorcode.get(err.errno, '?')})"
@@ -416,11 +460,16 @@ class Daemon:
             "node_id": self.local_node.nodeid,
             "netmtu": config.totem.netmtu,
             "node": to_json(self.stack.status()),
-            "links": [transport.status() for transport in self.transports],
+            "links": [self.transports[link].status() for link in sorted(self.transports)],
             "rrp_mode": config.totem.rrp_mode,
             "crypto": {"cipher": config.totem.crypto_cipher, "hash": config.totem.crypto_hash},
             "nodelist": [
-                {"node_id": n.nodeid, "name": n.name, "addresses": list(n.addresses)}
+                {
+                    "node_id": n.nodeid,
+                    "name": n.name,
+                    "addresses": list(n.addresses),
+                    "links": {str(link): addr for link, addr in n.link_addresses.items()},
+                }
                 for n in config.nodes
             ],
             "timers": to_json(config.timers),
@@ -460,16 +509,18 @@ class Daemon:
             except OSError as err:
                 emit(LogRecord(LogLevel.ERROR, "MAIN", f"Can't initialize IPC: {err}"))
                 return EXIT_ALREADY_RUNNING
-        for link, transport in enumerate(self.transports):
+        opened: list[Transport] = []
+        for link, transport in sorted(self.transports.items()):
             try:
                 await transport.open()
             except OSError as err:
                 emit(LogRecord(LogLevel.ERROR, "TOTEM", self._bind_failure(link, err)))
-                for opened in self.transports[:link]:
-                    opened.close()
+                for done in opened:
+                    done.close()
                 if self.libqb is not None:
                     self.libqb.stop()
                 return 1
+            opened.append(transport)
         await self.control.start()
         self._register_ops()
         await self.agents.start()
@@ -484,20 +535,31 @@ class Daemon:
             )
         )
         totem = self.config.totem
+        name = "Kronosnet" if totem.transport == "knet" else totem.transport
         for link in self.config.links:
             emit(
                 LogRecord(
                     LogLevel.NOTICE,
                     "TOTEM",
-                    f"Initializing transport ({totem.transport}) on "
-                    f"{self.local_node.addresses[link]} (ring {link}), "
+                    f"Initializing transport ({name}) on "
+                    f"{self.local_node.address(link)} (link {link}), "
                     f"node id {self.local_node.nodeid}, token {self.config.timers.token} ms, "
                     f"consensus {self.config.timers.consensus} ms",
                 )
             )
         if totem.rrp_mode == "passive":
             emit(LogRecord(LogLevel.NOTICE, "TOTEM", "RRP mode set to passive."))
-        if totem.crypto_enabled:
+        if totem.transport == "knet":
+            if totem.crypto_enabled:
+                emit(
+                    LogRecord(
+                        LogLevel.NOTICE,
+                        "TOTEM",
+                        f"Configuring crypto {totem.crypto_model}/{totem.crypto_cipher}/"
+                        f"{totem.crypto_hash} on index 1",
+                    )
+                )
+        elif totem.crypto_enabled:
             emit(
                 LogRecord(
                     LogLevel.NOTICE,
@@ -520,7 +582,7 @@ class Daemon:
             self.driver.leave()
             await asyncio.sleep(0.01)  # let the LEAVE datagrams go out
             await self.control.stop()
-            for transport in self.transports:
+            for transport in self.transports.values():
                 transport.close()
             emit(LogRecord(LogLevel.NOTICE, "MAIN", "Corosync Cluster Engine exiting normally"))
             if self._pid_handle is not None:
@@ -532,7 +594,7 @@ class Daemon:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pycorosync", description="A pure-Python corosync node (Totem udp/udpu)."
+        prog="pycorosync", description="A pure-Python corosync node (Totem over knet, udp, udpu)."
     )
     parser.add_argument(
         "-f",

@@ -34,7 +34,15 @@ class SansIoNode(Protocol):
 
     def start(self, now: float) -> None: ...
 
-    def receive(self, data: bytes, now: float, link: int = 0, *, defer: bool = False) -> None: ...
+    def receive(
+        self,
+        data: bytes,
+        now: float,
+        link: int = 0,
+        *,
+        defer: bool = False,
+        source: str | None = None,
+    ) -> None: ...
 
     def next_deadline(self) -> float | None: ...
 
@@ -82,15 +90,15 @@ class NodeDriver:
         self.node.start(self._loop.time())
         self._flush()
 
-    def datagram_received(self, data: bytes, link: int = 0) -> None:
-        """Transport callback: ``data`` arrived on ring ``link``.
+    def datagram_received(self, data: bytes, link: int = 0, source: str | None = None) -> None:
+        """Transport callback: ``data`` arrived on ring (link) ``link`` from ``source``.
 
         The protocol work happens now (a token is forwarded at once); delivery to
         the services runs once per loop turn, after every datagram the socket had
         ready (``NodeStack.receive(defer=True)``).
         """
         node = self.node
-        node.receive(data, self._loop.time(), link, defer=True)
+        node.receive(data, self._loop.time(), link, defer=True, source=source)
         # Only the protocol output (a forwarded token, retransmissions) goes out now;
         # events and the timer wait for _process_deferred in this same loop turn, so
         # a burst of datagrams costs one event collection and one deadline check.

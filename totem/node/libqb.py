@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from totem.ipc.server import IpcServer, IpcService
 from totem.ipc.setup import Credentials, corosync_access_allowed
 from totem.ipc.wire import CsError, IpcType
+from totem.knet.layer import KnetLayer
+from totem.node.knet_status import knet_cmap_stats, knet_node_status
 from totem.node.logsys import emit
 from totem.services.cfg import CfgReloadRequested, CfgService
 from totem.services.cfg_lib import LinkStatus, NodeStatus
@@ -164,7 +166,10 @@ class LibqbIpc:
             stats.register("totem", self._srp_stats, self._srp_clear)
             stats.register("pg", self._pg_stats)
             stats.register("ipc", self._ipc_stats, self._ipc_clear)
-            for link, transport in enumerate(daemon.transports):
+            if isinstance(stack.net, KnetLayer):
+                layer = stack.net
+                stats.register("knet", lambda: knet_cmap_stats(layer))
+            for link, transport in daemon.transports.items():
                 provider = getattr(transport, "cmap_stats", None)
                 if provider is not None:
                     name = getattr(transport, "cmap_stats_name", f"transport{link}")
@@ -245,7 +250,10 @@ class LibqbIpc:
         return None if node is None else list(node.addresses)
 
     def node_status(self, nodeid: int) -> NodeStatus | None:
-        for transport in self.daemon.transports:
+        net = self.daemon.stack.net
+        if isinstance(net, KnetLayer):
+            return knet_node_status(net, nodeid)
+        for transport in self.daemon.transports.values():
             answer = getattr(transport, "node_status", None)
             if answer is not None:
                 status: NodeStatus | None = answer(nodeid)

@@ -60,7 +60,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
-from totem.config import ConfigError, CorosyncConfig, NodeConfig, TimerError, compute_timers
+from totem.config import (
+    ConfigError,
+    CorosyncConfig,
+    InterfaceConfig,
+    NodeConfig,
+    TimerError,
+    compute_timers,
+)
 from totem.config.addresses import ip_literal
 from totem.node.assemble import settings_from_config
 from totem.node.stack import NodeStack
@@ -209,7 +216,11 @@ class ReloadPlan:
 
     def members(self, link: int) -> dict[int, str]:
         """The transport member list of ``link``: node id -> address."""
-        return {node.nodeid: node.addresses[link] for node in self.config.nodes}
+        return {
+            node.nodeid: address
+            for node in self.config.nodes
+            if (address := node.address(link)) is not None
+        }
 
     def summary(self) -> dict[str, object]:
         """A JSON-able account (``pycorosync-cfgtool -R --json``)."""
@@ -225,13 +236,41 @@ class ReloadPlan:
         }
 
 
-def _is_read_only(key: str) -> bool:
+KNET_RUNTIME_KEYS = frozenset(
+    {"totem.secauth", "totem.crypto_cipher", "totem.crypto_hash", "totem.keyfile", "totem.key"}
+)
+"""With knet, corosync 3.1.7 (built with knet crypto reconfiguration) changes crypto at run
+time: these keys are not read-only then."""
+KNET_RUNTIME_INTERFACE_KEYS = (
+    "knet_link_priority",
+    "knet_ping_interval",
+    "knet_ping_timeout",
+    "knet_ping_precision",
+    "knet_pong_count",
+)
+"""``totem.interface.N.<key>`` a knet node applies at run time (``totemknet_refresh_config``)."""
+KNET_READ_ONLY_KEYS = frozenset({"totem.link_mode"})
+"""Applied only to hosts added later by corosync; pycorosync keeps the start-up value."""
+
+
+def _is_read_only(key: str, knet: bool = False) -> bool:
+    if knet:
+        if key in KNET_RUNTIME_KEYS or key in ("totem.crypto_model",):
+            return False
+        if key.startswith("totem.interface.") and key.rsplit(".", 1)[-1] in (
+            KNET_RUNTIME_INTERFACE_KEYS
+        ):
+            return False
+        if key in KNET_READ_ONLY_KEYS:
+            return True
     return key in READ_ONLY_KEYS or key.startswith(READ_ONLY_PREFIXES)
 
 
-def read_only_changes(current: Mapping[str, str], new: Mapping[str, str]) -> tuple[str, ...]:
+def read_only_changes(
+    current: Mapping[str, str], new: Mapping[str, str], *, knet: bool = False
+) -> tuple[str, ...]:
     """Read-only cmap keys added, changed or removed between two flat key maps (sorted)."""
-    keys = {k for k in (*current, *new) if _is_read_only(k)}
+    keys = {k for k in (*current, *new) if _is_read_only(k, knet)}
     return tuple(sorted(k for k in keys if current.get(k) != new.get(k)))
 
 
@@ -247,15 +286,24 @@ def _check_addresses(current: CorosyncConfig, new: CorosyncConfig, links: Iterab
     path = new.path
     for node in new.nodes:
         for link in links:
-            addresses = node.addresses
-            if link >= len(addresses):
+            address = node.address(link)
+            if address is None:
+                why = (
+                    f"this node runs knet link {link} (pycorosync cannot add or remove "
+                    "links at run-time)"
+                    if current.totem.transport == "knet"
+                    else "this node runs rrp_mode: passive (rrp_mode cannot be changed at run-time)"
+                )
+                raise ReloadRefused(
+                    path, node.line, f"node {node.nodeid} has no ring{link}_addr, but {why}"
+                )
+            if ip_literal(address) is None:
                 raise ReloadRefused(
                     path,
                     node.line,
-                    f"node {node.nodeid} has no ring{link}_addr, but this node runs "
-                    f"rrp_mode: passive (rrp_mode cannot be changed at run-time)",
+                    f"ring{link}_addr {address!r} of node {node.nodeid} is not an IP address "
+                    "(pycorosync does not resolve host names)",
                 )
-            address = addresses[link]
             if ip_literal(address) is None:
                 raise ReloadRefused(
                     path,
@@ -264,14 +312,15 @@ def _check_addresses(current: CorosyncConfig, new: CorosyncConfig, links: Iterab
                     "(the file was read without name resolution)",
                 )
             old = current.node_by_id(node.nodeid)
-            if old is None or link >= len(old.addresses):
+            old_address = old.address(link) if old is not None else None
+            if old_address is None:
                 continue
-            if not _same_address(old.addresses[link], address):
+            if not _same_address(old_address, address):
                 raise ReloadRefused(
                     path,
                     node.line,
                     f"new config has different address for link {link} of node "
-                    f"{node.nodeid} (addr changed from {old.addresses[link]} to {address}). "
+                    f"{node.nodeid} (addr changed from {old_address} to {address}). "
                     "To reconfigure an interface it must be deleted and recreated",
                 )
 
@@ -297,11 +346,22 @@ def _local_node(new: CorosyncConfig, running: NodeConfig) -> NodeConfig:
     )
 
 
+_KNET_RUNTIME_TOTEM_FIELDS = ("crypto_cipher", "crypto_hash", "secauth", "keyfile", "key")
+
+
 def _merged(current: CorosyncConfig, new: CorosyncConfig, ignored: Iterable[str]) -> CorosyncConfig:
     """``new`` with every read-only setting at its running value."""
-    totem = dataclasses.replace(
-        new.totem, **{f: getattr(current.totem, f) for f in _READ_ONLY_TOTEM_FIELDS}
-    )
+    knet = current.totem.transport == "knet"
+    kept = [
+        f
+        for f in _READ_ONLY_TOTEM_FIELDS
+        if not (knet and (f in _KNET_RUNTIME_TOTEM_FIELDS or f == "interfaces"))
+    ]
+    if knet:
+        kept.append("link_mode")
+    totem = dataclasses.replace(new.totem, **{f: getattr(current.totem, f) for f in kept})
+    if knet:
+        totem = dataclasses.replace(totem, interfaces=_knet_interfaces(current, new))
     try:
         timers = compute_timers(totem, new.member_count)
     except TimerError as err:
@@ -335,10 +395,35 @@ def _merged(current: CorosyncConfig, new: CorosyncConfig, ignored: Iterable[str]
     )
 
 
+def _knet_interfaces(current: CorosyncConfig, new: CorosyncConfig) -> tuple[InterfaceConfig, ...]:
+    """The new interface sections' knet timers and priority, everything else as running."""
+    out = []
+    links = {i.linknumber for i in (*current.totem.interfaces, *new.totem.interfaces)}
+    for link in sorted(links):
+        old = current.totem.interface(link)
+        fresh = new.totem.interface(link)
+        base = old or InterfaceConfig(linknumber=link)
+        if fresh is not None:
+            base = dataclasses.replace(
+                base, **{key: getattr(fresh, key) for key in KNET_RUNTIME_INTERFACE_KEYS}
+            )
+        elif old is not None:
+            base = dataclasses.replace(
+                base,
+                knet_link_priority=None,
+                knet_ping_interval=None,
+                knet_ping_timeout=None,
+                knet_ping_precision=None,
+                knet_pong_count=None,
+            )
+        out.append(base)
+    return tuple(out)
+
+
 def plan_reload(current: CorosyncConfig, new: CorosyncConfig, local_node: NodeConfig) -> ReloadPlan:
     """Decide what the newly loaded ``new`` changes in a node running ``current`` as
     ``local_node``; raises :class:`ReloadRefused` (``file:line: why``) if it cannot apply."""
-    ignored = read_only_changes(current.raw, new.raw)
+    ignored = read_only_changes(current.raw, new.raw, knet=current.totem.transport == "knet")
     links = current.links
     _check_addresses(current, new, links)
     me = _local_node(new, local_node)
@@ -346,8 +431,8 @@ def plan_reload(current: CorosyncConfig, new: CorosyncConfig, local_node: NodeCo
     added: list[NodeChange] = []
     removed: list[NodeChange] = []
     for link in links:
-        old_members = {n.nodeid: n.addresses[link] for n in current.nodes}
-        new_members = {n.nodeid: n.addresses[link] for n in config.nodes}
+        old_members = {n.nodeid: a for n in current.nodes if (a := n.address(link)) is not None}
+        new_members = {n.nodeid: a for n in config.nodes if (a := n.address(link)) is not None}
         removed += [
             NodeChange(node_id, link, address)
             for node_id, address in old_members.items()

@@ -19,12 +19,14 @@ arrives, exactly as totempg does. While a new ring is being synchronised SRP
 sends only what services queue for the sync (``waiting_trans_ack``); when sync
 completes, ``trans_ack`` releases the normal queue.
 
-Between SRP and the network sits an optional :class:`~totem.net.layer.NetLayer`
-(passive redundant rings and datagram crypto): received datagrams carry
-the ring (``link``) they arrived on and are opened and filtered there; outgoing
-ones get their link and are sealed. SRP's ``net_mtu`` is lowered by the crypto
-overhead so sealed datagrams still fit. Without a NetLayer (or with ``rrp_mode:
-none`` and no crypto) datagrams go straight to SRP, as before. A cfg
+Between SRP and the network sits a link layer (:mod:`totem.linklayer`): for udp/udpu
+an optional :class:`~totem.net.layer.NetLayer` (passive redundant rings and datagram
+crypto), for knet a :class:`~totem.knet.layer.KnetLayer` (knet's links, heartbeat,
+fragmentation and crypto). Received datagrams carry the ring or link they arrived on
+(and the source address) and are opened and filtered there; outgoing ones get their
+link and are sealed. SRP's ``net_mtu`` is lowered by the layer's overhead (NetLayer
+crypto) so sealed datagrams still fit. Without a layer (or with ``rrp_mode: none`` and
+no crypto) datagrams go straight to SRP. A cfg
 RINGREENABLE (``pycorosync-cfgtool -r`` on any node) re-enables every FAULTY ring; a
 configuration reload (cfg RELOAD_CONFIG, ``totem.node.reload``) calls ``reconfigure``.
 """
@@ -39,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from totem.net.layer import NetLayer
+from totem.linklayer import LinkLayer
 from totem.ringid import RingId
 from totem.service import Service
 from totem.services.cfg import CfgRingReenable
@@ -99,7 +101,7 @@ class NodeStack:
         stored_ring_seq: int = 0,
         rng: random.Random | None = None,
         nodelist: Iterable[int] | None = None,
-        net: NetLayer | None = None,
+        net: LinkLayer | None = None,
     ) -> None:
         self._node_id = node_id
         self.net = net
@@ -217,11 +219,22 @@ class NodeStack:
     def start(self, now: float) -> None:
         """Bring the node up: SRP gathers."""
         self._now = now
+        if self.net is not None:
+            self.net.start(now)
         self.srp.start(now)
         self._process(now)
 
-    def receive(self, data: bytes, now: float, link: int = 0, *, defer: bool = False) -> None:
-        """A datagram from the network, received on ring ``link``.
+    def receive(
+        self,
+        data: bytes,
+        now: float,
+        link: int = 0,
+        *,
+        defer: bool = False,
+        source: str | None = None,
+    ) -> None:
+        """A datagram from the network, received on ring (link) ``link`` from address
+        ``source`` (None: the network cannot lie, as in the simulator).
 
         With ``defer`` only the protocol work is done now (SRP stores the message,
         forwards a token, answers retransmit requests: ``outbox()`` has it); what SRP
@@ -238,7 +251,7 @@ class NodeStack:
         else:
             net = self.net
             assert net is not None
-            for datagram in net.incoming(data, link, now):
+            for datagram in net.incoming(data, link, now, source):
                 srp.receive(datagram, now)
             for datagram in net.release_token(now):
                 srp.receive(datagram, now)
@@ -300,7 +313,7 @@ class NodeStack:
         listed = list(nodelist)
         self.srp.reconfigure(settings, listed)
         if self.net is not None:
-            self.net.rrp.max_hops = max(1, len(listed))
+            self.net.reconfigure(listed)
 
     def ring_reenable(self, link: int | None = None) -> list[int]:
         """Put FAULTY redundant rings back in use (all if ``link`` is None); returns them."""
@@ -438,6 +451,8 @@ class NodeStack:
         if self.net is None:
             return {"faulty_rings": [], "rings": [], "rrp_mode": "none"}
         net = self.net.status()
+        if "knet" in net:
+            return {"faulty_rings": [], "rings": [], "rrp_mode": "none", "knet": net["knet"]}
         return {
             "faulty_rings": [r["ring"] for r in net["rings"] if r["faulty"]],
             "rings": net["rings"],

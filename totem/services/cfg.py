@@ -11,12 +11,17 @@ fn    message            body
                          value[256]): 272 bytes -- 288 with the header
 2     SHUTDOWN           nothing: "this node is shutting down" (``corosync-cfgtool -H``)
 3     RELOAD_CONFIG      ``mar_message_source_t``
-4     RECONFIG_CRYPTO    u32 phase (knet only; ignored)
+4     RECONFIG_CRYPTO    u32 phase, pad(4) (knet: 1 activate, 2 clean up; only the
+                         sender acts on its own message)
 ====  =================  ==================================================================
 
 A KILLNODE naming us makes the node exit at once, without a LEAVE (corosync's
 ``corosync_fatal_error``); a SHUTDOWN from us, once delivered, makes the node leave
 gracefully. RINGREENABLE re-enables faulty redundant rings cluster-wide.
+
+RECONFIG_CRYPTO carries a knet crypto change after a reload: each node multicasts phase 1;
+when its own is delivered it emits :class:`CfgCryptoReconfig` (the daemon switches its
+knet layer to the new key) and multicasts phase 2, whose delivery clears the old key.
 
 RELOAD_CONFIG (``corosync-cfgtool -R`` on any node) makes every node re-read its
 corosync.conf where the message is delivered in the agreed order (corosync sends it
@@ -45,6 +50,7 @@ from totem.srp.events import ConfigurationChange, ConfigurationKind, LogLevel
 
 __all__ = [
     "CFG_SERVICE_ID",
+    "CfgCryptoReconfig",
     "CfgKilled",
     "CfgReloadRequested",
     "CfgRingReenable",
@@ -61,6 +67,7 @@ IPC_RELOAD_CONN = 1 << 63
 FN_RINGREENABLE, FN_KILLNODE, FN_SHUTDOWN, FN_RELOAD_CONFIG, FN_RECONFIG_CRYPTO = range(5)
 _KILLNODE = struct.Struct("<I4xH6x256s")
 _SOURCE = struct.Struct("<I4xQ")
+_PHASE = struct.Struct("<I4x")
 
 
 def encode_message_source(node_id: int, conn: int) -> bytes:
@@ -109,6 +116,13 @@ class CfgReloadRequested:
     by: int
     conn: int
     local: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CfgCryptoReconfig:
+    """Our own RECONFIG_CRYPTO ``phase`` was delivered (1: use the new key, 2: drop the old)."""
+
+    phase: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +262,17 @@ class CfgService(Service):
             self._events.append(CfgShutdown(sender, sender == self._node_id()))
         elif fn_id == FN_RINGREENABLE:
             self._events.append(CfgRingReenable(sender))
+        elif fn_id == FN_RECONFIG_CRYPTO:
+            if len(body) < 4:
+                self.counters["malformed"] += 1
+                return
+            if sender != self._node_id():
+                return
+            phase = int.from_bytes(body[:4], "little")
+            host.log(LogLevel.DEBUG, "CFG", f"Crypto reconfiguration phase {phase}")
+            self._events.append(CfgCryptoReconfig(phase))
+            if phase < 2:
+                self.request_crypto_phase(phase + 1)
         elif fn_id == FN_RELOAD_CONFIG:
             try:
                 _source_node, conn = decode_message_source(body)
@@ -292,3 +317,9 @@ class CfgService(Service):
         assert self.host is not None
         self.host.mcast(CFG_SERVICE_ID, FN_RINGREENABLE, encode_message_source(self._node_id(), 0))
         return "re-enabling all the rings"
+
+    def request_crypto_phase(self, phase: int) -> None:
+        """Multicast RECONFIG_CRYPTO ``phase`` (corosync sends it TOTEM_SAFE; ours are
+        agreed, and each node acts on its own message only)."""
+        assert self.host is not None
+        self.host.mcast(CFG_SERVICE_ID, FN_RECONFIG_CRYPTO, _PHASE.pack(phase))

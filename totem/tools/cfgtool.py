@@ -8,10 +8,13 @@
 
 The text layouts are corosync-cfgtool's (``ref/samples/realcluster-udpu-3node.txt``),
 except that ``addr`` shows this node's own address (corosync 3.1.7 prints another
-member's there for udp/udpu). With ``rrp_mode: passive`` every LINK also shows its
-redundant-ring status in corosync 2.x's words (``ring\t= ring 1 active with no
-faults`` or ``ring\t= Marking ringid 1 interface 10.0.1.1 FAULTY``); ``-r`` asks every
-node to re-enable its FAULTY rings (cfg RINGREENABLE, as 2.x). ``--json`` prints one
+member's there for udp/udpu). With knet (corosync 3's default) the status is knet's, as
+3.1.7 prints it: ``-s`` shows per link (``LINK ID 0 udp``) whether each node's link is
+``connected``, ``-n`` lists the reachable nodes with each enabled link as
+``LINK: 0 udp (local->peer) enabled connected mtu: 1446``. With ``rrp_mode: passive``
+every LINK also shows its redundant-ring status in corosync 2.x's words (``ring\t= ring 1
+active with no faults`` or ``ring\t= Marking ringid 1 interface 10.0.1.1 FAULTY``); ``-r``
+asks every node to re-enable its FAULTY rings (cfg RINGREENABLE, as 2.x). ``--json`` prints one
 object for programs, with each link's ``faulty`` flag, ring status and RRP counters.
 
 ``-R`` is ``corosync-cfgtool -R``: cfg RELOAD_CONFIG tells every node of the cluster (ours
@@ -93,6 +96,65 @@ def _member_state(status: dict[str, Any], node_id: int) -> str:
     return "connected" if node_id in status["node"]["members"] else "disconnected"
 
 
+def _knet_hosts(status: dict[str, Any]) -> dict[int, dict[str, Any]] | None:
+    """knet's hosts by node id (None when the node does not run knet)."""
+    knet = status["node"].get("knet")
+    if knet is None:
+        return None
+    return {host["host_id"]: host for host in knet["hosts"]}
+
+
+def _knet_link(hosts: dict[int, dict[str, Any]], node_id: int, link: int) -> dict[str, Any] | None:
+    host = hosts.get(node_id)
+    if host is None:
+        return None
+    return next((lk for lk in host["links"] if lk["link"] == link), None)
+
+
+def _knet_links(status: dict[str, Any], hosts: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every knet link with each node's status on it (``--json``)."""
+    me = status["node_id"]
+    out = []
+    links = sorted({int(k) for e in status["nodelist"] for k in e.get("links", {"0": ""})})
+    for link in links:
+        own = next((e for e in status["nodelist"] if e["node_id"] == me), None)
+        nodes = []
+        for entry in sorted(status["nodelist"], key=lambda e: e["node_id"]):
+            node_id = entry["node_id"]
+            if node_id == me:
+                nodes.append({"node_id": node_id, "status": "localhost"})
+                continue
+            knet_link = _knet_link(hosts, node_id, link)
+            connected = bool(knet_link and knet_link["connected"])
+            row: dict[str, Any] = {
+                "node_id": node_id,
+                "status": "connected" if connected else "disconnected",
+            }
+            if knet_link is not None:
+                row.update(
+                    {
+                        "enabled": knet_link["enabled"],
+                        "connected": connected,
+                        "mtu": knet_link["mtu"],
+                        "latency_us": knet_link["latency"],
+                        "priority": knet_link["priority"],
+                        "src": knet_link["src_ipaddr"],
+                        "dst": knet_link["dst_ipaddr"],
+                        "stats": knet_link["stats"],
+                    }
+                )
+            nodes.append(row)
+        out.append(
+            {
+                "link": link,
+                "transport": "udp",
+                "address": (own or {}).get("links", {}).get(str(link), ""),
+                "nodes": nodes,
+            }
+        )
+    return out
+
+
 def status_json(status: dict[str, Any]) -> dict[str, Any]:
     """The ``--json`` object of ``-s`` and ``-n``."""
     node = status["node"]
@@ -123,11 +185,42 @@ def status_json(status: dict[str, Any]) -> dict[str, Any]:
         ],
         "counters": counters,
         "timers": status.get("timers", {}),
+        **_knet_json(status),
+    }
+
+
+def _knet_json(status: dict[str, Any]) -> dict[str, Any]:
+    hosts = _knet_hosts(status)
+    if hosts is None:
+        return {}
+    knet = status["node"]["knet"]
+    return {
+        "links": _knet_links(status, hosts),
+        "knet": {
+            "data_mtu": knet["data_mtu"],
+            "crypto": knet["crypto"],
+            "compress": knet["compress"],
+            "pmtud": knet["pmtud"],
+            "stats": knet["stats"],
+            "dropped": knet["dropped"],
+            "hosts": [
+                {
+                    "node_id": h["host_id"],
+                    "reachable": h["reachable"],
+                    "policy": h["policy"],
+                    "active_links": h["active_links"],
+                }
+                for h in knet["hosts"]
+            ],
+        },
     }
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:
     """``corosync-cfgtool -s``."""
+    hosts = _knet_hosts(status)
+    if hosts is not None:
+        return _knet_status_lines(status, hosts)
     lines = [f"Local node ID {status['node_id']}, transport {status['transport']}"]
     redundant = status["node"].get("rrp_mode", "none") != "none"
     for link in _links(status):
@@ -142,8 +235,44 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _knet_status_lines(status: dict[str, Any], hosts: dict[int, dict[str, Any]]) -> list[str]:
+    """``corosync-cfgtool -s`` of a knet node (``nodestatusget_do``, link order)."""
+    lines = [f"Local node ID {status['node_id']}, transport knet"]
+    for link in _knet_links(status, hosts):
+        lines.append(f"LINK ID {link['link']} {link['transport']}")
+        lines.append(f"\taddr\t= {link['address']}")
+        lines.append("\tstatus:")
+        for row in link["nodes"]:
+            lines.append(f"\t\tnodeid: {row['node_id']:>11}:\t{row['status']}")
+    return lines
+
+
+def _knet_node_lines(status: dict[str, Any], hosts: dict[int, dict[str, Any]]) -> list[str]:
+    """``corosync-cfgtool -n`` of a knet node: reachable peers and their enabled links."""
+    me = status["node_id"]
+    lines = [f"Local node ID {me}, transport knet"]
+    for node_id in sorted(hosts):
+        host = hosts[node_id]
+        if node_id == me or not host["reachable"]:
+            continue
+        lines.append(f"nodeid: {node_id} reachable")
+        for link in host["links"]:
+            if not link["enabled"]:
+                continue
+            flags = " enabled" + (" connected" if link["connected"] else "")
+            lines.append(
+                f"   LINK: {link['link']} {link['transport']} "
+                f"({link['src_ipaddr']}->{link['dst_ipaddr']}){flags} mtu: {link['mtu']}"
+            )
+        lines.append("")
+    return lines
+
+
 def node_lines(status: dict[str, Any]) -> list[str]:
     """``corosync-cfgtool -n``."""
+    hosts = _knet_hosts(status)
+    if hosts is not None:
+        return _knet_node_lines(status, hosts)
     lines = [f"Local node ID {status['node_id']}, transport {status['transport']}"]
     mtu = status.get("netmtu", 1500) - 90
     for entry in status["nodelist"]:
