@@ -40,15 +40,15 @@ from dataclasses import dataclass
 from totem.ipc.engine import LibConnection, LibHandler
 from totem.ipc.wire import CsError, response_header
 from totem.ringid import RingId
-from votequorum.service import (
+from votequorum.events import (
     ExpectedVotesChanged,
     NodeListNotification,
     QdeviceRegistration,
     QuorumChanged,
     VotequorumError,
     VotequorumEvent,
-    VotequorumService,
 )
+from votequorum.service import VotequorumService
 from votequorum.status import InfoFlags
 
 __all__ = ["Handover", "VotequorumLib"]

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from totem.ipc.engine import LibConnection, LibHandler
 from totem.service import Service
+from votequorum.events import VotequorumError
 from votequorum.lib import VotequorumLib
-from votequorum.service import VotequorumError, VotequorumService
+from votequorum.service import VotequorumService
 from votequorum.settings import NodelistEntry, QdeviceSettings, VotequorumSettings
 
 if TYPE_CHECKING:

@@ -38,7 +38,7 @@ back, never overwrites our flags (a stale copy would resurrect a withdrawn qdevi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from totem.ringid import RingId
@@ -47,8 +47,17 @@ from totem.services.cmap.store import ValueType
 from totem.srp.events import LogLevel
 from votequorum import calc
 from votequorum.calc import NodeState, NodeVotes, QuorumOptions, QuorumState
+from votequorum.events import (
+    EvTrackingBarrierChanged,
+    ExpectedVotesChanged,
+    NodeListNotification,
+    QdeviceRegistration,
+    QuorumChanged,
+    VotequorumError,
+    VotequorumEvent,
+)
 from votequorum.settings import ResolvedSettings, VotequorumSettings, resolve_settings
-from votequorum.status import InfoFlags, NodeStatus, VotequorumStatus
+from votequorum.status import NodeStatus, VotequorumStatus, node_status, status_dict
 from votequorum.wire import (
     QDEVICE_NODEID,
     VOTEQUORUM_SERVICE_ID,
@@ -66,16 +75,7 @@ from votequorum.wire import (
     encode_body,
 )
 
-__all__ = [
-    "EvTrackingBarrierChanged",
-    "ExpectedVotesChanged",
-    "NodeListNotification",
-    "QdeviceRegistration",
-    "QuorumChanged",
-    "VotequorumError",
-    "VotequorumEvent",
-    "VotequorumService",
-]
+__all__ = ["VotequorumService"]
 
 QuorumCallback = Callable[[Sequence[int], bool, RingId], None]
 _ZERO_RING = RingId(0, 0)
@@ -87,77 +87,6 @@ _QDEVICE_FLAGS = (
     | NodeFlags.QDEVICE_MASTER_WINS
 )
 """The flags a node's quorum device sets by its polls (the rest follow the ring)."""
-
-
-class VotequorumError(Exception):
-    """A library call was refused. ``str()`` is what corosync-quorumtool prints."""
-
-    def __init__(self, message: str, cs_error: str | None = None, detail: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.cs_error = cs_error
-        """corosync's error name (``CS_ERR_INVALID_PARAM``...); None for argument errors."""
-        self.detail = detail
-        """Why, in words."""
-
-    def __str__(self) -> str:
-        return self.message if not self.detail else f"{self.message} ({self.detail})"
-
-
-@dataclass(frozen=True, slots=True)
-class QuorumChanged:
-    """The quorum view votequorum reported to the quorum service (after sync or on change)."""
-
-    quorate: bool
-    ring_id: RingId
-    members: tuple[int, ...]
-    quorum: int
-    total_votes: int
-    expected_votes: int
-
-
-@dataclass(frozen=True, slots=True)
-class ExpectedVotesChanged:
-    """The expected-votes notification of libvotequorum."""
-
-    expected_votes: int
-
-
-@dataclass(frozen=True, slots=True)
-class EvTrackingBarrierChanged:
-    """expected_votes_tracking: persist ``value`` in ``<state_dir>/ev_tracking``."""
-
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
-class QdeviceRegistration:
-    """The answer to :meth:`VotequorumService.qdevice_register`, once the cluster saw it."""
-
-    name: str
-    error: str | None
-    """None on success, else corosync's error name (``CS_ERR_EXIST``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class NodeListNotification:
-    """libvotequorum's node list callback: the ring being synchronised and its members.
-
-    Sent once per sync round from ``sync_process``, as ``votequorum_sync_process`` sends
-    ``votequorum_exec_send_nodelist_notification``; a quorum device polls with this ring id.
-    """
-
-    ring_id: RingId
-    members: tuple[int, ...]
-
-
-VotequorumEvent = (
-    QuorumChanged
-    | ExpectedVotesChanged
-    | EvTrackingBarrierChanged
-    | QdeviceRegistration
-    | NodeListNotification
-)
 
 
 class VotequorumService(Service):
@@ -719,59 +648,21 @@ class VotequorumService(Service):
 
     def qdevice_unregister(self, name: str) -> None:
         """``corosync-quorumtool -f`` / qdevice shutdown."""
-        if not self._me.flags & NodeFlags.QDEVICE_REGISTERED:
-            raise VotequorumError(
-                "Unable to unregister quorum device: CS_ERR_NOT_EXIST", "CS_ERR_NOT_EXIST"
-            )
-        if name != self._qdevice_name:
-            raise VotequorumError(
-                "Unable to unregister quorum device: CS_ERR_INVALID_PARAM", "CS_ERR_INVALID_PARAM"
-            )
+        self._check_qdevice_call("unregister quorum device", name, operate=False)
         self._qdevice_deadline = None
         self._sync_wait_for_poll = False
-        gone = (
-            NodeFlags.QDEVICE_REGISTERED
-            | NodeFlags.QDEVICE_ALIVE
-            | NodeFlags.QDEVICE_CAST_VOTE
-            | NodeFlags.QDEVICE_MASTER_WINS
-        )
-        self._set_my_flags(self._me.flags & ~gone)
+        self._set_my_flags(self._me.flags & ~_QDEVICE_FLAGS)
         self._send_nodeinfo(self._us)
         self._send(QdeviceReg(QdeviceOperation.UNREGISTER, name))
 
     def qdevice_update(self, oldname: str, newname: str) -> None:
         """Rename the registered quorum device cluster-wide."""
-        if not self._me.flags & NodeFlags.QDEVICE_REGISTERED:
-            raise VotequorumError(
-                "Unable to update quorum device: CS_ERR_NOT_EXIST", "CS_ERR_NOT_EXIST"
-            )
-        if oldname != self._qdevice_name:
-            raise VotequorumError(
-                "Unable to update quorum device: CS_ERR_INVALID_PARAM", "CS_ERR_INVALID_PARAM"
-            )
+        self._check_qdevice_call("update quorum device", oldname, operate=False)
         self._send(QdeviceReconfigure(oldname, newname))
 
     def qdevice_poll(self, name: str, cast_vote: bool, ring_id: RingId, now: float) -> None:
         """The device is alive and (does not) cast its vote for ``ring_id``."""
-        if not self._qdevice_can_operate:
-            raise VotequorumError("Unable to poll quorum device: CS_ERR_ACCESS", "CS_ERR_ACCESS")
-        if not self._me.flags & NodeFlags.QDEVICE_REGISTERED:
-            raise VotequorumError(
-                "Unable to poll quorum device: CS_ERR_NOT_EXIST", "CS_ERR_NOT_EXIST"
-            )
-        if ring_id != self._quorum_ring:
-            self._log(
-                LogLevel.DEBUG,
-                f"Received poll ring id ({ring_id}) != last sync ring id "
-                f"({self._quorum_ring}). Ignoring poll call.",
-            )
-            raise VotequorumError(
-                "Unable to poll quorum device: CS_ERR_MESSAGE_ERROR", "CS_ERR_MESSAGE_ERROR"
-            )
-        if name != self._qdevice_name:
-            raise VotequorumError(
-                "Unable to poll quorum device: CS_ERR_INVALID_PARAM", "CS_ERR_INVALID_PARAM"
-            )
+        self._check_qdevice_call("poll quorum device", name, ring_id=ring_id)
         old = self._me.flags
         flags = old | NodeFlags.QDEVICE_ALIVE
         if cast_vote:
@@ -787,18 +678,7 @@ class VotequorumService(Service):
 
     def qdevice_master_wins(self, name: str, allow: bool) -> None:
         """The device's algorithm lets the partition holding the "master" win."""
-        if not self._qdevice_can_operate:
-            raise VotequorumError(
-                "Unable to set qdevice master wins: CS_ERR_ACCESS", "CS_ERR_ACCESS"
-            )
-        if not self._me.flags & NodeFlags.QDEVICE_REGISTERED:
-            raise VotequorumError(
-                "Unable to set qdevice master wins: CS_ERR_NOT_EXIST", "CS_ERR_NOT_EXIST"
-            )
-        if name != self._qdevice_name:
-            raise VotequorumError(
-                "Unable to set qdevice master wins: CS_ERR_INVALID_PARAM", "CS_ERR_INVALID_PARAM"
-            )
+        self._check_qdevice_call("set qdevice master wins", name)
         old = self._me.flags
         flags = (
             old | NodeFlags.QDEVICE_MASTER_WINS if allow else old & ~NodeFlags.QDEVICE_MASTER_WINS
@@ -808,46 +688,40 @@ class VotequorumService(Service):
             self._send_nodeinfo(self._us)
         self._options = replace(self._options, qdevice_master_wins=allow)
 
+    def _check_qdevice_call(
+        self, action: str, name: str, *, operate: bool = True, ring_id: RingId | None = None
+    ) -> None:
+        """Refuse a device call as corosync's library handlers do, in their order of checks.
+
+        ``CS_ERR_ACCESS`` when the configuration forbids a device (``operate``), then
+        ``CS_ERR_NOT_EXIST`` when none is registered, ``CS_ERR_MESSAGE_ERROR`` for a poll of
+        another ring than the last synchronised one, ``CS_ERR_INVALID_PARAM`` for another name.
+        """
+        error = None
+        if operate and not self._qdevice_can_operate:
+            error = "CS_ERR_ACCESS"
+        elif not self._me.flags & NodeFlags.QDEVICE_REGISTERED:
+            error = "CS_ERR_NOT_EXIST"
+        elif ring_id is not None and ring_id != self._quorum_ring:
+            self._log(
+                LogLevel.DEBUG,
+                f"Received poll ring id ({ring_id}) != last sync ring id "
+                f"({self._quorum_ring}). Ignoring poll call.",
+            )
+            error = "CS_ERR_MESSAGE_ERROR"
+        elif name != self._qdevice_name:
+            error = "CS_ERR_INVALID_PARAM"
+        if error is not None:
+            raise VotequorumError(f"Unable to {action}: {error}", error)
+
     # ==== status =============================================================================
     def getinfo(self, node_id: int) -> NodeStatus | None:
         """``votequorum_getinfo``; node 0 means this node. None if the node is unknown."""
-        if node_id == QDEVICE_NODEID:
-            node_id = self._us
-        node = self._nodes.get(node_id)
+        node = self._nodes.get(self._us if node_id == QDEVICE_NODEID else node_id)
         if node is None:
             return None
-        highest = 0
-        total = 0
-        for other in self._nodes.values():
-            if other.state is NodeState.MEMBER:
-                highest = max(highest, other.expected_votes)
-                total += other.votes
-        if node.flags & NodeFlags.QDEVICE_CAST_VOTE:
-            total += self._qdevice_votes
-        flags = InfoFlags(0)
-        opts = self._options
-        if opts.two_node:
-            flags |= InfoFlags.TWONODE
-        if self._quorate:
-            flags |= InfoFlags.QUORATE
-        if opts.wait_for_all:
-            flags |= InfoFlags.WAIT_FOR_ALL
-        if opts.last_man_standing:
-            flags |= InfoFlags.LAST_MAN_STANDING
-        if opts.auto_tie_breaker.enabled:
-            flags |= InfoFlags.AUTO_TIE_BREAKER
-        if opts.allow_downscale:
-            flags |= InfoFlags.ALLOW_DOWNSCALE
-        for node_flag, info_flag in (
-            (NodeFlags.QDEVICE_REGISTERED, InfoFlags.QDEVICE_REGISTERED),
-            (NodeFlags.QDEVICE_ALIVE, InfoFlags.QDEVICE_ALIVE),
-            (NodeFlags.QDEVICE_CAST_VOTE, InfoFlags.QDEVICE_CAST_VOTE),
-            (NodeFlags.QDEVICE_MASTER_WINS, InfoFlags.QDEVICE_MASTER_WINS),
-        ):
-            if node.flags & node_flag:
-                flags |= info_flag
-        return NodeStatus(
-            node.node_id, node.state, node.votes, node.expected_votes, flags, highest, total
+        return node_status(
+            node, self._nodes.values(), self._options, self._quorate, self._qdevice_votes
         )
 
     def snapshot(self) -> VotequorumStatus:
@@ -874,29 +748,7 @@ class VotequorumService(Service):
         )
 
     def status(self) -> dict[str, Any]:
-        snap = self.snapshot()
-        return {
-            "node_id": snap.node_id,
-            "ring_id": str(snap.ring_id),
-            "quorate": snap.quorate,
-            "expected_votes": snap.expected_votes,
-            "highest_expected": snap.highest_expected,
-            "total_votes": snap.total_votes,
-            "quorum": snap.quorum,
-            "flags": list(snap.flag_words),
-            "members": list(snap.members),
-            "nodes": [
-                {
-                    "node_id": n.node_id,
-                    "state": n.state.name,
-                    "votes": n.votes,
-                    "expected_votes": n.expected_votes,
-                }
-                for n in snap.nodes
-            ],
-            "qdevice": {"name": snap.qdevice_name, "votes": snap.qdevice_votes},
-            "counters": dict(self.counters),
-        }
+        return status_dict(self.snapshot(), self.counters)
 
     def events(self) -> list[Any]:
         events, self._events = self._events, []

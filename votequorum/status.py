@@ -10,12 +10,23 @@ without asking anything else.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from totem.ringid import RingId
-from votequorum.calc import NodeState
+from votequorum.calc import NodeState, NodeVotes, QuorumOptions
+from votequorum.wire import NodeFlags
 
-__all__ = ["FLAG_WORDS", "InfoFlags", "NodeStatus", "VotequorumStatus"]
+__all__ = [
+    "FLAG_WORDS",
+    "InfoFlags",
+    "NodeStatus",
+    "VotequorumStatus",
+    "info_flags",
+    "node_status",
+    "status_dict",
+]
 
 
 class InfoFlags(enum.IntFlag):
@@ -90,3 +101,88 @@ class VotequorumStatus:
     @property
     def flag_words(self) -> tuple[str, ...]:
         return tuple(word for flag, word in FLAG_WORDS if self.flags & flag)
+
+
+_QDEVICE_INFO_FLAGS = (
+    (NodeFlags.QDEVICE_REGISTERED, InfoFlags.QDEVICE_REGISTERED),
+    (NodeFlags.QDEVICE_ALIVE, InfoFlags.QDEVICE_ALIVE),
+    (NodeFlags.QDEVICE_CAST_VOTE, InfoFlags.QDEVICE_CAST_VOTE),
+    (NodeFlags.QDEVICE_MASTER_WINS, InfoFlags.QDEVICE_MASTER_WINS),
+)
+
+
+def info_flags(options: QuorumOptions, quorate: bool, node_flags: int) -> InfoFlags:
+    """getinfo's flags: the cluster-wide options, quorate, and the node's qdevice flags."""
+    flags = InfoFlags(0)
+    for enabled, info_flag in (
+        (options.two_node, InfoFlags.TWONODE),
+        (quorate, InfoFlags.QUORATE),
+        (options.wait_for_all, InfoFlags.WAIT_FOR_ALL),
+        (options.last_man_standing, InfoFlags.LAST_MAN_STANDING),
+        (options.auto_tie_breaker.enabled, InfoFlags.AUTO_TIE_BREAKER),
+        (options.allow_downscale, InfoFlags.ALLOW_DOWNSCALE),
+    ):
+        if enabled:
+            flags |= info_flag
+    for node_flag, info_flag in _QDEVICE_INFO_FLAGS:
+        if node_flags & node_flag:
+            flags |= info_flag
+    return flags
+
+
+def node_status(
+    node: NodeVotes,
+    nodes: Iterable[NodeVotes],
+    options: QuorumOptions,
+    quorate: bool,
+    qdevice_votes: int,
+) -> NodeStatus:
+    """``votequorum_getinfo`` for ``node`` among ``nodes``.
+
+    As corosync's getinfo library handler computes it: the highest expected votes and
+    the total votes count the members only; the quorum device's votes are added when
+    ``node``'s device casts its vote.
+    """
+    highest = 0
+    total = 0
+    for other in nodes:
+        if other.state is NodeState.MEMBER:
+            highest = max(highest, other.expected_votes)
+            total += other.votes
+    if node.flags & NodeFlags.QDEVICE_CAST_VOTE:
+        total += qdevice_votes
+    return NodeStatus(
+        node.node_id,
+        node.state,
+        node.votes,
+        node.expected_votes,
+        info_flags(options, quorate, node.flags),
+        highest,
+        total,
+    )
+
+
+def status_dict(snap: VotequorumStatus, counters: dict[str, int]) -> dict[str, Any]:
+    """The JSON form of a snapshot (``pycorosync-quorumtool --json``, the control socket)."""
+    return {
+        "node_id": snap.node_id,
+        "ring_id": str(snap.ring_id),
+        "quorate": snap.quorate,
+        "expected_votes": snap.expected_votes,
+        "highest_expected": snap.highest_expected,
+        "total_votes": snap.total_votes,
+        "quorum": snap.quorum,
+        "flags": list(snap.flag_words),
+        "members": list(snap.members),
+        "nodes": [
+            {
+                "node_id": n.node_id,
+                "state": n.state.name,
+                "votes": n.votes,
+                "expected_votes": n.expected_votes,
+            }
+            for n in snap.nodes
+        ],
+        "qdevice": {"name": snap.qdevice_name, "votes": snap.qdevice_votes},
+        "counters": dict(counters),
+    }

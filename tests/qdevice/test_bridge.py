@@ -9,17 +9,17 @@ from qnetd.protocol.constants import DecisionAlgorithm
 from totem.ringid import RingId
 from totem.sync import SyncCompleted
 from votequorum.calc import NodeState
-from votequorum.qdevice.bridge import BridgeState, VotequorumBridge
-from votequorum.qdevice.events import ClientState, Connect, Poll, Stopped
-from votequorum.qdevice.net_client import QdeviceNetClient
-from votequorum.qdevice.requests import QuorumNode
-from votequorum.service import (
+from votequorum.events import (
     ExpectedVotesChanged,
     NodeListNotification,
     QdeviceRegistration,
     QuorumChanged,
     VotequorumError,
 )
+from votequorum.qdevice.bridge import BridgeState, VotequorumBridge
+from votequorum.qdevice.events import ClientState, Connect, Poll, Stopped
+from votequorum.qdevice.net_client import QdeviceNetClient
+from votequorum.qdevice.requests import QuorumNode
 from votequorum.status import InfoFlags, NodeStatus, VotequorumStatus
 
 from .fullstack import FullStack, corosync_conf

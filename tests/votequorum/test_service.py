@@ -14,13 +14,13 @@ from totem.service import Service
 from totem.services import EXEC_GROUP, QuorumService, encode_exec
 from totem.srp.events import LogLevel
 from votequorum.calc import NodeState
-from votequorum.service import (
+from votequorum.events import (
     EvTrackingBarrierChanged,
     QdeviceRegistration,
     QuorumChanged,
     VotequorumError,
-    VotequorumService,
 )
+from votequorum.service import VotequorumService
 from votequorum.settings import NodelistEntry, QdeviceSettings, VotequorumSettings
 from votequorum.status import InfoFlags
 

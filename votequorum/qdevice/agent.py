@@ -28,6 +28,12 @@ from typing import Any
 from totem.node.agents import AgentReload
 from totem.node.logsys import emit
 from totem.srp.events import LogLevel, LogRecord
+from votequorum.events import (
+    ExpectedVotesChanged,
+    NodeListNotification,
+    QdeviceRegistration,
+    QuorumChanged,
+)
 from votequorum.qdevice.bridge import VotequorumBridge
 from votequorum.qdevice.driver import ClientDriver
 from votequorum.qdevice.events import (
@@ -44,13 +50,7 @@ from votequorum.qdevice.settings import (
     settings_from_config,
 )
 from votequorum.qdevice.status import render_status, snapshot, status_json
-from votequorum.service import (
-    ExpectedVotesChanged,
-    NodeListNotification,
-    QdeviceRegistration,
-    QuorumChanged,
-    VotequorumService,
-)
+from votequorum.service import VotequorumService
 
 __all__ = ["QdeviceAgent", "agent_factory"]
 

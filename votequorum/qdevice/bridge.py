@@ -16,10 +16,10 @@ votes.
 :class:`~votequorum.qdevice.net_client.QdeviceNetClient`:
 
 * :meth:`start`: ``qdevice_register``; the client starts when the registration is delivered
-  (:class:`~votequorum.service.QdeviceRegistration`), after ``qdevice_master_wins``;
+  (:class:`~votequorum.events.QdeviceRegistration`), after ``qdevice_master_wins``;
 * :meth:`on_event`: votequorum's events become the client's callbacks
-  (:class:`~votequorum.service.NodeListNotification`, :class:`~votequorum.service.QuorumChanged`
-  with every node's state, :class:`~votequorum.service.ExpectedVotesChanged`);
+  (:class:`~votequorum.events.NodeListNotification`, :class:`~votequorum.events.QuorumChanged`
+  with every node's state, :class:`~votequorum.events.ExpectedVotesChanged`);
 * :meth:`execute`: the client's :class:`~votequorum.qdevice.events.Poll` outputs become
   ``qdevice_poll`` calls; the rest is returned for the network driver;
 * :meth:`stop`: the client stops and the device is unregistered.
@@ -33,16 +33,16 @@ from typing import Any, Protocol
 
 from totem.ringid import RingId
 from totem.srp.events import LogLevel, LogRecord
-from votequorum.qdevice.events import Output, Poll
-from votequorum.qdevice.net_client import QdeviceNetClient
-from votequorum.qdevice.requests import QuorumNode
-from votequorum.service import (
+from votequorum.events import (
     ExpectedVotesChanged,
     NodeListNotification,
     QdeviceRegistration,
     QuorumChanged,
     VotequorumError,
 )
+from votequorum.qdevice.events import Output, Poll
+from votequorum.qdevice.net_client import QdeviceNetClient
+from votequorum.qdevice.requests import QuorumNode
 from votequorum.status import NodeStatus, VotequorumStatus
 
 __all__ = ["BridgeState", "VotequorumApi", "VotequorumBridge"]
