@@ -30,9 +30,9 @@ from totem.config import CorosyncConfig, NodeConfig
 from totem.knet.layer import KnetLayer
 from totem.net.layer import NetLayer
 from totem.node.assemble import build_net, settings_from_config
-from totem.node.services import ENTRY_POINT_GROUP, ServiceContext
+from totem.node.services import ENTRY_POINT_GROUP
 from totem.node.stack import NodeStack
-from totem.service import Service
+from totem.service import Service, ServiceContext
 from totem.srp.events import Delivery
 from totem.srp.settings import SrpSettings
 from totem.srp.state import Datagram

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from totem.ipc.engine import LibConnection, LibHandler
 from totem.ringid import RingId
 from totem.srp.events import ConfigurationChange, LogLevel
 
-__all__ = ["Service", "ServiceHost"]
+if TYPE_CHECKING:
+    from totem.config.model import CorosyncConfig, NodeConfig
+
+__all__ = ["Service", "ServiceContext", "ServiceFactory", "ServiceHost"]
 
 
 class ServiceHost(Protocol):
@@ -138,3 +142,17 @@ class Service(abc.ABC):
         raises ``ValueError`` with an operator-facing message to refuse.
         """
         return {}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    """What a service factory may read: the configuration and who we are."""
+
+    config: CorosyncConfig
+    local_node: NodeConfig
+    daemon: Any = None
+    """The running daemon (for services that must act on it, e.g. cfg shutdown); None in tests."""
+
+
+class ServiceFactory(Protocol):
+    def __call__(self, context: ServiceContext) -> Service | None: ...

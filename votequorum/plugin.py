@@ -32,7 +32,7 @@ from votequorum.settings import NodelistEntry, QdeviceSettings, VotequorumSettin
 
 if TYPE_CHECKING:
     from totem.config import CorosyncConfig
-    from totem.node.services import ServiceContext
+    from totem.service import ServiceContext
 
 __all__ = ["ConfiguredVotequorum", "service_factory", "settings_from_config"]
 

@@ -26,6 +26,7 @@ from totem.services.cfg import CfgService
 from totem.services.cfg_lib import LinkStatus, NodeStatus
 from totem.services.cmap import CmapService
 from totem.services.cpg import CpgService
+from totem.services.cpg.lib import CpgLib
 from votequorum.plugin import ConfiguredVotequorum
 from votequorum.settings import VotequorumSettings
 
@@ -97,7 +98,7 @@ def node(tmp_path: Path) -> dict[str, Service]:
     services: list[Service] = [
         CmapService(config=config, local_node=local),
         cfg,
-        CpgService(),
+        CpgService(library=CpgLib),
         QuorumService(),
         ConfiguredVotequorum(VotequorumSettings.from_nodes([1]), {1: "node1"}),
     ]

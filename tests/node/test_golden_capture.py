@@ -16,7 +16,8 @@ from tests.fixtures import PCAP
 from tests.pcap import read_udp
 from totem.config import parse_text
 from totem.node.assemble import build_stack
-from totem.node.services import ServiceContext, load_services
+from totem.node.services import load_services
+from totem.service import ServiceContext
 from totem.wire import Mcast, decode
 
 CAPTURE = PCAP / "udpu-3node-join-steady-fail.pcap"

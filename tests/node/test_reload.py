@@ -38,7 +38,7 @@ from totem.node.reload import (
     plan_reload,
     read_only_changes,
 )
-from totem.node.services import ServiceContext
+from totem.service import ServiceContext
 from totem.services.cfg import (
     CfgReloadRequested,
     CfgService,

@@ -11,7 +11,8 @@ import pytest
 
 from totem.config import parse_text
 from totem.node.daemon import load_agents
-from totem.node.services import ServiceContext, load_services
+from totem.node.services import load_services
+from totem.service import ServiceContext
 from votequorum.qdevice.agent import QdeviceAgent, agent_factory
 
 from .fullstack import corosync_conf

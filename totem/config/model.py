@@ -21,10 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from totem.config.timers import TotemTimers
+from typing import Literal
 
 __all__ = [
     "AUTHKEY_ENV",
@@ -52,6 +49,7 @@ __all__ = [
     "SystemConfig",
     "TieBreaker",
     "TotemConfig",
+    "TotemTimers",
     "Transport",
 ]
 
@@ -102,6 +100,93 @@ class InterfaceConfig:
     knet_transport: str | None = None
     """``udp`` (``sctp`` is refused: pycorosync speaks knet over UDP only)."""
     line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TotemTimers:
+    """Effective timers (ms) and counts, as in cmap ``runtime.config.totem.*``."""
+
+    token: int
+    token_retransmit: int
+    hold: int
+    token_retransmits_before_loss_const: int
+    join: int
+    send_join: int
+    consensus: int
+    merge: int
+    downcheck: int
+    fail_recv_const: int
+    seqno_unchanged_const: int
+    miss_count_const: int
+    max_network_delay: int
+    window_size: int
+    max_messages: int
+    token_warning: int
+    """Percent of ``token`` after which "Token has not been received" is logged; 0 = off."""
+    heartbeat_failures_allowed: int
+    rrp_problem_count_timeout: int
+    rrp_problem_count_threshold: int
+    rrp_problem_count_mcast_threshold: int
+    rrp_token_expired_timeout: int
+    rrp_autorecovery_check_timeout: int
+
+    # --- seconds, for the sans-IO cores whose clock is a float in seconds ---
+    @property
+    def token_s(self) -> float:
+        return self.token / 1000.0
+
+    @property
+    def token_retransmit_s(self) -> float:
+        return self.token_retransmit / 1000.0
+
+    @property
+    def hold_s(self) -> float:
+        return self.hold / 1000.0
+
+    @property
+    def join_s(self) -> float:
+        return self.join / 1000.0
+
+    @property
+    def send_join_s(self) -> float:
+        return self.send_join / 1000.0
+
+    @property
+    def consensus_s(self) -> float:
+        return self.consensus / 1000.0
+
+    @property
+    def merge_s(self) -> float:
+        return self.merge / 1000.0
+
+    @property
+    def downcheck_s(self) -> float:
+        return self.downcheck / 1000.0
+
+    @property
+    def max_network_delay_s(self) -> float:
+        return self.max_network_delay / 1000.0
+
+    @property
+    def rrp_problem_count_timeout_s(self) -> float:
+        return self.rrp_problem_count_timeout / 1000.0
+
+    @property
+    def rrp_token_expired_timeout_s(self) -> float:
+        return self.rrp_token_expired_timeout / 1000.0
+
+    @property
+    def rrp_autorecovery_check_timeout_s(self) -> float:
+        return self.rrp_autorecovery_check_timeout / 1000.0
+
+    @property
+    def token_warning_ms(self) -> int:
+        """When the "token not received" warning fires (0 = disabled), u32 as corosync."""
+        return ((self.token_warning * self.token) & 0xFFFFFFFF) // 100
+
+    @property
+    def token_warning_s(self) -> float:
+        return self.token_warning_ms / 1000.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from totem.config.model import TotemConfig
+from totem.config.model import TotemConfig, TotemTimers
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -103,93 +100,6 @@ def _or_default(value: int | None, default: int) -> int:
 def _or_default_zero_ok(value: int | None, default: int) -> int:
     """Absent -> default; 0 is kept (``allow_zero_value = 1``)."""
     return default if value is None else value
-
-
-@dataclass(frozen=True, slots=True)
-class TotemTimers:
-    """Effective timers (ms) and counts, as in cmap ``runtime.config.totem.*``."""
-
-    token: int
-    token_retransmit: int
-    hold: int
-    token_retransmits_before_loss_const: int
-    join: int
-    send_join: int
-    consensus: int
-    merge: int
-    downcheck: int
-    fail_recv_const: int
-    seqno_unchanged_const: int
-    miss_count_const: int
-    max_network_delay: int
-    window_size: int
-    max_messages: int
-    token_warning: int
-    """Percent of ``token`` after which "Token has not been received" is logged; 0 = off."""
-    heartbeat_failures_allowed: int
-    rrp_problem_count_timeout: int
-    rrp_problem_count_threshold: int
-    rrp_problem_count_mcast_threshold: int
-    rrp_token_expired_timeout: int
-    rrp_autorecovery_check_timeout: int
-
-    # --- seconds, for the sans-IO cores whose clock is a float in seconds ---
-    @property
-    def token_s(self) -> float:
-        return self.token / 1000.0
-
-    @property
-    def token_retransmit_s(self) -> float:
-        return self.token_retransmit / 1000.0
-
-    @property
-    def hold_s(self) -> float:
-        return self.hold / 1000.0
-
-    @property
-    def join_s(self) -> float:
-        return self.join / 1000.0
-
-    @property
-    def send_join_s(self) -> float:
-        return self.send_join / 1000.0
-
-    @property
-    def consensus_s(self) -> float:
-        return self.consensus / 1000.0
-
-    @property
-    def merge_s(self) -> float:
-        return self.merge / 1000.0
-
-    @property
-    def downcheck_s(self) -> float:
-        return self.downcheck / 1000.0
-
-    @property
-    def max_network_delay_s(self) -> float:
-        return self.max_network_delay / 1000.0
-
-    @property
-    def rrp_problem_count_timeout_s(self) -> float:
-        return self.rrp_problem_count_timeout / 1000.0
-
-    @property
-    def rrp_token_expired_timeout_s(self) -> float:
-        return self.rrp_token_expired_timeout / 1000.0
-
-    @property
-    def rrp_autorecovery_check_timeout_s(self) -> float:
-        return self.rrp_autorecovery_check_timeout / 1000.0
-
-    @property
-    def token_warning_ms(self) -> int:
-        """When the "token not received" warning fires (0 = disabled), u32 as corosync."""
-        return _as_u32(self.token_warning * self.token) // 100
-
-    @property
-    def token_warning_s(self) -> float:
-        return self.token_warning_ms / 1000.0
 
 
 def compute_timers(totem: TotemConfig, member_count: int) -> TotemTimers:

@@ -66,9 +66,10 @@ from totem.node.driver import NodeDriver
 from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
-from totem.node.services import ServiceContext, load_services
+from totem.node.services import load_services
 from totem.node.stack import NodeStack
 from totem.ringid import RingId
+from totem.service import ServiceContext
 from totem.services.cfg import (
     CfgCryptoReconfig,
     CfgKilled,

@@ -8,32 +8,12 @@ never imports a service package.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-
 from totem.node.entrypoints import entry_points
-from totem.service import Service
-
-if TYPE_CHECKING:
-    from totem.config import CorosyncConfig, NodeConfig
+from totem.service import Service, ServiceContext, ServiceFactory
 
 __all__ = ["ENTRY_POINT_GROUP", "ServiceContext", "ServiceFactory", "load_services"]
 
 ENTRY_POINT_GROUP = "pycorosync.services"
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceContext:
-    """What a service factory may read: the configuration and who we are."""
-
-    config: CorosyncConfig
-    local_node: NodeConfig
-    daemon: Any = None
-    """The running daemon (for services that must act on it, e.g. cfg shutdown); None in tests."""
-
-
-class ServiceFactory(Protocol):
-    def __call__(self, context: ServiceContext) -> Service | None: ...
 
 
 def load_services(context: ServiceContext, group: str = ENTRY_POINT_GROUP) -> list[Service]:

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from totem.services.cfg import CfgService
 from totem.services.cmap import CmapService
 from totem.services.cpg import CpgService
+from totem.services.cpg.service import CpgLibrary
 from totem.services.quorum import QuorumService
 
 if TYPE_CHECKING:
-    from totem.node.services import ServiceContext
+    from totem.service import ServiceContext
 
 __all__ = ["cfg_factory", "cmap_factory", "cpg_factory", "quorum_factory"]
 
@@ -43,7 +44,14 @@ def cpg_factory(context: ServiceContext) -> CpgService:
         node = config.node_by_id(node_id)
         return node.addresses[0] if node is not None else ""
 
-    return CpgService(ifaces_print=ifaces_print)
+    return CpgService(ifaces_print=ifaces_print, library=_cpg_library)
+
+
+def _cpg_library(service: CpgService) -> CpgLibrary:
+    """libcpg's handlers, imported when the IPC layer first asks for them."""
+    from totem.services.cpg.lib import CpgLib
+
+    return CpgLib(service)
 
 
 def quorum_factory(context: ServiceContext) -> QuorumService:

@@ -132,6 +132,20 @@ class CpgEventSink(Protocol):
     def event(self, event: CpgEvent) -> None: ...
 
 
+class CpgLibrary(Protocol):
+    """libcpg's side of the service (``totem.services.cpg.lib.CpgLib``), built by the node."""
+
+    def handlers(self) -> Sequence[LibHandler]: ...
+
+    def lib_init(self, conn: LibConnection) -> None: ...
+
+    def lib_exit(self, conn: LibConnection) -> None: ...
+
+
+CpgLibraryFactory = Callable[["CpgService"], CpgLibrary]
+"""Builds the library over a service; the node passes one (:mod:`totem.services.factories`)."""
+
+
 class _SyncState(enum.Enum):
     DOWNLIST = 0
     JOINLIST = 1
@@ -187,7 +201,11 @@ class CpgService(Service):
     sync_participant = True
     ipc_name = "cpg"
 
-    def __init__(self, ifaces_print: Callable[[int], str] | None = None) -> None:
+    def __init__(
+        self,
+        ifaces_print: Callable[[int], str] | None = None,
+        library: CpgLibraryFactory | None = None,
+    ) -> None:
         super().__init__()
         self._ifaces_print = ifaces_print or str
         self._table = ProcessTable()
@@ -205,27 +223,30 @@ class CpgService(Service):
         self._downlist_old_members = 0
         self._last_sync_ring_id = RingId(0, 0)
         self._joinlist_messages: list[tuple[int, int, bytes]] = []  # newest entry first
-        self._lib: Any = None
+        self._library_factory = library
+        self._lib: CpgLibrary | None = None
 
     # --- library (libcpg over IPC: totem.services.cpg.lib) -------------------------------------
-    def _library(self) -> Any:
+    def _library(self) -> CpgLibrary | None:
         """Built on first use, after the node has set its own event sink (the control
-        socket), which the library then passes on to."""
-        if self._lib is None:
-            from totem.services.cpg.lib import CpgLib
-
-            self._lib = CpgLib(self)
+        socket), which the library then passes on to. None without a library factory."""
+        if self._lib is None and self._library_factory is not None:
+            self._lib = self._library_factory(self)
         return self._lib
 
     def lib_handlers(self) -> Sequence[LibHandler]:
-        handlers: list[LibHandler] = self._library().handlers()
-        return handlers
+        lib = self._library()
+        return () if lib is None else lib.handlers()
 
     def lib_init(self, conn: LibConnection) -> None:
-        self._library().lib_init(conn)
+        lib = self._library()
+        if lib is not None:
+            lib.lib_init(conn)
 
     def lib_exit(self, conn: LibConnection) -> None:
-        self._library().lib_exit(conn)
+        lib = self._library()
+        if lib is not None:
+            lib.lib_exit(conn)
 
     # --- plumbing ------------------------------------------------------------------------------
     @property
