@@ -381,7 +381,7 @@ class Daemon:
                     cfg.request_crypto_phase(1)
         self.config = plan.config
         self.local_node = plan.local_node
-        self._reconfigure_logging()
+        self.reconfigure_logging()
         self.agents.config_reloaded(plan.config)
         self.reloads["accepted"] += 1
         summary = plan.summary()
@@ -416,7 +416,7 @@ class Daemon:
             if isinstance(transport, UdpuTransport):
                 transport.block_unlisted_ips = config.totem.block_unlisted_ips
 
-    def _reconfigure_logging(self) -> None:
+    def reconfigure_logging(self) -> None:
         logging = self.config.logging
         logfile = logging.logfile if logging.to_logfile else None
         try:

@@ -29,16 +29,22 @@ Two daemons in one network namespace cannot both serve: the second one stops wit
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from totem.config import CorosyncConfig, NodeConfig
 from totem.ipc.server import IpcServer, IpcService
 from totem.ipc.setup import Credentials, corosync_access_allowed
 from totem.ipc.wire import CsError, IpcType
 from totem.knet.layer import KnetLayer
+from totem.node.agents import AgentSet
+from totem.node.assemble import Transport
+from totem.node.driver import NodeDriver
 from totem.node.knet_status import knet_cmap_stats, knet_node_status
 from totem.node.logsys import emit
+from totem.node.stack import NodeStack
 from totem.services.cfg import CfgReloadRequested, CfgService
 from totem.services.cfg_lib import LinkStatus, NodeStatus
 from totem.services.cmap import CmapService
@@ -47,10 +53,7 @@ from totem.services.cmap.store import ValueType
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord
 from totem.sync import SyncCompleted
 
-if TYPE_CHECKING:
-    from totem.node.daemon import Daemon
-
-__all__ = ["LibqbIpc", "ipc_type_of"]
+__all__ = ["IpcDaemon", "LibqbIpc", "ipc_type_of"]
 
 QUEUE_CRITICAL = 0.75
 QUEUE_RELEASE = 0.70
@@ -92,10 +95,29 @@ def ipc_type_of(setting: str) -> IpcType:
     return IpcType.SOCKET if setting == "socket" else IpcType.SHM
 
 
+class IpcDaemon(Protocol):
+    """What the IPC layer reads of the node daemon (:class:`totem.node.daemon.Daemon`).
+
+    Attributes, not copies: a reload replaces ``config`` and ``local_node`` under us.
+    """
+
+    config: CorosyncConfig
+    local_node: NodeConfig
+    last_reload: dict[str, Any] | None
+    loop: asyncio.AbstractEventLoop
+    stack: NodeStack
+    driver: NodeDriver
+    transports: dict[int, Transport]
+    agents: AgentSet
+
+    def reconfigure_logging(self) -> None:
+        """Apply the logging section again, reopening the log file."""
+
+
 class LibqbIpc:
     """libqb IPC for one daemon (see the module docstring)."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: IpcDaemon) -> None:
         self.daemon = daemon
         stack = daemon.stack
         self.cmap = next((s for s in stack.services if isinstance(s, CmapService)), None)
@@ -298,7 +320,7 @@ class LibqbIpc:
     def _reopen_logs(self) -> bool:
         """``corosync-cfgtool -L``: reopen the log file (after a rotation)."""
         try:
-            self.daemon._reconfigure_logging()
+            self.daemon.reconfigure_logging()
         except OSError:
             return False
         return True
