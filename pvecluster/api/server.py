@@ -27,82 +27,26 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from pvecluster.api.auth import Tickets, check_password
+from pvecluster.api.auth import Tickets
+from pvecluster.api.login import (
+    COOKIE,
+    DAEMON_KEY,
+    TICKETS_KEY,
+    error_response,
+    log,
+    login,
+    read_body,
+)
 from pvecluster.api.tls import fingerprint_of_pem_file
 from pvecluster.client.cfs import CfsClient
-from totem.srp.events import LogLevel, LogRecord
+from totem.srp.events import LogLevel
 
 if TYPE_CHECKING:
-    from pvecluster.cfsd.daemon import CfsDaemon
+    from pvecluster.cfsd.host import CfsHost
 
 __all__ = ["API_PREFIX", "COOKIE", "ApiServer", "build_app"]
 
 API_PREFIX = "/api2/json"
-COOKIE = "PVEAuthCookie"
-DAEMON_KEY: web.AppKey[CfsDaemon] = web.AppKey("daemon")
-TICKETS_KEY: web.AppKey[Tickets] = web.AppKey("tickets")
-
-
-def _error(status: int, message: str, errors: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(
-        {"data": None, "message": message, "errors": errors or {}},
-        status=status,
-        reason=message.splitlines()[0] if message else None,
-    )
-
-
-def _log(message: str, level: LogLevel = LogLevel.NOTICE) -> None:
-    from pvecluster.cfsd.daemon import log_line
-
-    log_line(LogRecord(level, "pveproxy", message))
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type == "application/json":
-        data = await request.json()
-        return dict(data) if isinstance(data, dict) else {}
-    form = await request.post()
-    return {key: str(value) for key, value in form.items()}
-
-
-async def login(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON_KEY]
-    params = await _body(request)
-    username = str(params.get("username", ""))
-    password = str(params.get("password", ""))
-    peer = request.remote or "?"
-    if daemon.auth == "pam":
-        ok = username == "root@pam" and await _pam_check(daemon, password)
-    else:
-        try:
-            with open(daemon.root.passwd, encoding="utf-8") as handle:
-                stored = handle.read()
-        except OSError:
-            stored = ""
-        ok = username == "root@pam" and bool(stored) and check_password(stored, password)
-    if not ok:
-        _log(f"authentication failure; rhost={peer} user={username} msg=wrong password")
-        return _error(401, "authentication failure")
-    _log(f"successful auth for user '{username}' from {peer}")
-    tickets = request.app[TICKETS_KEY]
-    ticket = tickets.issue(time.time())
-    csrf = tickets.csrf_token(ticket)
-    return web.json_response(
-        {"data": {"ticket": ticket, "username": username, "CSRFPreventionToken": csrf}}
-    )
-
-
-async def _pam_check(daemon: CfsDaemon, password: str) -> bool:
-    """``root``'s password through PAM (``--auth pam``), in a thread (PAM may be slow)."""
-    from pvecluster.api.pam import PamUnavailable, pam_authenticate
-
-    try:
-        return await asyncio.to_thread(
-            pam_authenticate, "root", password, daemon.pam_service, daemon.pam_confdir
-        )
-    except PamUnavailable as err:
-        _log(f"PAM authentication unavailable: {err}", LogLevel.ERROR)
-        return False
 
 
 def _authorized(request: web.Request) -> bool:
@@ -123,11 +67,11 @@ async def join_info(request: web.Request) -> web.Response:
     try:
         info = await asyncio.to_thread(_with_client, daemon, join_info_of, daemon.name)
     except ClusterError as err:
-        return _error(err.status, err.message, err.errors)
+        return error_response(err.status, err.message, err.errors)
     return web.json_response({"data": info})
 
 
-def _with_client(daemon: CfsDaemon, function: Any, *args: Any, **kwargs: Any) -> Any:
+def _with_client(daemon: CfsHost, function: Any, *args: Any, **kwargs: Any) -> Any:
     with CfsClient(daemon.root) as client:
         return function(client, daemon.root, *args, **kwargs)
 
@@ -136,15 +80,15 @@ async def addnode(request: web.Request) -> web.Response:
     from pvecluster.pvecm.cluster import ClusterError, addnode_request
 
     if not _authorized(request):
-        return _error(401, "permission denied - invalid PVE ticket")
+        return error_response(401, "permission denied - invalid PVE ticket")
     daemon = request.app[DAEMON_KEY]
-    params = await _body(request)
+    params = await read_body(request)
     name = request.match_info["node"]
     try:
         result = await asyncio.to_thread(_with_client, daemon, addnode_request, name, params)
     except ClusterError as err:
-        _log(f"addnode {name} refused: {err.message}", LogLevel.WARNING)
-        return _error(err.status, err.message, err.errors)
+        log(f"addnode {name} refused: {err.message}", LogLevel.WARNING)
+        return error_response(err.status, err.message, err.errors)
     return web.json_response({"data": result})
 
 
@@ -153,17 +97,17 @@ async def delnode(request: web.Request) -> web.Response:
     from pvecluster.pvecm.cluster import delnode as do_delnode
 
     if not _authorized(request):
-        return _error(401, "permission denied - invalid PVE ticket")
+        return error_response(401, "permission denied - invalid PVE ticket")
     daemon = request.app[DAEMON_KEY]
     name = request.match_info["node"]
     try:
         await asyncio.to_thread(_with_client, daemon, do_delnode, daemon.name, name)
     except ClusterError as err:
-        return _error(err.status, err.message, err.errors)
+        return error_response(err.status, err.message, err.errors)
     return web.json_response({"data": None})
 
 
-def build_app(daemon: CfsDaemon) -> web.Application:
+def build_app(daemon: CfsHost) -> web.Application:
     """The API application, with the web panel (:mod:`pvecluster.web`) on the same server."""
     from pvecluster.web import setup_web
 
@@ -182,7 +126,7 @@ def build_app(daemon: CfsDaemon) -> web.Application:
 class ApiServer:
     """The HTTPS server of one node on ``IP:--api-port``."""
 
-    def __init__(self, daemon: CfsDaemon) -> None:
+    def __init__(self, daemon: CfsHost) -> None:
         self.daemon = daemon
         self.app = build_app(daemon)
         self.runner: web.AppRunner | None = None

@@ -43,6 +43,7 @@ from pvecluster.cfs.node import DEFAULT_VERIFY_INTERVAL, CfsNode, FsOp, OpDone
 from pvecluster.cfs.wire import DcdbOp
 from pvecluster.cfsd.engine import EngineError, EngineSupervisor
 from pvecluster.cfsd.group import GroupDriver
+from pvecluster.cfsd.host import log_line
 from pvecluster.corosync.conf import ConfError, parse_conf
 from pvecluster.corosync.propagate import plan_sync
 from pvecluster.paths import QDEVICE_CERT_TREE, NodeRoot
@@ -58,23 +59,6 @@ ENGINE_RESTART_MAX = 60.0
 ENGINE_STABLE = 60.0
 """Seconds an engine must run before a crash restarts it after the shortest delay again."""
 """Seconds the originator waits before the cluster-wide reload (pmxcfs's heuristic)."""
-_LEVEL_WORDS = {
-    LogLevel.ERROR: "crit",
-    LogLevel.WARNING: "warning",
-    LogLevel.NOTICE: "notice",
-    LogLevel.INFO: "info",
-    LogLevel.DEBUG: "debug",
-}
-
-
-def log_line(record: LogRecord) -> None:
-    """``[dcdb] notice: ...`` on standard error, as pmxcfs's syslog lines."""
-    stamp = time.strftime("%b %d %H:%M:%S")
-    level = _LEVEL_WORDS.get(record.level, "notice")
-    sys.stderr.write(
-        f"{stamp} pmxcfs[{os.getpid()}]: [{record.subsys}] {level}: {record.message}\n"
-    )
-    sys.stderr.flush()
 
 
 def atomic_write(path: str, data: bytes, mode: int) -> None:

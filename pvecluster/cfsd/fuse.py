@@ -45,7 +45,7 @@ from totem.srp.events import LogLevel
 if TYPE_CHECKING:
     import pyfuse3
 
-    from pvecluster.cfsd.daemon import CfsDaemon
+    from pvecluster.cfsd.host import CfsHost
 
 __all__ = ["CACHE_TIMEOUT", "FuseMount", "fuse_available", "start_fuse"]
 
@@ -92,7 +92,7 @@ def _private(path: str) -> bool:
     return path == "priv" or path.startswith("priv/") or "/priv/" in f"/{path}/"
 
 
-def make_operations(daemon: CfsDaemon) -> Any:
+def make_operations(daemon: CfsHost) -> Any:
     """The pyfuse3 operations of ``daemon`` (a subclass built once pyfuse3 is imported)."""
     import pyfuse3
 
@@ -372,7 +372,7 @@ def _clear_stale_mount(path: str) -> bool:
 class FuseMount:
     """One mounted filesystem: the pyfuse3 session and its request loop task."""
 
-    def __init__(self, daemon: CfsDaemon, mountpoint: str, task: asyncio.Task[None]) -> None:
+    def __init__(self, daemon: CfsHost, mountpoint: str, task: asyncio.Task[None]) -> None:
         self.daemon = daemon
         self.mountpoint = mountpoint
         self.task = task
@@ -396,7 +396,7 @@ class FuseMount:
         self.daemon.log(LogLevel.NOTICE, f"unmounted {self.mountpoint}", "fuse")
 
 
-async def start_fuse(daemon: CfsDaemon) -> FuseMount | None:
+async def start_fuse(daemon: CfsHost) -> FuseMount | None:
     """Mount at ``R/etc/pve`` when ``/dev/fuse`` and pyfuse3 are available; None otherwise."""
     global _ACTIVE
     why = fuse_available()

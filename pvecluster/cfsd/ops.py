@@ -28,7 +28,7 @@ from pvecluster.cfs.wire import DcdbOp
 from totem.node.control import ControlConnection, ControlError, ControlServer
 
 if TYPE_CHECKING:
-    from pvecluster.cfsd.daemon import CfsDaemon
+    from pvecluster.cfsd.host import CfsHost
 
 __all__ = ["ControlOps", "errno_text", "file_mode"]
 
@@ -58,7 +58,7 @@ def _path(request: dict[str, Any], key: str = "path") -> str:
 class ControlOps:
     """Registers the file operations on the daemon's socket."""
 
-    def __init__(self, daemon: CfsDaemon) -> None:
+    def __init__(self, daemon: CfsHost) -> None:
         self.daemon = daemon
         self.server = ControlServer(daemon.root.socket)
         for name in (

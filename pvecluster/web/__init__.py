@@ -12,7 +12,8 @@ as ``pycorosync-pvecm`` worker tasks with their log, and a checked editor of the
 * :mod:`pvecluster.web.editor` -- corosync.conf checks, ``config_version``, diff and save;
 * :mod:`pvecluster.web.joininfo` -- the "Join Information" string;
 * :mod:`pvecluster.web.security` -- login, ticket cookie, CSRF, TLS and headers;
-* :mod:`pvecluster.web.handlers` and :mod:`pvecluster.web.panel` -- routes and wiring.
+* :mod:`pvecluster.web.handlers` -- the routes; :mod:`pvecluster.web.panel` -- the panel's
+  state; :mod:`pvecluster.web.app` -- the wiring.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from pvecluster.cfsd.daemon import CfsDaemon
+    from pvecluster.cfsd.host import CfsHost
     from pvecluster.web.panel import Panel
 
 __all__ = ["setup_web"]
 
 
-def setup_web(app: web.Application, daemon: CfsDaemon) -> Panel:
-    """Add the panel to the node's API application (see :mod:`pvecluster.web.panel`)."""
-    from pvecluster.web.panel import setup_web as setup
+def setup_web(app: web.Application, daemon: CfsHost) -> Panel:
+    """Add the panel to the node's API application (see :mod:`pvecluster.web.app`)."""
+    from pvecluster.web.app import setup_web as setup
 
     return setup(app, daemon)

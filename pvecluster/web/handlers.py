@@ -22,17 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from pvecluster.api.server import DAEMON_KEY
+from pvecluster.api.login import DAEMON_KEY
 from pvecluster.client.cfs import CfsClient, CfsError, CfsUnavailable
 from pvecluster.corosync.conf import MAX_LINK_INDEX, config_version
 from pvecluster.pvecm.cluster import NODE_NAME_RE, ClusterError
 from pvecluster.web.editor import check_edit, digest_of, save
 from pvecluster.web.joininfo import join_info_json, join_string, parse_join_string
+from pvecluster.web.panel import PANEL_KEY, Panel
 from pvecluster.web.security import error, require_ticket, ticket_of
 
 if TYPE_CHECKING:
-    from pvecluster.cfsd.daemon import CfsDaemon
-    from pvecluster.web.panel import Panel
+    from pvecluster.cfsd.host import CfsHost
 
 __all__ = ["ROUTES", "events"]
 
@@ -41,12 +41,10 @@ NO_QUORUM = "cluster not ready - no quorum?"
 
 
 def _panel(request: web.Request) -> Panel:
-    from pvecluster.web.panel import PANEL_KEY
-
     return request.app[PANEL_KEY]
 
 
-def _daemon(request: web.Request) -> CfsDaemon:
+def _daemon(request: web.Request) -> CfsHost:
     return request.app[DAEMON_KEY]
 
 
@@ -66,11 +64,11 @@ def _param_error(errors: dict[str, str]) -> web.Response:
     return error(400, "Parameter verification failed.", errors)
 
 
-def _quorate(daemon: CfsDaemon) -> bool:
+def _quorate(daemon: CfsHost) -> bool:
     return daemon.node is not None and daemon.node.quorate
 
 
-async def _with_client(daemon: CfsDaemon, function: Any, *args: Any) -> Any:
+async def _with_client(daemon: CfsHost, function: Any, *args: Any) -> Any:
     def run() -> Any:
         with CfsClient(daemon.root, timeout=120) as client:
             return function(client, daemon.root, *args)
@@ -301,7 +299,7 @@ async def task_log(request: web.Request) -> web.Response:
 
 
 # ---------------------------------------------------------------------- the editor
-def _current_conf(daemon: CfsDaemon) -> bytes | None:
+def _current_conf(daemon: CfsHost) -> bytes | None:
     memdb = daemon.memdb
     if memdb is None:
         return None

@@ -1,12 +1,8 @@
-"""The panel on the node's HTTPS server: its state, its routes and its life cycle.
+"""The panel's state on the node's HTTPS server, and its life cycle.
 
-:func:`setup_web` adds to the join API's aiohttp application (:func:`pvecluster.api.server.
-build_app`): the page (``/``) and its static files (``/panel/static/``, shipped in the
-package), the JSON and event-stream routes of :mod:`pvecluster.web.handlers`, the login
-routes and the CSRF, TLS and header guards of :mod:`pvecluster.web.security`. The
-:class:`Panel` holds the live feed's monitor and the worker tasks; it starts with the
+The :class:`Panel` holds the live feed's monitor and the worker tasks; it starts with the
 server, ends the browsers' event streams when the server shuts down and stops the tasks'
-processes when it stops.
+processes when it stops. :mod:`pvecluster.web.app` mounts it with its routes.
 """
 
 from __future__ import annotations
@@ -17,20 +13,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from pvecluster.web.monitor import Monitor
-from pvecluster.web.security import (
-    csrf_middleware,
-    login,
-    logout,
-    security_headers,
-    session,
-    tls_middleware,
-)
 from pvecluster.web.tasks import Task, TaskRegistry
 
 if TYPE_CHECKING:
-    from pvecluster.cfsd.daemon import CfsDaemon
+    from pvecluster.cfsd.host import CfsHost
 
-__all__ = ["PANEL_KEY", "STATIC", "Panel", "setup_web"]
+__all__ = ["PANEL_KEY", "STATIC", "Panel"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -38,7 +26,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 class Panel:
     """The web panel of one node."""
 
-    def __init__(self, daemon: CfsDaemon, *, interval: float = 1.0) -> None:
+    def __init__(self, daemon: CfsHost, *, interval: float = 1.0) -> None:
         self.daemon = daemon
         self.monitor = Monitor(daemon.root.run_dir, self.node_view, interval=interval)
         self.tasks = TaskRegistry(daemon.root.root, daemon.name, self._task_changed)
@@ -69,32 +57,3 @@ class Panel:
 
 
 PANEL_KEY: web.AppKey[Panel] = web.AppKey("panel", Panel)
-
-
-async def index(_request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
-
-
-def setup_web(app: web.Application, daemon: CfsDaemon) -> Panel:
-    """Add the panel to ``app`` (before the server starts); returns its state."""
-    from pvecluster.web.handlers import ROUTES, events
-
-    panel = Panel(daemon)
-    app[PANEL_KEY] = panel
-    app.middlewares.append(tls_middleware)
-    app.middlewares.append(csrf_middleware)
-    app.on_response_prepare.append(security_headers)
-    app.on_startup.append(panel.on_startup)
-    app.on_shutdown.append(panel.on_shutdown)
-    app.on_cleanup.append(panel.on_cleanup)
-    app.router.add_get("/", index)
-    app.router.add_static("/panel/static/", STATIC)
-    app.router.add_post("/panel/api/login", login)
-    app.router.add_post("/panel/api/logout", logout)
-    app.router.add_get("/panel/api/session", session)
-    for method, path, handler in ROUTES:
-        if handler is events:
-            app.router.add_get(path, handler, allow_head=False)
-        else:
-            app.router.add_route(method, path, handler)
-    return panel

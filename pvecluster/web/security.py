@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from pvecluster.api.auth import TICKET_LIFETIME, Tickets
-from pvecluster.api.server import COOKIE, DAEMON_KEY, TICKETS_KEY
+from pvecluster.api.login import COOKIE, DAEMON_KEY, TICKETS_KEY
+from pvecluster.api.login import login as api_login
 
 if TYPE_CHECKING:
-    from pvecluster.cfsd.daemon import CfsDaemon
+    from pvecluster.cfsd.host import CfsHost
 
 __all__ = [
     "CSRF_HEADER",
@@ -123,19 +124,17 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 async def login(request: web.Request) -> web.Response:
     """``POST /panel/api/login {username: root@pam, password}``: the ticket cookie.
 
-    The join API's own login checks the password (:func:`pvecluster.api.server.login`: the
+    The join API's own login checks the password (:func:`pvecluster.api.login.login`: the
     node's password file, or whatever that login is configured to use) and issues the
     ticket; the panel puts the ticket in the cookie and gives the page its CSRF token
     only."""
-    from pvecluster.api.server import login as api_login
-
     answer = await api_login(request)
     body = answer.body
     if answer.status != 200 or not isinstance(body, bytes):
         await asyncio.sleep(FAILED_LOGIN_DELAY)
         return answer
     data = json.loads(body)["data"]
-    daemon: CfsDaemon = request.app[DAEMON_KEY]
+    daemon: CfsHost = request.app[DAEMON_KEY]
     response = web.json_response(
         {
             "data": {
@@ -170,7 +169,7 @@ async def session(request: web.Request) -> web.Response:
     ticket = ticket_of(request)
     if ticket is None:
         return error(401, "No ticket")
-    daemon: CfsDaemon = request.app[DAEMON_KEY]
+    daemon: CfsHost = request.app[DAEMON_KEY]
     return web.json_response(
         {
             "data": {
