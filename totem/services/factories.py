@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from totem.services.cfg import CfgService
 from totem.services.cmap import CmapService
 from totem.services.cpg import CpgService
-from totem.services.cpg.service import CpgLibrary
+from totem.services.cpg.interfaces import CpgLibrary
 from totem.services.quorum import QuorumService
 
 if TYPE_CHECKING:

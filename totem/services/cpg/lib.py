@@ -63,7 +63,8 @@ from totem.services.cpg.events import (
     CpgIterationType,
     CpgTotemConfigChange,
 )
-from totem.services.cpg.service import CPG_MAX_ATOMIC_MSGSIZE, CpgEventSink, CpgService
+from totem.services.cpg.interfaces import CPG_MAX_ATOMIC_MSGSIZE, CpgEventSink
+from totem.services.cpg.service import CpgService
 from totem.services.cpg.wire import CPG_MAX_NAME_LENGTH, PartialType
 from totem.srp.events import LogLevel
 

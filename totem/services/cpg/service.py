@@ -54,11 +54,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from totem.ipc.engine import LibConnection, LibHandler
 from totem.ringid import RingId
 from totem.service import Service, ServiceHost
+from totem.services.cpg.assembly import Assembly, reassemble
 from totem.services.cpg.events import (
     CpdState,
     CpgAddress,
@@ -80,6 +81,11 @@ from totem.services.cpg.groups import (
     group_order_key,
     print_group_name,
 )
+from totem.services.cpg.interfaces import (
+    CPG_MAX_ATOMIC_MSGSIZE,
+    CpgEventSink,
+    CpgLibrary,
+)
 from totem.services.cpg.wire import (
     CPG_MAX_NAME_LENGTH,
     CPG_SERVICE,
@@ -100,11 +106,10 @@ from totem.services.cpg.wire import (
 )
 from totem.srp.events import ConfigurationChange, LogLevel
 
-__all__ = ["CPG_MAX_ATOMIC_MSGSIZE", "CpgEventSink", "CpgService"]
+__all__ = ["CPG_MAX_ATOMIC_MSGSIZE", "CpgEventSink", "CpgLibraryFactory", "CpgService"]
 
-CPG_MAX_ATOMIC_MSGSIZE = 1024 * 1024 - 1024
-"""libcpg's ``max_msg_size`` (``IPC_REQUEST_SIZE - 1024``): larger messages go as
-PARTIAL_MCAST fragments of exactly this size (``cpg_mcast_joined``/``send_fragments``)."""
+CpgLibraryFactory = Callable[["CpgService"], CpgLibrary]
+"""Builds the library over a service; the node passes one (:mod:`totem.services.factories`)."""
 
 _SUBSYS = "CPG"
 _MCAST_UNPACK = MCAST_BODY.unpack_from
@@ -117,47 +122,10 @@ hash is Python code, too slow for once per delivered message)."""
 _U32_LIMIT = 1 << 32
 
 
-class CpgEventSink(Protocol):
-    """Takes the service's events as they happen instead of ``events()`` (``set_event_sink``).
-
-    ``deliver`` is a message for a handle, given as its fields rather than a ``CpgDeliver``
-    (the hot path: one call per message and handle, no object); ``event`` is every other
-    event. Both are called in the order the events happen.
-    """
-
-    def deliver(
-        self, handle: Hashable, group: bytes, nodeid: int, pid: int, payload: bytes
-    ) -> None: ...
-
-    def event(self, event: CpgEvent) -> None: ...
-
-
-class CpgLibrary(Protocol):
-    """libcpg's side of the service (``totem.services.cpg.lib.CpgLib``), built by the node."""
-
-    def handlers(self) -> Sequence[LibHandler]: ...
-
-    def lib_init(self, conn: LibConnection) -> None: ...
-
-    def lib_exit(self, conn: LibConnection) -> None: ...
-
-
-CpgLibraryFactory = Callable[["CpgService"], CpgLibrary]
-"""Builds the library over a service; the node passes one (:mod:`totem.services.factories`)."""
-
-
 class _SyncState(enum.Enum):
     DOWNLIST = 0
     JOINLIST = 1
     DONE = 2
-
-
-@dataclass(slots=True)
-class _Assembly:
-    """libcpg's ``cpg_assembly_data``: a large message being put back together."""
-
-    msglen: int
-    data: bytearray = field(default_factory=bytearray)
 
 
 @dataclass(slots=True, eq=False)
@@ -173,7 +141,7 @@ class _Cpd:
     transition_counter: int = 0
     partial_counter: int = 0
     """``initial_transition_counter``: the counter when a fragmented message began."""
-    assemblies: dict[tuple[int, int], _Assembly] = field(default_factory=dict)
+    assemblies: dict[tuple[int, int], Assembly] = field(default_factory=dict)
 
 
 def _reason(value: int) -> int:
@@ -433,28 +401,11 @@ class CpgService(Service):
 
     def _assemble(self, cpd: _Cpd, sender: int, message: PartialMcast) -> None:
         """libcpg's reassembly, per handle and per sending process."""
-        key = (sender, message.pid)
-        if message.type == PartialType.FIRST:
-            if key in cpd.assemblies:
-                self._count("partial_mcast_interrupted")
-            cpd.assemblies[key] = _Assembly(message.msglen)
-        assembly = cpd.assemblies.get(key)
-        if assembly is None:
-            self._count("partial_mcast_without_first")
-            return
-        assembly.data += message.fragment
-        if len(assembly.data) > assembly.msglen:
-            del cpd.assemblies[key]
-            self._count("partial_mcast_overrun")
-            return
-        if message.type == PartialType.LAST:
-            del cpd.assemblies[key]
-            if len(assembly.data) != assembly.msglen:
-                self._count("partial_mcast_short")
-                return
-            self._emit(
-                CpgDeliver(cpd.handle, message.group, sender, message.pid, bytes(assembly.data))
-            )
+        payload, problem = reassemble(cpd.assemblies, (sender, message.pid), message)
+        if problem is not None:
+            self._count(problem)
+        if payload is not None:
+            self._emit(CpgDeliver(cpd.handle, message.group, sender, message.pid, payload))
 
     # --- membership bookkeeping (do_proc_join, do_proc_leave, notify_lib_joinlist) ------------
     def _do_proc_join(
