@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +95,7 @@ class FakeVotequorum:
 
 
 def bridge_for(vq: FakeVotequorum, **kw: Any) -> VotequorumBridge:
-    return VotequorumBridge(vq, QdeviceNetClient(settings(1, **kw)))  # type: ignore[arg-type]
+    return VotequorumBridge(vq, QdeviceNetClient(settings(1, **kw), random.Random(1)))  # type: ignore[arg-type]
 
 
 def registered(vq: FakeVotequorum, **kw: Any) -> VotequorumBridge:

@@ -22,6 +22,7 @@ State changes are published on the control socket under the topic ``qdevice``.
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from typing import Any
 
@@ -103,7 +104,7 @@ class QdeviceAgent:
         self.daemon = daemon
         self.settings = settings
         self.loop = daemon.loop
-        self.client = QdeviceNetClient(settings)
+        self.client = QdeviceNetClient(settings, random.Random())
         self.bridge = VotequorumBridge(votequorum, self.client)
         self.driver = ClientDriver(
             self.client, self.loop, execute_polls=self._execute_polls, on_event=self._on_event

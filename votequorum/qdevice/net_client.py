@@ -129,9 +129,10 @@ _HEURISTICS_TLV = {
 class QdeviceNetClient:
     """One qdevice-net client (see the module docstring)."""
 
-    def __init__(self, settings: QdeviceNetSettings, rng: random.Random | None = None) -> None:
+    def __init__(self, settings: QdeviceNetSettings, rng: random.Random) -> None:
         self.settings = settings
-        self.rng = rng or random.Random()
+        self.rng = rng
+        """Draws the reconnect delay; the driver seeds it (the simulator from its seed)."""
         self.algorithm = client_algorithm(settings.algorithm, settings.wait_for_all)
         self.cast_vote = CastVoteTimer(settings.cast_vote_timer_interval_ms)
         self.state = ClientState.STOPPED

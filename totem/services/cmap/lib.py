@@ -27,7 +27,6 @@ key@32, ``i32 event``@296, types@304/@312, lengths@320/@328, new value@336 then 
 from __future__ import annotations
 
 import itertools
-import os
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -92,11 +91,15 @@ class _ConnInfo:
 class CmapLib:
     """The library handlers of one cmap service, over its two maps."""
 
-    def __init__(self, icmap: Icmap, stats: StatsMap, refresh: Any = None) -> None:
+    def __init__(
+        self, icmap: Icmap, stats: StatsMap, refresh: Any = None, *, handle_salt: int = 0
+    ) -> None:
+        """``handle_salt`` (32 bits, random in the daemon) is the high half of every track
+        handle, as corosync salts its handles, so a client never mistakes an old daemon's."""
         self.icmap = icmap
         self.stats = stats
         self._refresh = refresh
-        salt = int.from_bytes(os.urandom(4), "little") << 32
+        salt = (handle_salt & 0xFFFFFFFF) << 32
         self._handles = (salt | i for i in itertools.count(1))
 
     def handlers(self) -> list[LibHandler]:

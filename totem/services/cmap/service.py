@@ -148,6 +148,8 @@ class CmapService(Service):
         config_version: int | None = 0,
         config: CorosyncConfig | None = None,
         local_node: NodeConfig | None = None,
+        *,
+        handle_salt: int = 0,
     ) -> None:
         super().__init__()
         self._config_version = config_version
@@ -164,7 +166,7 @@ class CmapService(Service):
             self.icmap.set_value(key, vtype, value)
         if config is not None and local_node is not None:
             self._load_config(config, local_node)
-        self._lib = CmapLib(self.icmap, self.stats, self._refresh_runtime)
+        self._lib = CmapLib(self.icmap, self.stats, self._refresh_runtime, handle_salt=handle_salt)
         self._my_version = 0
         self._highest_received = 0
         self._trans_entries = 0
