@@ -9,16 +9,18 @@ is printed when it is drained. Commands::
     nodes 1 2 3 [token=MS consensus=MS hold=MS ...]   the nodelist and the timers (ms)
     log-level notice|info|debug                       which log records are printed
     start [1 2 ...]                                    the interface comes up (all if none)
-    run ms=N [quiet]                                   run N ms of virtual time
-    run-until operational=(1,2) [members=(1,2)] [quiet]  run until those nodes share a ring
-    mcast NODE TEXT [safe]                             the application multicasts TEXT
+    run ms=N [quiet|silent]                            run N ms of virtual time
+    run-until operational=(1,2) [members=(1,2)] [quiet|silent]
+                                                       run until those nodes share a ring
+    mcast NODE TEXT... [guarantee=safe]                the application multicasts each TEXT
     crash NODE | leave NODE                            SIGKILL / graceful shutdown
     partition 1,2 3 | heal                             cut the network into groups / mend it
-    drop from=N to=N type=TYPE [count=N] | undrop      lose datagrams by rule
+    drop from=N to=N type=TYPE [count=N] [skip=N]      lose datagrams by rule (after skip=N)
+    undrop                                             lose no more
     status                                             each node's state, ring and counters
 
-``quiet`` prints events only (no datagrams). A lost datagram is printed with the node ids
-that did not get it (``lost=3``).
+``quiet`` prints events only (no datagrams), ``silent`` nothing. A lost multicast is printed
+with the node ids that did not get it (``lost=3``), a lost unicast with ``-x``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from tests.srp.harness import Network
 from tests.transcripts import printers
 from tests.transcripts.datadriven import Case
 from tests.transcripts.interp import Interpreter, ms, node_ids
+from totem.ringid import RingId
+from totem.srp.core import AGREED, SAFE
 from totem.srp.events import (
     ConfigurationChange,
     Delivery,
@@ -57,11 +61,16 @@ class DropRule:
     dest: int
     kind: int | None
     count: int
+    skip: int = 0
+    """Let this many matching datagrams through first."""
 
     def __call__(self, src: int, dest: int, data: bytes) -> bool:
         if (self.src and src != self.src) or (self.dest and dest != self.dest):
             return False
         if self.kind is not None and peek_type(data) != self.kind:
+            return False
+        if self.skip > 0:
+            self.skip -= 1
             return False
         if self.count < 0:
             return False
@@ -72,13 +81,32 @@ class DropRule:
         return True
 
 
+@dataclass
+class _Hops:
+    """Token hops that changed nothing but ``token_seq``, each passing on the last one."""
+
+    token: OrfToken
+    count: int
+    token_seq: int
+    dest: int
+    at: float
+
+
+@dataclass
+class _Repeat:
+    """A node sending the same datagram again (on the same timer), not printed again."""
+
+    key: tuple[str, str]
+    count: int
+    at: float
+
+
 class TracedNetwork(Network):
     """The SRP test network, printing each datagram when sent and each event when drained."""
 
     def __init__(self, ids: list[int], settings: SrpSettings, interp: SrpInterpreter) -> None:
         super().__init__(ids, settings)
         self.interp = interp
-        self.cause = ""
 
     def _pump(self, node_id: int) -> None:
         core = self.nodes.get(node_id)
@@ -110,6 +138,7 @@ class TracedNetwork(Network):
         # name the timers about to fire, for the line that says why a node acted
         next_packet = self._queue[0][0] if self._queue else None
         due = [(d, n) for n, core in self.nodes.items() if (d := core.next_deadline()) is not None]
+        self.interp.cause = None
         if due and (next_packet is None or min(due)[0] < next_packet):
             at, node_id = min(due)
             core = self.nodes[node_id]
@@ -118,7 +147,8 @@ class TracedNetwork(Network):
                 for t in Timer
                 if (d := core.timers.due_at(t)) is not None and d <= max(self.now, at)
             ]
-            self.interp.cause = f"{node_id}: timer {'+'.join(fired)} expired"
+            if fired != ["PAUSE"]:
+                self.interp.cause = (node_id, f"{node_id}: timer {'+'.join(fired)} expired")
         return super().step()
 
 
@@ -130,19 +160,22 @@ class SrpInterpreter(Interpreter):
         self.net: TracedNetwork | None = None
         self.level = LogLevel.NOTICE
         self.quiet = False
-        self.cause = ""
-        self._hops: tuple[OrfToken, int, int, float] | None = None
-        """A run of alike token hops being counted: (token, hops, last token_seq, time)."""
+        self.silent = False
+        self.cause: tuple[int, str] | None = None
+        """The timer that made a node act: printed before that node's first line."""
+        self._hops: dict[RingId, _Hops] = {}
+        """Per ring, a rotation of alike token hops being counted."""
+        self._repeats: dict[int, _Repeat] = {}
+        """Per node, the last datagram it printed (with its timer) and how often it recurred."""
 
     def finish(self) -> None:
-        self._flush_hops()
+        self._flush()
 
     # -- printing --------------------------------------------------------------------------
-    def _line(self, now: float, text: str) -> None:
-        if self.cause:
-            cause, self.cause = self.cause, ""
-            if not cause.endswith("timer PAUSE expired"):
-                self.out(f"{ms(now)}  {cause}")
+    def _line(self, now: float, node: int, text: str) -> None:
+        if self.cause is not None and self.cause[0] == node:
+            self.out(f"{ms(now)}  {self.cause[1]}")
+            self.cause = None
         self.out(f"{ms(now)}  {text}")
 
     def datagram(
@@ -150,28 +183,62 @@ class SrpInterpreter(Interpreter):
     ) -> None:
         if self.quiet:
             return
-        token = decode(data) if peek_type(data) == MessageType.ORF_TOKEN else None
-        if isinstance(token, OrfToken) and not lost:
-            key = replace(token, token_seq=0, nodeid=0, target_nodeid=0)
-            if self._hops is not None and self._hops[0] == key:
-                self._hops = (key, self._hops[1] + 1, token.token_seq, now)
-                return
-            self._flush_hops()
-            self._hops = (key, 0, token.token_seq, now)
-        else:
-            self._flush_hops()
+        cause = self.cause[1] if self.cause is not None and self.cause[0] == src else ""
         to = "*" if dest is None else str(dest)
         arrow = "-x" if dest is not None and lost else "->"
         tail = f" lost={printers.ids(lost)}" if dest is None and lost else ""
-        self._line(now, f"{src} {arrow} {to}  {printers.totem(data)}{tail}")
+        text = f"{src} {arrow} {to}  {printers.totem(data)}{tail}"
+        token = decode(data) if peek_type(data) == MessageType.ORF_TOKEN else None
+        if isinstance(token, OrfToken) and not lost and not cause:
+            key = replace(token, token_seq=0, nodeid=0, target_nodeid=0)
+            hops = self._hops.get(token.ring_id)
+            if (
+                hops is not None
+                and hops.token == key
+                and hops.dest == src
+                and hops.token_seq + 1 == token.token_seq
+            ):
+                hops.count += 1
+                hops.token_seq, hops.dest, hops.at = token.token_seq, dest or 0, now
+                return
+            self._flush()
+            self._hops[token.ring_id] = _Hops(key, 0, token.token_seq, dest or 0, now)
+            self._repeats.pop(src, None)
+        else:
+            repeat = self._repeats.get(src)
+            if repeat is not None and repeat.key == (cause, text):
+                repeat.count += 1
+                repeat.at = now
+                self.cause = None
+                return
+            self._flush()
+            self._repeats[src] = _Repeat((cause, text), 0, now)
+        self._line(now, src, text)
 
-    def _flush_hops(self) -> None:
-        """Close a run of token hops that changed nothing but ``token_seq``: one line."""
-        hops, self._hops = self._hops, None
-        if hops is not None and hops[1]:
-            self.out(f"{ms(hops[3])}  ... {hops[1]} more hops alike, up to token_seq={hops[2]}")
+    def _flush(self) -> None:
+        """Print what was being counted: token rotations, then repeated sends, by time."""
+        pending: list[tuple[float, str]] = []
+        for ring_id, hops in self._hops.items():
+            if hops.count:
+                pending.append(
+                    (
+                        hops.at,
+                        f"... {hops.count} more hops alike on {ring_id}, "
+                        f"up to token_seq={hops.token_seq} (to {hops.dest})",
+                    )
+                )
+        self._hops.clear()
+        for src, repeat in self._repeats.items():
+            if repeat.count:
+                times = "time" if repeat.count == 1 else "times"
+                pending.append((repeat.at, f"... {src} sent that {repeat.count} more {times}"))
+                repeat.count = 0
+        for at, text in sorted(pending):
+            self.out(f"{ms(at)}  {text}")
 
     def event(self, now: float, node: int, event: SrpEvent) -> None:
+        if self.silent:
+            return
         if isinstance(event, LogRecord):
             if event.level > self.level:
                 return
@@ -190,8 +257,8 @@ class SrpInterpreter(Interpreter):
             )
         else:
             text = f"ring_seq {event.seq:x} to store"
-        self._flush_hops()
-        self._line(now, f"{node}: {text}")
+        self._flush()
+        self._line(now, node, f"{node}: {text}")
 
     @property
     def network(self) -> TracedNetwork:
@@ -220,15 +287,16 @@ class SrpInterpreter(Interpreter):
         self.network.start(*ids)
 
     def _running(self, case: Case) -> None:
-        self.quiet = case.has("quiet")
+        self.quiet = case.has("quiet") or case.has("silent")
+        self.silent = case.has("silent")
 
     def cmd_run(self, case: Case) -> None:
         self._running(case)
         try:
             self.network.run_for(self.int_arg(case, "ms") / 1000)
         finally:
-            self.quiet = False
-        self.cause = ""
+            self.quiet = self.silent = False
+        self.cause = None
 
     def cmd_run_until(self, case: Case) -> None:
         net = self.network
@@ -238,21 +306,24 @@ class SrpInterpreter(Interpreter):
         try:
             took = net.run_until(lambda: net.operational(ids, members), timeout=60.0)
         finally:
-            self.quiet = False
-        self.cause = ""
+            self.quiet = self.silent = False
+        self.cause = None
         self.out(f"{ms(net.now)}  operational: {printers.ids(ids)} on ring {net.ring_of(ids[0])}")
         self.out(f"          (took {took * 1000:.1f} ms)")
 
     def cmd_mcast(self, case: Case) -> None:
         words = case.positional()
-        node, payload = int(words[0]), " ".join(w for w in words[1:] if w != "safe")
+        node, payloads = int(words[0]), words[1:]
+        safe = case.get("guarantee", "agreed") == "safe"
         net = self.network
         core = net.nodes[node]
-        if not core.mcast(payload.encode(), 1 if case.has("safe") else 0):
-            raise case.fail("the new-message queue is full")
+        for payload in payloads:
+            if not core.mcast(payload.encode(), SAFE if safe else AGREED):
+                raise case.fail("the new-message queue is full")
+            kind = "safe" if safe else "agreed"
+            self.out(f"{ms(net.now)}  {node}: queued {payload!r} ({kind}) for the token")
         core.signal_new_message()
         net._pump(node)
-        self.out(f"{ms(net.now)}  {node}: queued {payload!r} for the token")
 
     def cmd_crash(self, case: Case) -> None:
         for node in node_ids(" ".join(case.positional())):
@@ -277,6 +348,7 @@ class SrpInterpreter(Interpreter):
             self.int_arg(case, "to", 0),
             _TYPES[kind.upper()] if kind else None,
             self.int_arg(case, "count", 0),
+            self.int_arg(case, "skip", 0),
         )
         self.network.drop_rules.append(rule)
 
