@@ -28,7 +28,13 @@ def _srp() -> Interpreter:
     return SrpInterpreter()
 
 
-INTERPRETERS: dict[str, Callable[[], Interpreter]] = {"srp": _srp}
+def _knet() -> Interpreter:
+    from tests.transcripts.knet import KnetInterpreter
+
+    return KnetInterpreter()
+
+
+INTERPRETERS: dict[str, Callable[[], Interpreter]] = {"srp": _srp, "knet": _knet}
 
 
 def interpreter_for(path: Path) -> Interpreter:
