@@ -82,6 +82,12 @@ class Interpreter:
         return float(value)
 
     @staticmethod
+    def node_words(case: Case) -> list[int]:
+        """The node ids among the bare words (``1 2 3`` or ``1,2,3``); flags are skipped."""
+        words = [w for w in case.positional() if w.replace(",", "").isdigit()]
+        return node_ids(" ".join(words))
+
+    @staticmethod
     def ids_arg(case: Case, key: str) -> list[int]:
         return [int(v) for v in case.vals(key)]
 

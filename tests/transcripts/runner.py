@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.transcripts.datadriven import run_file
+from tests.transcripts.datadriven import DataDrivenError, run_file
 from tests.transcripts.interp import Interpreter
 
 __all__ = ["ROOT", "TESTDATA", "check", "interpreter_for", "rewrite_requested", "transcripts"]
@@ -34,7 +34,17 @@ def _knet() -> Interpreter:
     return KnetInterpreter()
 
 
-INTERPRETERS: dict[str, Callable[[], Interpreter]] = {"srp": _srp, "knet": _knet}
+def _votequorum() -> Interpreter:
+    from tests.transcripts.votequorum import VotequorumInterpreter
+
+    return VotequorumInterpreter()
+
+
+INTERPRETERS: dict[str, Callable[[], Interpreter]] = {
+    "srp": _srp,
+    "knet": _knet,
+    "votequorum": _votequorum,
+}
 
 
 def interpreter_for(path: Path) -> Interpreter:
@@ -61,7 +71,10 @@ def actual(path: Path) -> str:
 def check(path: Path, rewrite: bool = False) -> str | None:
     """None when the transcript matches (or was rewritten), else a unified diff."""
     expected = path.read_text()
-    got = actual(path)
+    try:
+        got = actual(path)
+    except DataDrivenError as err:
+        return f"{err}\n"
     if got == expected:
         return None
     if rewrite:
