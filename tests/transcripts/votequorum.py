@@ -35,7 +35,7 @@ from tests.transcripts import printers
 from tests.transcripts.datadriven import Case
 from tests.transcripts.interp import Interpreter, ms, node_ids
 from totem.service import Service
-from totem.services import EXEC_GROUP, QuorumService
+from totem.services import QuorumService
 from totem.services.quorum import QuorumView
 from totem.srp.events import LogLevel
 from totem.sync import SYNC_GROUP, SyncCompleted, SyncStarted
