@@ -2,7 +2,8 @@
 
 An interpreter is an object with one ``cmd_<name>`` method per command (``-`` in a command
 name becomes ``_``); each method reads its :class:`Case` and writes lines with :meth:`out`.
-The lines written during one command are that block's output.
+The lines written during one command are that block's output; with the ``silent`` argument
+(any command) the output is ``ok``: a set-up step the story does not need to show.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Interpreter:
         handler(case)
         self.finish()
         lines, self._lines = self._lines, []
+        if case.has("silent"):
+            return "ok"  # a set-up step: run, print nothing
         return "\n".join(lines) if lines else "ok"
 
     def finish(self) -> None:

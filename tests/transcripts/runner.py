@@ -40,10 +40,17 @@ def _votequorum() -> Interpreter:
     return VotequorumInterpreter()
 
 
+def _qnetd() -> Interpreter:
+    from tests.transcripts.qnetd import QnetdInterpreter
+
+    return QnetdInterpreter()
+
+
 INTERPRETERS: dict[str, Callable[[], Interpreter]] = {
     "srp": _srp,
     "knet": _knet,
     "votequorum": _votequorum,
+    "qnetd": _qnetd,
 }
 
 
