@@ -46,7 +46,14 @@ def _qnetd() -> Interpreter:
     return QnetdInterpreter()
 
 
+def _cfs() -> Interpreter:
+    from tests.transcripts.cfs import CfsInterpreter
+
+    return CfsInterpreter()
+
+
 INTERPRETERS: dict[str, Callable[[], Interpreter]] = {
+    "cfs": _cfs,
     "srp": _srp,
     "knet": _knet,
     "votequorum": _votequorum,
