@@ -13,18 +13,12 @@ from collections.abc import Callable
 
 from tests.transcripts.datadriven import Case
 
-__all__ = ["Interpreter", "hexdump", "ms", "node_ids", "short_hex"]
+__all__ = ["Interpreter", "hexdump", "ms", "node_ids"]
 
 
 def ms(seconds: float) -> str:
     """A virtual time for the left column: milliseconds, one decimal."""
     return f"{seconds * 1000:9.1f}"
-
-
-def short_hex(data: bytes, limit: int = 16) -> str:
-    """The first ``limit`` bytes in hex, ``..`` when there are more."""
-    text = data[:limit].hex(" ")
-    return text + (" .." if len(data) > limit else "")
 
 
 def hexdump(data: bytes, width: int = 16) -> list[str]:

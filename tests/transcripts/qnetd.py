@@ -84,14 +84,14 @@ def _value(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode(errors="replace")
     if isinstance(value, tuple) and all(isinstance(v, NodeInfo) for v in value):
-        return printers.ids(v.node_id for v in value)  # type: ignore[union-attr]
+        return printers.ids(v.node_id for v in value)
     return str(value)
 
 
 def describe(message: Message) -> str:
     """``TYPE field=value ...``: the fields the message carries (None = option absent)."""
     parts = [message.TYPE.name]
-    for f in fields(message):  # type: ignore[arg-type]
+    for f in fields(message):
         value = getattr(message, f.name)
         if value is None or f.name in _SKIP:
             continue

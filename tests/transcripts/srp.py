@@ -8,7 +8,7 @@ is printed when it is drained. Commands::
 
     nodes 1 2 3 [token=MS consensus=MS hold=MS ...]   the nodelist and the timers (ms)
     log-level notice|info|debug                       which log records are printed
-    start [1 2 ...]                                    the interface comes up (all if none)
+    start [1 2 ...] [hex]                              the interface comes up (all if none)
     run ms=N [quiet|silent]                            run N ms of virtual time
     run-until operational=(1,2) [members=(1,2)] [quiet|silent]
                                                        run until those nodes share a ring
@@ -19,19 +19,22 @@ is printed when it is drained. Commands::
     undrop                                             lose no more
     status                                             each node's state, ring and counters
 
-``quiet`` prints events only (no datagrams), ``silent`` nothing. A lost multicast is printed
-with the node ids that did not get it (``lost=3``), a lost unicast with ``-x``.
+``quiet`` prints events only (no datagrams), ``silent`` nothing, ``hex`` the bytes too. A
+lost multicast is printed with the node ids that did not get it (``lost=3``), a lost unicast
+with ``-x``. Token hops that change nothing but ``token_seq`` and a node re-sending the same
+datagram on the same timer are counted on one line instead of printed again.
 """
 
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, replace
+from typing import Any
 
 from tests.srp.harness import Network
 from tests.transcripts import printers
 from tests.transcripts.datadriven import Case
-from tests.transcripts.interp import Interpreter, ms, node_ids
+from tests.transcripts.interp import Interpreter, hexdump, ms, node_ids
 from totem.ringid import RingId
 from totem.srp.core import AGREED, SAFE
 from totem.srp.events import (
@@ -161,6 +164,8 @@ class SrpInterpreter(Interpreter):
         self.level = LogLevel.NOTICE
         self.quiet = False
         self.silent = False
+        self.hex = False
+        """Print every datagram's bytes under its line (``start hex``)."""
         self.cause: tuple[int, str] | None = None
         """The timer that made a node act: printed before that node's first line."""
         self._hops: dict[RingId, _Hops] = {}
@@ -214,6 +219,9 @@ class SrpInterpreter(Interpreter):
             self._flush()
             self._repeats[src] = _Repeat((cause, text), 0, now)
         self._line(now, src, text)
+        if self.hex:
+            for row in hexdump(data):
+                self.out(f"{'':11}{row}")
 
     def _flush(self) -> None:
         """Print what was being counted: token rotations, then repeated sends, by time."""
@@ -268,10 +276,8 @@ class SrpInterpreter(Interpreter):
 
     # -- commands --------------------------------------------------------------------------
     def cmd_nodes(self, case: Case) -> None:
-        settings = SrpSettings()
-        for arg in case.args:
-            if arg.vals:
-                settings = replace(settings, **{arg.key: int(arg.vals[0])})
+        timers: dict[str, Any] = {a.key: int(a.vals[0]) for a in case.args if a.vals}
+        settings = replace(SrpSettings(), **timers)
         self.net = TracedNetwork(node_ids(" ".join(case.positional())), settings, self)
         self.out(
             f"nodelist {printers.ids(self.net.ids)}: token={settings.token} "
@@ -283,8 +289,11 @@ class SrpInterpreter(Interpreter):
         self.level = LogLevel[case.positional()[0].upper()]
 
     def cmd_start(self, case: Case) -> None:
-        ids = [int(n) for n in case.positional()]
-        self.network.start(*ids)
+        self.hex = case.has("hex")
+        try:
+            self.network.start(*self.node_words(case))
+        finally:
+            self.hex = False
 
     def _running(self, case: Case) -> None:
         self.quiet = case.has("quiet") or case.has("silent")

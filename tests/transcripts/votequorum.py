@@ -132,11 +132,11 @@ class TracedBus(FakeBus):
     def start(self, node_ids: Any) -> list[FakeNode]:
         started: list[FakeNode] = []
         for nid in node_ids:
-            node = TracedNode(self, nid, self.factory(nid), self.interp)
+            node: FakeNode = TracedNode(self, nid, self.factory(nid), self.interp)
             self.nodes[nid] = node
             started.append(node)
-        for node in started:
-            self.form_ring([node.node_id])
+        for each in started:
+            self.form_ring([each.node_id])
         return started
 
     def step(self) -> bool:
