@@ -1,9 +1,10 @@
-"""One line per datagram or message, decoded by the project's own wire decoders.
+"""Shared printing helpers, and one line per Totem datagram decoded by :mod:`totem.wire`.
 
-Each printer takes the exact bytes that crossed the (virtual) wire, decodes them with the
-codec the cores use (:mod:`totem.wire`, :mod:`totem.knet.wire`, :mod:`qnetd.protocol`,
-:mod:`votequorum.wire`, :mod:`pvecluster.cfs.wire`) and names the fields in corosync's
-vocabulary, so a transcript shows what is on the wire, not what a test meant to send.
+A printer takes the exact bytes that crossed the (virtual) wire, decodes them with the codec
+the cores use and names the fields in corosync's vocabulary, so a transcript shows what is on
+the wire, not what a test meant to send. The other interpreters decode their own messages
+the same way (:mod:`totem.knet.wire`, :mod:`qnetd.protocol`, :mod:`votequorum.wire` and
+:mod:`totem.wire.sync`, :mod:`pvecluster.cfs.wire`).
 """
 
 from __future__ import annotations
