@@ -55,8 +55,8 @@ from simulations.network import Network
 from simulations.nodes import NodeFactory, NodeView, SimNode
 from simulations.trace import SimAction, TraceRecorder
 from simulations.traffic import AppDelivered, encode_app
-from totem.ringid import RingId
 from totem.srp.events import ConfigurationChange, Delivery, RingSeqChanged, StateChanged
+from totem.wire.mcast import safe_position
 
 __all__ = ["DEFAULT_RCVBUF", "AppDelivered", "NodeSlot", "Simulation", "Traffic", "ViolationReport"]
 
@@ -300,15 +300,9 @@ class Simulation:
 
     def _note_safe(self, node_id: int, data: bytes) -> None:
         """Tell the checker ``node_id`` holds a SAFE message (direct or encapsulated)."""
-        if len(data) < 45:
-            return
-        if data[4] == 2:
-            if data[41] == 1:
-                ring, seq = _mcast_position(data, 0)
-                self.checker.safe_held(node_id, ring, seq)
-        elif data[4] == 1 and len(data) >= 90 and data[48] == 1 and data[86] == 1:
-            ring, seq = _mcast_position(data, 45)
-            self.checker.safe_held(node_id, ring, seq)
+        position = safe_position(data)
+        if position is not None:
+            self.checker.safe_held(node_id, *position)
 
     def _service(self, slot: NodeSlot, node: SimNode) -> None:
         """After an input: send the outbox, observe the events, re-arm the timer."""
@@ -609,11 +603,3 @@ class Simulation:
         out["app_refused"] = slot.app_refused
         out["app_delivered"] = slot.app_delivered
         return out
-
-
-def _mcast_position(data: bytes, base: int) -> tuple[RingId, int]:
-    """(ring id, seq) of the MCAST header at ``base``."""
-    seq = int.from_bytes(data[base + 17 : base + 21], "little")
-    rep = int.from_bytes(data[base + 25 : base + 29], "little")
-    ring_seq = int.from_bytes(data[base + 29 : base + 37], "little")
-    return RingId(rep, ring_seq), seq

@@ -41,3 +41,23 @@ def test_decode_fields_matches_the_packet_decoder() -> None:
     assert decode_fields(packet) == (3, 2, [b"abc", b"", b"defg"])
     parsed = TotempgPacket.decode(packet)
     assert (parsed.fragmented, parsed.continuation, list(parsed.messages)) == decode_fields(packet)
+
+
+def test_mcast_position_and_safe_position_read_the_declared_layout() -> None:
+    """The simulator's ordering probes agree with the full decoder, through encapsulation."""
+    from totem.ringid import RingId
+    from totem.wire.constants import ENCAPSULATED, NOT_ENCAPSULATED
+    from totem.wire.mcast import mcast_position, new_mcast, safe_position
+
+    old, new = RingId(3, 0x1_0000_0004), RingId(1, 0x1_0000_0008)
+    _, agreed = new_mcast(3, NOT_ENCAPSULATED, 17, 5, old, 0, b"agreed")
+    _, safe = new_mcast(3, NOT_ENCAPSULATED, 18, 6, old, 1, b"safe")
+    _, wrapped = new_mcast(1, ENCAPSULATED, 2, 1, new, 0, safe)
+    _, wrapped_agreed = new_mcast(1, ENCAPSULATED, 3, 2, new, 0, agreed)
+    assert mcast_position(agreed) == (old, 17)
+    assert mcast_position(wrapped, 45) == (old, 18)
+    assert safe_position(agreed) is None
+    assert safe_position(safe) == (old, 18)
+    assert safe_position(wrapped) == (old, 18)
+    assert safe_position(wrapped_agreed) is None
+    assert safe_position(safe[:44]) is None

@@ -25,9 +25,11 @@ from typing import Any
 
 from totem.ringid import RingId
 from totem.wire.constants import (
+    ENCAPSULATED,
     FRAME_SIZE_MAX,
     MAGIC,
     MCAST_SIZE,
+    NOT_ENCAPSULATED,
     VERSION,
     MessageType,
 )
@@ -41,8 +43,10 @@ __all__ = [
     "build_construct",
     "decode_mcast",
     "encode_mcast",
+    "mcast_position",
     "new_mcast",
     "parse_construct",
+    "safe_position",
 ]
 
 
@@ -137,6 +141,36 @@ _FIXED_LE = _FIXED[False]
 _TYPE = int(MessageType.MCAST)
 
 assert _FIXED_LE.size == MCAST_SIZE
+
+
+def mcast_position(data: bytes, offset: int = 0) -> tuple[RingId, int]:
+    """(ring id, seq) of the little-endian MCAST at ``offset``, the rest left undecoded.
+
+    For observers that follow ordering only (the simulator's network); the same fixed
+    layout as :func:`decode_mcast`, so the offsets are written once.
+    """
+    fields = _FIXED[False].unpack_from(data, offset)
+    return ring_id(fields[9], fields[10]), fields[7]
+
+
+def safe_position(data: bytes) -> tuple[RingId, int] | None:
+    """(ring id, seq) of a little-endian SAFE MCAST, None for anything else.
+
+    An ENCAPSULATED message (re-sent in RECOVERY) is looked through to its original, whose
+    ring id and seq are the ones that count. The simulator's checker follows SAFE delivery
+    with this without decoding every datagram.
+    """
+    if len(data) < MCAST_SIZE:
+        return None
+    fields = _FIXED[False].unpack_from(data)
+    if fields[3] == NOT_ENCAPSULATED:
+        return (ring_id(fields[9], fields[10]), fields[7]) if fields[12] == 1 else None
+    if fields[3] != ENCAPSULATED or len(data) < 2 * MCAST_SIZE:
+        return None
+    inner = _FIXED[False].unpack_from(data, MCAST_SIZE)
+    if inner[2] != MessageType.MCAST or inner[12] != 1:
+        return None
+    return ring_id(inner[9], inner[10]), inner[7]
 
 
 def decode_mcast(data: bytes, byteswapped: bool = False) -> Mcast:
