@@ -45,7 +45,7 @@ from totem.ringid import RingId
 from totem.service import Service, ServiceHost
 from totem.services.cmap.store import ValueType
 from totem.srp.events import LogLevel
-from votequorum import calc
+from votequorum import calc, checks
 from votequorum.calc import NodeState, NodeVotes, QuorumOptions, QuorumState
 from votequorum.events import (
     EvTrackingBarrierChanged,
@@ -79,7 +79,6 @@ __all__ = ["VotequorumService"]
 
 QuorumCallback = Callable[[Sequence[int], bool, RingId], None]
 _ZERO_RING = RingId(0, 0)
-_INT_MAX = (1 << 31) - 1
 _QDEVICE_FLAGS = (
     NodeFlags.QDEVICE_REGISTERED
     | NodeFlags.QDEVICE_ALIVE
@@ -542,65 +541,31 @@ class VotequorumService(Service):
     # ==== library calls (libvotequorum / corosync-quorumtool) ================================
     def set_expected_votes(self, expected_votes: int) -> None:
         """``corosync-quorumtool -e N``: refused if N < 1, N < total votes, or quorum is lost."""
-        if expected_votes < 1 or expected_votes > _INT_MAX:
-            raise VotequorumError(
-                "New expected votes value was not valid, try a positive number",
-                detail=f"got {expected_votes}",
-            )
         me = self._me
-        ok, figures = calc.validate_expected_votes(
+        checks.expected_votes(
             self._node_tuple(),
-            new_expected=expected_votes,
+            expected_votes,
             quorate=self._quorate,
             two_node=self._options.two_node,
             qdevice_votes=self._qdevice_votes,
             qdevice_cast_vote=bool(me.flags & NodeFlags.QDEVICE_CAST_VOTE),
         )
-        if not ok:
-            if expected_votes < figures.total_votes:
-                why = f"{expected_votes} is lower than the total votes {figures.total_votes}"
-            else:
-                why = (
-                    f"quorum would become {figures.quorum} with only "
-                    f"{figures.total_votes} votes present"
-                )
-            raise VotequorumError(
-                "Unable to set expected votes: CS_ERR_INVALID_PARAM", "CS_ERR_INVALID_PARAM", why
-            )
         self._update_node_expected_votes(expected_votes)
         self._send(Reconfigure(self._us, expected_votes, ReconfigParam.EXPECTED_VOTES))
 
     def set_votes(self, node_id: int, votes: int) -> None:
         """``corosync-quorumtool -v V -n X``."""
-        if votes < 0 or votes > _INT_MAX:
-            raise VotequorumError(
-                "New votes value was not valid, try a positive number or zero",
-                detail=f"got {votes}",
-            )
-        prefix = f"Unable to set votes {votes} for nodeid: {node_id}"
-        if node_id != QDEVICE_NODEID and node_id not in self._nodes:
-            raise VotequorumError(
-                f"{prefix}: CS_ERR_NAME_NOT_FOUND",
-                "CS_ERR_NAME_NOT_FOUND",
-                f"node {node_id} is unknown to votequorum",
-            )
         me = self._me
-        ok, figures = calc.validate_node_votes(
+        checks.node_votes(
             self._node_tuple(),
-            node_id=node_id,
-            new_votes=votes,
+            node_id,
+            votes,
             two_node=self._options.two_node,
             allow_downscale=self._options.allow_downscale,
             ev_barrier=self._ev_barrier,
             qdevice_votes=votes if node_id == QDEVICE_NODEID else self._qdevice_votes,
             qdevice_cast_vote=bool(me.flags & NodeFlags.QDEVICE_CAST_VOTE),
         )
-        if not ok:
-            raise VotequorumError(
-                f"{prefix}: CS_ERR_INVALID_PARAM",
-                "CS_ERR_INVALID_PARAM",
-                f"quorum would be {figures.quorum} of {figures.total_votes} total votes",
-            )
         if node_id == QDEVICE_NODEID:
             self._qdevice_votes = votes
         else:
@@ -691,28 +656,24 @@ class VotequorumService(Service):
     def _check_qdevice_call(
         self, action: str, name: str, *, operate: bool = True, ring_id: RingId | None = None
     ) -> None:
-        """Refuse a device call as corosync's library handlers do, in their order of checks.
-
-        ``CS_ERR_ACCESS`` when the configuration forbids a device (``operate``), then
-        ``CS_ERR_NOT_EXIST`` when none is registered, ``CS_ERR_MESSAGE_ERROR`` for a poll of
-        another ring than the last synchronised one, ``CS_ERR_INVALID_PARAM`` for another name.
-        """
-        error = None
-        if operate and not self._qdevice_can_operate:
-            error = "CS_ERR_ACCESS"
-        elif not self._me.flags & NodeFlags.QDEVICE_REGISTERED:
-            error = "CS_ERR_NOT_EXIST"
-        elif ring_id is not None and ring_id != self._quorum_ring:
+        """:func:`votequorum.checks.qdevice_call` with this node's device state."""
+        registered = bool(self._me.flags & NodeFlags.QDEVICE_REGISTERED)
+        can_operate = self._qdevice_can_operate or not operate
+        ring_matches = ring_id is None or ring_id == self._quorum_ring
+        if can_operate and registered and not ring_matches:
             self._log(
                 LogLevel.DEBUG,
                 f"Received poll ring id ({ring_id}) != last sync ring id "
                 f"({self._quorum_ring}). Ignoring poll call.",
             )
-            error = "CS_ERR_MESSAGE_ERROR"
-        elif name != self._qdevice_name:
-            error = "CS_ERR_INVALID_PARAM"
-        if error is not None:
-            raise VotequorumError(f"Unable to {action}: {error}", error)
+        checks.qdevice_call(
+            action,
+            name,
+            can_operate=can_operate,
+            registered=registered,
+            ring_matches=ring_matches,
+            qdevice_name=self._qdevice_name,
+        )
 
     # ==== status =============================================================================
     def getinfo(self, node_id: int) -> NodeStatus | None:
