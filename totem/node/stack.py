@@ -411,6 +411,8 @@ class NodeStack:
                 self.srp.trans_ack()
                 if normal:
                     self.srp.signal_new_message()
+                for service in self.services:
+                    service.sync_completed(self._now)
             self._events.append(event)
 
     def _collect(self) -> None:

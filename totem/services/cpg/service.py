@@ -27,9 +27,13 @@ Sync (ref 10.2), after every REGULAR configuration:
   PROCDOWN); then tell every handle the new Totem membership.
 
 Local requests while a sync is in progress (from any configuration change
-until our ``sync_activate``; before the first sync too) are refused with
-``CS_ERR_TRY_AGAIN``, which is what a libcpg application sees from a real node
-whose IPC is flow-controlled during sync; nothing is queued. Read-only calls
+until the whole sync of every service has completed, ``sync_completed``; before
+the first sync too) are refused with ``CS_ERR_TRY_AGAIN``, which is what a libcpg
+application sees from a real node: corosync's ``sync_in_process`` holds back every
+flow-controlled IPC request from ``confchg_fn`` to ``corosync_sync_completed``, so a
+client that gets its configuration change (at our ``sync_activate``) sends only
+after the services after cpg are synchronised too, behind what was queued before
+the change; nothing is queued. Read-only calls
 (``membership``, ``iteration``, ``local_get``) and ``finalize`` always work.
 
 Deliberate differences from corosync 3.1.7, all local to this node:
@@ -513,6 +517,8 @@ class CpgService(Service):
         self._joinlist_messages.clear()
         for cpd in self._cpds:
             self._emit(CpgTotemConfigChange(cpd.handle, self._last_sync_ring_id, self._member_list))
+
+    def sync_completed(self, now: float) -> None:
         self._sync_in_progress = False
 
     def sync_abort(self) -> None:
