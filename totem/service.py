@@ -108,6 +108,11 @@ class Service(abc.ABC):
     def sync_abort(self) -> None:  # noqa: B027
         """A new configuration interrupted sync; forget the round."""
 
+    def sync_completed(self, now: float) -> None:  # noqa: B027
+        """Every service of the round is active: the node provides service again
+        (``corosync_sync_completed``: the IPC flow control that held local requests back
+        since the configuration change is lifted, and totempg sends normal traffic)."""
+
     # --- timers and events (sans-IO) --------------------------------------------------------
     def next_deadline(self) -> float | None:
         """The earliest time this service wants ``on_deadline``; None if no timer runs."""

@@ -17,10 +17,24 @@ application decides who is synced (:meth:`DfsmApp.process_state_update`); an uns
 goes to UPDATE and waits for the leader's UPDATEs and UPDATE_COMPLETE.
 
 **Normal messages** are delivered at once in SYNCED mode; otherwise they wait in the message
-queue (sorted by count, stably) and are delivered after sync from members marked synced
+queue (sorted by count, then sender) and are delivered after sync from members marked synced
 (during UPDATE, those of synced members move to the sync queue, delivered first). After a
 join, a member re-multicasts its own queued messages so that every member holds the same
 queue. The sender of a message learns the result of its own apply (:class:`LocalResult`).
+
+**Messages in flight across a join** (ours; pmxcfs loses them). corosync's totempg cuts a
+message larger than a packet into fragments that SRP may send on different token visits; when
+the ring changes between them, the old ring's members complete the message after the new
+ring's sync, but a node that joined in the new ring never saw its first fragments and throws
+the rest away (``totempg_deliver_fn``'s throw-away mode). So a normal message we multicast
+before a configuration change with joined members, and that had not come back to us when it
+happened, may reach the old members only, after the change. At such a change we re-multicast
+those messages too, unchanged (same count), right after our queued ones; and a normal message
+whose sender, pid and count are already in the queue is a duplicate and is dropped. Both
+copies come before our STATE (one sender's messages keep their order), so every copy waits in
+the queues of this sync: each member applies the message once, at the same place of the
+queue. For that place to be the same everywhere, equal counts are ordered by sender (pmxcfs
+orders them by arrival, which differs between the original and the copy).
 
 **Errors.** Any inconsistency moves to LEAVE (the driver leaves the group and later calls
 :meth:`Dfsm.initialize` for a full resync); a newer protocol version to VERSION_ERROR; an
@@ -199,17 +213,29 @@ class Dfsm:
         self.sync_epoch = ZERO_EPOCH
         self.lowest_nodeid = 0
         self.msg_queue: list[_Queued] = []
-        self._queue_keys: list[int] = []
+        self._queue_keys: list[tuple[int, int, int]] = []
+        """``(count, nodeid, pid)`` of each message of ``msg_queue``, in its order."""
         self.sync_queue: list[_Queued] = []
+        self._queued: set[tuple[int, int, int]] = set()
+        """``(nodeid, pid, count)`` of every message in the two queues (duplicates)."""
         self.msgcount = 0
         self._pending: dict[int, _Pending] = {}
+        self._in_flight: dict[int, bytes] = {}
+        """Our normal messages multicast but not yet delivered back to us, by count."""
         self.csum = b""
         self.csum_epoch = ZERO_EPOCH
         self.csum_id = 0
         self.csum_counter = 0
         self._outbox: list[bytes] = []
         self._events: list[DfsmEvent] = []
-        self.counters = {"malformed": 0, "ignored_epoch": 0, "old_protocol": 0, "leaves": 0}
+        self.counters = {
+            "malformed": 0,
+            "ignored_epoch": 0,
+            "old_protocol": 0,
+            "leaves": 0,
+            "duplicates": 0,
+            "resent_in_flight": 0,
+        }
 
     # ------------------------------------------------------------------ outputs
     def outbox(self) -> list[bytes]:
@@ -255,6 +281,9 @@ class Dfsm:
         """``dfsm_initialize``: (re)start before joining: forget queues, fail waiting senders."""
         self.msg_queue.clear()
         self._queue_keys.clear()
+        self.sync_queue.clear()
+        self._queued.clear()
+        self._in_flight.clear()
         self._abort_pending()
         self.joined = False
         self.we_are_member = False
@@ -285,7 +314,9 @@ class Dfsm:
         self.msgcount += 1
         count = self.msgcount
         self._pending[count] = _Pending(count)
-        self._mcast(encode_normal(subtype, self.protocol_version, int(now), count, body))
+        payload = encode_normal(subtype, self.protocol_version, int(now), count, body)
+        self._in_flight[count] = payload
+        self._mcast(payload)
         return count
 
     def send_message_nowait(self, subtype: int, body: bytes, now: float) -> bool:
@@ -293,7 +324,9 @@ class Dfsm:
         if not self.joined or self.mode >= ERROR_MODE_START:
             return False
         self.msgcount += 1
-        self._mcast(encode_normal(subtype, self.protocol_version, int(now), self.msgcount, body))
+        payload = encode_normal(subtype, self.protocol_version, int(now), self.msgcount, body)
+        self._in_flight[self.msgcount] = payload
+        self._mcast(payload)
         return True
 
     def send_state(self, kind: MessageType, body: bytes, now: float) -> None:
@@ -318,13 +351,19 @@ class Dfsm:
             self.log(LogLevel.ERROR, "dfsm_node_info_lookup failed")
             return False
         queued = _Queued(nodeid, pid, count, payload)
+        self._queued.add((nodeid, pid, count))
         if self.mode == Mode.UPDATE and info.synced:
             self.sync_queue.append(queued)
         else:
-            at = bisect.bisect_right(self._queue_keys, count)
-            self._queue_keys.insert(at, count)
+            key = (count, nodeid, pid)
+            at = bisect.bisect_right(self._queue_keys, key)
+            self._queue_keys.insert(at, key)
             self.msg_queue.insert(at, queued)
         return True
+
+    def _reindex_queues(self) -> None:
+        self._queue_keys = [(q.count, q.nodeid, q.pid) for q in self.msg_queue]
+        self._queued = {(q.nodeid, q.pid, q.count) for q in (*self.msg_queue, *self.sync_queue)}
 
     def _deliver_queue(self, now: float) -> bool:
         if not self.msg_queue:
@@ -357,7 +396,7 @@ class Dfsm:
                 result = False
                 break
         self.msg_queue = keep
-        self._queue_keys = [q.count for q in keep]
+        self._reindex_queues()
         for queued in deliver:
             self._deliver_now(queued.nodeid, queued.pid, queued.payload, now)
         return result
@@ -367,6 +406,7 @@ class Dfsm:
             return True
         self.log(LogLevel.NOTICE, f"dfsm_deliver_sync_queue: queue length {len(self.sync_queue)}")
         queue, self.sync_queue = self.sync_queue, []
+        self._reindex_queues()
         result = True
         for queued in queue:
             if result and self.mode == Mode.SYNCED:
@@ -375,12 +415,28 @@ class Dfsm:
                 result = False
         return result
 
-    def _resend_queue(self) -> None:
-        for queued in self.msg_queue:
-            if self.is_local(queued.nodeid, queued.pid):
-                self._mcast(queued.payload)
+    def _resend(self) -> None:
+        """After a join: our queued messages (pmxcfs's ``dfsm_resend_queue``), then those
+        still in flight, in count order; the queue is emptied (every member does the same)."""
+        resend = {
+            queued.count: queued.payload
+            for queued in self.msg_queue
+            if self.is_local(queued.nodeid, queued.pid)
+        }
+        if self.msg_queue:
+            self.log(LogLevel.NOTICE, f"queue not emtpy - resening {len(self.msg_queue)} messages")
+        in_flight = [count for count in self._in_flight if count not in resend]
+        if in_flight:
+            self.log(
+                LogLevel.NOTICE,
+                f"resending {len(in_flight)} messages in flight across the membership change",
+            )
+            self.counters["resent_in_flight"] += len(in_flight)
+            resend.update((count, self._in_flight[count]) for count in in_flight)
+        for count in sorted(resend):
+            self._mcast(resend[count])
         self.msg_queue.clear()
-        self._queue_keys.clear()
+        self._reindex_queues()
 
     def _release_sync_resources(self, members: Sequence[tuple[int, int]] | None) -> None:
         sync = self.sync_info
@@ -410,6 +466,7 @@ class Dfsm:
         self.csum_id = self.csum_counter
         self.csum_epoch = ZERO_EPOCH
         self.sync_queue.clear()
+        self._reindex_queues()
         mode = self.mode
         if mode >= ERROR_MODE_START:
             return
@@ -431,11 +488,8 @@ class Dfsm:
             self.set_mode(Mode.LEAVE)
             return
         if len(members) > 1:
-            if joined and self.msg_queue:
-                self.log(
-                    LogLevel.NOTICE, f"queue not emtpy - resening {len(self.msg_queue)} messages"
-                )
-                self._resend_queue()
+            if joined and (self.msg_queue or self._in_flight):
+                self._resend()
             self.set_mode(Mode.START_SYNC)
             if lowest == self.nodeid:
                 self.send_state(MessageType.SYNC_START, b"", now)
@@ -448,12 +502,14 @@ class Dfsm:
 
     def deliver(self, nodeid: int, pid: int, payload: bytes, now: float) -> None:
         """``dfsm_cpg_deliver_callback``: one message of the group, in agreed order."""
-        if not self._deliver_now(nodeid, pid, payload, now):
+        if not self._deliver_now(nodeid, pid, payload, now, fresh=True):
             self.set_mode(Mode.LEAVE)
             self._release_sync_resources(None)
 
-    def _deliver_now(self, nodeid: int, pid: int, payload: bytes, now: float) -> bool:
-        """Process one message; False means leave."""
+    def _deliver_now(
+        self, nodeid: int, pid: int, payload: bytes, now: float, *, fresh: bool = False
+    ) -> bool:
+        """Process one message (``fresh``: from the group, not from a queue); False: leave."""
         mode = self.mode
         if mode >= ERROR_MODE_START:
             return True
@@ -474,7 +530,7 @@ class Dfsm:
             self.log(LogLevel.NOTICE, f"ignore message with wrong protocol version {version}")
             return True
         if kind == MessageType.NORMAL:
-            return self._deliver_normal(nodeid, pid, payload, now)
+            return self._deliver_normal(nodeid, pid, payload, now, fresh)
         try:
             state_kind, epoch, body = decode_state(payload)
         except WireError as err:
@@ -486,13 +542,22 @@ class Dfsm:
             return True
         return self._deliver_state(nodeid, pid, state_kind, epoch, body, now)
 
-    def _deliver_normal(self, nodeid: int, pid: int, payload: bytes, now: float) -> bool:
+    def _deliver_normal(
+        self, nodeid: int, pid: int, payload: bytes, now: float, fresh: bool
+    ) -> bool:
         try:
             subtype, msg_time, count, body = decode_normal(payload)
         except WireError as err:
             self.counters["malformed"] += 1
             self.log(LogLevel.ERROR, str(err))
             return False
+        if fresh:
+            if self.is_local(nodeid, pid):
+                self._in_flight.pop(count, None)
+            if (nodeid, pid, count) in self._queued:
+                self.counters["duplicates"] += 1
+                self.log(LogLevel.DEBUG, f"drop duplicate message {count} from {nodeid}/{pid}")
+                return True
         if self.mode != Mode.SYNCED:
             return self._queue_add(nodeid, pid, count, payload)
         ok, result = self.app.deliver(self, nodeid, pid, subtype, msg_time, body, now)

@@ -251,3 +251,99 @@ def test_watched_directories_are_reported_to_every_node_and_after_a_resync() -> 
     bus.heal()
     assert bus.trees[3] == [TreeUpdated("priv/qdevice/net", None)]
     assert len(set(bus.checksums().values())) == 1
+
+
+def _merge_with_a_restarted_node_1(bus: Bus, *, pmxcfs: bool = False) -> tuple[int, bytes]:
+    """Nodes 2 and 3 in the group (version 3), node 1 alone; node 2 multicasts a write, then
+    the group merges before node 2 got its write back: the change reaches everyone first
+    (the write was in flight). Returns the write's count and payload."""
+    bus.start(2, 3)
+    assert bus.put(2, "a.cfg", b"one") == 3
+    assert bus.nodes[2].memdb.root.version == 3
+    node1 = bus.nodes[1]
+    node1.initialize()
+    node1.joined(bus.now)
+    node1.set_quorate(True)
+    bus.up.add(1)
+    bus.partition({1}, {2, 3})
+    count = bus.nodes[2].submit(FsOp(DcdbOp.WRITE, "a.cfg", data=b"two", flags=1), bus.now)
+    assert isinstance(count, int)
+    (original,) = bus.nodes[2].outbox()
+    if pmxcfs:  # pmxcfs keeps no record of what is in flight
+        bus.nodes[2].dfsm._in_flight.clear()
+    members = [(n, PID + n) for n in (1, 2, 3)]
+    node1.group_confchg(members, [(2, PID + 2), (3, PID + 3)], [], bus.now)
+    for n in (2, 3):
+        bus.nodes[n].group_confchg(members, [(1, PID + 1)], [], bus.now)
+    bus.components = [{1, 2, 3}]
+    return count, original
+
+
+def test_a_write_cut_across_a_join_reaches_the_joined_node_once() -> None:
+    # The engine completes node 2's write after the change only on the old members 2 and 3:
+    # node 1 joined in the new ring and threw the rest of it away (corosync's totempg).
+    bus = Bus(3)
+    count, original = _merge_with_a_restarted_node_1(bus)
+    # node 2 multicasts it again, unchanged, before anything else of its own
+    copy = bus.nodes[2].outbox()
+    assert copy == [original]
+    assert "resending 1 messages in flight across the membership change" in [
+        e.message for e in bus.nodes[2].events() if hasattr(e, "message")
+    ]
+    for n in (2, 3):
+        bus.nodes[n].group_deliver(2, PID + 2, original, bus.now)
+    for n in (1, 2, 3):
+        bus.nodes[n].group_deliver(2, PID + 2, copy[0], bus.now)
+    bus.flush()
+    assert bus.nodes[1].memdb.read("a.cfg") == b"two"
+    assert len(set(bus.checksums().values())) == 1
+    assert {n: bus.nodes[n].memdb.root.version for n in (1, 2, 3)} == dict.fromkeys((1, 2, 3), 4)
+    assert bus.results[2] == {count: 3}  # the writer learns its result once
+    assert {n: bus.nodes[n].dfsm.counters["duplicates"] for n in (1, 2, 3)} == {1: 0, 2: 1, 3: 1}
+
+
+def test_without_the_copy_the_joined_node_would_diverge() -> None:
+    # pmxcfs's DFSM, which does not send it again: node 1 syncs without the write
+    bus = Bus(3)
+    count, original = _merge_with_a_restarted_node_1(bus, pmxcfs=True)
+    assert bus.nodes[2].outbox() == []
+    for n in (2, 3):
+        bus.nodes[n].group_deliver(2, PID + 2, original, bus.now)
+    bus.flush()
+    assert bus.results[2] == {count: 3}
+    assert bus.nodes[1].memdb.read("a.cfg") == b"one"
+    assert bus.nodes[2].memdb.read("a.cfg") == b"two"
+    assert {n: bus.nodes[n].memdb.root.version for n in (1, 2, 3)} == {1: 3, 2: 4, 3: 4}
+
+
+def test_a_copy_of_a_write_everybody_got_is_dropped_everywhere() -> None:
+    bus = Bus(3)
+    count, original = _merge_with_a_restarted_node_1(bus)
+    (copy,) = bus.nodes[2].outbox()
+    for payload in (original, copy):
+        for n in (1, 2, 3):
+            bus.nodes[n].group_deliver(2, PID + 2, payload, bus.now)
+    bus.flush()
+    assert len(set(bus.checksums().values())) == 1
+    assert {n: bus.nodes[n].memdb.root.version for n in (1, 2, 3)} == dict.fromkeys((1, 2, 3), 4)
+    assert bus.results[2] == {count: 3}
+    assert {n: bus.nodes[n].dfsm.counters["duplicates"] for n in (1, 2, 3)} == dict.fromkeys(
+        (1, 2, 3), 1
+    )
+
+
+def test_queued_messages_of_equal_counts_are_ordered_by_sender() -> None:
+    members = [(n, PID + n) for n in (1, 2, 3)]
+    a = encode_normal(DcdbOp.CREATE, 1, 0, 7, encode_fs_message(FsMessage("a.cfg")))
+    b = encode_normal(DcdbOp.CREATE, 1, 0, 7, encode_fs_message(FsMessage("b.cfg")))
+    orders = []
+    for arrivals in (((2, a), (3, b)), ((3, b), (2, a))):
+        node = CfsNode(MemDb(MemoryBackend(), now=5), 1, PID + 1)
+        node.initialize()
+        node.joined(5)
+        node.group_confchg(members, members, [], 5)
+        assert node.dfsm.mode == Mode.START_SYNC
+        for sender, payload in arrivals:
+            node.group_deliver(sender, PID + sender, payload, 5)
+        orders.append([(q.nodeid, q.count) for q in node.dfsm.msg_queue])
+    assert orders[0] == orders[1] == [(2, 7), (3, 7)]

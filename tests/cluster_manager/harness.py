@@ -260,11 +260,15 @@ class NodeCluster:
         return result
 
     def settled(self, nodes: tuple[int, ...]) -> bool:
-        """These nodes' filesystems are synchronised with one another, in one group."""
-        for i in nodes:
-            status = self.status(i)
+        """These nodes' filesystems are synchronised with one another, in one group.
+
+        Members are named by node id, which is not always the node's number here: two joins
+        at once get the two lowest free ids in either order."""
+        statuses = {i: self.status(i) for i in nodes}
+        ids = sorted(int(s.get("engine_nodeid") or i) for i, s in statuses.items())  # type: ignore[call-overload]
+        for status in statuses.values():
             members = sorted(member[0] for member in status["dfsm"]["members"])  # type: ignore[index]
-            if not status["synced"] or members != sorted(nodes):
+            if not status["synced"] or members != ids:
                 return False
         return True
 

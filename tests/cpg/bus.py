@@ -108,6 +108,7 @@ class Bus:
                 ring.syncing = False
                 for nodeid in ring.members:
                     self.nodes[nodeid].cpg.sync_activate(self.now)
+                    self.nodes[nodeid].cpg.sync_completed(self.now)  # cpg is the last service
             return
         header = exec_message(entry.fn_id, entry.body)
         (msg_id,) = struct.unpack_from("<i", header)

@@ -177,6 +177,7 @@ class Replay:
         if ring == FIRST_RING:  # its sync happened before the capture: nothing to see
             self.cpg.sync_process(0.0)
             self.cpg.sync_activate(0.0)
+            self.cpg.sync_completed(0.0)
             self.host.sent.clear()
 
     def enter(self, ring: RingId, trans: tuple[int, ...]) -> None:
@@ -256,6 +257,8 @@ def run(nodeid: int, restart_ring: RingId | None = None) -> Replay:
                     node.check_sent()
                 elif node.barriers == 2 * len(members):
                     node.cpg.sync_activate(0.0)
+                if node.barriers == SYNC_SERVICES * len(members):  # the last round done
+                    node.cpg.sync_completed(0.0)
             elif item["kind"] == "cpg":
                 body = body_of(item)
                 if item["sender"] == nodeid and item["fn"] not in (

@@ -156,6 +156,17 @@ class NodeStack:
         self.tx_counts[service_id << 16 | fn_id] += 1
         self.srp.signal_new_message()
 
+    def mcast_after_sync(self, service_id: int, fn_id: int, body: bytes) -> None:
+        """``mcast`` of a local client's message that a sync must not let overtake what was
+        queued before the configuration change (a libcpg multicast that raced past the IPC
+        flow-control flag): it waits in the normal send context, goes out after
+        ``trans_ack``, where corosync's IPC would have held it back until then."""
+        self._packers[0].add_pieces(
+            (_EXEC_LENGTHS, GROUP_EXEC, encode_exec(service_id, fn_id, body))
+        )
+        self.tx_counts[service_id << 16 | fn_id] += 1
+        self.srp.signal_new_message()
+
     def mcast_many(self, service_id: int, fn_id: int, bodies: Iterable[bytes]) -> None:
         """``mcast`` of several exec messages of one function, in order (the bulk path of
         a CPG client's frame of messages): the same packets, one call."""
@@ -411,6 +422,8 @@ class NodeStack:
                 self.srp.trans_ack()
                 if normal:
                     self.srp.signal_new_message()
+                for service in self.services:
+                    service.sync_completed(self._now)
             self._events.append(event)
 
     def _collect(self) -> None:

@@ -27,9 +27,13 @@ Sync (ref 10.2), after every REGULAR configuration:
   PROCDOWN); then tell every handle the new Totem membership.
 
 Local requests while a sync is in progress (from any configuration change
-until our ``sync_activate``; before the first sync too) are refused with
-``CS_ERR_TRY_AGAIN``, which is what a libcpg application sees from a real node
-whose IPC is flow-controlled during sync; nothing is queued. Read-only calls
+until the whole sync of every service has completed, ``sync_completed``; before
+the first sync too) are refused with ``CS_ERR_TRY_AGAIN``, which is what a libcpg
+application sees from a real node: corosync's ``sync_in_process`` holds back every
+flow-controlled IPC request from ``confchg_fn`` to ``corosync_sync_completed``, so a
+client that gets its configuration change (at our ``sync_activate``) sends only
+after the services after cpg are synchronised too, behind what was queued before
+the change; nothing is queued. Read-only calls
 (``membership``, ``iteration``, ``local_get``) and ``finalize`` always work.
 
 Deliberate differences from corosync 3.1.7, all local to this node:
@@ -513,6 +517,8 @@ class CpgService(Service):
         self._joinlist_messages.clear()
         for cpd in self._cpds:
             self._emit(CpgTotemConfigChange(cpd.handle, self._last_sync_ring_id, self._member_list))
+
+    def sync_completed(self, now: float) -> None:
         self._sync_in_progress = False
 
     def sync_abort(self) -> None:
@@ -665,8 +671,9 @@ class CpgService(Service):
         self._check_sender(handle, name, cpd, during_sync=during_sync)
         me = self._node.node_id
         data = bytes(payload)
+        send = self._client_send(during_sync)
         if len(data) <= CPG_MAX_ATOMIC_MSGSIZE:
-            self._send(CpgFn.MCAST, mcast_body(cpd.group, cpd.pid, data, me))
+            send(CpgFn.MCAST, mcast_body(cpd.group, cpd.pid, data, me))
             return
         total = len(data)
         for offset in range(0, total, CPG_MAX_ATOMIC_MSGSIZE):
@@ -679,7 +686,16 @@ class CpgService(Service):
                 kind = PartialType.CONTINUED
             self._log(LogLevel.DEBUG, f"Sending fragmented message size = {len(fragment)} bytes")
             message = PartialMcast(cpd.group, total, cpd.pid, kind, fragment, me)
-            self._send(CpgFn.PARTIAL_MCAST, message.encode())
+            send(CpgFn.PARTIAL_MCAST, message.encode())
+
+    def _client_send(self, during_sync: bool) -> Callable[[CpgFn, bytes], None]:
+        """How a client's message is queued: accepted during a sync (``during_sync``), it
+        must wait behind what the node queued before the configuration change, not go out
+        with the sync's messages; the host's ``mcast_after_sync`` does that (NodeStack)."""
+        after = getattr(self._node, "mcast_after_sync", None)
+        if not (during_sync and self._sync_in_progress) or after is None:
+            return self._send
+        return lambda fn, body: after(CPG_SERVICE, fn, body)
 
     def mcast_many(self, handle: Hashable, group: str | bytes, payloads: Sequence[bytes]) -> int:
         """``mcast`` (agreed) of several messages in order; returns how many were queued.
@@ -746,7 +762,7 @@ class CpgService(Service):
             raise CpgError(CsError.ERR_INTERRUPT, "the group changed during the message")
         self._log(LogLevel.DEBUG, f"Sending fragmented message size = {len(fragment)} bytes")
         message = PartialMcast(cpd.group, msglen, cpd.pid, kind, fragment, self._node.node_id)
-        self._send(CpgFn.PARTIAL_MCAST, message.encode())
+        self._client_send(True)(CpgFn.PARTIAL_MCAST, message.encode())
 
     def handle_group(self, handle: Hashable) -> tuple[bytes, CpdState] | None:
         """The group a local handle is in (or joining/leaving) and its state; None if unknown."""
