@@ -3,12 +3,16 @@
 Each of our nodes runs in its own network namespace (abstract socket names are per
 namespace) with a private ``/dev/shm``; the tools are Debian's corosync 3.1.7 binaries,
 unmodified, run inside a node's namespaces: they reach our daemon exactly as they reach a
-real corosync (SHM, the default ``qb_ipc_type``). The cluster is shared by the tests of
-this module, in order; the destructive ones (kill, shutdown) come last.
+real corosync. Nodes 1 and 2 serve SHM (the default ``qb_ipc_type``), node 3 runs with
+``system { qb_ipc_type: socket }``: libqb's client takes the transport the server names in
+its set-up response (``ref/libqb-ipc/README.md`` §1.3), so every tool run on node 3 below,
+and the libcpg program there, goes through the SOCKET transport. The cluster is shared by
+the tests of this module, in order; the destructive ones (kill, shutdown) come last.
 """
 
 from __future__ import annotations
 
+import select
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +27,8 @@ from tests.interop.tools import member_ids, parse_cfgtool_n, parse_cfgtool_s, pa
 
 pytestmark = [pytest.mark.interop]
 _PROBLEM = environment_problem()
+SOCKET_NODE = 3
+"""The node whose daemon serves libqb's SOCKET transport (the others: SHM)."""
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +37,10 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixedCluster]:
         pytest.skip(f"real-corosync interop unavailable: {_PROBLEM}")
     keep = tmp_path_factory.mktemp("libqb-tools")
     with Cluster(3, skip={1, 2, 3}, keep_logs=keep) as cluster:
+        conf = cluster.conf_path(SOCKET_NODE)
+        text = conf.read_text()
+        assert "system {\n" in text
+        conf.write_text(text.replace("system {\n", "system {\n    qb_ipc_type: socket\n", 1))
         mixed = MixedCluster(cluster, [1, 2, 3])
         mixed.start_ours()
         mixed.wait_agree(quorate=True, timeout=30)
@@ -133,6 +143,81 @@ def test_cmapctl_track_sees_changes(ours: MixedCluster) -> None:
     assert "modify> test.tracked (str) = world" in out
 
 
+def _unix_sockets(mixed: MixedCluster, node: int) -> list[tuple[str, str]]:
+    """``(type, path)`` of every AF_UNIX socket in the node's network namespace with a path
+    (``/proc/net/unix``: type 0001 stream, 0002 datagram; an abstract name is shown with '@'
+    for its leading NUL and for the NUL padding, which is dropped here)."""
+    rows = tool(mixed, node, "cat", "/proc/net/unix").splitlines()[1:]
+    fields = (row.split() for row in rows)
+    return [(f[4], f[7][:1] + f[7][1:].rstrip("@")) for f in fields if len(f) >= 8]
+
+
+def _read_until(proc: subprocess.Popen[str], text: str, timeout: float) -> str:
+    """Lines of ``proc``'s (line-buffered) stdout up to the one holding ``text``."""
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{text!r} not printed; got {seen!r}"
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:
+            line = proc.stdout.readline()
+            assert line, f"stdout closed before {text!r}; got {seen!r}"
+            seen += line
+    return seen
+
+
+def test_socket_transport_serves_tools_events_and_libraries(ours: MixedCluster) -> None:
+    """Node 3 answers SOCKET in its set-up responses: each client gets a control file and
+    datagram sockets (no SHM rings), and corosync's tools work through them, events included."""
+    assert ours.py_status(SOCKET_NODE)["ipc"]["type"] == "socket"
+    assert ours.py_status(1)["ipc"]["type"] == "shm"
+    argv = [*ours.cluster.nsenter_argv(SOCKET_NODE), "stdbuf", "-oL", "corosync-cmapctl", "-t",
+            "test.socket"]  # fmt: skip
+    watcher = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        # printed once cmap_track_add has been answered: the connection is complete
+        _read_until(watcher, 'Type "q" to finish', timeout=10)
+        sockets = _unix_sockets(ours, SOCKET_NODE)
+        shm = tool(ours, SOCKET_NODE, "sh", "-c", "ls -1 /dev/shm/qb-*/")
+        tool(ours, SOCKET_NODE, "corosync-cmapctl", "-s", "test.socket", "str", "datagram")
+        seen = _read_until(watcher, "create> test.socket (str) = datagram", timeout=10)
+    finally:
+        try:
+            out, _ = watcher.communicate("q\n", timeout=5)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+            out, _ = watcher.communicate()
+    # the client's datagram sockets and the server's, bound to abstract names under the
+    # connection's /dev/shm directory; its control file in that directory; no ring buffers
+    suffixes = {p.rsplit("-cmap", 1)[1] for kind, p in sockets if kind == "0002" and "-cmap" in p}
+    assert {"-request", "-response", "-event", "-event-tx"} <= suffixes
+    assert all(p.startswith("@/dev/shm/qb-") for kind, p in sockets if "-cmap-" in p)
+    assert "qb-control-cmap" in shm.split()
+    assert not [name for name in shm.split() if name.endswith(("-header", "-data"))]
+    assert "create> test.socket (str) = datagram" in seen + out
+
+    status = ours.cluster.quorum_status(SOCKET_NODE)
+    assert (status["nodes"], status["node_id"], status["quorate"]) == (3, SOCKET_NODE, True)
+    listing = tool(ours, SOCKET_NODE, "corosync-quorumtool", "-l")
+    assert f"{ours.cluster.name(SOCKET_NODE)} (local)" in listing
+    keys = parse_cmapctl(tool(ours, SOCKET_NODE, "corosync-cmapctl", "runtime.votequorum."))
+    assert keys["runtime.votequorum.this_node_id"] == SOCKET_NODE
+    nodeid, _, [link] = parse_cfgtool_s(tool(ours, SOCKET_NODE, "corosync-cfgtool", "-s"))
+    assert nodeid == SOCKET_NODE
+    assert {row["nodeid"]: row["status"] for row in link["nodes"]} == {
+        1: "connected",
+        2: "connected",
+        3: "localhost",
+    }
+    assert tool(ours, SOCKET_NODE, "corosync-cpgtool").startswith("Group Name")
+    stats = parse_cmapctl(tool(ours, SOCKET_NODE, "corosync-cmapctl", "-m", "stats"))
+    assert any(k.endswith(".procname") and v == "corosync-cmapct" for k, v in stats.items())
+
+
 def test_cfgtool_status_nodes_addresses_and_reload(ours: MixedCluster) -> None:
     nodeid, transport, links = parse_cfgtool_s(tool(ours, 1, "corosync-cfgtool", "-s"))
     assert (nodeid, transport) == (1, "udpu")
@@ -156,6 +241,7 @@ def test_cpgload_on_three_nodes_in_one_agreed_order(
     if problem is not None:
         pytest.skip(problem)
     binary = build_cpg_tool("cpgload", tmp_path_factory.mktemp("cpgload"))
+    # libcpg over SHM on nodes 1 and 2, over SOCKET on node 3: one agreed order all the same
     procs = [
         subprocess.Popen(
             [
