@@ -13,6 +13,7 @@ the tests of this module, in order; the destructive ones (kill, shutdown) come l
 from __future__ import annotations
 
 import select
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from tests.interop.cpgtools import build_cpg_tool, cpg_tool_problem, parse_repor
 from tests.interop.harness import Cluster, environment_problem
 from tests.interop.mixed import PYTHON, RUN_DIR, MixedCluster
 from tests.interop.tools import member_ids, parse_cfgtool_n, parse_cfgtool_s, parse_cmapctl
+from tests.ipc.cmapctl import key_types
+from tests.ipc.layouts import FIXTURES
 
 pytestmark = [pytest.mark.interop]
 _PROBLEM = environment_problem()
@@ -52,6 +55,20 @@ def tool(mixed: MixedCluster, node: int, *argv: str, check: bool = True) -> str:
     if check and cp.returncode != 0:
         raise AssertionError(f"{argv}: exit {cp.returncode}\n{cp.stdout}\n{cp.stderr}")
     return cp.stdout
+
+
+def real_keys(name: str) -> dict[str, str]:
+    """Names and types of a real corosync 3.1.7 node's listing (``tests/fixtures/libqb``)."""
+    return key_types((FIXTURES / name).read_text())
+
+
+def test_cmapctl_keys_at_start_up_are_a_real_nodes(ours: MixedCluster) -> None:
+    """Key by key, names and types: the configuration map and ``-m stats`` of node 1 as a real
+    node of the same 3-node udpu cluster listed them (the map first, before any test
+    changes it)."""
+    assert key_types(tool(ours, 1, "corosync-cmapctl")) == real_keys("real-cmapctl.txt")
+    stats = key_types(tool(ours, 1, "corosync-cmapctl", "-m", "stats"))
+    assert stats == real_keys("real-cmapctl-stats.txt")
 
 
 def test_quorumtool_status_list_parsable_and_hex(ours: MixedCluster) -> None:
@@ -232,6 +249,15 @@ def test_cfgtool_status_nodes_addresses_and_reload(ours: MixedCluster) -> None:
     reloaded = tool(ours, 2, "corosync-cfgtool", "-R")
     assert "Reloading corosync.conf" in reloaded
     tool(ours, 2, "corosync-cfgtool", "-L")
+    # every node reloaded: the keys a real node has after a reload (test keys aside)
+    after = key_types(tool(ours, 1, "corosync-cmapctl"), skip=("test.",))
+    assert after == real_keys("real-cmapctl-reloaded.txt")
+    config = parse_cmapctl(tool(ours, 1, "corosync-cmapctl", "config."))
+    assert config == {
+        "config.reload_in_progress": 0,
+        "config.reload_status": 1,
+        "config.totemconfig_reload_in_progress": 0,
+    }
 
 
 def test_cpgload_on_three_nodes_in_one_agreed_order(
@@ -300,3 +326,24 @@ def test_cfgtool_kill_then_shutdown(ours: MixedCluster) -> None:
     assert "Shutting down corosync" in out
     handle = ours.handle(2)
     assert handle is not None and handle.wait(15) == 0
+
+
+def test_schedmiss_after_the_node_was_not_scheduled(ours: MixedCluster) -> None:
+    """Node 1 (alone now) stopped for longer than 0.8 token: corosync's warning, and the miss
+    in ``stats.schedmiss.0.*``, listed as a real node lists one; cleared on request."""
+    handle = ours.handle(1)
+    assert handle is not None
+    token = parse_cmapctl(tool(ours, 1, "corosync-cmapctl", "runtime.config.totem.token"))
+    stall = token["runtime.config.totem.token"] * 0.8 / 1000 + 0.3
+    assert handle.signal(signal.SIGSTOP)
+    try:
+        time.sleep(stall)
+    finally:
+        handle.signal(signal.SIGCONT)
+    stats = key_types(tool(ours, 1, "corosync-cmapctl", "-m", "stats"))
+    assert stats == real_keys("real-cmapctl-stats-schedmiss.txt")
+    delay = parse_cmapctl(tool(ours, 1, "corosync-cmapctl", "-m", "stats", "stats.schedmiss."))
+    assert delay["stats.schedmiss.0.delay"] >= stall * 1000
+    assert "Corosync main process was not scheduled (@" in ours.log(1)
+    tool(ours, 1, "corosync-cmapctl", "-m", "stats", "-s", "stats.clear.schedmiss", "u8", "1")
+    assert "schedmiss" not in tool(ours, 1, "corosync-cmapctl", "-m", "stats")
