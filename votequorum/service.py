@@ -119,6 +119,8 @@ class VotequorumService(Service):
         self._wfa_status = False
         self._ev_barrier = 0
         self._ev_tracking_barrier = 0
+        self._written: set[str] = set()
+        """``runtime.votequorum.*`` keys written only once corosync first writes them."""
         self._lowest = -1
         self._highest = -1
         self._quorum_members: tuple[int, ...] = ()
@@ -161,6 +163,12 @@ class VotequorumService(Service):
         )
         self._qdevice_can_operate = cfg.qdevice_can_operate
         self._qdevice_votes = cfg.qdevice_votes
+        startup = (
+            ("atb_type", self._startup_settings.auto_tie_breaker),
+            ("qdevice_can_operate", cfg.have_qdevice),
+            ("ev_tracking_barrier", cfg.ev_tracking),
+        )
+        self._written = {key for key, configured in startup if configured}
         self._ev_tracking_barrier = cfg.ev_tracking_barrier
         flags = NodeFlags.FIRST
         if cfg.wait_for_all:
@@ -489,12 +497,14 @@ class VotequorumService(Service):
         )
         for level, message in read.log:
             self._log(LogLevel.ERROR if level == refresh.CRIT else LogLevel.DEBUG, message)
+        self._written.add("atb_type")  # votequorum_readconfig(runtime) always writes it
         self._options = replace(
             opts,
             two_node=read.two_node,
             wait_for_all=read.wait_for_all,
             auto_tie_breaker=read.auto_tie_breaker,
         )
+        self._publish_runtime_keys()
         if read.qdevice_can_operate is not None:
             self._qdevice_can_operate = read.qdevice_can_operate
         if read.qdevice_timeout_ms is not None and read.qdevice_sync_timeout_ms is not None:
@@ -652,6 +662,8 @@ class VotequorumService(Service):
         if flags != old:
             self._send_nodeinfo(self._us)
         self._options = replace(self._options, qdevice_master_wins=allow)
+        self._written.add("qdevice_master_wins")
+        self._publish_runtime_keys()
 
     def _check_qdevice_call(
         self, action: str, name: str, *, operate: bool = True, ring_id: RingId | None = None
@@ -739,6 +751,18 @@ class VotequorumService(Service):
         icmap.set_value(prefix + "ev_barrier", ValueType.UINT32, self._ev_barrier)
         icmap.set_value(prefix + "lowest_node_id", ValueType.UINT32, max(self._lowest, 0))
         icmap.set_value(prefix + "highest_node_id", ValueType.UINT32, max(self._highest, 0))
+        written = self._written
+        if self._options.wait_for_all:
+            written.add("wait_for_all_status")
+        for key, vtype, value in (
+            ("wait_for_all_status", ValueType.UINT8, int(self._wfa_status)),
+            ("atb_type", ValueType.UINT32, int(self._options.auto_tie_breaker.mode)),
+            ("qdevice_can_operate", ValueType.UINT8, int(self._qdevice_can_operate)),
+            ("qdevice_master_wins", ValueType.UINT8, int(self._options.qdevice_master_wins)),
+            ("ev_tracking_barrier", ValueType.UINT32, self._ev_tracking_barrier),
+        ):
+            if key in written:
+                icmap.set_value(prefix + key, vtype, value)
 
     # ==== internals ==========================================================================
     def _node_tuple(self) -> tuple[NodeVotes, ...]:
@@ -749,6 +773,7 @@ class VotequorumService(Service):
 
     def _set_wfa_status(self, status: bool) -> None:
         self._wfa_status = status
+        self._written.add("wait_for_all_status")
         flags = self._me.flags
         flags = flags | NodeFlags.WFASTATUS if status else flags & ~NodeFlags.WFASTATUS
         self._set_my_flags(flags)

@@ -50,6 +50,7 @@ from totem.config import (
 )
 from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
 from totem.config.resolve import system_lookup
+from totem.ipc.wire import CsError
 from totem.knet.layer import KnetLayer
 from totem.knet.reload import KnetReload, apply_reload
 from totem.node.agents import AGENT_ENTRY_POINT_GROUP, Agent, AgentSet
@@ -77,6 +78,7 @@ from totem.services.cfg import (
     CfgService,
     CfgShutdown,
 )
+from totem.services.cmap import CmapService
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
 from totem.transport.base import BindError, new_event_loop
@@ -309,17 +311,25 @@ class Daemon:
         return reply
 
     def _reload_requested(self, event: CfgReloadRequested) -> None:
+        cmap = self._cmap()
+        if cmap is not None:
+            cmap.reload_begin()
+        status = CsError.OK
         try:
             result: Any = self.reload_config()
         except ConfigError as err:
             result = ControlError(f"CS_ERR_INVALID_PARAM: {err}")
             self.last_reload = {"by": event.by, "ok": False, "error": str(err)}
+            status = CsError.ERR_INVALID_PARAM
         except Exception as err:  # a bug must not take the node down with the reload
             emit(LogRecord(LogLevel.ERROR, "CFG", f"configuration reload failed: {err!r}"))
             result = ControlError(f"CS_ERR_LIBRARY: configuration reload failed: {err!r}")
             self.last_reload = {"by": event.by, "ok": False, "error": repr(err)}
+            status = CsError.ERR_LIBRARY
         else:
             self.last_reload = {"by": event.by, "ok": True, "error": None}
+        if cmap is not None:
+            cmap.reload_end(status)
         if event.local:
             reply = self._reload_replies.pop(event.conn, None)
             if reply is not None and not reply.done():
@@ -345,6 +355,9 @@ class Daemon:
             self.reloads["refused"] += 1
             emit(LogRecord(LogLevel.ERROR, "CFG", f"Unable to reload config file: {err}"))
             raise
+        cmap = self._cmap()
+        if cmap is not None:
+            cmap.reload_parsed()
         try:
             plan = plan_reload(self.config, new, self.local_node)
         except ReloadRefused as err:
@@ -394,6 +407,9 @@ class Daemon:
             )
         )
         return summary
+
+    def _cmap(self) -> CmapService | None:
+        return next((s for s in self.stack.services if isinstance(s, CmapService)), None)
 
     def _reconfigure_transports(self, plan: ReloadPlan) -> None:
         """New member lists (udpu sends to them; ``block_unlisted_ips`` follows them)."""
@@ -571,6 +587,7 @@ class Daemon:
                 )
             )
         self.driver.start()
+        self.driver.watch_scheduling(lambda: self.config.timers.token)
         if self.libqb is not None:
             self.libqb.ready()
         try:

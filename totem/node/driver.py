@@ -1,6 +1,6 @@
 """The asyncio driver around a ``NodeStack`` (DESIGN.md: "a thin driver").
 
-Three duties and nothing else:
+Three duties, and a watchdog on the loop itself:
 
 * every received datagram goes to ``stack.receive(data, loop.time(), link)``;
 * one ``loop.call_at`` timer follows ``stack.next_deadline()``;
@@ -9,6 +9,9 @@ Three duties and nothing else:
   for a received datagram only the outbox goes at once (a token is forwarded
   before anything is delivered), and the events, with the timer, follow once
   per loop turn after the deferred delivery of every datagram read.
+
+Beside them, :meth:`NodeDriver.watch_scheduling` runs corosync's scheduling-miss timer
+(:mod:`totem.node.schedmiss`): a stalled loop is logged and counted in ``stats.schedmiss.*``.
 
 The timer is re-armed lazily: it is moved only when the stack wants an
 *earlier* deadline. A later deadline (the token timeout moving forward on
@@ -20,9 +23,11 @@ costs one timer operation per deadline, not one per datagram.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from totem.node.schedmiss import SchedMissMonitor
 from totem.srp.state import Datagram
 
 __all__ = ["NodeDriver", "SansIoNode"]
@@ -75,6 +80,9 @@ class NodeDriver:
         self._deferred_scheduled = False
         self.loop_lag_max = 0.0
         """Largest delay seen between a timer's due time and its run (event-loop stalls)."""
+        self.schedmiss = SchedMissMonitor()
+        """corosync's scheduling-miss detector (``stats.schedmiss.*``)."""
+        self._schedmiss_timer: asyncio.TimerHandle | None = None
 
     def add_listener(self, listener: Listener) -> None:
         """Receive every event the node emits, in order."""
@@ -89,6 +97,22 @@ class NodeDriver:
         """Bring the node up."""
         self.node.start(self._loop.time())
         self._flush()
+
+    def watch_scheduling(
+        self, token_ms: Callable[[], int], wall: Callable[[], float] = time.time
+    ) -> None:
+        """Start the scheduling-miss timer; ``token_ms`` is the token timeout in force (it
+        follows reloads). A miss goes to the listeners as its log record."""
+        if self._schedmiss_timer is None:
+            self._schedmiss_tick(token_ms, wall)
+
+    def _schedmiss_tick(self, token_ms: Callable[[], int], wall: Callable[[], float]) -> None:
+        miss, delay = self.schedmiss.tick(self._loop.time(), wall(), token_ms())
+        self._schedmiss_timer = self._loop.call_later(delay, self._schedmiss_tick, token_ms, wall)
+        if miss is not None:
+            record = miss.log_record()
+            for listener in self._listeners:
+                listener(record)
 
     def datagram_received(self, data: bytes, link: int = 0, source: str | None = None) -> None:
         """Transport callback: ``data`` arrived on ring (link) ``link`` from ``source``.
@@ -126,6 +150,9 @@ class NodeDriver:
             self._timer.cancel()
             self._timer = None
             self._timer_at = None
+        if self._schedmiss_timer is not None:
+            self._schedmiss_timer.cancel()
+            self._schedmiss_timer = None
 
     def _on_timer(self) -> None:
         due = self._timer_at

@@ -12,7 +12,9 @@
   flow-controlled requests are answered ``CS_ERR_TRY_AGAIN``; votequorum is spared during
   synchronisation;
 * the statistics map: ``stats.srp.*`` (cleared by ``stats.clear.totem``), ``stats.pg.*``,
-  ``stats.ipcs.*`` (``stats.clear.ipc``), and whatever a transport contributes: a transport
+  ``stats.ipcs.*`` (``stats.clear.ipc``), ``stats.schedmiss.*`` (``stats.clear.schedmiss``;
+  the driver's :class:`~totem.node.schedmiss.SchedMissMonitor`), and whatever a transport
+  contributes: a transport
   with ``cmap_stats()`` yielding ``(key, type, value)`` is registered under its
   ``cmap_stats_name`` (knet: ``"knet"``, so that ``stats.clear.knet`` calls its
   ``cmap_stats_clear()``) -- knet's ``stats.knet.*`` need nothing more here;
@@ -44,6 +46,7 @@ from totem.node.assemble import Transport
 from totem.node.driver import NodeDriver
 from totem.node.knet_status import knet_cmap_stats, knet_node_status
 from totem.node.logsys import emit
+from totem.node.schedmiss import SchedMissMonitor
 from totem.node.stack import NodeStack
 from totem.services.cfg import CfgReloadRequested, CfgService
 from totem.services.cfg_lib import LinkStatus, NodeStatus
@@ -188,6 +191,8 @@ class LibqbIpc:
             stats.register("totem", self._srp_stats, self._srp_clear)
             stats.register("pg", self._pg_stats)
             stats.register("ipc", self._ipc_stats, self._ipc_clear)
+            schedmiss = daemon.driver.schedmiss
+            stats.register("schedmiss", lambda: _schedmiss_stats(schedmiss), schedmiss.clear)
             if isinstance(stack.net, KnetLayer):
                 layer = stack.net
                 stats.register("knet", lambda: knet_cmap_stats(layer))
@@ -435,3 +440,10 @@ class LibqbIpc:
             self.cmap.stats.poll_tracks()
         if self._ready:
             self._schedule_stats_poll()
+
+
+def _schedmiss_stats(monitor: SchedMissMonitor) -> Iterator[StatsEntry]:
+    """``stats.schedmiss.<i>.timestamp`` (u64, ms) and ``.delay`` (flt, ms), newest first."""
+    for i, (timestamp, delay) in enumerate(monitor.events()):
+        yield f"stats.schedmiss.{i}.timestamp", ValueType.UINT64, timestamp
+        yield f"stats.schedmiss.{i}.delay", ValueType.FLOAT, delay

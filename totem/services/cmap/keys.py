@@ -3,11 +3,16 @@
 
 * every key of corosync.conf, typed as ``coroparse`` types it (``INT_KEYS``: u8, u16,
   u32, i32, u64; everything else a string), plus what corosync derives: the bind address
-  of each link of udp/udpu (``totem.interface.<link>.bindnetaddr``),
-  ``nodelist.local_node_pos``, ``system.state_dir``, ``uidgid.config.uid.<uid>`` /
-  ``gid.<gid>`` for ``uidgid { }``;
-* ``internal_configuration.service.<id>.name|ver`` and ``runtime.services.<name>.*``;
-* ``runtime.config.totem.*``: the timers in effect;
+  and port of each link of udp/udpu (``totem.interface.<link>.bindnetaddr|mcastport``, at
+  start-up only: a reload removes them unless the file has them, as ``cfg.c``'s
+  ``remove_deleted_entries`` does), ``nodelist.local_node_pos``, ``system.state_dir``,
+  ``uidgid.config.uid.<uid>`` / ``gid.<gid>`` for ``uidgid { }``;
+* ``internal_configuration.service.<id>.name|ver`` and ``runtime.services.<name>.*`` for
+  each of corosync's eight engines (``service.c``: ``service_id`` and a zero ``rx``/``tx``
+  pair per exec function; the node updates the counters of the engines it runs);
+* ``runtime.config.totem.*``: the timers in effect, and -- whatever the transport, as
+  ``totem_volatile_config_read`` writes them -- knet's ``knet_pmtud_interval``, ``knet_mtu``,
+  ``knet_compression_*`` and each link's ``interface.<link>.knet_ping_interval|timeout``;
 * ``runtime.members.<id>.*``: every node this one has seen (``ip``, ``join_count``,
   ``status`` joined/left, ``config_version``);
 * ``runtime.blackbox.*``, ``runtime.force_gather``: the writable triggers, "no".
@@ -24,12 +29,14 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from totem.config.flatten import INT_KEYS
+from totem.config.knetlinks import knet_links
 from totem.services.cmap.store import Icmap, Value, ValueType, encode_value
 
 if TYPE_CHECKING:
     from totem.config import CorosyncConfig, NodeConfig
 
 __all__ = [
+    "EXEC_FUNCTIONS",
     "RO_KEYS",
     "RO_PREFIXES",
     "SERVICE_NAMES",
@@ -86,6 +93,8 @@ SERVICE_NAMES = {
     7: ("corosync_wd", "wd"),
 }
 """``internal_configuration.service.<id>.name`` and the ``runtime.services.<name>`` names."""
+EXEC_FUNCTIONS = {0: 1, 1: 5, 2: 7, 3: 0, 4: 2, 5: 4, 6: 0, 7: 0}
+"""How many exec functions (``exec_engine_count``) each engine has in corosync 3.1.7."""
 
 _INDEX = re.compile(r"\.[0-9]+(?=\.|$)")
 _INT_TYPES = {
@@ -132,8 +141,11 @@ def _typed(key: str, text: str) -> Value:
     return ValueType.STRING, encode_value(ValueType.STRING, text)
 
 
-def config_keys(config: CorosyncConfig, local: NodeConfig) -> dict[str, Value]:
-    """The keys corosync.conf puts in the map, typed, with corosync's derived keys."""
+def config_keys(
+    config: CorosyncConfig, local: NodeConfig, *, startup: bool = True
+) -> dict[str, Value]:
+    """The keys corosync.conf puts in the map, typed, with corosync's derived keys (those of
+    the udp/udpu links only at ``startup``)."""
     out: dict[str, Value] = {}
     for key, text in config.raw.items():
         if key in ("uidgid.uid", "uidgid.gid"):
@@ -143,7 +155,7 @@ def config_keys(config: CorosyncConfig, local: NodeConfig) -> dict[str, Value]:
             )
             continue
         out[key] = _typed(key, text)
-    if config.totem.transport in ("udp", "udpu"):
+    if startup and config.totem.transport in ("udp", "udpu"):
         for link in config.links:
             key = f"totem.interface.{link}.bindnetaddr"
             if key not in out and link < len(local.addresses):
@@ -163,8 +175,10 @@ def config_keys(config: CorosyncConfig, local: NodeConfig) -> dict[str, Value]:
     return out
 
 
-def timer_keys(config: CorosyncConfig) -> Iterator[tuple[str, ValueType, int]]:
-    """``runtime.config.totem.*``: the effective timers (after token_coefficient)."""
+def timer_keys(config: CorosyncConfig) -> Iterator[tuple[str, ValueType, int | str]]:
+    """``runtime.config.totem.*``: the effective timers (after token_coefficient), knet's
+    settings and each link's knet ping timers (written for every transport)."""
+
     timers = config.timers
     for name in _TIMER_KEYS:
         value = getattr(timers, name, None)
@@ -181,6 +195,16 @@ def timer_keys(config: CorosyncConfig) -> Iterator[tuple[str, ValueType, int]]:
         ValueType.UINT32,
         1 if getattr(totem, "cancel_token_hold_on_retransmit", False) else 0,
     )
+    prefix = "runtime.config.totem."
+    yield f"{prefix}knet_pmtud_interval", ValueType.UINT32, totem.knet_pmtud_interval
+    yield f"{prefix}knet_mtu", ValueType.UINT32, totem.knet_mtu
+    yield f"{prefix}knet_compression_threshold", ValueType.UINT32, totem.knet_compression_threshold
+    yield f"{prefix}knet_compression_level", ValueType.INT32, totem.knet_compression_level
+    yield f"{prefix}knet_compression_model", ValueType.STRING, totem.knet_compression_model
+    for link in knet_links(config):
+        iface = f"{prefix}interface.{link.linknumber}"
+        yield f"{iface}.knet_ping_timeout", ValueType.UINT32, link.ping_timeout
+        yield f"{iface}.knet_ping_interval", ValueType.UINT32, link.ping_interval
 
 
 def member_ip(config: CorosyncConfig, nodeid: int) -> str:
@@ -203,6 +227,11 @@ def static_runtime_keys() -> Iterator[tuple[str, ValueType, int | str]]:
     for service_id, (name, _short) in SERVICE_NAMES.items():
         yield f"internal_configuration.service.{service_id}.name", ValueType.STRING, name
         yield f"internal_configuration.service.{service_id}.ver", ValueType.UINT32, 0
+    for service_id, (_name, short) in SERVICE_NAMES.items():
+        yield f"runtime.services.{short}.service_id", ValueType.UINT16, service_id
+        for fn in range(EXEC_FUNCTIONS[service_id]):
+            yield f"runtime.services.{short}.{fn}.tx", ValueType.UINT64, 0
+            yield f"runtime.services.{short}.{fn}.rx", ValueType.UINT64, 0
     yield "runtime.blackbox.dump_flight_data", ValueType.STRING, "no"
     yield "runtime.blackbox.dump_state", ValueType.STRING, "no"
     yield "runtime.force_gather", ValueType.STRING, "no"

@@ -5,7 +5,13 @@ The engine owns the node's map (:class:`~totem.services.cmap.store.Icmap`, fille
 (:mod:`totem.services.cmap.lib`), keeps ``runtime.members.*`` as configurations change
 and lets other services write their runtime keys (``cmap_attach``: votequorum's
 ``runtime.votequorum.*``). A configuration reload rewrites the configuration keys that
-changed (tracks see MODIFY/ADD/DELETE, as pmxcfs expects).
+changed (tracks see MODIFY/ADD/DELETE, as pmxcfs expects), framed by the keys ``cfg.c``
+writes around it: ``config.totemconfig_reload_in_progress`` (u8) is 1 from the start,
+``config.reload_in_progress`` (u8) 1 once the file has parsed; at the end
+``config.reload_status`` (i32, a ``cs_error_t``) and both flags back to 0. A file that does
+not parse ends the reload before ``reload_in_progress``: corosync 3.1.7 then leaves
+``totemconfig_reload_in_progress`` at 1 and writes no status, and so do we. The
+``resources.*`` keys come from :mod:`totem.services.cmap.resources`.
 
 **Sync.**
 
@@ -37,16 +43,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from totem.ipc.engine import LibConnection, LibHandler
+from totem.ipc.wire import CsError
 from totem.ringid import RingId
 from totem.service import Service
 from totem.services.cmap import keys as cmap_keys
 from totem.services.cmap.lib import CmapLib
+from totem.services.cmap.resources import Resources
 from totem.services.cmap.stats import StatsMap
 from totem.services.cmap.store import Icmap, Value, ValueType
 from totem.srp.events import ConfigurationChange, LogLevel
 
 if TYPE_CHECKING:
     from totem.config import CorosyncConfig, NodeConfig
+    from totem.service import ServiceHost
 
 __all__ = [
     "CMAP_MCAST_REASON_NEW_CONFIG_VERSION",
@@ -164,8 +173,11 @@ class CmapService(Service):
         cmap_keys.apply_read_only(self.icmap)
         for key, vtype, value in cmap_keys.static_runtime_keys():
             self.icmap.set_value(key, vtype, value)
+        self._pending_log: list[tuple[LogLevel, str, str]] = []
         if config is not None and local_node is not None:
             self._load_config(config, local_node)
+        self.resources = Resources(self.icmap, self._log_subsystem)
+        self._reload_parsed = False
         self._lib = CmapLib(self.icmap, self.stats, self._refresh_runtime, handle_salt=handle_salt)
         self._my_version = 0
         self._highest_received = 0
@@ -181,9 +193,11 @@ class CmapService(Service):
         return 1
 
     # --- the map ----------------------------------------------------------------------------
-    def _load_config(self, config: CorosyncConfig, local: NodeConfig) -> None:
+    def _load_config(
+        self, config: CorosyncConfig, local: NodeConfig, *, startup: bool = True
+    ) -> None:
         """Put corosync.conf's keys in the map (again, after a reload: only what changed)."""
-        new = cmap_keys.config_keys(config, local)
+        new = cmap_keys.config_keys(config, local, startup=startup)
         changed, removed = cmap_keys.diff(self._config_keys, new)
         for key in removed:
             self.icmap.delete(key)
@@ -208,7 +222,27 @@ class CmapService(Service):
         local = self._local
         if local is not None:
             local = config.node_by_id(local.nodeid) or local
-            self._load_config(config, local)
+            self._load_config(config, local, startup=False)
+
+    def reload_begin(self) -> None:
+        """A reload starts (``config.totemconfig_reload_in_progress`` = 1)."""
+        self._reload_parsed = False
+        self.icmap.set_value("config.totemconfig_reload_in_progress", ValueType.UINT8, 1)
+
+    def reload_parsed(self) -> None:
+        """The new file parsed: its keys are about to go live (``config.reload_in_progress``)."""
+        self._reload_parsed = True
+        self.icmap.set_value("config.reload_in_progress", ValueType.UINT8, 1)
+
+    def reload_end(self, status: CsError) -> None:
+        """The reload is over: its ``cs_error_t`` in ``config.reload_status`` and both flags
+        back to 0 -- unless the file did not parse, where corosync stops short of this."""
+        if not self._reload_parsed:
+            return
+        self._reload_parsed = False
+        self.icmap.set_value("config.reload_status", ValueType.INT32, int(status))
+        self.icmap.set_value("config.totemconfig_reload_in_progress", ValueType.UINT8, 0)
+        self.icmap.set_value("config.reload_in_progress", ValueType.UINT8, 0)
 
     def set_runtime_counters(
         self, counters: Callable[[], dict[tuple[int, int], tuple[int, int]]]
@@ -329,5 +363,17 @@ class CmapService(Service):
             self.host.mcast(self.service_id, 0, body)
 
     def _log(self, level: LogLevel, message: str) -> None:
+        self._log_subsystem(level, "CMAP", message)
+
+    def _log_subsystem(self, level: LogLevel, subsystem: str, message: str) -> None:
+        """Log as ``subsystem``; what is logged before the node attaches waits for it."""
         if self.host is not None:
-            self.host.log(level, "CMAP", message)
+            self.host.log(level, subsystem, message)
+        else:
+            self._pending_log.append((level, subsystem, message))
+
+    def attach(self, host: ServiceHost) -> None:
+        super().attach(host)
+        pending, self._pending_log = self._pending_log, []
+        for level, subsystem, message in pending:
+            host.log(level, subsystem, message)

@@ -11,8 +11,10 @@ registers one under a name and yields ``(key, type, value)`` for its own keys --
 so a new contributor needs no change here. The map is read-only except for the
 ``stats.clear.*`` keys: setting ``stats.clear.<name>`` calls the clearer registered for
 ``<name>`` (``all`` calls every clearer). Tracks follow corosync: ADD/DELETE of keys under
-a prefix (both flags required with PREFIX), or MODIFY of one key, found by comparing the
-values each time :meth:`StatsMap.poll_tracks` runs.
+a prefix (both flags required with PREFIX; never MODIFY), or ADD/DELETE/MODIFY of one key,
+found by comparing the values each time :meth:`StatsMap.poll_tracks` runs; the
+``stats.schedmiss.*`` keys are never announced as added or deleted (``stats_map_notify_fn``
+skips them).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = ["StatsEntry", "StatsIter", "StatsMap", "StatsProvider", "StatsTrack"]
 StatsEntry = tuple[str, ValueType, int | float | str]
 StatsProvider = Callable[[], Iterable[StatsEntry]]
 _CLEAR = "stats.clear."
+_SCHEDMISS = "stats.schedmiss"
 
 
 @dataclass(eq=False, slots=True)
@@ -163,5 +166,9 @@ class StatsMap:
                     event = TRACK_DELETE
                 else:
                     event = TRACK_MODIFY
+                if event == TRACK_MODIFY and track.track_type & TRACK_PREFIX:
+                    continue  # prefix tracks hear of keys coming and going only
+                if event != TRACK_MODIFY and key.startswith(_SCHEDMISS):
+                    continue  # the miss slots shift under their keys: never announced
                 if track.track_type & event:
                     track.notify(event, key, new, old)
