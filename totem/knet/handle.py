@@ -477,7 +477,7 @@ class KnetHandle:
     # receive
     # ------------------------------------------------------------------------------------
     def receive(
-        self, data: bytes, now: float, link: int = 0, source: str | None = None
+        self, data: bytes | memoryview, now: float, link: int = 0, source: str | None = None
     ) -> list[tuple[int, bytes]]:
         """A datagram that arrived on local link ``link`` from address ``source``.
 
@@ -549,7 +549,9 @@ class KnetHandle:
             self.drops["bad_type"] += 1
         return []
 
-    def _receive_data(self, host: KnetHost, link: KnetLink, data: bytes) -> list[tuple[int, bytes]]:
+    def _receive_data(
+        self, host: KnetHost, link: KnetLink, data: bytes | memoryview
+    ) -> list[tuple[int, bytes]]:
         size = len(data)
         if size < DATA_HEADER_SIZE:
             self.drops["short"] += 1
@@ -567,15 +569,16 @@ class KnetHandle:
         if not window.lookup(seq):
             self.drops["duplicate"] += 1
             return []
-        payload = data[DATA_HEADER_SIZE:]
         if frag_num > 1:
             if not 1 <= frag_seq <= frag_num:
                 self.drops["bad_fragment"] += 1
                 return []
-            whole = self._defrag(host, seq, frag_num, frag_seq, payload)
+            whole = self._defrag(host, seq, frag_num, frag_seq, data[DATA_HEADER_SIZE:])
             if whole is None:
                 return []
             payload = whole
+        else:
+            payload = bytes(data[DATA_HEADER_SIZE:])
         if compress_id:
             try:
                 original = decompress(compress_id, payload)
@@ -601,7 +604,7 @@ class KnetHandle:
         return [(channel, payload)]
 
     def _defrag(
-        self, host: KnetHost, seq: int, frag_num: int, frag_seq: int, chunk: bytes
+        self, host: KnetHost, seq: int, frag_num: int, frag_seq: int, chunk: bytes | memoryview
     ) -> bytes | None:
         """``pckt_defrag``: the whole message once its last fragment is in, else None."""
         buffers = host.defrag
@@ -618,14 +621,14 @@ class KnetHandle:
         slot.received[frag_seq] = chunk
         if len(slot.received) < frag_num:
             return None
-        slot.in_use = False
-        received, slot.received = slot.received, {}
+        received = slot.received
+        buffers.release(slot)
         if any(index not in received for index in range(1, frag_num + 1)):
             self.drops["bad_fragment"] += 1
             return None
         return b"".join(received[index] for index in range(1, frag_num + 1))
 
-    def _receive_ping(self, host: KnetHost, link: KnetLink, data: bytes) -> None:
+    def _receive_ping(self, host: KnetHost, link: KnetLink, data: bytes | memoryview) -> None:
         if len(data) < PING_SIZE:
             self.drops["short"] += 1
             return
@@ -650,7 +653,9 @@ class KnetHandle:
         link.stats.tx_pong_packets += 1
         link.stats.tx_pong_bytes += len(pong)
 
-    def _receive_pong(self, host: KnetHost, link: KnetLink, data: bytes, now: float) -> None:
+    def _receive_pong(
+        self, host: KnetHost, link: KnetLink, data: bytes | memoryview, now: float
+    ) -> None:
         if len(data) < PING_SIZE:
             self.drops["short"] += 1
             return
@@ -676,7 +681,7 @@ class KnetHandle:
                 f"host: {host.host_id} link: {link.link_id} received pong: {link.received_pong}",
             )
 
-    def _receive_pmtud(self, host: KnetHost, link: KnetLink, data: bytes) -> None:
+    def _receive_pmtud(self, host: KnetHost, link: KnetLink, data: bytes | memoryview) -> None:
         if len(data) < PMTUD_SIZE:
             self.drops["short"] += 1
             return
