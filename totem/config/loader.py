@@ -19,8 +19,9 @@ Where we knowingly differ from corosync 3.1.7:
 * Several bad values corosync silently ignores (``block_unlisted_ips: maybe``) are errors.
 * knet: ``knet_transport: sctp`` and ``knet_compression_model: lzo2`` are refused (we speak
   knet over UDP, and have no lzo2), and so is a model whose package (lz4, zstandard) is
-  not installed, where libknet would fail when it loads the model; out-of-range ``knet_mtu``, ``knet_pmtud_interval`` and
-  ``knet_compression_threshold`` are errors where libknet would log and keep its default.
+  not installed, where libknet would fail when it loads the model; out-of-range
+  ``knet_mtu``, ``knet_pmtud_interval`` and ``knet_compression_threshold`` are errors where
+  libknet would log and keep its default.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ from totem.knet.wire import (
 from totem.srp.events import LogLevel, LogRecord
 from totem.srp.state import Datagram
 
-__all__ = ["DstFilter", "HandleStats", "KnetHandle"]
+__all__ = ["ClockNs", "DstFilter", "HandleStats", "KnetHandle"]
 
 DstFilter = Callable[[bytes, bool, int], tuple[bool, tuple[int, ...]]]
 """``filter(payload, tx, source_host) -> (broadcast, destination hosts)``: knet's
@@ -110,6 +110,10 @@ _LEVELS: Final = {
 }
 
 
+ClockNs = Callable[[], int]
+"""A monotonic clock in nanoseconds (``time.monotonic_ns``), for the timing statistics."""
+
+
 class KnetHandle:
     """One ``knet_handle_t`` (see module docstring)."""
 
@@ -122,9 +126,14 @@ class KnetHandle:
         manual_mtu: int = 0,
         access_lists: bool = True,
         dst_filter: DstFilter | None = None,
+        clock_ns: ClockNs | None = None,
     ) -> None:
         self.host_id = host_id
         self.salt_source = salt_source
+        self.clock_ns = clock_ns
+        """Times the crypto and compression statistics (``*_time_*``, nanoseconds): the
+        daemon passes a monotonic clock; None (simulator, tests) leaves them untimed. It
+        never decides anything: ``now`` stays the protocol's only clock."""
         self.access_lists = access_lists
         self.dst_filter = dst_filter
         self.hosts: dict[int, KnetHost] = {}
@@ -357,7 +366,13 @@ class KnetHandle:
         config = self.compress
         if config.model != "none":
             if len(payload) > config.effective_threshold:
-                packed = compress(config, payload)
+                clock = self.clock_ns
+                if clock is None:
+                    packed = compress(config, payload)
+                else:
+                    start = clock()
+                    packed = compress(config, payload)
+                    stats.sample("tx_compress_time", stats.tx_compressed_packets, clock() - start)
                 if packed is not None:
                     stats.tx_compressed_packets += 1
                     stats.tx_compressed_original_bytes += len(payload)
@@ -376,8 +391,16 @@ class KnetHandle:
         packets = data_packets(own, seq, payload, data_mtu, compress_id, bcast, channel)
         sealer = self.crypto.sealer
         if sealer is not None:
-            sealed = [sealer.seal(packet) for packet in packets]
-            stats.tx_crypt_packets += len(sealed)
+            clock = self.clock_ns
+            if clock is None:
+                sealed = [sealer.seal(packet) for packet in packets]
+                stats.tx_crypt_packets += len(sealed)
+            else:
+                sealed = []
+                for packet in packets:
+                    start = clock()
+                    sealed.append(sealer.seal(packet))
+                    stats.tx_crypt_sample(clock() - start)
             stats.tx_crypt_byte_overhead += sum(map(len, sealed)) - sum(map(len, packets))
             packets = sealed
         out = self._out
@@ -485,10 +508,17 @@ class KnetHandle:
         """
         self.now = now
         crypto = self.crypto
+        decrypted: int | None = None  # ns the decryption took (0 untimed); None: clear
         if crypto.slots:
+            clock = self.clock_ns
             try:
-                data = crypto.open(data)
-                self.stats.rx_crypt_packets += 1
+                if clock is None:
+                    data = crypto.open(data)
+                    decrypted = 0
+                else:
+                    start = clock()
+                    data = crypto.open(data)
+                    decrypted = clock() - start
             except KnetCryptoError as err:
                 if not crypto.rx_clear:
                     self.drops[err.reason] += 1
@@ -531,7 +561,7 @@ class KnetHandle:
                 return []
             src_link = found
         if kind == TYPE_DATA:
-            return self._receive_data(host, src_link, data)
+            return self._receive_data(host, src_link, data, decrypted)
         if kind == TYPE_PING:
             self._receive_ping(host, src_link, data)
         elif kind == TYPE_PONG:
@@ -550,7 +580,7 @@ class KnetHandle:
         return []
 
     def _receive_data(
-        self, host: KnetHost, link: KnetLink, data: bytes | memoryview
+        self, host: KnetHost, link: KnetLink, data: bytes | memoryview, decrypted: int | None
     ) -> list[tuple[int, bytes]]:
         size = len(data)
         if size < DATA_HEADER_SIZE:
@@ -558,6 +588,11 @@ class KnetHandle:
             return []
         link.stats.rx_data_packets += 1
         link.stats.rx_data_bytes += size
+        if decrypted is not None:
+            if self.clock_ns is not None:
+                self.stats.rx_crypt_sample(decrypted)
+            else:
+                self.stats.rx_crypt_packets += 1
         if not host.reachable:
             self.drops["unreachable"] += 1
             return []
@@ -580,6 +615,8 @@ class KnetHandle:
         else:
             payload = bytes(data[DATA_HEADER_SIZE:])
         if compress_id:
+            clock = self.clock_ns
+            start = clock() if clock is not None else 0
             try:
                 original = decompress(compress_id, payload)
             except KnetCompressError:
@@ -587,6 +624,8 @@ class KnetHandle:
                 self._log("error", "compress", f"Unable to decompress packet ({compress_id})")
                 return []
             stats = self.stats
+            if clock is not None:
+                stats.sample("rx_compress_time", stats.rx_compressed_packets, clock() - start)
             stats.rx_compressed_packets += 1
             stats.rx_compressed_original_bytes += len(original)
             stats.rx_compressed_size_bytes += len(payload)

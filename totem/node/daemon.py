@@ -37,6 +37,7 @@ import itertools
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from totem import __version__
@@ -168,7 +169,7 @@ class Daemon:
         self._pid_handle: Any = None
         self.control = ControlServer(os.path.join(run_dir, SOCKET_NAME))
         services = load_services(ServiceContext(config, local_node, daemon=self))
-        net = build_net(config, local_node, kernel_mtu=kernel_mtu)
+        net = build_net(config, local_node, kernel_mtu=kernel_mtu, clock_ns=time.monotonic_ns)
         self.stack: NodeStack = build_stack(
             config, local_node, services, load_ring_seq(state_dir, local_node.nodeid), net=net
         )
