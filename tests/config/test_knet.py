@@ -3,6 +3,7 @@ link mode, crypto model, compression, and the key check of ``python -m totem.con
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,25 @@ def test_bad_knet_keys_name_their_line(key: str, message: str) -> None:
     text = conf(key, transport="knet")
     assert error(text).startswith(f"corosync.conf:{line_of(text, key.split(':')[0])}: ")
     assert message in error(text)
+
+
+@pytest.mark.parametrize(("model", "package"), [("lz4hc", "lz4"), ("zstd", "zstandard")])
+def test_a_compression_model_whose_package_is_missing_is_refused_at_load(
+    model: str, package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == package else real_find_spec(name)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    text = conf(f"knet_compression_model: {model}", transport="knet")
+    assert error(text) == (
+        f"corosync.conf:{line_of(text, 'knet_compression_model')}: knet_compression_model "
+        f"{model} is not available here: it needs the Python package {package}, which is not "
+        "installed"
+    )
+    assert load_text(conf("knet_compression_model: zlib", transport="knet"))
 
 
 def test_sctp_links_are_refused_with_their_line() -> None:

@@ -96,3 +96,49 @@ def test_reload_changes_the_knet_key_and_timers_without_a_membership_change(
             # phase 2 cleared the old key: only the new one (slot 2) opens packets
             assert (knet["crypto"]["in_use"], knet["crypto_slots"]) == (2, [2])
             assert knet["rx_clear_traffic"] is False
+
+
+def test_reload_adds_a_knet_link_and_removes_it_without_a_membership_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with LoopbackCluster(tmp_path, 3, transport="knet") as cluster:
+        cluster.start()
+        cluster.wait_members([1, 2, 3], [1, 2, 3], timeout=30)
+        ring = cluster.status(1)["node"]["ring_id"]
+        one_link = cluster.conf.read_text()
+        two_links = one_link
+        for i in (1, 2, 3):
+            two_links = two_links.replace(
+                f"ring0_addr: 127.0.0.{i}\n",
+                f"ring0_addr: 127.0.0.{i}\n        ring1_addr: 127.0.1.{i}\n",
+            )
+        two_links = two_links.replace(
+            "    interface {\n",
+            f"    interface {{\n        linknumber: 1\n        mcastport: {cluster.port - 1}\n"
+            "    }\n    interface {\n",
+            1,
+        )
+
+        def links_up(wanted: dict[int, bool]) -> bool:
+            for i in (1, 2, 3):
+                for host in cluster.status(i)["node"]["knet"]["hosts"]:
+                    if host["host_id"] == i:
+                        continue
+                    shown = {link["link"]: link["connected"] for link in host["links"]}
+                    if shown != wanted:
+                        return False
+            return True
+
+        cluster.conf.write_text(two_links)
+        assert cfgtool.main(["--run-dir", cluster.run_dir(3), "-R"]) == 0
+        cluster.wait(lambda: links_up({0: True, 1: True}), timeout=20)
+        assert [t["link"] for t in cluster.status(2)["links"]] == [0, 1]
+        assert "[KNET  ] rx: host: 3 link: 1 is up" in cluster.log(1)
+
+        cluster.conf.write_text(one_link)
+        assert cfgtool.main(["--run-dir", cluster.run_dir(1), "-R"]) == 0
+        cluster.wait(lambda: links_up({0: True}), timeout=20)
+        assert [t["link"] for t in cluster.status(2)["links"]] == [0]
+        capsys.readouterr()
+        for i in (1, 2, 3):
+            assert cluster.status(i)["node"]["ring_id"] == ring

@@ -117,6 +117,8 @@ def test_a_fourth_node_is_added_and_the_token_grows_by_the_coefficient() -> None
         "flags": {},
         "ignored": [],
         "config_version": None,
+        "links_added": [],
+        "links_removed": [],
     }
     assert plan_log(plan)[:2] == [
         LogRecord(LogLevel.DEBUG, "TOTEM", "adding dynamic member 10.0.0.4 for ring 0"),

@@ -18,12 +18,15 @@ Where we knowingly differ from corosync 3.1.7:
   the first one's).
 * Several bad values corosync silently ignores (``block_unlisted_ips: maybe``) are errors.
 * knet: ``knet_transport: sctp`` and ``knet_compression_model: lzo2`` are refused (we speak
-  knet over UDP, and have no lzo2); out-of-range ``knet_mtu``, ``knet_pmtud_interval`` and
-  ``knet_compression_threshold`` are errors where libknet would log and keep its default.
+  knet over UDP, and have no lzo2), and so is a model whose package (lz4, zstandard) is
+  not installed, where libknet would fail when it loads the model; out-of-range
+  ``knet_mtu``, ``knet_pmtud_interval`` and ``knet_compression_threshold`` are errors where
+  libknet would log and keep its default.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -71,6 +74,20 @@ KNET_MAX_PACKET_SIZE = 65536
 KNET_PMTUD_INTERVAL = 30
 KNET_COMPRESSION_MODELS = ("none", "zlib", "lz4", "lz4hc", "lzma", "bzip2", "zstd")
 """What pycorosync's knet speaks; lzo2 (also in libknet 1.25) is refused at load."""
+KNET_COMPRESSION_PACKAGES = {"lz4": "lz4", "lz4hc": "lz4", "zstd": "zstandard"}
+"""The models that need a package beside the standard library (a dependency of the project;
+a model whose package is missing here is refused at load, not when the first message is
+compressed)."""
+
+
+def compression_package_missing(model: str) -> str | None:
+    """The package ``model`` needs and that cannot be imported here, or None."""
+    package = KNET_COMPRESSION_PACKAGES.get(model)
+    if package is None or importlib.util.find_spec(package) is not None:
+        return None
+    return package
+
+
 UDP_NETMTU = 1500
 KNET_NETMTU = 65536
 
@@ -208,6 +225,12 @@ def _knet(flat: Flat) -> _KnetKeys:
             flat.lines["totem.knet_compression_model"],
             f"knet_compression_model {model} is not available in pycorosync (use one of "
             f"{', '.join(KNET_COMPRESSION_MODELS)})",
+        )
+    if (package := compression_package_missing(model)) is not None:
+        raise flat.error(
+            flat.lines["totem.knet_compression_model"],
+            f"knet_compression_model {model} is not available here: it needs the Python "
+            f"package {package}, which is not installed",
         )
     threshold = flat.get_int("totem.knet_compression_threshold", "u32") or 0
     if threshold > KNET_MAX_PACKET_SIZE:

@@ -111,9 +111,28 @@ class CryptoConfig:
 
 
 class KnetCrypto:
-    """One loaded crypto configuration (a ``crypto_instance``): seal and open packets."""
+    """One loaded crypto configuration (a ``crypto_instance``): seal and open packets.
 
-    __slots__ = ("_aes_key", "_enc", "_enc_state", "_hmac", "config", "salt_source", "sizes")
+    The per-packet cost is what limits a receiving node's throughput, so nothing is built
+    per packet: one HMAC context keyed once (copied per packet), and one AES-CBC encryptor
+    and one decryptor for the life of the key. A CBC context's chaining state after a
+    packet is that packet's last ciphertext block; only the first block of the next packet
+    depends on it. Sealing folds the new salt into that block by hand
+    (``E(P0 ^ salt) == E((P0 ^ salt ^ state) ^ state)``); opening decrypts the salt
+    block first (its output is thrown away), which leaves the salt as the chaining state.
+    The bytes are exactly AES-CBC(key, IV=salt) of each packet on its own.
+    """
+
+    __slots__ = (
+        "_dec",
+        "_enc",
+        "_enc_state",
+        "_hash_size",
+        "_mac",
+        "config",
+        "salt_source",
+        "sizes",
+    )
 
     def __init__(self, config: CryptoConfig, salt_source: SaltSource) -> None:
         if not config.enabled:
@@ -127,19 +146,29 @@ class KnetCrypto:
             salt=SALT_SIZE if key_bytes else 0,
             hash=hash_bytes,
         )
-        self._hmac: Any = hmac.new(config.key, digestmod=config.hash) if hash_bytes else None
+        self._hash_size = hash_bytes
+        self._mac: Any = None
+        if hash_bytes:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.hmac import HMAC
+
+            algorithms_by_name: dict[str, hashes.HashAlgorithm] = {
+                "md5": hashes.MD5(),
+                "sha1": hashes.SHA1(),
+                "sha256": hashes.SHA256(),
+                "sha384": hashes.SHA384(),
+                "sha512": hashes.SHA512(),
+            }
+            self._mac = HMAC(config.key, algorithms_by_name[config.hash])
         self._enc: Any = None
+        self._dec: Any = None
         self._enc_state = 0
-        self._aes_key = b""
         if key_bytes:
             from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-            self._aes_key = config.key[:key_bytes]
-            # One CBC encryptor for the life of the key: its chaining state is the last
-            # ciphertext block, folded into each packet's first block with the new salt
-            # (E(P0 ^ salt) == E((P0 ^ salt ^ state) ^ state)), so the packet is exactly
-            # AES-CBC(key, IV=salt) without building a cipher object per packet.
-            self._enc = Cipher(algorithms.AES(self._aes_key), modes.CBC(bytes(16))).encryptor()
+            cipher = Cipher(algorithms.AES(config.key[:key_bytes]), modes.CBC(bytes(BLOCK_SIZE)))
+            self._enc = cipher.encryptor()
+            self._dec = cipher.decryptor()
 
     @property
     def overhead_max(self) -> int:
@@ -152,49 +181,64 @@ class KnetCrypto:
         if self._enc is not None:
             salt = self.salt_source(SALT_SIZE)
             pad = BLOCK_SIZE - len(packet) % BLOCK_SIZE
-            plain = packet + bytes((pad,)) * pad
+            if len(packet) >= BLOCK_SIZE:
+                head = packet[:BLOCK_SIZE]
+                tail = packet[BLOCK_SIZE:] + _PADS[pad]
+            else:
+                head = packet + _PADS[pad][: BLOCK_SIZE - len(packet)]
+                tail = _PADS[pad][BLOCK_SIZE - len(packet) :]
             first = (
-                int.from_bytes(plain[:BLOCK_SIZE], "big")
-                ^ int.from_bytes(salt, "big")
-                ^ self._enc_state
+                int.from_bytes(head, "big") ^ int.from_bytes(salt, "big") ^ self._enc_state
             ).to_bytes(BLOCK_SIZE, "big")
-            ciphertext = self._enc.update(first + plain[BLOCK_SIZE:])
+            ciphertext = self._enc.update(first + tail)
             self._enc_state = int.from_bytes(ciphertext[-BLOCK_SIZE:], "big")
             body = salt + ciphertext
-        if self._hmac is not None:
-            mac = self._hmac.copy()
+        mac = self._mac
+        if mac is not None:
+            mac = mac.copy()
             mac.update(body)
-            sealed: bytes = body + mac.digest()
+            sealed: bytes = body + mac.finalize()
             return sealed
         return body
 
     def open(self, data: bytes) -> bytes:
         """``crypto_authenticate_and_decrypt``: the knet packet in ``data``; raises
         :class:`KnetCryptoError` for anything that does not check out."""
-        sizes = self.sizes
-        body = data
-        if self._hmac is not None:
-            size = len(data) - sizes.hash
+        return bytes(self.open_view(data))
+
+    def open_view(self, data: bytes | memoryview) -> memoryview:
+        """:meth:`open` without copying: a view of the knet packet (of a buffer of its
+        own, or of ``data`` itself when there is no cipher)."""
+        view = memoryview(data)
+        mac = self._mac
+        if mac is not None:
+            size = len(view) - self._hash_size
             if size <= 0:
                 raise KnetCryptoError("crypto_short")
-            body = data[:size]
-            mac = self._hmac.copy()
+            body = view[:size]
+            mac = mac.copy()
             mac.update(body)
-            if not hmac.compare_digest(mac.digest(), data[size:]):
+            if not hmac.compare_digest(mac.finalize(), view[size:]):
                 raise KnetCryptoError("crypto_bad_hash")
-        if self._enc is None:
+        else:
+            body = view
+        decryptor = self._dec
+        if decryptor is None:
             return body
         size = len(body) - SALT_SIZE
         if size <= 0 or size % BLOCK_SIZE:
             raise KnetCryptoError("crypto_bad_cipher")
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-        decryptor = Cipher(algorithms.AES(self._aes_key), modes.CBC(body[:SALT_SIZE])).decryptor()
-        plain = decryptor.update(body[SALT_SIZE:])
+        # the salt goes through the decryptor first: its block comes out as garbage, but
+        # it leaves the salt as the chaining state, so the packet decrypts as with IV=salt
+        plain = decryptor.update(body)
         pad = plain[-1]
-        if not 1 <= pad <= BLOCK_SIZE or plain[-pad:] != bytes((pad,)) * pad:
+        if not 1 <= pad <= BLOCK_SIZE or plain[-pad:] != _PADS[pad]:
             raise KnetCryptoError("crypto_bad_pad")
-        return plain[:-pad]
+        return memoryview(plain)[SALT_SIZE:-pad]
+
+
+_PADS: Final = tuple(bytes((n,)) * n for n in range(BLOCK_SIZE + 1))
+"""PKCS#7 pad strings by length."""
 
 
 class CryptoSlots:
@@ -240,25 +284,29 @@ class CryptoSlots:
             raise ValueError(f"crypto config {index} is not loaded")
         self.in_use = index
 
-    def open(self, data: bytes) -> bytes:
-        """The clear packet, opened by the configuration in use, else by the other one;
-        ``data`` itself when no configuration is loaded. Raises :class:`KnetCryptoError`
-        (the first reason met) when none opens it; whether ``data`` is then tried as a
-        clear packet (:attr:`rx_clear`) is the caller's decision."""
-        if not self.slots:
+    def open(self, data: bytes | memoryview) -> bytes | memoryview:
+        """The clear packet, opened by the configuration in use, else by the other one
+        (a view, see :meth:`KnetCrypto.open_view`); ``data`` itself when no configuration
+        is loaded. Raises :class:`KnetCryptoError` (the first reason met) when none opens
+        it; whether ``data`` is then tried as a clear packet (:attr:`rx_clear`) is the
+        caller's decision."""
+        slots = self.slots
+        if not slots:
             return data
-        first = self.slots.get(self.in_use)
+        first = slots.get(self.in_use)
         error: KnetCryptoError | None = None
         if first is not None:
             try:
-                return first.open(data)
+                return first.open_view(data)
             except KnetCryptoError as err:
+                if len(slots) == 1:
+                    raise
                 error = err
-        for crypto in self.slots.values():
+        for crypto in slots.values():
             if crypto is first:
                 continue
             try:
-                return crypto.open(data)
+                return crypto.open_view(data)
             except KnetCryptoError as err:
                 error = error or err
         assert error is not None

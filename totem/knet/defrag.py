@@ -34,56 +34,67 @@ class DefragSlot:
 
     in_use: bool = False
     seq: int = 0
-    received: dict[int, bytes] = field(default_factory=dict)
+    received: dict[int, bytes | memoryview] = field(default_factory=dict)
     last_update: float = 0.0
 
 
 class DefragBuffers:
-    """The 32 defragmentation buffers of one source host."""
+    """The 32 defragmentation buffers of one source host.
 
-    __slots__ = ("slots",)
+    ``busy_slots`` indexes the buffers in use by sequence number (at most one buffer per
+    number: a buffer is taken only for a number none holds), so that the per-packet
+    lookups and the reclaim walk only the few buffers assembling something."""
+
+    __slots__ = ("busy_slots", "slots")
 
     def __init__(self) -> None:
         self.slots = [DefragSlot() for _ in range(DEFRAG_BUFFERS)]
+        self.busy_slots: dict[int, DefragSlot] = {}
 
     def clear(self) -> None:
         for slot in self.slots:
             slot.in_use = False
             slot.received = {}
+        self.busy_slots.clear()
 
     def reclaim(self, seq: int) -> None:
         """``_reclaim_old_defrag_bufs``: release buffers outside (seq - 33, seq]."""
+        busy = self.busy_slots
+        if not busy:
+            return
         head = (seq + 1) & 0xFFFF
         tail = (seq - (DEFRAG_BUFFERS + 1)) & 0xFFFF
-        for slot in self.slots:
-            if not slot.in_use:
-                continue
-            if tail > head:
-                stale = head <= slot.seq <= tail
-            else:
-                stale = slot.seq >= head or slot.seq <= tail
-            if stale:
-                slot.in_use = False
-                slot.received = {}
+        if tail > head:
+            stale = [held for held in busy if head <= held <= tail]
+        else:
+            stale = [held for held in busy if held >= head or held <= tail]
+        for held in stale:
+            self.release(busy[held])
 
     def find(self, seq: int) -> DefragSlot | None:
         """The buffer already assembling ``seq``, if any."""
-        for slot in self.slots:
-            if slot.in_use and slot.seq == seq:
-                return slot
-        return None
+        return self.busy_slots.get(seq)
 
     def take(self, seq: int, now: float) -> DefragSlot:
         """A buffer for a new ``seq``: a free one, else the least recently updated."""
         chosen = next((slot for slot in self.slots if not slot.in_use), None)
         if chosen is None:
             chosen = min(self.slots, key=lambda slot: slot.last_update)
+            self.busy_slots.pop(chosen.seq, None)
         chosen.in_use = True
         chosen.seq = seq
         chosen.received = {}
         chosen.last_update = now
+        self.busy_slots[seq] = chosen
         return chosen
+
+    def release(self, slot: DefragSlot) -> None:
+        """The buffer is free again (its message completed, or it was reclaimed)."""
+        if slot.in_use:
+            slot.in_use = False
+            slot.received = {}
+            self.busy_slots.pop(slot.seq, None)
 
     def busy(self) -> int:
         """Buffers holding part of a message (for status)."""
-        return sum(1 for slot in self.slots if slot.in_use)
+        return len(self.busy_slots)

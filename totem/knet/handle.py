@@ -91,7 +91,7 @@ from totem.knet.wire import (
 from totem.srp.events import LogLevel, LogRecord
 from totem.srp.state import Datagram
 
-__all__ = ["DstFilter", "HandleStats", "KnetHandle"]
+__all__ = ["ClockNs", "DstFilter", "HandleStats", "KnetHandle"]
 
 DstFilter = Callable[[bytes, bool, int], tuple[bool, tuple[int, ...]]]
 """``filter(payload, tx, source_host) -> (broadcast, destination hosts)``: knet's
@@ -110,6 +110,10 @@ _LEVELS: Final = {
 }
 
 
+ClockNs = Callable[[], int]
+"""A monotonic clock in nanoseconds (``time.monotonic_ns``), for the timing statistics."""
+
+
 class KnetHandle:
     """One ``knet_handle_t`` (see module docstring)."""
 
@@ -122,9 +126,14 @@ class KnetHandle:
         manual_mtu: int = 0,
         access_lists: bool = True,
         dst_filter: DstFilter | None = None,
+        clock_ns: ClockNs | None = None,
     ) -> None:
         self.host_id = host_id
         self.salt_source = salt_source
+        self.clock_ns = clock_ns
+        """Times the crypto and compression statistics (``*_time_*``, nanoseconds): the
+        daemon passes a monotonic clock; None (simulator, tests) leaves them untimed. It
+        never decides anything: ``now`` stays the protocol's only clock."""
         self.access_lists = access_lists
         self.dst_filter = dst_filter
         self.hosts: dict[int, KnetHost] = {}
@@ -357,7 +366,13 @@ class KnetHandle:
         config = self.compress
         if config.model != "none":
             if len(payload) > config.effective_threshold:
-                packed = compress(config, payload)
+                clock = self.clock_ns
+                if clock is None:
+                    packed = compress(config, payload)
+                else:
+                    start = clock()
+                    packed = compress(config, payload)
+                    stats.sample("tx_compress_time", stats.tx_compressed_packets, clock() - start)
                 if packed is not None:
                     stats.tx_compressed_packets += 1
                     stats.tx_compressed_original_bytes += len(payload)
@@ -376,8 +391,16 @@ class KnetHandle:
         packets = data_packets(own, seq, payload, data_mtu, compress_id, bcast, channel)
         sealer = self.crypto.sealer
         if sealer is not None:
-            sealed = [sealer.seal(packet) for packet in packets]
-            stats.tx_crypt_packets += len(sealed)
+            clock = self.clock_ns
+            if clock is None:
+                sealed = [sealer.seal(packet) for packet in packets]
+                stats.tx_crypt_packets += len(sealed)
+            else:
+                sealed = []
+                for packet in packets:
+                    start = clock()
+                    sealed.append(sealer.seal(packet))
+                    stats.tx_crypt_sample(clock() - start)
             stats.tx_crypt_byte_overhead += sum(map(len, sealed)) - sum(map(len, packets))
             packets = sealed
         out = self._out
@@ -477,7 +500,7 @@ class KnetHandle:
     # receive
     # ------------------------------------------------------------------------------------
     def receive(
-        self, data: bytes, now: float, link: int = 0, source: str | None = None
+        self, data: bytes | memoryview, now: float, link: int = 0, source: str | None = None
     ) -> list[tuple[int, bytes]]:
         """A datagram that arrived on local link ``link`` from address ``source``.
 
@@ -485,10 +508,17 @@ class KnetHandle:
         """
         self.now = now
         crypto = self.crypto
+        decrypted: int | None = None  # ns the decryption took (0 untimed); None: clear
         if crypto.slots:
+            clock = self.clock_ns
             try:
-                data = crypto.open(data)
-                self.stats.rx_crypt_packets += 1
+                if clock is None:
+                    data = crypto.open(data)
+                    decrypted = 0
+                else:
+                    start = clock()
+                    data = crypto.open(data)
+                    decrypted = clock() - start
             except KnetCryptoError as err:
                 if not crypto.rx_clear:
                     self.drops[err.reason] += 1
@@ -531,7 +561,7 @@ class KnetHandle:
                 return []
             src_link = found
         if kind == TYPE_DATA:
-            return self._receive_data(host, src_link, data)
+            return self._receive_data(host, src_link, data, decrypted)
         if kind == TYPE_PING:
             self._receive_ping(host, src_link, data)
         elif kind == TYPE_PONG:
@@ -549,13 +579,20 @@ class KnetHandle:
             self.drops["bad_type"] += 1
         return []
 
-    def _receive_data(self, host: KnetHost, link: KnetLink, data: bytes) -> list[tuple[int, bytes]]:
+    def _receive_data(
+        self, host: KnetHost, link: KnetLink, data: bytes | memoryview, decrypted: int | None
+    ) -> list[tuple[int, bytes]]:
         size = len(data)
         if size < DATA_HEADER_SIZE:
             self.drops["short"] += 1
             return []
         link.stats.rx_data_packets += 1
         link.stats.rx_data_bytes += size
+        if decrypted is not None:
+            if self.clock_ns is not None:
+                self.stats.rx_crypt_sample(decrypted)
+            else:
+                self.stats.rx_crypt_packets += 1
         if not host.reachable:
             self.drops["unreachable"] += 1
             return []
@@ -567,16 +604,19 @@ class KnetHandle:
         if not window.lookup(seq):
             self.drops["duplicate"] += 1
             return []
-        payload = data[DATA_HEADER_SIZE:]
         if frag_num > 1:
             if not 1 <= frag_seq <= frag_num:
                 self.drops["bad_fragment"] += 1
                 return []
-            whole = self._defrag(host, seq, frag_num, frag_seq, payload)
+            whole = self._defrag(host, seq, frag_num, frag_seq, data[DATA_HEADER_SIZE:])
             if whole is None:
                 return []
             payload = whole
+        else:
+            payload = bytes(data[DATA_HEADER_SIZE:])
         if compress_id:
+            clock = self.clock_ns
+            start = clock() if clock is not None else 0
             try:
                 original = decompress(compress_id, payload)
             except KnetCompressError:
@@ -584,6 +624,8 @@ class KnetHandle:
                 self._log("error", "compress", f"Unable to decompress packet ({compress_id})")
                 return []
             stats = self.stats
+            if clock is not None:
+                stats.sample("rx_compress_time", stats.rx_compressed_packets, clock() - start)
             stats.rx_compressed_packets += 1
             stats.rx_compressed_original_bytes += len(original)
             stats.rx_compressed_size_bytes += len(payload)
@@ -601,7 +643,7 @@ class KnetHandle:
         return [(channel, payload)]
 
     def _defrag(
-        self, host: KnetHost, seq: int, frag_num: int, frag_seq: int, chunk: bytes
+        self, host: KnetHost, seq: int, frag_num: int, frag_seq: int, chunk: bytes | memoryview
     ) -> bytes | None:
         """``pckt_defrag``: the whole message once its last fragment is in, else None."""
         buffers = host.defrag
@@ -618,14 +660,14 @@ class KnetHandle:
         slot.received[frag_seq] = chunk
         if len(slot.received) < frag_num:
             return None
-        slot.in_use = False
-        received, slot.received = slot.received, {}
+        received = slot.received
+        buffers.release(slot)
         if any(index not in received for index in range(1, frag_num + 1)):
             self.drops["bad_fragment"] += 1
             return None
         return b"".join(received[index] for index in range(1, frag_num + 1))
 
-    def _receive_ping(self, host: KnetHost, link: KnetLink, data: bytes) -> None:
+    def _receive_ping(self, host: KnetHost, link: KnetLink, data: bytes | memoryview) -> None:
         if len(data) < PING_SIZE:
             self.drops["short"] += 1
             return
@@ -650,7 +692,9 @@ class KnetHandle:
         link.stats.tx_pong_packets += 1
         link.stats.tx_pong_bytes += len(pong)
 
-    def _receive_pong(self, host: KnetHost, link: KnetLink, data: bytes, now: float) -> None:
+    def _receive_pong(
+        self, host: KnetHost, link: KnetLink, data: bytes | memoryview, now: float
+    ) -> None:
         if len(data) < PING_SIZE:
             self.drops["short"] += 1
             return
@@ -676,7 +720,7 @@ class KnetHandle:
                 f"host: {host.host_id} link: {link.link_id} received pong: {link.received_pong}",
             )
 
-    def _receive_pmtud(self, host: KnetHost, link: KnetLink, data: bytes) -> None:
+    def _receive_pmtud(self, host: KnetHost, link: KnetLink, data: bytes | memoryview) -> None:
         if len(data) < PMTUD_SIZE:
             self.drops["short"] += 1
             return

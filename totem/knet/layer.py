@@ -156,7 +156,7 @@ class KnetLayer:
 
     def handle_stats(self) -> dict[str, int]:
         """``knet_handle_get_stats`` (``stats.knet.handle.*``)."""
-        return self.handle.stats.as_dict()
+        return self.handle.stats.get_stats()
 
     def status(self) -> dict[str, Any]:
         return {"knet": self.handle.status()}

@@ -6,7 +6,11 @@ Applied at once, as corosync 3.1.7 does after ``corosync-cfgtool -R``:
 
 * ``block_unlisted_ips`` (the access lists), ``knet_pmtud_interval``, ``knet_mtu``;
 * the compression keys;
-* nodes added to and removed from the nodelist (knet hosts and their links);
+* nodes added to and removed from the nodelist, and links added to or removed from every
+  node (a ``ringX_addr`` more or less): ``totemknet_member_add``/``member_remove`` per node
+  and link, in ``compute_and_set_totempg_interfaces``' order (every removal, then every
+  addition); a host whose last link goes is removed; our own host keeps its loopback
+  link whatever happens to link 0; hosts added get the start-up ``link_mode``;
 * every link's ``knet_ping_interval``/``_timeout``/``_precision``, ``knet_pong_count`` and
   ``knet_link_priority`` -- also when only ``token`` changed, since the ping timers derive
   from it.
@@ -22,13 +26,15 @@ messages (:class:`totem.services.cfg.CfgCryptoReconfig`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from totem.config.knetlinks import knet_links
 from totem.config.model import CorosyncConfig, NodeConfig
 from totem.knet.crypto import CryptoConfig
+from totem.knet.handle import KnetHandle
 from totem.knet.layer import KnetLayer
-from totem.knet.setup import KernelMtu, add_node, compress_config, crypto_config
+from totem.knet.setup import KernelMtu, compress_config, crypto_config, link_config
 from totem.srp.events import LogLevel, LogRecord
 
 __all__ = ["CRYPTO_PHASE_ACTIVATE", "CRYPTO_PHASE_CLEANUP", "KnetReload", "apply_reload"]
@@ -66,6 +72,51 @@ class KnetReload:
         return logs
 
 
+def _apply_members(
+    handle: KnetHandle,
+    current: CorosyncConfig,
+    new: CorosyncConfig,
+    local_node: NodeConfig,
+    kernel_mtu: KernelMtu | None,
+    log: Callable[[str], None],
+) -> None:
+    """Hosts and links for the new nodelist: every (node, link) that goes, then every one
+    that comes (``compute_and_set_totempg_interfaces``)."""
+    me = local_node.nodeid
+    old_links, new_links = set(current.links), set(new.links)
+    old_ids = {node.nodeid for node in current.nodes}
+    new_ids = {node.nodeid for node in new.nodes}
+    for node in current.nodes:
+        for link_id in sorted(old_links):
+            if node.address(link_id) is None:
+                continue
+            if node.nodeid in new_ids and link_id in new_links:
+                continue
+            log(f"knet: member_remove: {node.nodeid}, link={link_id}")
+            if node.nodeid != me:
+                handle.remove_link(node.nodeid, link_id)
+        if node.nodeid != me and node.nodeid in handle.hosts and not handle.link_ids(node.nodeid):
+            handle.remove_host(node.nodeid)
+    links = {link.linknumber: link for link in knet_links(new)}
+    for node in new.nodes:
+        for link_id in sorted(new_links):
+            address = node.address(link_id)
+            if address is None:
+                continue
+            if node.nodeid in old_ids and link_id in old_links:
+                continue
+            log(f"knet: member_add: {node.nodeid} ({address}), link={link_id}")
+            if node.nodeid == me:
+                continue  # the loopback link is there from the start
+            local = local_node.address(link_id)
+            if local is None:
+                continue
+            if node.nodeid not in handle.hosts:
+                handle.add_host(node.nodeid, new.totem.link_mode)
+            mtu = kernel_mtu(local, address) if kernel_mtu is not None else 0
+            handle.set_link(node.nodeid, link_config(links[link_id], local, address, mtu))
+
+
 def _current_crypto(layer: KnetLayer) -> CryptoConfig | None:
     sealer = layer.handle.crypto.sealer
     return sealer.config if sealer is not None else None
@@ -99,16 +150,8 @@ def apply_reload(
         handle.set_manual_mtu(totem.knet_mtu)
         log(f"knet_mtu now {totem.knet_mtu}")
     handle.set_compress(compress_config(new))
+    _apply_members(handle, current, new, local_node, kernel_mtu, log)
     links = knet_links(new)
-    old_ids = {node.nodeid for node in current.nodes}
-    new_ids = {node.nodeid for node in new.nodes}
-    for node_id in sorted(old_ids - new_ids):
-        log(f"knet: member_remove: {node_id}")
-        handle.remove_host(node_id)
-    for node in new.nodes:
-        if node.nodeid not in old_ids:
-            log(f"knet: member_add: {node.nodeid} ({node.ring0_addr})")
-            add_node(handle, new, local_node, node, links, kernel_mtu)
     for host_id in handle.host_ids():
         if host_id == local_node.nodeid:
             continue

@@ -20,7 +20,7 @@ from totem.config.knetlinks import KnetLinkConfig, knet_links, ping_timers
 from totem.config.model import CorosyncConfig, NodeConfig
 from totem.knet.compress import CompressConfig
 from totem.knet.crypto import CryptoConfig, SaltSource
-from totem.knet.handle import KnetHandle
+from totem.knet.handle import ClockNs, KnetHandle
 from totem.knet.layer import KnetLayer
 from totem.knet.link import LinkConfig
 
@@ -99,6 +99,7 @@ def build_knet(
     *,
     salt_source: SaltSource,
     kernel_mtu: KernelMtu | None = None,
+    clock_ns: ClockNs | None = None,
 ) -> KnetLayer:
     """The knet layer of ``local_node``; ValueError for a crypto setting knet refuses."""
     totem = config.totem
@@ -108,6 +109,7 @@ def build_knet(
         pmtud_interval=totem.knet_pmtud_interval,
         manual_mtu=totem.knet_mtu,
         access_lists=totem.block_unlisted_ips,
+        clock_ns=clock_ns,
     )
     layer = KnetLayer(handle)
     crypto = crypto_config(config, key)

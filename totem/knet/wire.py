@@ -274,7 +274,7 @@ def encode_ping(node: int, link: int, now: float, seq: int, *, timed: bool = Tru
     )
 
 
-def pong_for(ping: bytes, node: int) -> bytes:
+def pong_for(ping: bytes | memoryview, node: int) -> bytes:
     """The PONG answering ``ping``: its first 26 bytes with the type and node rewritten
     (``threads_rx.c``, case PING: the pinger needs its time stamp back unchanged)."""
     return bytes((ping[0], TYPE_PONG)) + _NODE.pack(node) + ping[4:PING_SIZE]
@@ -291,7 +291,7 @@ def encode_pmtud(node: int, link: int, size: int, length: int) -> bytes:
     return head + bytes(max(0, length - PMTUD_SIZE))
 
 
-def pmtud_reply(probe: bytes, node: int) -> bytes:
+def pmtud_reply(probe: bytes | memoryview, node: int) -> bytes:
     """The 9-byte PMTUD_REPLY to ``probe``: its first 9 bytes, type and node rewritten."""
     return bytes((probe[0], TYPE_PMTUD_REPLY)) + _NODE.pack(node) + probe[4:PMTUD_SIZE]
 

@@ -26,6 +26,7 @@ from totem.config import (
     read_authkey,
 )
 from totem.knet.crypto import SaltSource
+from totem.knet.handle import ClockNs
 from totem.knet.setup import KernelMtu, build_knet
 from totem.linklayer import LinkLayer
 from totem.net.crypto import DatagramCrypto
@@ -131,15 +132,22 @@ def build_net(
     *,
     salt_source: SaltSource = os.urandom,
     kernel_mtu: KernelMtu | None = None,
+    clock_ns: ClockNs | None = None,
 ) -> LinkLayer:
     """The link layer of ``local_node``: knet's, or redundant rings and crypto for
-    udp/udpu; ConfigError if the key is unusable."""
+    udp/udpu; ConfigError if the key is unusable. ``clock_ns`` times knet's crypto and
+    compression statistics (the daemon's monotonic clock; None: untimed)."""
     totem = config.totem
     if totem.transport == "knet":
         key = read_authkey(totem)
         try:
             return build_knet(
-                config, local_node, key, salt_source=salt_source, kernel_mtu=kernel_mtu
+                config,
+                local_node,
+                key,
+                salt_source=salt_source,
+                kernel_mtu=kernel_mtu,
+                clock_ns=clock_ns,
             )
         except ValueError as err:
             raise ConfigError(config.path, totem.line or None, str(err)) from None

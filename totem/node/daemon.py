@@ -37,6 +37,7 @@ import itertools
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from totem import __version__
@@ -58,6 +59,7 @@ from totem.node.assemble import (
     Transport,
     build_net,
     build_stack,
+    make_knet_socket,
     make_transports,
 )
 from totem.node.client import DEFAULT_RUN_DIR
@@ -82,7 +84,7 @@ from totem.services.cmap import CmapService
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
 from totem.transport.base import BindError, new_event_loop
-from totem.transport.knet import kernel_mtu
+from totem.transport.knet import KnetLinkSocket, kernel_mtu
 from totem.transport.udpu import UdpuTransport
 
 if TYPE_CHECKING:
@@ -160,13 +162,14 @@ class Daemon:
         self._reload_ids = itertools.count(1)
         self._reload_replies: dict[int, asyncio.Future[Any]] = {}
         self.reloads = {"accepted": 0, "refused": 0}
+        self._link_tasks: set[asyncio.Task[None]] = set()
         self.last_reload: dict[str, Any] | None = None
         self.loop = asyncio.get_running_loop()
         self._stopped: asyncio.Future[None] = self.loop.create_future()
         self._pid_handle: Any = None
         self.control = ControlServer(os.path.join(run_dir, SOCKET_NAME))
         services = load_services(ServiceContext(config, local_node, daemon=self))
-        net = build_net(config, local_node, kernel_mtu=kernel_mtu)
+        net = build_net(config, local_node, kernel_mtu=kernel_mtu, clock_ns=time.monotonic_ns)
         self.stack: NodeStack = build_stack(
             config, local_node, services, load_ring_seq(state_dir, local_node.nodeid), net=net
         )
@@ -376,11 +379,21 @@ class Daemon:
                 self.reloads["refused"] += 1
                 emit(LogRecord(LogLevel.ERROR, "CFG", f"Crypto configuration is not valid: {err}"))
                 raise
+        try:
+            added_links = self._bind_added_links(plan)
+        except ReloadRefused as err:
+            self.reloads["refused"] += 1
+            emit(
+                LogRecord(
+                    LogLevel.ERROR, "CFG", f"Cannot configure new interface definitions: {err}"
+                )
+            )
+            raise
         for warning in new.warnings:
             emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
         for record in plan_log(plan):
             emit(record)
-        self._reconfigure_transports(plan)
+        self._reconfigure_transports(plan, added_links)
         apply_to_stack(self.stack, plan)
         if self.knet_reload is not None:
             crypto_changed, records = apply_reload(
@@ -411,9 +424,44 @@ class Daemon:
     def _cmap(self) -> CmapService | None:
         return next((s for s in self.stack.services if isinstance(s, CmapService)), None)
 
-    def _reconfigure_transports(self, plan: ReloadPlan) -> None:
-        """New member lists (udpu sends to them; ``block_unlisted_ips`` follows them)."""
+    def _bind_added_links(self, plan: ReloadPlan) -> dict[int, KnetLinkSocket]:
+        """knet: the sockets of the links ``plan`` adds, bound (ReloadRefused, with the
+        line of this node's entry, when one cannot be: nothing is changed then)."""
+        from totem.node.reload import ReloadRefused
+
+        sockets: dict[int, KnetLinkSocket] = {}
+        for link in plan.links_added:
+            sock = make_knet_socket(
+                plan.config, plan.local_node, self.driver.datagram_received, link, self.loop
+            )
+            try:
+                sock.bind()
+            except OSError as err:
+                for done in sockets.values():
+                    done.close()
+                raise ReloadRefused(
+                    plan.config.path,
+                    plan.local_node.line,
+                    self._bind_failure(link, err, plan.local_node),
+                ) from None
+            sockets[link] = sock
+        return sockets
+
+    def _reconfigure_transports(
+        self, plan: ReloadPlan, added_links: dict[int, KnetLinkSocket] | None = None
+    ) -> None:
+        """New member lists (udpu sends to them; ``block_unlisted_ips`` follows them);
+        knet: the sockets of removed links closed, those of added links served."""
         config = plan.config
+        for link in plan.links_removed:
+            transport = self.transports.pop(link, None)
+            if transport is not None:
+                transport.close()
+        for link, sock in (added_links or {}).items():
+            self.transports[link] = sock
+            task = self.loop.create_task(self._open_added_link(link, sock))
+            self._link_tasks.add(task)
+            task.add_done_callback(self._link_tasks.discard)
         if config.totem.transport == "udpu":
             for change in plan.removed:
                 emit(
@@ -432,6 +480,12 @@ class Daemon:
             if isinstance(transport, UdpuTransport):
                 transport.block_unlisted_ips = config.totem.block_unlisted_ips
 
+    async def _open_added_link(self, link: int, sock: KnetLinkSocket) -> None:
+        try:
+            await sock.open()
+        except OSError as err:
+            emit(LogRecord(LogLevel.ERROR, "TOTEM", self._bind_failure(link, err)))
+
     def reconfigure_logging(self) -> None:
         logging = self.config.logging
         logfile = logging.logfile if logging.to_logfile else None
@@ -442,9 +496,10 @@ class Daemon:
             emit(LogRecord(LogLevel.ERROR, "MAIN", f"cannot open log file {logfile}: {err}"))
 
     # ------------------------------------------------------------------------------------
-    def _bind_failure(self, link: int, err: OSError) -> str:
-        """Why ring ``link`` cannot be bound, and what to do about it."""
-        node = self.local_node
+    def _bind_failure(self, link: int, err: OSError, node: NodeConfig | None = None) -> str:
+        """Why ring ``link`` of ``node`` (this node's entry) cannot be bound, and what to
+        do about it."""
+        node = node or self.local_node
         if isinstance(err, BindError):
             where = f"{err.address} port {err.port}"
         else:
@@ -460,7 +515,7 @@ class Daemon:
             )
         elif err.errno == errno.EADDRNOTAVAIL:
             message += (
-                f"; {node.addresses[link]} is not an address of this machine: is this machine "
+                f"; {node.address(link)} is not an address of this machine: is this machine "
                 f"node {node.nodeid}? (--nodeid N picks the nodelist entry; without it the node "
                 "is found by host name or address)"
             )

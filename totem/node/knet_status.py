@@ -7,8 +7,9 @@
 * :func:`knet_cmap_stats`: the ``stats.knet.*`` keys of ``corosync-cmapctl -m stats``:
   ``stats.knet.node<N>.link<L>.<field>`` for every link of every host (this node's loopback
   link included, as corosync registers it) with corosync's value types, and
-  ``stats.knet.handle.<field>``. The handle's timing fields (``*_time_min/max/ave``) are 0:
-  a sans-IO core measures no CPU time.
+  ``stats.knet.handle.<field>`` (``knet_handle_get_stats``). The timing fields
+  (``*_time_min/max/ave``, nanoseconds as libknet's) come from the daemon's monotonic
+  clock, which it hands the knet handle (``totem.knet.status.HandleStats``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ Applied at run time, as corosync 3.1.7 does:
   -> ``totempg_member_add``/``member_remove``: udpu sends to the new list and
   ``block_unlisted_ips`` follows it), SRP's node-id filter (ours; a removed node that is
   still in the ring stays accepted until a ring forms without it);
+* with knet, links too: a ``ringX_addr`` given to every node adds link X (its
+  ``interface`` section read as at start-up: port, ``knet_transport``), one taken from every
+  node removes it (:attr:`ReloadPlan.links_added`, :attr:`ReloadPlan.links_removed`;
+  :mod:`totem.knet.reload` applies them to the knet handle, the daemon opens and closes
+  the link's socket);
 * the effective Totem timers and counts of ``totem_volatile_config_read`` -- token (with
   ``token_coefficient`` times the new node count), token_retransmit(s_before_loss_const),
   hold, join, send_join, consensus, merge, downcheck, token_warning, fail_recv_const,
@@ -31,7 +36,10 @@ corosync.conf cannot be changed at run-time``), the keys of ``remove_ro_entries`
 ``totem.{version,threads,ip_version,rrp_mode,netmtu,transport,cluster_name}``, the crypto
 keys ``totem.{secauth,crypto_cipher,crypto_hash,keyfile,key}``, ``quorum.provider`` and
 ``system.*``; and, because pycorosync reads them only at start-up, ``totem.interface.*``
-(corosync keeps link 0 of udp/udpu "static (apart from the nodelist)" too),
+(corosync keeps link 0 of udp/udpu "static (apart from the nodelist)" too; with knet the
+ping timers, pong count and priority of every link change, and the whole section of a
+link added or removed by the reload), ``totem.link_mode`` (corosync 3.1.7 reads it once,
+when its knet handle starts, and hands that policy to every host it ever adds),
 ``totem.rrp_*`` (corosync 2.x read them at start-up only), ``totem.nodeid`` and
 ``totem.clear_node_high_bit``.
 
@@ -41,6 +49,9 @@ Refused, the node keeps running with its old configuration (the tool gets
 * a file that does not load (``file:line`` of the parser or of the timer checks);
 * a node whose address on a link changed while its node id stayed (corosync:
   "To reconfigure an interface it must be deleted and recreated");
+* (ours) a knet link whose socket cannot be bound on this node (the daemon binds the
+  sockets of added links before it changes anything; corosync logs the failure of
+  ``knet_link_set_config`` and goes on without the link);
 * a nodelist without this node's id, or with this node's address under another id
   (a changed local node id; corosync cannot change it either);
 * (ours) a node without the ring1 address the running ``rrp_mode: passive`` needs, or a
@@ -204,6 +215,10 @@ class ReloadPlan:
     """``(key, old, new)`` of the run-time yes/no keys that change (block_unlisted_ips...)."""
     config_version: tuple[int | None, int | None] | None = None
     """``(old, new)`` when ``totem.config_version`` changes."""
+    links_added: tuple[int, ...] = ()
+    """knet links (``ringX_addr``) the new nodelist adds, sorted."""
+    links_removed: tuple[int, ...] = ()
+    """knet links the new nodelist no longer has, sorted."""
 
     @property
     def notices(self) -> tuple[str, ...]:
@@ -233,6 +248,8 @@ class ReloadPlan:
             "flags": {key: {"old": old, "new": new} for key, old, new in self.flags},
             "ignored": list(self.ignored),
             "config_version": None if self.config_version is None else self.config_version[1],
+            "links_added": list(self.links_added),
+            "links_removed": list(self.links_removed),
         }
 
 
@@ -250,7 +267,9 @@ KNET_RUNTIME_INTERFACE_KEYS = (
 )
 """``totem.interface.N.<key>`` a knet node applies at run time (``totemknet_refresh_config``)."""
 KNET_READ_ONLY_KEYS = frozenset({"totem.link_mode"})
-"""Applied only to hosts added later by corosync; pycorosync keeps the start-up value."""
+"""corosync 3.1.7 reads ``link_mode`` when its knet handle starts and gives that policy to
+every host, those added by a later reload included: a new value changes nothing (it says
+nothing either; pycorosync logs it as it logs the other keys it keeps)."""
 
 
 def _is_read_only(key: str, knet: bool = False) -> bool:
@@ -267,10 +286,22 @@ def _is_read_only(key: str, knet: bool = False) -> bool:
 
 
 def read_only_changes(
-    current: Mapping[str, str], new: Mapping[str, str], *, knet: bool = False
+    current: Mapping[str, str],
+    new: Mapping[str, str],
+    *,
+    knet: bool = False,
+    fresh_links: Iterable[int] = (),
 ) -> tuple[str, ...]:
-    """Read-only cmap keys added, changed or removed between two flat key maps (sorted)."""
-    keys = {k for k in (*current, *new) if _is_read_only(k, knet)}
+    """Read-only cmap keys added, changed or removed between two flat key maps (sorted).
+
+    ``fresh_links``: knet links the reload adds or removes, whose ``totem.interface.N.*``
+    keys take effect (added) or go (removed) with the link."""
+    fresh = tuple(f"totem.interface.{link}." for link in fresh_links)
+    keys = {
+        k
+        for k in (*current, *new)
+        if _is_read_only(k, knet) and not (fresh and k.startswith(fresh))
+    }
     return tuple(sorted(k for k in keys if current.get(k) != new.get(k)))
 
 
@@ -282,20 +313,20 @@ def _same_address(a: str, b: str) -> bool:
 
 
 def _check_addresses(current: CorosyncConfig, new: CorosyncConfig, links: Iterable[int]) -> None:
-    """Every node keeps its addresses (``check_things_have_not_changed``); all are IPs."""
+    """Every node keeps its addresses (``check_things_have_not_changed``); all are IPs.
+
+    ``links``: the links the node runs with after the reload (udp/udpu: the running ones;
+    knet: the new file's, whose loader checked that every node has the same ones)."""
     path = new.path
     for node in new.nodes:
         for link in links:
             address = node.address(link)
             if address is None:
-                why = (
-                    f"this node runs knet link {link} (pycorosync cannot add or remove "
-                    "links at run-time)"
-                    if current.totem.transport == "knet"
-                    else "this node runs rrp_mode: passive (rrp_mode cannot be changed at run-time)"
-                )
                 raise ReloadRefused(
-                    path, node.line, f"node {node.nodeid} has no ring{link}_addr, but {why}"
+                    path,
+                    node.line,
+                    f"node {node.nodeid} has no ring{link}_addr, but this node runs "
+                    "rrp_mode: passive (rrp_mode cannot be changed at run-time)",
                 )
             if ip_literal(address) is None:
                 raise ReloadRefused(
@@ -303,13 +334,6 @@ def _check_addresses(current: CorosyncConfig, new: CorosyncConfig, links: Iterab
                     node.line,
                     f"ring{link}_addr {address!r} of node {node.nodeid} is not an IP address "
                     "(pycorosync does not resolve host names)",
-                )
-            if ip_literal(address) is None:
-                raise ReloadRefused(
-                    path,
-                    node.line,
-                    f"ring{link}_addr {address!r} of node {node.nodeid} is not an IP address "
-                    "(the file was read without name resolution)",
                 )
             old = current.node_by_id(node.nodeid)
             old_address = old.address(link) if old is not None else None
@@ -399,9 +423,15 @@ def _knet_interfaces(current: CorosyncConfig, new: CorosyncConfig) -> tuple[Inte
     """The new interface sections' knet timers and priority, everything else as running."""
     out = []
     links = {i.linknumber for i in (*current.totem.interfaces, *new.totem.interfaces)}
+    changing = set(current.links) ^ set(new.links)
     for link in sorted(links):
         old = current.totem.interface(link)
         fresh = new.totem.interface(link)
+        if link in changing:
+            # a link this reload adds (its section is read whole, as at start-up) or removes
+            if fresh is not None:
+                out.append(fresh)
+            continue
         base = old or InterfaceConfig(linknumber=link)
         if fresh is not None:
             base = dataclasses.replace(
@@ -423,14 +453,21 @@ def _knet_interfaces(current: CorosyncConfig, new: CorosyncConfig) -> tuple[Inte
 def plan_reload(current: CorosyncConfig, new: CorosyncConfig, local_node: NodeConfig) -> ReloadPlan:
     """Decide what the newly loaded ``new`` changes in a node running ``current`` as
     ``local_node``; raises :class:`ReloadRefused` (``file:line: why``) if it cannot apply."""
-    ignored = read_only_changes(current.raw, new.raw, knet=current.totem.transport == "knet")
-    links = current.links
-    _check_addresses(current, new, links)
+    knet = current.totem.transport == "knet"
+    links_added: tuple[int, ...] = ()
+    links_removed: tuple[int, ...] = ()
+    if knet:
+        links_added = tuple(sorted(set(new.links) - set(current.links)))
+        links_removed = tuple(sorted(set(current.links) - set(new.links)))
+    ignored = read_only_changes(
+        current.raw, new.raw, knet=knet, fresh_links=(*links_added, *links_removed)
+    )
+    _check_addresses(current, new, new.links if knet else current.links)
     me = _local_node(new, local_node)
     config = _merged(current, new, ignored)
     added: list[NodeChange] = []
     removed: list[NodeChange] = []
-    for link in links:
+    for link in sorted({*current.links, *config.links}):
         old_members = {n.nodeid: a for n in current.nodes if (a := n.address(link)) is not None}
         new_members = {n.nodeid: a for n in config.nodes if (a := n.address(link)) is not None}
         removed += [
@@ -463,6 +500,8 @@ def plan_reload(current: CorosyncConfig, new: CorosyncConfig, local_node: NodeCo
         timers=timers,
         flags=flags,
         config_version=versions if versions[0] != versions[1] else None,
+        links_added=links_added,
+        links_removed=links_removed,
     )
 
 

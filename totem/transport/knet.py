@@ -25,7 +25,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from totem.transport.base import DatagramEndpoint, TransportCounters, family_of
+from totem.transport.base import DatagramEndpoint, TransportCounters, bind_socket, family_of
 
 __all__ = ["KnetLinkSocket", "kernel_mtu"]
 
@@ -82,27 +82,34 @@ class KnetLinkSocket:
         self.counters = TransportCounters()
         self._loop = loop
         self._endpoint: DatagramEndpoint | None = None
+        self._sock: socket.socket | None = None
         self._destinations = {node: (addr, port) for node, addr in self.members.items()}
 
+    def bind(self) -> None:
+        """Bind ``ringX_addr``:port now, with knet's socket options (:class:`BindError`
+        says why it cannot); :meth:`open` then serves the bound socket. A configuration
+        reload binds the sockets of the links it adds before it changes anything."""
+        if self._sock is not None:
+            return
+        sock = bind_socket(self.local_address, self.port, family_of(self.local_address))
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, KNET_RING_RCVBUFF)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KNET_RING_RCVBUFF)
+        with contextlib.suppress(OSError):
+            if sock.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_MTU_DISCOVER, _IPV6_PMTUDISC_PROBE)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_MTU_DISCOVER, _IP_PMTUDISC_PROBE)
+        self._sock = sock
+
     async def open(self) -> None:
-        """Bind ``ringX_addr``:port and set knet's socket options."""
+        """Serve the link's socket (bound first if :meth:`bind` was not called)."""
         loop = self._loop or asyncio.get_running_loop()
-        transport, endpoint = await loop.create_datagram_endpoint(
-            lambda: DatagramEndpoint(self._received, self.counters),
-            local_addr=(self.local_address, self.port),
-            family=family_of(self.local_address),
-            reuse_port=False,
+        self.bind()
+        sock, self._sock = self._sock, None
+        _transport, endpoint = await loop.create_datagram_endpoint(
+            lambda: DatagramEndpoint(self._received, self.counters), sock=sock
         )
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, KNET_RING_RCVBUFF)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KNET_RING_RCVBUFF)
-            with contextlib.suppress(OSError):
-                if sock.family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_MTU_DISCOVER, _IPV6_PMTUDISC_PROBE)
-                else:
-                    sock.setsockopt(socket.IPPROTO_IP, _IP_MTU_DISCOVER, _IP_PMTUDISC_PROBE)
         self._endpoint = endpoint
 
     def _received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -130,6 +137,9 @@ class KnetLinkSocket:
         if self._endpoint is not None and self._endpoint.transport is not None:
             self._endpoint.transport.close()
         self._endpoint = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
     def status(self) -> dict[str, Any]:
         return {
