@@ -52,7 +52,7 @@ import math
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Final
 
 from totem.knet.compress import CompressConfig, KnetCompressError, compress, decompress
 from totem.knet.constants import (
@@ -79,7 +79,7 @@ from totem.knet.host import KnetHost
 from totem.knet.link import KnetLink, LinkConfig, LinkStatus
 from totem.knet.mtu import CryptoSizes, ip_overhead, static_link_mtu
 from totem.knet.pmtud import PmtudRunner
-from totem.knet.status import HandleStats, handle_status
+from totem.knet.status import HandleStats
 from totem.knet.wire import (
     data_packets,
     encode_ping,
@@ -782,10 +782,6 @@ class KnetHandle:
     def reachable(self, host_id: int) -> bool:
         host = self.hosts.get(host_id)
         return host is not None and host.reachable
-
-    def status(self) -> dict[str, Any]:
-        """A JSON-able snapshot (no key material): :func:`totem.knet.status.handle_status`."""
-        return handle_status(self)
 
     def iter_links(self) -> Iterable[KnetLink]:
         for host_id in sorted(self.hosts):

@@ -38,6 +38,7 @@ from typing import Any, Final
 from totem.knet.events import KnetEvent
 from totem.knet.handle import KnetHandle
 from totem.knet.link import LinkStatus
+from totem.knet.snapshot import handle_status
 from totem.srp.state import Datagram
 
 __all__ = ["TOTEM_CHANNEL", "KnetLayer", "set_target_nodeid", "target_nodeid", "totem_filter"]
@@ -159,4 +160,4 @@ class KnetLayer:
         return self.handle.stats.get_stats()
 
     def status(self) -> dict[str, Any]:
-        return {"knet": self.handle.status()}
+        return {"knet": handle_status(self.handle)}
