@@ -19,7 +19,8 @@ order, like qnetd's pre-poll callback: the client's algorithm hook runs first (i
 votes to the others), then the client leaves its cluster. Output still queued for a client
 being closed is withdrawn.
 
-It also implements :class:`~qnetd.algorithms.base.AlgorithmContext` for the algorithms.
+It implements :class:`~qnetd.server.client.ConnectionHost` for its connections (which
+includes :class:`~qnetd.algorithms.base.AlgorithmContext` for the algorithms).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class QnetdServer:
         conn.transport_closed = True
         if reason == DisconnectReason.CLIENT_CLOSED:
             log.debug("Client closed connection")
-        self._schedule_disconnect(conn, reason)
+        self.schedule_disconnect(conn, reason)
         self._process_disconnects()
 
     def disconnect(self, conn_id: int, reason: DisconnectReason, now: float) -> None:
@@ -148,7 +149,7 @@ class QnetdServer:
         conn = self.connections.get(conn_id)
         if conn is None:
             return
-        self._schedule_disconnect(conn, reason)
+        self.schedule_disconnect(conn, reason)
         self._process_disconnects()
 
     def next_deadline(self) -> float | None:
@@ -227,8 +228,8 @@ class QnetdServer:
         conn = self.connections.get(client.conn_id)
         if conn is None:
             return
-        self._send(conn, VoteInfo(seq, vote, ring_id).encode())
-        self._vote_sent(client, MsgType.VOTE_INFO, vote, ring_id)
+        self.send(conn, VoteInfo(seq, vote, ring_id).encode())
+        self.vote_sent(client, MsgType.VOTE_INFO, vote, ring_id)
 
     def schedule_algo_timer(self, client: QnetdClient, timeout_ms: int) -> None:
         conn = self.connections.get(client.conn_id)
@@ -244,25 +245,25 @@ class QnetdServer:
         if conn is not None:
             conn.algo_deadline = None
 
-    # ------------------------------------------------------------------ used by ClientConnection
+    # ------------------------------------------------------------------ ConnectionHost
 
     def algorithm_for(self, client: QnetdClient) -> Algorithm:
         return self.algorithms[client.decision_algorithm]
 
-    def _send(self, conn: ClientConnection, data: bytes) -> None:
+    def send(self, conn: ClientConnection, data: bytes) -> None:
         if conn.transport_closed or conn.record.schedule_disconnect:
             return
         if len(data) > self.config.advanced.max_client_send_size:
             # the message does not fit the client's send buffer (dynar) in qnetd
             log.error("Can't alloc msg. Disconnecting client connection.")
-            self._schedule_disconnect(conn, DisconnectReason.REPLY_TOO_LONG)
+            self.schedule_disconnect(conn, DisconnectReason.REPLY_TOO_LONG)
             return
         self._outbox.append(Send(conn.record.conn_id, data))
 
-    def _start_tls(self, conn: ClientConnection, pending: bytes) -> None:
+    def start_tls(self, conn: ClientConnection, pending: bytes) -> None:
         self._outbox.append(StartTls(conn.record.conn_id, pending))
 
-    def _vote_sent(self, client: QnetdClient, msg_type: MsgType, vote: Vote, ring: RingId) -> None:
+    def vote_sent(self, client: QnetdClient, msg_type: MsgType, vote: Vote, ring: RingId) -> None:
         if self.record_events:
             self._events.append(
                 VoteSent(
@@ -270,24 +271,24 @@ class QnetdServer:
                 )
             )
 
-    def _client_initialized(self, conn: ClientConnection) -> None:
+    def client_initialized(self, conn: ClientConnection) -> None:
         rec = conn.record
         if self.record_events:
             self._events.append(
                 ClientInitialized(rec.conn_id, rec.cluster_name or b"", rec.node_id)
             )
 
-    def _schedule_disconnect(self, conn: ClientConnection, reason: DisconnectReason) -> None:
+    def schedule_disconnect(self, conn: ClientConnection, reason: DisconnectReason) -> None:
         if not conn.record.schedule_disconnect:
             conn.record.schedule_disconnect = True
             conn.disconnect_reason = reason
             self._pending_disconnect = True
 
-    def _reschedule_dpd(self, conn: ClientConnection, now: float) -> None:
+    def reschedule_dpd(self, conn: ClientConnection, now: float) -> None:
         if conn.dpd_deadline is not None:
             conn.dpd_deadline = now + conn.dpd_interval_ms / 1000.0
 
-    def _update_dpd_interval(self, conn: ClientConnection, now: float) -> None:
+    def update_dpd_interval(self, conn: ClientConnection, now: float) -> None:
         """New heartbeat: DPD interval = coefficient × heartbeat, counted from ``now``."""
         adv = self.config.advanced
         if conn.dpd_deadline is None:
@@ -321,7 +322,7 @@ class QnetdServer:
             conn.record.addr_str,
             conn.dpd_interval_ms,
         )
-        self._schedule_disconnect(conn, DisconnectReason.DPD_TIMEOUT)
+        self.schedule_disconnect(conn, DisconnectReason.DPD_TIMEOUT)
 
     def _algo_timer_expired(self, conn: ClientConnection) -> None:
         rec = conn.record
@@ -333,7 +334,7 @@ class QnetdServer:
                 "Algorithm for client %s returned error code. Sending error reply.",
                 rec.addr_str,
             )
-            self._send(conn, ServerError(result.error).encode())
+            self.send(conn, ServerError(result.error).encode())
             return
         log.debug(
             "Algorithm for client %s decided to %s timer and %s vote with value %s",
