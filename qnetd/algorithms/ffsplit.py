@@ -103,16 +103,29 @@ def _cluster(client: QnetdClient) -> Cluster:
     return client.cluster
 
 
-@dataclass(frozen=True, slots=True)
 class _Change:
-    """The triggering client and the data it brings (``client_leaving``, ring id, lists)."""
+    """The triggering client and the data it brings (``client_leaving``, ring id, lists).
 
-    client: QnetdClient
-    leaving: bool
-    ring_id: RingId
-    config: NodeList
-    membership: NodeList
-    heuristics: Heuristics
+    A plain slotted record (built once per decision, read many times in its loops).
+    """
+
+    __slots__ = ("client", "config", "heuristics", "leaving", "membership", "ring_id")
+
+    def __init__(
+        self,
+        client: QnetdClient,
+        leaving: bool,
+        ring_id: RingId,
+        config: NodeList,
+        membership: NodeList,
+        heuristics: Heuristics,
+    ) -> None:
+        self.client = client
+        self.leaving = leaving
+        self.ring_id = ring_id
+        self.config = config
+        self.membership = membership
+        self.heuristics = heuristics
 
     def is_trigger(self, other: QnetdClient) -> bool:
         return other.node_id == self.client.node_id
@@ -120,38 +133,45 @@ class _Change:
 
 def _is_membership_stable(change: _Change) -> bool:
     cluster = _cluster(change.client)
-    configs: list[frozenset[int]] = []
-    for c in cluster.clients:
-        if change.is_trigger(c):
-            if change.leaving:
-                continue
-            configs.append(change.config.ids)
-        else:
-            configs.append(c.configuration_node_list.ids)
+    clients = cluster.clients
+    trigger_id = change.client.node_id
+    leaving = change.leaving
     # Every pair of config lists must contain each other's node ids.
-    if configs and any(ids != configs[0] for ids in configs[1:]):
-        return False
+    first: frozenset[int] | None = None
+    for c in clients:
+        if c.node_id == trigger_id:
+            if leaving:
+                continue
+            ids = change.config.ids
+        else:
+            ids = c.configuration_node_list.ids
+        if first is None:
+            first = ids
+        elif ids != first:
+            return False
 
-    for c1 in cluster.clients:
-        if change.is_trigger(c1):
-            if change.leaving:
+    find = cluster.find_client_by_node_id
+    for c1 in clients:
+        if c1.node_id == trigger_id:
+            if leaving:
                 continue
             membership1, ring1 = change.membership, change.ring_id
         else:
             membership1, ring1 = c1.last_membership_node_list, c1.last_ring_id
+        ids1 = membership1.ids
         for node in membership1.nodes:
-            c2 = cluster.find_client_by_node_id(node.node_id)
+            c2 = find(node.node_id)
             if c2 is None:
                 continue
-            if change.is_trigger(c2):
-                if change.leaving:
+            if c2.node_id == trigger_id:
+                if leaving:
                     continue
                 membership2, ring2 = change.membership, change.ring_id
             else:
                 membership2, ring2 = c2.last_membership_node_list, c2.last_ring_id
-            if ring1 != ring2:
+            if ring1 is not ring2 and ring1 != ring2:
                 return False
-            if not membership1.ids <= membership2.ids:
+            if not ids1 <= membership2.ids:
                 return False
     return True
 
@@ -190,12 +210,18 @@ def _is_preferred_partition(client: QnetdClient, config: NodeList, membership: N
     return preferred in membership
 
 
-@dataclass(frozen=True, slots=True)
 class _Candidate:
-    client: QnetdClient
-    config: NodeList
-    membership: NodeList
-    heuristics: Heuristics
+    """One client's partition as the selection sees it (a plain slotted record)."""
+
+    __slots__ = ("client", "config", "heuristics", "membership")
+
+    def __init__(
+        self, client: QnetdClient, config: NodeList, membership: NodeList, heuristics: Heuristics
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.membership = membership
+        self.heuristics = heuristics
 
 
 def _partition_cmp(

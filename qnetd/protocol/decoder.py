@@ -72,12 +72,14 @@ class MessageDecodeError(ValueError):
         """Sequence number decoded before the error, if any (echoed in SERVER_ERROR)."""
 
 
-@dataclass(slots=True)
+@dataclass
 class DecodedMessage:
     """All options of one message (``struct msg_decoded``); ``None`` = option absent.
 
-    A plain record (not frozen: building a 26-field frozen dataclass costs several times more
-    on the hot path); the typed messages built from it are frozen.
+    A plain record (not frozen, no slots): :func:`decode_message` stores only the options the
+    message carried in the instance and the class supplies every other field's default, which
+    costs a fraction of running a 26-field ``__init__`` per message. The typed messages built
+    from it are frozen.
     """
 
     msg_type: int
@@ -148,7 +150,13 @@ def decode_message(raw: bytes) -> DecodedMessage:
         raise MessageDecodeError(exc.kind, msg_type, seq) from None
     if nodes is not None:
         fields["nodes"] = tuple(nodes)
-    return DecodedMessage(msg_type, **fields)
+    fields["msg_type"] = msg_type
+    decoded: DecodedMessage = _new_record(DecodedMessage)
+    decoded.__dict__ = fields
+    return decoded
+
+
+_new_record = object.__new__
 
 
 def _cluster_name(buf: bytes, off: int, length: int) -> bytes:

@@ -50,14 +50,14 @@ from qnetd.protocol.constants import (
 from qnetd.protocol.decoder import DecodedMessage, MessageDecodeError, decode_message
 from qnetd.protocol.header import Frame, FrameReader, SkippedFrame
 from qnetd.protocol.messages import (
-    AskForVoteReply,
     HeuristicsChangeReply,
     InitReply,
-    NodeListReply,
     PreinitReply,
     ServerError,
     SetOptionReply,
     echo_reply_for,
+    encode_node_list_reply,
+    encode_vote_frame,
 )
 from qnetd.protocol.tlv import RingId, TieBreaker
 from qnetd.server.events import DisconnectReason
@@ -527,6 +527,7 @@ class ClientConnection:
         algorithm = server.algorithm_for(rec)
         nodes = NodeList(msg.nodes)
         list_type = msg.node_list_type
+        debug = log.isEnabledFor(logging.DEBUG)
         if list_type in (NodeListType.INITIAL_CONFIG, NodeListType.CHANGED_CONFIG):
             initial = list_type == NodeListType.INITIAL_CONFIG
             self._log_list("initial node list" if initial else "changed node list", seq, msg, nodes)
@@ -556,7 +557,9 @@ class ClientConnection:
             log.error("Algorithm returned error code. Sending error reply.")
             self._send_err(seq, result.error)
             return
-        log.debug("Algorithm result vote is %s", vote_str(result.vote))
+        vote = result.vote
+        if debug:
+            log.debug("Algorithm result vote is %s", vote_str(vote))
 
         if list_type in (NodeListType.INITIAL_CONFIG, NodeListType.CHANGED_CONFIG):
             rec.configuration_node_list = nodes
@@ -570,9 +573,9 @@ class ClientConnection:
         else:
             rec.last_quorum_node_list = nodes
 
-        rec.record_sent_vote(result.vote)
-        self._send(NodeListReply(seq, list_type, rec.last_ring_id, result.vote).encode())
-        server.vote_sent(rec, MsgType.NODE_LIST_REPLY, result.vote, rec.last_ring_id)
+        rec.record_sent_vote(vote)
+        server.send(self, encode_node_list_reply(seq, list_type, rec.last_ring_id, vote))
+        server.vote_sent(rec, MsgType.NODE_LIST_REPLY, vote, rec.last_ring_id)
 
     def _log_list(self, what: str, seq: int, msg: DecodedMessage, nodes: NodeList) -> None:
         if not log.isEnabledFor(logging.DEBUG):
@@ -624,9 +627,12 @@ class ClientConnection:
             log.error("Algorithm returned error code. Sending error reply.")
             self._send_err(seq, result.error)
             return
-        log.debug("Algorithm result vote is %s", vote_str(result.vote))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("Algorithm result vote is %s", vote_str(result.vote))
         rec.record_sent_vote(result.vote)
-        self._send(AskForVoteReply(seq, result.vote, rec.last_ring_id).encode())
+        self._send(
+            encode_vote_frame(MsgType.ASK_FOR_VOTE_REPLY, seq, result.vote, rec.last_ring_id)
+        )
         server.vote_sent(rec, MsgType.ASK_FOR_VOTE_REPLY, result.vote, rec.last_ring_id)
 
     def _on_vote_info_reply(self, msg: DecodedMessage, raw: bytes, now: float) -> None:
@@ -678,7 +684,8 @@ class ClientConnection:
             log.error("Algorithm returned error code. Sending error reply.")
             self._send_err(seq, result.error)
             return
-        log.debug("Algorithm result vote is %s", vote_str(result.vote))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("Algorithm result vote is %s", vote_str(result.vote))
         rec.record_sent_vote(result.vote)
         rec.last_regular_heuristics = msg.heuristics
         rec.last_heuristics = msg.heuristics

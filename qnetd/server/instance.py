@@ -34,7 +34,7 @@ from qnetd.algorithms import ALGORITHMS, Algorithm
 from qnetd.certnames import PeerCertificate
 from qnetd.model import ClusterList, QnetdClient
 from qnetd.protocol.constants import MsgType, ReplyErrorCode, Vote, vote_str
-from qnetd.protocol.messages import ServerError, VoteInfo
+from qnetd.protocol.messages import ServerError, encode_vote_frame
 from qnetd.protocol.tlv import RingId
 from qnetd.server.client import TIMER_LIST_MAX_INTERVAL, ClientConnection
 from qnetd.server.events import (
@@ -228,7 +228,7 @@ class QnetdServer:
         conn = self.connections.get(client.conn_id)
         if conn is None:
             return
-        self.send(conn, VoteInfo(seq, vote, ring_id).encode())
+        self.send(conn, encode_vote_frame(MsgType.VOTE_INFO, seq, vote, ring_id))
         self.vote_sent(client, MsgType.VOTE_INFO, vote, ring_id)
 
     def schedule_algo_timer(self, client: QnetdClient, timeout_ms: int) -> None:
