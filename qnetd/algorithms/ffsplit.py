@@ -473,7 +473,10 @@ class FfsplitAlgorithm(Algorithm):
         data.state = FfsplitClientState.WAITING_FOR_CHANGE
         if cdata.state == FfsplitClusterState.SENDING_NACKS:
             if _clients_in_state(cluster, FfsplitClientState.SENDING_NACK) == 0:
-                log.debug("ffsplit: All NACK votes sent for cluster %s", client.cluster_name_text)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "ffsplit: All NACK votes sent for cluster %s", client.cluster_name_text
+                    )
                 cdata.state = FfsplitClusterState.SENDING_ACKS
                 if _send_votes(ctx, client, False, client.last_ring_id, acks=True) == 0:
                     log.debug("ffsplit: No client gets ACK")
@@ -482,7 +485,8 @@ class FfsplitAlgorithm(Algorithm):
             cdata.state == FfsplitClusterState.SENDING_ACKS
             and _clients_in_state(cluster, FfsplitClientState.SENDING_ACK) == 0
         ):
-            log.debug("ffsplit: All ACK votes sent for cluster %s", client.cluster_name_text)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("ffsplit: All ACK votes sent for cluster %s", client.cluster_name_text)
             cdata.state = FfsplitClusterState.WAITING_FOR_CHANGE
         return NO_ERROR
 

@@ -242,10 +242,22 @@ def decode_u16_array(buf: bytes, off: int, length: int) -> tuple[int, ...]:
     return struct.unpack_from(f">{length // 2}H", buf, off)
 
 
+_CACHE_LIMIT = 4096
+_RING_IDS: dict[tuple[int, int], RingId] = {}
+_NODE_INFOS: dict[tuple[int, int, NodeState], NodeInfo] = {}
+"""Decoded values are immutable, so equal ones are shared: a server decodes the same few ring
+ids and node entries over and over (and equal ring ids then compare by identity first)."""
+
+
 def decode_ring_id(buf: bytes, off: int, length: int) -> RingId:
     _fixed(length, 12)
-    node_id, seq = _RING.unpack_from(buf, off)
-    return RingId(node_id, seq)
+    key: tuple[int, int] = _RING.unpack_from(buf, off)
+    ring_id = _RING_IDS.get(key)
+    if ring_id is None:
+        if len(_RING_IDS) >= _CACHE_LIMIT:
+            _RING_IDS.clear()
+        ring_id = _RING_IDS[key] = RingId(*key)
+    return ring_id
 
 
 def _enum_u8(buf: bytes, off: int, length: int, allowed: frozenset[int]) -> int:
@@ -332,4 +344,10 @@ def decode_node_info(buf: bytes, off: int, length: int) -> NodeInfo:
         pos = nxt
     if node_id == 0:
         raise TlvDecodeError(DecodeErrorKind.INVALID_VALUE, "node info without node id")
-    return NodeInfo(node_id, dc_id, state)
+    key = (node_id, dc_id, state)
+    info = _NODE_INFOS.get(key)
+    if info is None:
+        if len(_NODE_INFOS) >= _CACHE_LIMIT:
+            _NODE_INFOS.clear()
+        info = _NODE_INFOS[key] = NodeInfo(node_id, dc_id, state)
+    return info

@@ -462,7 +462,8 @@ class ClientConnection:
             return
         rec = self.record
         log.debug("New client connected")
-        log.debug("  cluster name = %s", rec.cluster_name_text)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("  cluster name = %s", rec.cluster_name_text)
         log.debug("  tls started = %d", int(rec.tls_started))
         log.debug("  tls peer certificate verified = %d", int(rec.tls_peer_certificate_verified))
         log.debug("  node_id = %d", rec.node_id)
@@ -581,13 +582,14 @@ class ClientConnection:
         if not log.isEnabledFor(logging.DEBUG):
             return
         rec = self.record
-        log.debug(
-            "Client %s (cluster %s, node_id %d) sent %s.",
-            rec.addr_str,
-            rec.cluster_name_text,
-            rec.node_id,
-            what,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "Client %s (cluster %s, node_id %d) sent %s.",
+                rec.addr_str,
+                rec.cluster_name_text,
+                rec.node_id,
+                what,
+            )
         log.debug("  msg seq num = %d", seq)
         if msg.node_list_type == NodeListType.MEMBERSHIP:
             log.debug("  ring id = (%s)", msg.ring_id)
@@ -615,12 +617,13 @@ class ClientConnection:
             log.error("Received ask for vote message without seq number set. Sending error reply.")
             self._send_err(None, E.DOESNT_CONTAIN_REQUIRED_OPTION)
             return
-        log.debug(
-            "Client %s (cluster %s, node_id %d) asked for a vote",
-            rec.addr_str,
-            rec.cluster_name_text,
-            rec.node_id,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "Client %s (cluster %s, node_id %d) asked for a vote",
+                rec.addr_str,
+                rec.cluster_name_text,
+                rec.node_id,
+            )
         server = self.server
         result = server.algorithm_for(rec).ask_for_vote_received(server, rec, seq)
         if result.error != E.NO_ERROR:
@@ -646,12 +649,13 @@ class ClientConnection:
             )
             self._send_err(None, E.DOESNT_CONTAIN_REQUIRED_OPTION)
             return
-        log.debug(
-            "Client %s (cluster %s, node_id %d) replied back to vote info message",
-            rec.addr_str,
-            rec.cluster_name_text,
-            rec.node_id,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "Client %s (cluster %s, node_id %d) replied back to vote info message",
+                rec.addr_str,
+                rec.cluster_name_text,
+                rec.node_id,
+            )
         server = self.server
         error = server.algorithm_for(rec).vote_info_reply_received(server, rec, seq)
         if error != E.NO_ERROR:
@@ -670,12 +674,13 @@ class ClientConnection:
             )
             self._send_err(seq, E.DOESNT_CONTAIN_REQUIRED_OPTION)
             return
-        log.debug(
-            "Client %s (cluster %s, node_id %d) sent heuristics change",
-            rec.addr_str,
-            rec.cluster_name_text,
-            rec.node_id,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "Client %s (cluster %s, node_id %d) sent heuristics change",
+                rec.addr_str,
+                rec.cluster_name_text,
+                rec.node_id,
+            )
         server = self.server
         result = server.algorithm_for(rec).heuristics_change_received(
             server, rec, seq, msg.heuristics

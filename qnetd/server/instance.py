@@ -367,14 +367,15 @@ class QnetdServer:
     ) -> None:
         rec = conn.record
         self.counters["disconnects_" + reason.name.lower()] += 1
-        log.debug(
-            "Client %s (init_received %d, cluster %s, node_id %d) disconnect%s",
-            rec.addr_str,
-            int(rec.init_received),
-            rec.cluster_name_text,
-            rec.node_id,
-            " (server is going down)" if server_going_down else "",
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "Client %s (init_received %d, cluster %s, node_id %d) disconnect%s",
+                rec.addr_str,
+                int(rec.init_received),
+                rec.cluster_name_text,
+                rec.node_id,
+                " (server is going down)" if server_going_down else "",
+            )
         if rec.init_received:
             self.algorithm_for(rec).client_disconnect(self, rec, server_going_down)
         conn.dpd_deadline = None
