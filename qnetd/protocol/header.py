@@ -138,6 +138,21 @@ class FrameReader:
         bytes stay buffered (:meth:`take_unparsed`, or :meth:`feed` with ``b""`` to go on): a
         server stops at STARTTLS, after which the bytes are TLS records.
         """
+        buf = self._buf
+        if (
+            not buf
+            and self._skipping is None
+            and data.__class__ is bytes
+            and len(data) >= HEADER_LEN
+        ):
+            # Fast path: one whole, acceptable message and nothing held (the usual read).
+            msg_type, length = _HEADER.unpack_from(data)
+            if (
+                len(data) == HEADER_LEN + length
+                and msg_type <= MAX_MSG_TYPE
+                and HEADER_LEN + length <= self.max_size
+            ):
+                return [Frame(msg_type, data)]
         out: list[Frame | SkippedFrame] = []
         if self._skipping is not None:
             if len(data) < self._skip_remaining:
@@ -147,7 +162,6 @@ class FrameReader:
             self._skip_remaining = 0
             out.append(self._skipping)
             self._skipping = None
-        buf = self._buf
         if buf:
             buf += data
             view: bytes = bytes(buf)

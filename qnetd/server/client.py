@@ -462,8 +462,7 @@ class ClientConnection:
             return
         rec = self.record
         log.debug("New client connected")
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("  cluster name = %s", rec.cluster_name_text)
+        log.debug("  cluster name = %s", rec.cluster_name_text)
         log.debug("  tls started = %d", int(rec.tls_started))
         log.debug("  tls peer certificate verified = %d", int(rec.tls_peer_certificate_verified))
         log.debug("  node_id = %d", rec.node_id)
@@ -582,14 +581,13 @@ class ClientConnection:
         if not log.isEnabledFor(logging.DEBUG):
             return
         rec = self.record
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "Client %s (cluster %s, node_id %d) sent %s.",
-                rec.addr_str,
-                rec.cluster_name_text,
-                rec.node_id,
-                what,
-            )
+        log.debug(
+            "Client %s (cluster %s, node_id %d) sent %s.",
+            rec.addr_str,
+            rec.cluster_name_text,
+            rec.node_id,
+            what,
+        )
         log.debug("  msg seq num = %d", seq)
         if msg.node_list_type == NodeListType.MEMBERSHIP:
             log.debug("  ring id = (%s)", msg.ring_id)

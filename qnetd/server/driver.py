@@ -208,11 +208,12 @@ class ClientProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        driver = self.driver
         if self.tls is not None:
             self._tls_input(data)
         else:
-            self.driver.server.receive(self.conn_id, data, self.driver.now())
-        self.driver.flush()
+            driver.server.receive(self.conn_id, data, driver.loop.time())
+        driver.flush()
 
     def _tls_input(self, data: bytes) -> None:
         assert self.tls is not None and self.transport is not None
