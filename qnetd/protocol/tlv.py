@@ -14,6 +14,7 @@ is :attr:`DecodeErrorKind.INVALID_VALUE`.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -163,6 +164,14 @@ def opt_u64(opt: int, value: int) -> bytes:
 
 
 def opt_u16_array(opt: int, values: tuple[int, ...] | list[int]) -> bytes:
+    if values.__class__ is tuple:
+        return _opt_u16_tuple(opt, tuple(values))
+    return opt_bytes(opt, struct.pack(f">{len(values)}H", *values))
+
+
+@functools.lru_cache(maxsize=64)
+def _opt_u16_tuple(opt: int, values: tuple[int, ...]) -> bytes:
+    """The same few arrays (supported messages, options, algorithms) go in every INIT_REPLY."""
     return opt_bytes(opt, struct.pack(f">{len(values)}H", *values))
 
 
