@@ -148,6 +148,7 @@ class ClientConnection:
     """One accepted connection: framing, the TLS gate and the message handlers."""
 
     __slots__ = (
+        "accept_seq",
         "algo_deadline",
         "algo_heap_time",
         "disconnect_reason",
@@ -175,6 +176,8 @@ class ClientConnection:
         self.tls_handshake_pending = False
         self.transport_closed = False
         self.disconnect_reason: DisconnectReason | None = None
+        self.accept_seq = 0
+        """Position in the server's accept order (disconnections are processed in it)."""
 
     @property
     def conn_id(self) -> int:

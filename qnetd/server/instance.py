@@ -58,6 +58,10 @@ _DPD = 0
 _ALGO = 1
 
 
+def _accept_order(conn: ClientConnection) -> int:
+    return conn.accept_seq
+
+
 class QnetdServer:
     """All clients and clusters of one qnetd, driven by explicit calls with ``now``."""
 
@@ -79,6 +83,9 @@ class QnetdServer:
         self._timer_seq = 0
         self._now = 0.0
         self._pending_disconnect = False
+        self._disconnect_queue: list[ClientConnection] = []
+        """Connections scheduled for disconnection since the last processing, any order."""
+        self._accepted = 0
         self.shut_down = False
         self.counters: Counter[str] = Counter()
         """Messages, malformed input and disconnections, by kind (for ``status json``)."""
@@ -98,6 +105,8 @@ class QnetdServer:
         adv = cfg.advanced
         record = QnetdClient(conn_id, addr_str, connected_at=now)
         conn = ClientConnection(self, record, adv.max_client_receive_size)
+        self._accepted += 1
+        conn.accept_seq = self._accepted
         if adv.dpd_enabled:
             interval = int(adv.dpd_interval_coefficient * record.heartbeat_interval)
             if not 1 <= interval <= TIMER_LIST_MAX_INTERVAL:
@@ -283,6 +292,7 @@ class QnetdServer:
             conn.record.schedule_disconnect = True
             conn.disconnect_reason = reason
             self._pending_disconnect = True
+            self._disconnect_queue.append(conn)
 
     def reschedule_dpd(self, conn: ClientConnection, now: float) -> None:
         if conn.dpd_deadline is not None:
@@ -354,13 +364,35 @@ class QnetdServer:
             self.schedule_algo_timer(rec, rec.heartbeat_interval // 4)
 
     def _process_disconnects(self) -> None:
-        self._pending_disconnect = False
-        for conn in list(self.connections.values()):
-            if conn.record.schedule_disconnect:
+        """Disconnect every scheduled client, in accept order, in passes like qnetd's.
+
+        A pass visits the scheduled clients in accept order; one scheduled while a pass runs
+        joins it if it was accepted after the client being disconnected, else the next pass
+        (as a walk over the client list would find it). Only scheduled clients are visited,
+        so a mass disconnection costs in proportion to its size, not to the server's.
+        """
+        connections = self.connections
+        while self._disconnect_queue:
+            self._pending_disconnect = False
+            batch = sorted(self._disconnect_queue, key=_accept_order)
+            self._disconnect_queue = []
+            i = 0
+            while i < len(batch):
+                conn = batch[i]
+                i += 1
+                if connections.get(conn.record.conn_id) is not conn:
+                    continue
                 reason = conn.disconnect_reason or DisconnectReason.CLIENT_CLOSED
                 self._disconnect(conn, reason, server_going_down=False)
-        if self._pending_disconnect:
-            self._process_disconnects()
+                queue = self._disconnect_queue
+                if queue:
+                    here = conn.accept_seq
+                    later = [c for c in queue if c.accept_seq > here]
+                    if later:
+                        self._disconnect_queue = [c for c in queue if c.accept_seq <= here]
+                        batch = sorted(batch[i:] + later, key=_accept_order)
+                        i = 0
+        self._pending_disconnect = False
 
     def _disconnect(
         self, conn: ClientConnection, reason: DisconnectReason, *, server_going_down: bool
