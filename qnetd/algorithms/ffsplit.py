@@ -278,7 +278,8 @@ def _select_partition(change: _Change, quorate_partition: NodeList) -> NodeList 
 
 def _update_nodes_state(change: _Change, quorate_partition: NodeList | None) -> None:
     for c in _cluster(change.client).clients:
-        data = _client_data(c)
+        data = c.algorithm_data
+        assert isinstance(data, FfsplitClientData)
         if change.is_trigger(c) and change.leaving:
             data.state = FfsplitClientState.WAITING_FOR_CHANGE
         elif quorate_partition is None or c.node_id not in quorate_partition:
@@ -301,7 +302,8 @@ def _send_votes(
             ring = ring_id
         else:
             ring = c.last_ring_id
-        data = _client_data(c)
+        data = c.algorithm_data
+        assert isinstance(data, FfsplitClientData)
         if data.state == wanted:
             data.vote_info_expected_seq_num = (data.vote_info_expected_seq_num + 1) & 0xFFFFFFFF
             sent += 1
@@ -310,7 +312,13 @@ def _send_votes(
 
 
 def _clients_in_state(cluster: Cluster, state: FfsplitClientState) -> int:
-    return sum(1 for c in cluster.clients if _client_data(c).state == state)
+    count = 0
+    for c in cluster.clients:
+        data = c.algorithm_data
+        assert isinstance(data, FfsplitClientData)
+        if data.state == state:
+            count += 1
+    return count
 
 
 def _decide(ctx: AlgorithmContext, change: _Change) -> AlgorithmResult:
