@@ -338,21 +338,25 @@ def _decide(ctx: AlgorithmContext, change: _Change) -> AlgorithmResult:
 
     quorate = _select_partition(change, cdata.quorate_partition)
     if quorate is None:
-        log.debug("ffsplit: No quorate partition was selected")
+        if debug:
+            log.debug("ffsplit: No quorate partition was selected")
         cdata.quorate_partition = EMPTY_NODE_LIST
     else:
-        log.debug("ffsplit: Quorate partition selected")
-        _debug_dump_node_list(quorate)
+        if debug:
+            log.debug("ffsplit: Quorate partition selected")
+            _debug_dump_node_list(quorate)
         cdata.quorate_partition = quorate
 
     _update_nodes_state(change, quorate)
 
     cdata.state = FfsplitClusterState.SENDING_NACKS
     if _send_votes(ctx, client, change.leaving, change.ring_id, acks=False) == 0:
-        log.debug("ffsplit: No client gets NACK")
+        if debug:
+            log.debug("ffsplit: No client gets NACK")
         cdata.state = FfsplitClusterState.SENDING_ACKS
         if _send_votes(ctx, client, change.leaving, change.ring_id, acks=True) == 0:
-            log.debug("ffsplit: No client gets ACK")
+            if debug:
+                log.debug("ffsplit: No client gets ACK")
             cdata.state = FfsplitClusterState.WAITING_FOR_CHANGE
     return AlgorithmResult.ok(Vote.NO_CHANGE)
 

@@ -128,6 +128,15 @@ class QnetdDriver:
                 out = server.outbox()
                 if not out:
                     break
+                if len(out) == 1:
+                    # The usual case: one reply.
+                    item = out[0]
+                    if item.__class__ is Send:
+                        assert isinstance(item, Send)
+                        proto = protocols.get(item.conn_id)
+                        if proto is not None:
+                            proto.write(item.data)
+                        continue
                 pending: dict[int, list[bytes]] = {}
                 for item in out:
                     conn_id = item.conn_id
