@@ -98,6 +98,11 @@ def _client_data(client: QnetdClient) -> FfsplitClientData:
     return data
 
 
+_ASK_LATER = AlgorithmResult.ok(Vote.ASK_LATER)
+_WAIT_FOR_REPLY = AlgorithmResult.ok(Vote.WAIT_FOR_REPLY)
+_NO_CHANGE = AlgorithmResult.ok(Vote.NO_CHANGE)
+
+
 def _cluster(client: QnetdClient) -> Cluster:
     assert client.cluster is not None
     return client.cluster
@@ -126,9 +131,6 @@ class _Change:
         self.config = config
         self.membership = membership
         self.heuristics = heuristics
-
-    def is_trigger(self, other: QnetdClient) -> bool:
-        return other.node_id == self.client.node_id
 
 
 def _is_membership_stable(change: _Change) -> bool:
@@ -201,13 +203,13 @@ def _is_preferred_partition(client: QnetdClient, config: NodeList, membership: N
     mode = client.tie_breaker.mode
     if mode == TieBreakerMode.NODE_ID:
         preferred = client.tie_breaker.node_id
-    elif not config:
+    elif not config.nodes:
         return False  # the C code dereferences NULL here
     elif mode == TieBreakerMode.LOWEST:
         preferred = min(config.ids)
     else:
         preferred = max(config.ids)
-    return preferred in membership
+    return preferred in membership.ids
 
 
 class _Candidate:
@@ -228,8 +230,8 @@ def _partition_cmp(
     cand: _Candidate, best: _Candidate | None, quorate_partition: NodeList, kap: bool
 ) -> bool:
     """True when ``cand`` is better than ``best`` (``qnetd_algo_ffsplit_partition_cmp`` > 0)."""
-    n_config = len(cand.config)
-    n_membership = len(cand.membership)
+    n_config = len(cand.config.nodes)
+    n_membership = len(cand.membership.nodes)
     half = n_config // 2
     if n_config % 2 != 0:
         # Odd clusters never split 50:50.
@@ -251,8 +253,8 @@ def _partition_cmp(
     if a1 != a2:
         return a1 > a2
     if kap and best is not None:
-        in1 = cand.client.node_id in quorate_partition
-        in2 = best.client.node_id in quorate_partition
+        in1 = cand.client.node_id in quorate_partition.ids
+        in2 = best.client.node_id in quorate_partition.ids
         if in1 != in2:
             return in1
     return _is_preferred_partition(cand.client, cand.config, cand.membership)
@@ -262,8 +264,9 @@ def _select_partition(change: _Change, quorate_partition: NodeList) -> NodeList 
     cluster = _cluster(change.client)
     kap = all(c.keep_active_partition_tie_breaker for c in cluster.clients)
     best: _Candidate | None = None
+    trigger_id = change.client.node_id
     for c in cluster.clients:
-        if change.is_trigger(c):
+        if c.node_id == trigger_id:
             if change.leaving:
                 continue
             cand = _Candidate(c, change.config, change.membership, change.heuristics)
@@ -277,12 +280,14 @@ def _select_partition(change: _Change, quorate_partition: NodeList) -> NodeList 
 
 
 def _update_nodes_state(change: _Change, quorate_partition: NodeList | None) -> None:
+    trigger_id = change.client.node_id
+    leaving = change.leaving
     for c in _cluster(change.client).clients:
         data = c.algorithm_data
         assert isinstance(data, FfsplitClientData)
-        if change.is_trigger(c) and change.leaving:
+        if leaving and c.node_id == trigger_id:
             data.state = FfsplitClientState.WAITING_FOR_CHANGE
-        elif quorate_partition is None or c.node_id not in quorate_partition:
+        elif quorate_partition is None or c.node_id not in quorate_partition.ids:
             data.state = FfsplitClientState.SENDING_NACK
         else:
             data.state = FfsplitClientState.SENDING_ACK
@@ -332,7 +337,7 @@ def _decide(ctx: AlgorithmContext, change: _Change) -> AlgorithmResult:
             log.debug(
                 "ffsplit: Membership for cluster %s is not yet stable", client.cluster_name_text
             )
-        return AlgorithmResult.ok(Vote.WAIT_FOR_REPLY)
+        return _WAIT_FOR_REPLY
     if debug:
         log.debug("ffsplit: Membership for cluster %s is now stable", client.cluster_name_text)
 
@@ -358,7 +363,7 @@ def _decide(ctx: AlgorithmContext, change: _Change) -> AlgorithmResult:
             if debug:
                 log.debug("ffsplit: No client gets ACK")
             cdata.state = FfsplitClusterState.WAITING_FOR_CHANGE
-    return AlgorithmResult.ok(Vote.NO_CHANGE)
+    return _NO_CHANGE
 
 
 def _debug_dump_node_list(nodes: NodeList) -> None:
@@ -425,14 +430,14 @@ class FfsplitAlgorithm(Algorithm):
         nodes: NodeList,
         heuristics: Heuristics,
     ) -> AlgorithmResult:
-        if not nodes:
+        if not nodes.nodes:
             log.error("ffsplit: Received empty membership node list for client %s", client.addr_str)
             return AlgorithmResult.fail(ReplyErrorCode.INVALID_MEMBERSHIP_NODE_LIST)
-        if client.node_id not in nodes:
+        if client.node_id not in nodes.ids:
             log.error("ffsplit: Received membership node list without client %s", client.addr_str)
             return AlgorithmResult.fail(ReplyErrorCode.INVALID_MEMBERSHIP_NODE_LIST)
-        if not client.configuration_node_list:
-            return AlgorithmResult.ok(Vote.ASK_LATER)
+        if not client.configuration_node_list.nodes:
+            return _ASK_LATER
         return _decide(
             ctx,
             _Change(client, False, ring_id, client.configuration_node_list, nodes, heuristics),

@@ -259,9 +259,10 @@ def decode_u16_array(buf: bytes, off: int, length: int) -> tuple[int, ...]:
 
 _CACHE_LIMIT = 4096
 _RING_IDS: dict[tuple[int, int], RingId] = {}
-_NODE_INFOS: dict[tuple[int, int, NodeState], NodeInfo] = {}
+_NODE_INFOS: dict[bytes, NodeInfo] = {}
 """Decoded values are immutable, so equal ones are shared: a server decodes the same few ring
-ids and node entries over and over (and equal ring ids then compare by identity first)."""
+ids and node entries over and over (and equal ring ids then compare by identity first). Node
+entries are keyed by their encoded bytes, which decide the result (failures are not kept)."""
 
 
 def decode_ring_id(buf: bytes, off: int, length: int) -> RingId:
@@ -347,6 +348,17 @@ def decode_tie_breaker(buf: bytes, off: int, length: int) -> TieBreaker:
 
 def decode_node_info(buf: bytes, off: int, length: int) -> NodeInfo:
     """``tlv_iter_decode_node_info``: nested options, unknown ones ignored, node id must be != 0."""
+    value = bytes(buf[off : off + length])
+    info = _NODE_INFOS.get(value)
+    if info is None:
+        info = _decode_node_info(buf, off, length)
+        if len(_NODE_INFOS) >= _CACHE_LIMIT:
+            _NODE_INFOS.clear()
+        _NODE_INFOS[value] = info
+    return info
+
+
+def _decode_node_info(buf: bytes, off: int, length: int) -> NodeInfo:
     node_id = 0
     dc_id = 0
     state = NodeState.NOT_SET
@@ -371,10 +383,4 @@ def decode_node_info(buf: bytes, off: int, length: int) -> NodeInfo:
         pos = nxt
     if node_id == 0:
         raise TlvDecodeError(DecodeErrorKind.INVALID_VALUE, "node info without node id")
-    key = (node_id, dc_id, state)
-    info = _NODE_INFOS.get(key)
-    if info is None:
-        if len(_NODE_INFOS) >= _CACHE_LIMIT:
-            _NODE_INFOS.clear()
-        info = _NODE_INFOS[key] = NodeInfo(node_id, dc_id, state)
-    return info
+    return NodeInfo(node_id, dc_id, state)
