@@ -168,24 +168,33 @@ class QnetdServer:
         """Run every timer due at ``now``."""
         self._now = now
         timers = self._timers
+        connections = self.connections
         while timers and timers[0][0] <= now:
-            when, _, kind, conn_id = heapq.heappop(timers)
-            conn = self.connections.get(conn_id)
+            when, _, kind, conn_id = timers[0]
+            conn = connections.get(conn_id)
             if conn is None:
+                heapq.heappop(timers)
                 continue
             if kind == _DPD:
                 if conn.dpd_heap_time != when:
+                    heapq.heappop(timers)
                     continue
-                conn.dpd_heap_time = None
                 deadline = conn.dpd_deadline
-                if deadline is None:
+                if deadline is not None and deadline > now:
+                    # The client spoke since this entry was pushed (the usual case): move the
+                    # entry to its new deadline in one sift (pop and push in one).
+                    self._timer_seq += 1
+                    conn.dpd_heap_time = deadline
+                    heapq.heapreplace(timers, (deadline, self._timer_seq, _DPD, conn_id))
                     continue
-                if deadline > now:
-                    self._push(conn, _DPD, deadline)
+                heapq.heappop(timers)
+                conn.dpd_heap_time = None
+                if deadline is None:
                     continue
                 conn.dpd_deadline = None
                 self._dpd_expired(conn)
             else:
+                heapq.heappop(timers)
                 if conn.algo_heap_time != when:
                     continue
                 conn.algo_heap_time = None
