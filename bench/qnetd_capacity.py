@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Capacity of pycorosync-qnetd against the real corosync-qnetd, in the same run.
+"""qnetd capacity and split-decision latency: pycorosync-qnetd vs corosync-qnetd, same run.
 
 Both servers run one after the other on 127.0.0.1 (plain TCP, ``-S listen_backlog=4096``,
 private lock file and control socket) and get the same load from the shared client swarm
@@ -14,6 +14,10 @@ Prints ours / real / ratio. Not a test: run it by hand::
 
     python bench/qnetd_capacity.py                 # C=2000, HB 1000 ms, 20 s window
     python bench/qnetd_capacity.py -C 4000 --hb 8000 --json results.json
+    python -m bench qnetd_capacity --phases decision --repeat 5   # decision latency only
+
+The swarm is looked up beside this checkout (or the main checkout of a git worktree);
+``--swarm PATH`` names it explicitly.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +37,26 @@ import time
 from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SWARM = os.path.join(os.path.dirname(REPO), "shared", "tools", "qnetd-swarm.py")
+
+
+def default_swarm() -> str:
+    """``../shared/tools/qnetd-swarm.py`` beside this checkout or beside its main checkout."""
+    roots = [REPO]
+    dot_git = os.path.join(REPO, ".git")
+    if os.path.isfile(dot_git):
+        with open(dot_git) as f:
+            text = f.read().strip()
+        gitdir = text.removeprefix("gitdir:").strip()
+        common = os.path.join(gitdir, "commondir")
+        if os.path.isfile(common):
+            with open(common) as f:
+                roots.append(
+                    os.path.dirname(os.path.realpath(os.path.join(gitdir, f.read().strip())))
+                )
+    paths = [os.path.join(os.path.dirname(r), "shared", "tools", "qnetd-swarm.py") for r in roots]
+    return next((p for p in paths if os.path.exists(p)), paths[0])
+
+
 REAL = shutil.which("corosync-qnetd") or "/usr/bin/corosync-qnetd"
 
 
@@ -101,10 +125,10 @@ class Server:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def run_swarm(python: str, server: Server, *args: str) -> dict[str, Any]:
+def run_swarm(python: str, swarm: str, server: Server, *args: str) -> dict[str, Any]:
     cmd = [
         python,
-        SWARM,
+        swarm,
         *args,
         "--port",
         str(server.port),
@@ -136,6 +160,32 @@ LOAD_ROWS = [
 ]
 
 
+DECISION_KEYS = (
+    "node1_p50_ms",
+    "node1_p99_ms",
+    "node2_p50_ms",
+    "node2_p99_ms",
+    "all_p50_ms",
+    "all_p99_ms",
+    "timeouts",
+)
+
+
+def median_decision(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per variant and figure, the median over the runs (the run itself when there is one)."""
+    merged: dict[str, dict[str, float]] = {}
+    for variant in ("burst", "serial"):
+        for key in DECISION_KEYS:
+            values = sorted(
+                r["decision"][variant][key]
+                for r in runs
+                if key in r.get("decision", {}).get(variant, {})
+            )
+            if values:
+                merged.setdefault(variant, {})[key] = statistics.median(values)
+    return merged
+
+
 def fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -150,8 +200,12 @@ def ratio(a: Any, b: Any) -> str:
     return "-"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench qnetd_capacity",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     ap.add_argument("-C", "--connections", type=int, default=2000)
     ap.add_argument("--hb", type=int, default=1000)
     ap.add_argument("--window", type=float, default=20.0)
@@ -161,54 +215,100 @@ def main() -> None:
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--only", choices=["ours", "real"], default=None)
     ap.add_argument("--json", default="", help="write raw results here")
-    args = ap.parse_args()
+    ap.add_argument("--swarm", default=default_swarm(), help="the client swarm script")
+    ap.add_argument(
+        "--phases", default="load,decision", help="load, decision or both (comma-separated)"
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="decision runs per server, taken turn by turn; the median of each figure is shown",
+    )
+    args = ap.parse_args(argv)
+    if not os.path.exists(args.swarm):
+        print(f"no client swarm at {args.swarm} (use --swarm PATH)", file=sys.stderr)
+        return 2
+    phases = set(args.phases.split(","))
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    results: dict[str, dict[str, Any]] = {}
-    for which in ("ours", "real"):
-        if args.only and which != args.only:
-            continue
-        print(f"== {which}: load C={args.connections} HB={args.hb} ms", file=sys.stderr)
-        server = Server(which, args.python)
-        try:
-            load = run_swarm(
-                args.python,
-                server,
-                "load",
-                "-C",
-                str(args.connections),
-                "--hb",
-                str(args.hb),
-                "--window",
-                str(args.window),
-                "--warmup",
-                str(args.warmup),
-            )
-        finally:
-            server.stop()
-        load["qnetd_rss_mb"] = round(load.get("qnetd_rss_kb", 0) / 1024, 1)
-        print(f"== {which}: decision {args.clusters} clusters", file=sys.stderr)
-        server = Server(which, args.python)
-        try:
-            decision = run_swarm(
-                args.python,
-                server,
-                "decision",
-                "--clusters",
-                str(args.clusters),
-                "--hb",
-                str(args.decision_hb),
-                "--warmup",
-                "2",
-            )
-        finally:
-            server.stop()
-        results[which] = {"load": load, "decision": decision}
+    sides = [w for w in ("ours", "real") if not args.only or w == args.only]
+    results: dict[str, dict[str, Any]] = {w: {} for w in sides}
+    if "load" in phases:
+        for which in sides:
+            print(f"== {which}: load C={args.connections} HB={args.hb} ms", file=sys.stderr)
+            server = Server(which, args.python)
+            try:
+                load = run_swarm(
+                    args.python,
+                    args.swarm,
+                    server,
+                    "load",
+                    "-C",
+                    str(args.connections),
+                    "--hb",
+                    str(args.hb),
+                    "--window",
+                    str(args.window),
+                    "--warmup",
+                    str(args.warmup),
+                )
+            finally:
+                server.stop()
+            load["qnetd_rss_mb"] = round(load.get("qnetd_rss_kb", 0) / 1024, 1)
+            results[which]["load"] = load
+    if "decision" in phases:
+        runs: dict[str, list[dict[str, Any]]] = {w: [] for w in sides}
+        for turn in range(args.repeat):
+            for which in sides:
+                print(
+                    f"== {which}: decision {args.clusters} clusters, run {turn + 1}/{args.repeat}",
+                    file=sys.stderr,
+                )
+                server = Server(which, args.python)
+                try:
+                    runs[which].append(
+                        run_swarm(
+                            args.python,
+                            args.swarm,
+                            server,
+                            "decision",
+                            "--clusters",
+                            str(args.clusters),
+                            "--hb",
+                            str(args.decision_hb),
+                            "--warmup",
+                            "2",
+                        )
+                    )
+                finally:
+                    server.stop()
+        for which in sides:
+            results[which]["decision_runs"] = runs[which]
+            results[which]["decision"] = {"decision": median_decision(runs[which])}
 
     ours = results.get("ours", {})
     real = results.get("real", {})
+    if "load" in phases:
+        print_load(args, ours, real)
+    if "decision" in phases:
+        runs_note = f", median of {args.repeat} runs" if args.repeat > 1 else ""
+        print(f"\ndecision latency after a 50:50 split, {args.clusters} clusters (ms{runs_note})")
+        print(f"{'metric':32} {'ours':>10} {'real':>10} {'ours/real':>10}")
+        for variant in ("burst", "serial"):
+            for key in DECISION_KEYS:
+                a = ours.get("decision", {}).get("decision", {}).get(variant, {}).get(key)
+                b = real.get("decision", {}).get("decision", {}).get(variant, {}).get(key)
+                print(f"{variant + ' ' + key:32} {fmt(a):>10} {fmt(b):>10} {ratio(a, b):>10}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+def print_load(args: argparse.Namespace, ours: dict[str, Any], real: dict[str, Any]) -> None:
     print(
         f"\nload: {args.connections} clients / {args.connections // 2} clusters, "
         f"HB {args.hb} ms, window {args.window} s"
@@ -219,25 +319,7 @@ def main() -> None:
         b = real.get("load", {}).get(key)
         name = f"{label} ({unit})" if unit else label
         print(f"{name:32} {fmt(a):>10} {fmt(b):>10} {ratio(a, b):>10}")
-    print(f"\ndecision latency after a 50:50 split, {args.clusters} clusters (ms)")
-    print(f"{'metric':32} {'ours':>10} {'real':>10} {'ours/real':>10}")
-    for variant in ("burst", "serial"):
-        for key in (
-            "node1_p50_ms",
-            "node1_p99_ms",
-            "node2_p50_ms",
-            "node2_p99_ms",
-            "all_p50_ms",
-            "all_p99_ms",
-            "timeouts",
-        ):
-            a = ours.get("decision", {}).get("decision", {}).get(variant, {}).get(key)
-            b = real.get("decision", {}).get("decision", {}).get(variant, {}).get(key)
-            print(f"{variant + ' ' + key:32} {fmt(a):>10} {fmt(b):>10} {ratio(a, b):>10}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

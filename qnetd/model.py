@@ -12,8 +12,8 @@ see a socket.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from qnetd.protocol.constants import (
     DecisionAlgorithm,
@@ -37,15 +37,40 @@ DEFAULT_HEARTBEAT_INTERVAL_MAX = 120000
 """A client's heartbeat before INIT (``QNETD_DEFAULT_HEARTBEAT_INTERVAL_MAX``, ms)."""
 
 
-@dataclass(frozen=True, slots=True)
 class NodeList:
-    """A received node list (``struct node_list``): entries in wire order, duplicates kept."""
+    """A received node list (``struct node_list``): entries in wire order, duplicates kept.
 
-    nodes: tuple[NodeInfo, ...] = ()
-    ids: frozenset[int] = field(init=False, repr=False, compare=False)
+    Immutable; equal when the entries are. ``ids`` is the set of node ids, for membership
+    tests. (A hand-written class rather than a frozen dataclass: one is built per received
+    list, and this costs a fraction of the dataclass's construction.)
+    """
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ids", frozenset(n.node_id for n in self.nodes))
+    __slots__ = ("ids", "nodes")
+
+    nodes: tuple[NodeInfo, ...]
+    ids: frozenset[int]
+
+    def __init__(self, nodes: tuple[NodeInfo, ...] = ()) -> None:
+        _set_nodes(self, nodes)
+        _set_ids(self, frozenset([n.node_id for n in nodes]))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not NodeList:
+            return NotImplemented
+        assert isinstance(other, NodeList)
+        return self.nodes == other.nodes
+
+    def __hash__(self) -> int:
+        return hash((self.nodes,))
+
+    def __repr__(self) -> str:
+        return f"NodeList(nodes={self.nodes!r})"
 
     @classmethod
     def of(cls, *node_ids: int) -> NodeList:
@@ -64,6 +89,10 @@ class NodeList:
     def node_ids(self) -> list[int]:
         return [n.node_id for n in self.nodes]
 
+
+# The slots' own setters, which bypass the class's refusing __setattr__.
+_set_nodes: Callable[[NodeList, tuple[NodeInfo, ...]], None] = NodeList.__dict__["nodes"].__set__
+_set_ids: Callable[[NodeList, frozenset[int]], None] = NodeList.__dict__["ids"].__set__
 
 EMPTY_NODE_LIST = NodeList()
 _NO_RING_ID = RingId(0, 0)

@@ -57,11 +57,15 @@ class AlgorithmResult:
 
     @classmethod
     def ok(cls, vote: Vote) -> AlgorithmResult:
-        return cls(NO_ERROR, vote)
+        """The success answer for ``vote`` (one shared instance per vote: results are frozen)."""
+        return _OK_RESULTS[vote]
 
     @classmethod
     def fail(cls, error: ReplyErrorCode, vote: Vote = Vote.NO_CHANGE) -> AlgorithmResult:
         return cls(error, vote)
+
+
+_OK_RESULTS: dict[Vote, AlgorithmResult] = {v: AlgorithmResult(NO_ERROR, v) for v in Vote}
 
 
 @dataclass(frozen=True, slots=True)

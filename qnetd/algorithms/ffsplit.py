@@ -98,60 +98,82 @@ def _client_data(client: QnetdClient) -> FfsplitClientData:
     return data
 
 
+_ASK_LATER = AlgorithmResult.ok(Vote.ASK_LATER)
+_WAIT_FOR_REPLY = AlgorithmResult.ok(Vote.WAIT_FOR_REPLY)
+_NO_CHANGE = AlgorithmResult.ok(Vote.NO_CHANGE)
+
+
 def _cluster(client: QnetdClient) -> Cluster:
     assert client.cluster is not None
     return client.cluster
 
 
-@dataclass(frozen=True, slots=True)
 class _Change:
-    """The triggering client and the data it brings (``client_leaving``, ring id, lists)."""
+    """The triggering client and the data it brings (``client_leaving``, ring id, lists).
 
-    client: QnetdClient
-    leaving: bool
-    ring_id: RingId
-    config: NodeList
-    membership: NodeList
-    heuristics: Heuristics
+    A plain slotted record (built once per decision, read many times in its loops).
+    """
 
-    def is_trigger(self, other: QnetdClient) -> bool:
-        return other.node_id == self.client.node_id
+    __slots__ = ("client", "config", "heuristics", "leaving", "membership", "ring_id")
+
+    def __init__(
+        self,
+        client: QnetdClient,
+        leaving: bool,
+        ring_id: RingId,
+        config: NodeList,
+        membership: NodeList,
+        heuristics: Heuristics,
+    ) -> None:
+        self.client = client
+        self.leaving = leaving
+        self.ring_id = ring_id
+        self.config = config
+        self.membership = membership
+        self.heuristics = heuristics
 
 
 def _is_membership_stable(change: _Change) -> bool:
     cluster = _cluster(change.client)
-    configs: list[frozenset[int]] = []
-    for c in cluster.clients:
-        if change.is_trigger(c):
-            if change.leaving:
-                continue
-            configs.append(change.config.ids)
-        else:
-            configs.append(c.configuration_node_list.ids)
+    clients = cluster.clients
+    trigger_id = change.client.node_id
+    leaving = change.leaving
     # Every pair of config lists must contain each other's node ids.
-    if configs and any(ids != configs[0] for ids in configs[1:]):
-        return False
+    first: frozenset[int] | None = None
+    for c in clients:
+        if c.node_id == trigger_id:
+            if leaving:
+                continue
+            ids = change.config.ids
+        else:
+            ids = c.configuration_node_list.ids
+        if first is None:
+            first = ids
+        elif ids != first:
+            return False
 
-    for c1 in cluster.clients:
-        if change.is_trigger(c1):
-            if change.leaving:
+    find = cluster.find_client_by_node_id
+    for c1 in clients:
+        if c1.node_id == trigger_id:
+            if leaving:
                 continue
             membership1, ring1 = change.membership, change.ring_id
         else:
             membership1, ring1 = c1.last_membership_node_list, c1.last_ring_id
+        ids1 = membership1.ids
         for node in membership1.nodes:
-            c2 = cluster.find_client_by_node_id(node.node_id)
+            c2 = find(node.node_id)
             if c2 is None:
                 continue
-            if change.is_trigger(c2):
-                if change.leaving:
+            if c2.node_id == trigger_id:
+                if leaving:
                     continue
                 membership2, ring2 = change.membership, change.ring_id
             else:
                 membership2, ring2 = c2.last_membership_node_list, c2.last_ring_id
-            if ring1 != ring2:
+            if ring1 is not ring2 and ring1 != ring2:
                 return False
-            if not membership1.ids <= membership2.ids:
+            if not ids1 <= membership2.ids:
                 return False
     return True
 
@@ -181,29 +203,35 @@ def _is_preferred_partition(client: QnetdClient, config: NodeList, membership: N
     mode = client.tie_breaker.mode
     if mode == TieBreakerMode.NODE_ID:
         preferred = client.tie_breaker.node_id
-    elif not config:
+    elif not config.nodes:
         return False  # the C code dereferences NULL here
     elif mode == TieBreakerMode.LOWEST:
         preferred = min(config.ids)
     else:
         preferred = max(config.ids)
-    return preferred in membership
+    return preferred in membership.ids
 
 
-@dataclass(frozen=True, slots=True)
 class _Candidate:
-    client: QnetdClient
-    config: NodeList
-    membership: NodeList
-    heuristics: Heuristics
+    """One client's partition as the selection sees it (a plain slotted record)."""
+
+    __slots__ = ("client", "config", "heuristics", "membership")
+
+    def __init__(
+        self, client: QnetdClient, config: NodeList, membership: NodeList, heuristics: Heuristics
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.membership = membership
+        self.heuristics = heuristics
 
 
 def _partition_cmp(
     cand: _Candidate, best: _Candidate | None, quorate_partition: NodeList, kap: bool
 ) -> bool:
     """True when ``cand`` is better than ``best`` (``qnetd_algo_ffsplit_partition_cmp`` > 0)."""
-    n_config = len(cand.config)
-    n_membership = len(cand.membership)
+    n_config = len(cand.config.nodes)
+    n_membership = len(cand.membership.nodes)
     half = n_config // 2
     if n_config % 2 != 0:
         # Odd clusters never split 50:50.
@@ -225,8 +253,8 @@ def _partition_cmp(
     if a1 != a2:
         return a1 > a2
     if kap and best is not None:
-        in1 = cand.client.node_id in quorate_partition
-        in2 = best.client.node_id in quorate_partition
+        in1 = cand.client.node_id in quorate_partition.ids
+        in2 = best.client.node_id in quorate_partition.ids
         if in1 != in2:
             return in1
     return _is_preferred_partition(cand.client, cand.config, cand.membership)
@@ -236,8 +264,9 @@ def _select_partition(change: _Change, quorate_partition: NodeList) -> NodeList 
     cluster = _cluster(change.client)
     kap = all(c.keep_active_partition_tie_breaker for c in cluster.clients)
     best: _Candidate | None = None
+    trigger_id = change.client.node_id
     for c in cluster.clients:
-        if change.is_trigger(c):
+        if c.node_id == trigger_id:
             if change.leaving:
                 continue
             cand = _Candidate(c, change.config, change.membership, change.heuristics)
@@ -251,11 +280,14 @@ def _select_partition(change: _Change, quorate_partition: NodeList) -> NodeList 
 
 
 def _update_nodes_state(change: _Change, quorate_partition: NodeList | None) -> None:
+    trigger_id = change.client.node_id
+    leaving = change.leaving
     for c in _cluster(change.client).clients:
-        data = _client_data(c)
-        if change.is_trigger(c) and change.leaving:
+        data = c.algorithm_data
+        assert isinstance(data, FfsplitClientData)
+        if leaving and c.node_id == trigger_id:
             data.state = FfsplitClientState.WAITING_FOR_CHANGE
-        elif quorate_partition is None or c.node_id not in quorate_partition:
+        elif quorate_partition is None or c.node_id not in quorate_partition.ids:
             data.state = FfsplitClientState.SENDING_NACK
         else:
             data.state = FfsplitClientState.SENDING_ACK
@@ -275,7 +307,8 @@ def _send_votes(
             ring = ring_id
         else:
             ring = c.last_ring_id
-        data = _client_data(c)
+        data = c.algorithm_data
+        assert isinstance(data, FfsplitClientData)
         if data.state == wanted:
             data.vote_info_expected_seq_num = (data.vote_info_expected_seq_num + 1) & 0xFFFFFFFF
             sent += 1
@@ -284,7 +317,13 @@ def _send_votes(
 
 
 def _clients_in_state(cluster: Cluster, state: FfsplitClientState) -> int:
-    return sum(1 for c in cluster.clients if _client_data(c).state == state)
+    count = 0
+    for c in cluster.clients:
+        data = c.algorithm_data
+        assert isinstance(data, FfsplitClientData)
+        if data.state == state:
+            count += 1
+    return count
 
 
 def _decide(ctx: AlgorithmContext, change: _Change) -> AlgorithmResult:
@@ -298,29 +337,33 @@ def _decide(ctx: AlgorithmContext, change: _Change) -> AlgorithmResult:
             log.debug(
                 "ffsplit: Membership for cluster %s is not yet stable", client.cluster_name_text
             )
-        return AlgorithmResult.ok(Vote.WAIT_FOR_REPLY)
+        return _WAIT_FOR_REPLY
     if debug:
         log.debug("ffsplit: Membership for cluster %s is now stable", client.cluster_name_text)
 
     quorate = _select_partition(change, cdata.quorate_partition)
     if quorate is None:
-        log.debug("ffsplit: No quorate partition was selected")
+        if debug:
+            log.debug("ffsplit: No quorate partition was selected")
         cdata.quorate_partition = EMPTY_NODE_LIST
     else:
-        log.debug("ffsplit: Quorate partition selected")
-        _debug_dump_node_list(quorate)
+        if debug:
+            log.debug("ffsplit: Quorate partition selected")
+            _debug_dump_node_list(quorate)
         cdata.quorate_partition = quorate
 
     _update_nodes_state(change, quorate)
 
     cdata.state = FfsplitClusterState.SENDING_NACKS
     if _send_votes(ctx, client, change.leaving, change.ring_id, acks=False) == 0:
-        log.debug("ffsplit: No client gets NACK")
+        if debug:
+            log.debug("ffsplit: No client gets NACK")
         cdata.state = FfsplitClusterState.SENDING_ACKS
         if _send_votes(ctx, client, change.leaving, change.ring_id, acks=True) == 0:
-            log.debug("ffsplit: No client gets ACK")
+            if debug:
+                log.debug("ffsplit: No client gets ACK")
             cdata.state = FfsplitClusterState.WAITING_FOR_CHANGE
-    return AlgorithmResult.ok(Vote.NO_CHANGE)
+    return _NO_CHANGE
 
 
 def _debug_dump_node_list(nodes: NodeList) -> None:
@@ -387,14 +430,14 @@ class FfsplitAlgorithm(Algorithm):
         nodes: NodeList,
         heuristics: Heuristics,
     ) -> AlgorithmResult:
-        if not nodes:
+        if not nodes.nodes:
             log.error("ffsplit: Received empty membership node list for client %s", client.addr_str)
             return AlgorithmResult.fail(ReplyErrorCode.INVALID_MEMBERSHIP_NODE_LIST)
-        if client.node_id not in nodes:
+        if client.node_id not in nodes.ids:
             log.error("ffsplit: Received membership node list without client %s", client.addr_str)
             return AlgorithmResult.fail(ReplyErrorCode.INVALID_MEMBERSHIP_NODE_LIST)
-        if not client.configuration_node_list:
-            return AlgorithmResult.ok(Vote.ASK_LATER)
+        if not client.configuration_node_list.nodes:
+            return _ASK_LATER
         return _decide(
             ctx,
             _Change(client, False, ring_id, client.configuration_node_list, nodes, heuristics),
@@ -447,7 +490,10 @@ class FfsplitAlgorithm(Algorithm):
         data.state = FfsplitClientState.WAITING_FOR_CHANGE
         if cdata.state == FfsplitClusterState.SENDING_NACKS:
             if _clients_in_state(cluster, FfsplitClientState.SENDING_NACK) == 0:
-                log.debug("ffsplit: All NACK votes sent for cluster %s", client.cluster_name_text)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "ffsplit: All NACK votes sent for cluster %s", client.cluster_name_text
+                    )
                 cdata.state = FfsplitClusterState.SENDING_ACKS
                 if _send_votes(ctx, client, False, client.last_ring_id, acks=True) == 0:
                     log.debug("ffsplit: No client gets ACK")
@@ -456,7 +502,8 @@ class FfsplitAlgorithm(Algorithm):
             cdata.state == FfsplitClusterState.SENDING_ACKS
             and _clients_in_state(cluster, FfsplitClientState.SENDING_ACK) == 0
         ):
-            log.debug("ffsplit: All ACK votes sent for cluster %s", client.cluster_name_text)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("ffsplit: All ACK votes sent for cluster %s", client.cluster_name_text)
             cdata.state = FfsplitClusterState.WAITING_FOR_CHANGE
         return NO_ERROR
 

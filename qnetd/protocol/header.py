@@ -11,6 +11,7 @@ stream stays usable after a skip, as with the real server.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from qnetd.protocol.constants import ReplyErrorCode
@@ -49,12 +50,44 @@ def frame_type(raw: bytes) -> int:
     return int.from_bytes(raw[0:2], "big")
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    """A complete message: ``raw`` includes the header (an echo reply copies it)."""
+    """A complete message: ``raw`` includes the header (an echo reply copies it).
+
+    Immutable; equal when type and bytes are (a hand-written class: one is built per message,
+    at a fraction of a frozen dataclass's cost).
+    """
+
+    __slots__ = ("msg_type", "raw")
 
     msg_type: int
     raw: bytes
+
+    def __init__(self, msg_type: int, raw: bytes) -> None:
+        _set_msg_type(self, msg_type)
+        _set_raw(self, raw)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Frame:
+            return NotImplemented
+        assert isinstance(other, Frame)
+        return self.msg_type == other.msg_type and self.raw == other.raw
+
+    def __hash__(self) -> int:
+        return hash((self.msg_type, self.raw))
+
+    def __repr__(self) -> str:
+        return f"Frame(msg_type={self.msg_type!r}, raw={self.raw!r})"
+
+
+# The slots' own setters, which bypass the class's refusing __setattr__.
+_set_msg_type: Callable[[Frame, int], None] = Frame.__dict__["msg_type"].__set__
+_set_raw: Callable[[Frame, bytes], None] = Frame.__dict__["raw"].__set__
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +138,21 @@ class FrameReader:
         bytes stay buffered (:meth:`take_unparsed`, or :meth:`feed` with ``b""`` to go on): a
         server stops at STARTTLS, after which the bytes are TLS records.
         """
+        buf = self._buf
+        if (
+            not buf
+            and self._skipping is None
+            and data.__class__ is bytes
+            and len(data) >= HEADER_LEN
+        ):
+            # Fast path: one whole, acceptable message and nothing held (the usual read).
+            msg_type, length = _HEADER.unpack_from(data)
+            if (
+                len(data) == HEADER_LEN + length
+                and msg_type <= MAX_MSG_TYPE
+                and HEADER_LEN + length <= self.max_size
+            ):
+                return [Frame(msg_type, data)]
         out: list[Frame | SkippedFrame] = []
         if self._skipping is not None:
             if len(data) < self._skip_remaining:
@@ -114,7 +162,6 @@ class FrameReader:
             self._skip_remaining = 0
             out.append(self._skipping)
             self._skipping = None
-        buf = self._buf
         if buf:
             buf += data
             view: bytes = bytes(buf)

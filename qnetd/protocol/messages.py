@@ -12,6 +12,7 @@ parses the replies, the server does the opposite.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import ClassVar, Self, TypeAlias
 
@@ -68,6 +69,8 @@ __all__ = [
     "VoteInfo",
     "VoteInfoReply",
     "echo_reply_for",
+    "encode_node_list_reply",
+    "encode_vote_frame",
     "parse_message",
 ]
 
@@ -412,6 +415,54 @@ class NodeList:
         )
 
 
+_NODE_LIST_REPLY = struct.Struct(">HI HHI HHB HHIQ HHB")
+"""A whole NODE_LIST_REPLY: header, seq, node list type, ring id, vote (options in C order)."""
+
+_VOTE_FRAME = struct.Struct(">HI HHI HHB HHIQ")
+"""A whole ASK_FOR_VOTE_REPLY / VOTE_INFO: header, seq, vote, ring id."""
+
+
+def encode_node_list_reply(
+    seq_number: int, node_list_type: int, ring_id: RingId, vote: int
+) -> bytes:
+    """The bytes of ``NodeListReply(...).encode()`` in one step (the server's hot path)."""
+    return _NODE_LIST_REPLY.pack(
+        MsgType.NODE_LIST_REPLY,
+        34,
+        OptType.MSG_SEQ_NUMBER,
+        4,
+        seq_number,
+        OptType.NODE_LIST_TYPE,
+        1,
+        node_list_type,
+        OptType.RING_ID,
+        12,
+        ring_id.rep,
+        ring_id.seq,
+        OptType.VOTE,
+        1,
+        vote,
+    )
+
+
+def encode_vote_frame(msg_type: int, seq_number: int, vote: int, ring_id: RingId) -> bytes:
+    """The bytes of a VOTE_INFO / ASK_FOR_VOTE_REPLY ``encode()`` in one step."""
+    return _VOTE_FRAME.pack(
+        msg_type,
+        29,
+        OptType.MSG_SEQ_NUMBER,
+        4,
+        seq_number,
+        OptType.VOTE,
+        1,
+        vote,
+        OptType.RING_ID,
+        12,
+        ring_id.rep,
+        ring_id.seq,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class NodeListReply:
     """NODE_LIST_REPLY (11): the vote for a node list, with the server's ring id for the client."""
@@ -423,13 +474,7 @@ class NodeListReply:
     vote: Vote
 
     def encode(self) -> bytes:
-        body = (
-            opt_u32(OptType.MSG_SEQ_NUMBER, self.seq_number)
-            + opt_u8(OptType.NODE_LIST_TYPE, self.node_list_type)
-            + opt_ring_id(self.ring_id)
-            + opt_u8(OptType.VOTE, self.vote)
-        )
-        return encode_message(self.TYPE, body)
+        return encode_node_list_reply(self.seq_number, self.node_list_type, self.ring_id, self.vote)
 
     @classmethod
     def from_decoded(cls, d: DecodedMessage) -> NodeListReply:
@@ -472,7 +517,7 @@ class _SeqVoteRingShape:
     ring_id: RingId
 
     def encode(self) -> bytes:
-        return encode_message(self.TYPE, _seq_vote_ring(self.seq_number, self.vote, self.ring_id))
+        return encode_vote_frame(self.TYPE, self.seq_number, self.vote, self.ring_id)
 
     @classmethod
     def from_decoded(cls, d: DecodedMessage) -> Self:

@@ -14,9 +14,12 @@ is :attr:`DecodeErrorKind.INVALID_VALUE`.
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TypeVar
 
 from qnetd.protocol.constants import (
     Heuristics,
@@ -163,6 +166,14 @@ def opt_u64(opt: int, value: int) -> bytes:
 
 
 def opt_u16_array(opt: int, values: tuple[int, ...] | list[int]) -> bytes:
+    if values.__class__ is tuple:
+        return _opt_u16_tuple(opt, tuple(values))
+    return opt_bytes(opt, struct.pack(f">{len(values)}H", *values))
+
+
+@functools.lru_cache(maxsize=64)
+def _opt_u16_tuple(opt: int, values: tuple[int, ...]) -> bytes:
+    """The same few arrays (supported messages, options, algorithms) go in every INIT_REPLY."""
     return opt_bytes(opt, struct.pack(f">{len(values)}H", *values))
 
 
@@ -217,22 +228,26 @@ def _fixed(length: int, expected: int) -> None:
 
 
 def decode_u8(buf: bytes, off: int, length: int) -> int:
-    _fixed(length, 1)
+    if length != 1:
+        raise TlvDecodeError(DecodeErrorKind.INVALID_LENGTH)
     return buf[off]
 
 
 def decode_u16(buf: bytes, off: int, length: int) -> int:
-    _fixed(length, 2)
+    if length != 2:
+        raise TlvDecodeError(DecodeErrorKind.INVALID_LENGTH)
     return int(_U16.unpack_from(buf, off)[0])
 
 
 def decode_u32(buf: bytes, off: int, length: int) -> int:
-    _fixed(length, 4)
+    if length != 4:
+        raise TlvDecodeError(DecodeErrorKind.INVALID_LENGTH)
     return int(_U32.unpack_from(buf, off)[0])
 
 
 def decode_u64(buf: bytes, off: int, length: int) -> int:
-    _fixed(length, 8)
+    if length != 8:
+        raise TlvDecodeError(DecodeErrorKind.INVALID_LENGTH)
     return int(_U64.unpack_from(buf, off)[0])
 
 
@@ -242,72 +257,108 @@ def decode_u16_array(buf: bytes, off: int, length: int) -> tuple[int, ...]:
     return struct.unpack_from(f">{length // 2}H", buf, off)
 
 
+_CACHE_LIMIT = 4096
+_RING_IDS: dict[tuple[int, int], RingId] = {}
+_NODE_INFOS: dict[bytes, NodeInfo] = {}
+"""Decoded values are immutable, so equal ones are shared: a server decodes the same few ring
+ids and node entries over and over (and equal ring ids then compare by identity first). Node
+entries are keyed by their encoded bytes, which decide the result (failures are not kept)."""
+
+
 def decode_ring_id(buf: bytes, off: int, length: int) -> RingId:
-    _fixed(length, 12)
-    node_id, seq = _RING.unpack_from(buf, off)
-    return RingId(node_id, seq)
+    if length != 12:
+        raise TlvDecodeError(DecodeErrorKind.INVALID_LENGTH)
+    key: tuple[int, int] = _RING.unpack_from(buf, off)
+    ring_id = _RING_IDS.get(key)
+    if ring_id is None:
+        if len(_RING_IDS) >= _CACHE_LIMIT:
+            _RING_IDS.clear()
+        ring_id = _RING_IDS[key] = RingId(*key)
+    return ring_id
 
 
-def _enum_u8(buf: bytes, off: int, length: int, allowed: frozenset[int]) -> int:
-    _fixed(length, 1)
-    value = buf[off]
-    if value not in allowed:
+_E = TypeVar("_E", bound=IntEnum)
+
+
+def _enum_u8(buf: bytes, off: int, length: int, members: Mapping[int, _E]) -> _E:
+    """A one-byte enumerated option: its member, or INVALID_VALUE for a value not allowed."""
+    if length != 1:
+        raise TlvDecodeError(DecodeErrorKind.INVALID_LENGTH)
+    member = members.get(buf[off])
+    if member is None:
         raise TlvDecodeError(DecodeErrorKind.INVALID_VALUE)
-    return value
+    return member
 
 
-_TLS_VALUES = frozenset(int(v) for v in TlsSupported)
-_NODE_STATE_VALUES = frozenset((1, 2, 3))
-_NODE_LIST_TYPE_VALUES = frozenset(int(v) for v in NodeListType)
-_VOTE_VALUES = frozenset((1, 2, 3, 4, 5))
-_QUORATE_VALUES = frozenset(int(v) for v in Quorate)
-_HEURISTICS_VALUES = frozenset((1, 2))
-_KAP_VALUES = frozenset(int(v) for v in KeepActivePartitionTieBreaker)
-_TIE_BREAKER_VALUES = frozenset(int(v) for v in TieBreakerMode)
+def _members(enum: type[_E], allowed: Iterable[int] | None = None) -> dict[int, _E]:
+    """Allowed wire values -> members (a lookup: calling an enum class costs far more)."""
+    return {int(v): enum(v) for v in (enum if allowed is None else allowed)}
+
+
+_TLS_MEMBERS = _members(TlsSupported)
+_NODE_STATE_MEMBERS = _members(NodeState, (1, 2, 3))
+_NODE_LIST_TYPE_MEMBERS = _members(NodeListType)
+_VOTE_MEMBERS = _members(Vote, (1, 2, 3, 4, 5))
+_QUORATE_MEMBERS = _members(Quorate)
+_HEURISTICS_MEMBERS = _members(Heuristics, (1, 2))
+_KAP_MEMBERS = _members(KeepActivePartitionTieBreaker)
+_TIE_BREAKER_MEMBERS = _members(TieBreakerMode)
 
 
 def decode_tls_supported(buf: bytes, off: int, length: int) -> TlsSupported:
-    return TlsSupported(_enum_u8(buf, off, length, _TLS_VALUES))
+    return _enum_u8(buf, off, length, _TLS_MEMBERS)
 
 
 def decode_node_state(buf: bytes, off: int, length: int) -> NodeState:
-    return NodeState(_enum_u8(buf, off, length, _NODE_STATE_VALUES))
+    return _enum_u8(buf, off, length, _NODE_STATE_MEMBERS)
 
 
 def decode_node_list_type(buf: bytes, off: int, length: int) -> NodeListType:
-    return NodeListType(_enum_u8(buf, off, length, _NODE_LIST_TYPE_VALUES))
+    return _enum_u8(buf, off, length, _NODE_LIST_TYPE_MEMBERS)
 
 
 def decode_vote(buf: bytes, off: int, length: int) -> Vote:
-    return Vote(_enum_u8(buf, off, length, _VOTE_VALUES))
+    return _enum_u8(buf, off, length, _VOTE_MEMBERS)
 
 
 def decode_quorate(buf: bytes, off: int, length: int) -> Quorate:
-    return Quorate(_enum_u8(buf, off, length, _QUORATE_VALUES))
+    return _enum_u8(buf, off, length, _QUORATE_MEMBERS)
 
 
 def decode_heuristics(buf: bytes, off: int, length: int) -> Heuristics:
-    return Heuristics(_enum_u8(buf, off, length, _HEURISTICS_VALUES))
+    return _enum_u8(buf, off, length, _HEURISTICS_MEMBERS)
 
 
 def decode_keep_active_partition_tie_breaker(
     buf: bytes, off: int, length: int
 ) -> KeepActivePartitionTieBreaker:
-    return KeepActivePartitionTieBreaker(_enum_u8(buf, off, length, _KAP_VALUES))
+    return _enum_u8(buf, off, length, _KAP_MEMBERS)
 
 
 def decode_tie_breaker(buf: bytes, off: int, length: int) -> TieBreaker:
     _fixed(length, 5)
-    mode, node_id = _TIE.unpack_from(buf, off)
-    if mode not in _TIE_BREAKER_VALUES:
+    value, node_id = _TIE.unpack_from(buf, off)
+    mode = _TIE_BREAKER_MEMBERS.get(value)
+    if mode is None:
         raise TlvDecodeError(DecodeErrorKind.INVALID_VALUE)
     if mode != TieBreakerMode.NODE_ID:
         node_id = 0
-    return TieBreaker(TieBreakerMode(mode), node_id)
+    return TieBreaker(mode, node_id)
 
 
 def decode_node_info(buf: bytes, off: int, length: int) -> NodeInfo:
     """``tlv_iter_decode_node_info``: nested options, unknown ones ignored, node id must be != 0."""
+    value = bytes(buf[off : off + length])
+    info = _NODE_INFOS.get(value)
+    if info is None:
+        info = _decode_node_info(buf, off, length)
+        if len(_NODE_INFOS) >= _CACHE_LIMIT:
+            _NODE_INFOS.clear()
+        _NODE_INFOS[value] = info
+    return info
+
+
+def _decode_node_info(buf: bytes, off: int, length: int) -> NodeInfo:
     node_id = 0
     dc_id = 0
     state = NodeState.NOT_SET

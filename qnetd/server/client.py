@@ -16,7 +16,7 @@ server, message by message:
   algorithm *before* what they carry is stored;
 - replies sent by a client (PREINIT_REPLY, VOTE_INFO, ...) get SERVER_ERROR 8.
 
-Output goes through the owning :class:`~qnetd.server.instance.QnetdServer`. Deliberate
+Output goes through the owning server, seen through :class:`ConnectionHost`. Deliberate
 deviations: a second INIT on an initialized connection is answered (with the error code the
 real server computes, or UNEXPECTED_MESSAGE where it would corrupt its lists) but changes
 nothing; a STARTTLS inside TLS disconnects.
@@ -25,11 +25,13 @@ nothing; a STARTTLS inside TLS disconnects.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from qnetd.algorithms.base import Algorithm, AlgorithmContext
 from qnetd.certnames import PeerCertificate, verify_cert_name
-from qnetd.model import NodeList, QnetdClient
+from qnetd.model import ClusterList, NodeList, QnetdClient
 from qnetd.protocol.constants import (
     ALL_MESSAGE_TYPES,
     ALL_OPTION_TYPES,
@@ -40,6 +42,7 @@ from qnetd.protocol.constants import (
     NodeListType,
     ReplyErrorCode,
     TlsSupported,
+    Vote,
     heuristics_str,
     node_state_str,
     vote_str,
@@ -47,22 +50,20 @@ from qnetd.protocol.constants import (
 from qnetd.protocol.decoder import DecodedMessage, MessageDecodeError, decode_message
 from qnetd.protocol.header import Frame, FrameReader, SkippedFrame
 from qnetd.protocol.messages import (
-    AskForVoteReply,
     HeuristicsChangeReply,
     InitReply,
-    NodeListReply,
     PreinitReply,
     ServerError,
     SetOptionReply,
     echo_reply_for,
+    encode_node_list_reply,
+    encode_vote_frame,
 )
 from qnetd.protocol.tlv import RingId, TieBreaker
 from qnetd.server.events import DisconnectReason
+from qnetd.server.settings import ServerConfig
 
-if TYPE_CHECKING:
-    from qnetd.server.instance import QnetdServer
-
-__all__ = ["ClientConnection"]
+__all__ = ["ClientConnection", "ConnectionHost"]
 
 log = logging.getLogger("qnetd")
 
@@ -88,10 +89,66 @@ TIMER_LIST_MAX_INTERVAL = 18_000_000
 """Longest timer qnetd's timer list accepts (ms); a DPD interval above it is error 13."""
 
 
+class ConnectionHost(AlgorithmContext, Protocol):
+    """What a :class:`ClientConnection` asks of the server that owns it (``qnetd_instance``).
+
+    The server core (:class:`~qnetd.server.instance.QnetdServer`) implements it; a connection
+    never sees the server's other clients' connections, its timers' heap or its outbox.
+    """
+
+    @property
+    def config(self) -> ServerConfig:
+        """The server's options (TLS mode, advanced settings)."""
+        ...
+
+    @property
+    def clusters(self) -> ClusterList:
+        """Every cluster with an initialized client."""
+        ...
+
+    @property
+    def counters(self) -> Counter[str]:
+        """Messages, malformed input and disconnections by kind, for ``status json``."""
+        ...
+
+    def algorithm_for(self, client: QnetdClient) -> Algorithm:
+        """The decision algorithm the client asked for in INIT."""
+        ...
+
+    def send(self, conn: ClientConnection, data: bytes) -> None:
+        """Queue one encoded message to the connection (dropped once it is being closed)."""
+        ...
+
+    def start_tls(self, conn: ClientConnection, pending: bytes) -> None:
+        """STARTTLS accepted: the driver starts the handshake, fed ``pending`` first."""
+        ...
+
+    def schedule_disconnect(self, conn: ClientConnection, reason: DisconnectReason) -> None:
+        """Close the connection at the end of the current call (``schedule_disconnect``)."""
+        ...
+
+    def reschedule_dpd(self, conn: ClientConnection, now: float) -> None:
+        """A complete message arrived: the dead-peer-detection timer starts again."""
+        ...
+
+    def update_dpd_interval(self, conn: ClientConnection, now: float) -> None:
+        """The heartbeat interval changed: new DPD interval, counted from ``now``."""
+        ...
+
+    def client_initialized(self, conn: ClientConnection) -> None:
+        """INIT accepted and the client added to its cluster."""
+        ...
+
+    def vote_sent(self, client: QnetdClient, msg_type: MsgType, vote: Vote, ring: RingId) -> None:
+        """A reply carrying ``vote`` was queued to ``client``."""
+        ...
+
+
 class ClientConnection:
     """One accepted connection: framing, the TLS gate and the message handlers."""
 
     __slots__ = (
+        "accept_seq",
         "algo_deadline",
         "algo_heap_time",
         "disconnect_reason",
@@ -106,7 +163,7 @@ class ClientConnection:
         "transport_closed",
     )
 
-    def __init__(self, server: QnetdServer, record: QnetdClient, max_receive_size: int) -> None:
+    def __init__(self, server: ConnectionHost, record: QnetdClient, max_receive_size: int) -> None:
         self.server = server
         self.record = record
         self.reader = FrameReader(max_receive_size)
@@ -119,6 +176,8 @@ class ClientConnection:
         self.tls_handshake_pending = False
         self.transport_closed = False
         self.disconnect_reason: DisconnectReason | None = None
+        self.accept_seq = 0
+        """Position in the server's accept order (disconnections are processed in it)."""
 
     @property
     def conn_id(self) -> int:
@@ -139,7 +198,7 @@ class ClientConnection:
                 continue
             self._message_received(frame, now)
             if self.tls_handshake_pending:
-                self.server._start_tls(self, self.reader.take_unparsed())
+                self.server.start_tls(self, self.reader.take_unparsed())
                 return
 
     def tls_established(self, peer_certificate: PeerCertificate | None) -> None:
@@ -165,7 +224,7 @@ class ClientConnection:
     def _message_received(self, frame: Frame, now: float) -> None:
         server = self.server
         server.counters["messages"] += 1
-        server._reschedule_dpd(self, now)
+        server.reschedule_dpd(self, now)
         try:
             msg = decode_message(frame.raw)
         except MessageDecodeError as exc:
@@ -185,14 +244,14 @@ class ClientConnection:
     # ------------------------------------------------------------------ helpers
 
     def _send(self, data: bytes) -> None:
-        self.server._send(self, data)
+        self.server.send(self, data)
 
     def _send_err(self, seq: int | None, code: ReplyErrorCode) -> None:
         self.server.counters["server_errors_sent"] += 1
         self._send(ServerError(code, seq).encode())
 
     def _disconnect(self, reason: DisconnectReason) -> None:
-        self.server._schedule_disconnect(self, reason)
+        self.server.schedule_disconnect(self, reason)
 
     def _check_tls(self, msg: DecodedMessage) -> int:
         """``qnetd_client_msg_received_check_tls``."""
@@ -312,7 +371,7 @@ class ClientConnection:
             else:
                 rec.heartbeat_interval = hb
                 if self._dpd_interval_ok(hb):
-                    server._update_dpd_interval(self, now)
+                    server.update_dpd_interval(self, now)
                 else:
                     error = E.INVALID_HEARTBEAT_INTERVAL
 
@@ -351,7 +410,7 @@ class ClientConnection:
             error = server.algorithm_for(rec).client_init(server, rec)
         if error == E.NO_ERROR:
             rec.init_received = True
-            server._client_initialized(self)
+            server.client_initialized(self)
         else:
             log.error("Algorithm returned error code. Sending error reply.")
 
@@ -435,7 +494,7 @@ class ClientConnection:
                 self._send_err(msg.seq_number, E.INVALID_HEARTBEAT_INTERVAL)
                 return
             rec.heartbeat_interval = hb
-            self.server._update_dpd_interval(self, now)
+            self.server.update_dpd_interval(self, now)
         kap = msg.keep_active_partition_tie_breaker
         if kap is not None:
             rec.keep_active_partition_tie_breaker = kap == KeepActivePartitionTieBreaker.ENABLED
@@ -471,6 +530,7 @@ class ClientConnection:
         algorithm = server.algorithm_for(rec)
         nodes = NodeList(msg.nodes)
         list_type = msg.node_list_type
+        debug = log.isEnabledFor(logging.DEBUG)
         if list_type in (NodeListType.INITIAL_CONFIG, NodeListType.CHANGED_CONFIG):
             initial = list_type == NodeListType.INITIAL_CONFIG
             self._log_list("initial node list" if initial else "changed node list", seq, msg, nodes)
@@ -500,7 +560,9 @@ class ClientConnection:
             log.error("Algorithm returned error code. Sending error reply.")
             self._send_err(seq, result.error)
             return
-        log.debug("Algorithm result vote is %s", vote_str(result.vote))
+        vote = result.vote
+        if debug:
+            log.debug("Algorithm result vote is %s", vote_str(vote))
 
         if list_type in (NodeListType.INITIAL_CONFIG, NodeListType.CHANGED_CONFIG):
             rec.configuration_node_list = nodes
@@ -514,9 +576,9 @@ class ClientConnection:
         else:
             rec.last_quorum_node_list = nodes
 
-        rec.record_sent_vote(result.vote)
-        self._send(NodeListReply(seq, list_type, rec.last_ring_id, result.vote).encode())
-        server._vote_sent(rec, MsgType.NODE_LIST_REPLY, result.vote, rec.last_ring_id)
+        rec.record_sent_vote(vote)
+        server.send(self, encode_node_list_reply(seq, list_type, rec.last_ring_id, vote))
+        server.vote_sent(rec, MsgType.NODE_LIST_REPLY, vote, rec.last_ring_id)
 
     def _log_list(self, what: str, seq: int, msg: DecodedMessage, nodes: NodeList) -> None:
         if not log.isEnabledFor(logging.DEBUG):
@@ -556,22 +618,26 @@ class ClientConnection:
             log.error("Received ask for vote message without seq number set. Sending error reply.")
             self._send_err(None, E.DOESNT_CONTAIN_REQUIRED_OPTION)
             return
-        log.debug(
-            "Client %s (cluster %s, node_id %d) asked for a vote",
-            rec.addr_str,
-            rec.cluster_name_text,
-            rec.node_id,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "Client %s (cluster %s, node_id %d) asked for a vote",
+                rec.addr_str,
+                rec.cluster_name_text,
+                rec.node_id,
+            )
         server = self.server
         result = server.algorithm_for(rec).ask_for_vote_received(server, rec, seq)
         if result.error != E.NO_ERROR:
             log.error("Algorithm returned error code. Sending error reply.")
             self._send_err(seq, result.error)
             return
-        log.debug("Algorithm result vote is %s", vote_str(result.vote))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("Algorithm result vote is %s", vote_str(result.vote))
         rec.record_sent_vote(result.vote)
-        self._send(AskForVoteReply(seq, result.vote, rec.last_ring_id).encode())
-        server._vote_sent(rec, MsgType.ASK_FOR_VOTE_REPLY, result.vote, rec.last_ring_id)
+        self._send(
+            encode_vote_frame(MsgType.ASK_FOR_VOTE_REPLY, seq, result.vote, rec.last_ring_id)
+        )
+        server.vote_sent(rec, MsgType.ASK_FOR_VOTE_REPLY, result.vote, rec.last_ring_id)
 
     def _on_vote_info_reply(self, msg: DecodedMessage, raw: bytes, now: float) -> None:
         if not self._gate(msg, "vote info reply"):
@@ -584,12 +650,13 @@ class ClientConnection:
             )
             self._send_err(None, E.DOESNT_CONTAIN_REQUIRED_OPTION)
             return
-        log.debug(
-            "Client %s (cluster %s, node_id %d) replied back to vote info message",
-            rec.addr_str,
-            rec.cluster_name_text,
-            rec.node_id,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "Client %s (cluster %s, node_id %d) replied back to vote info message",
+                rec.addr_str,
+                rec.cluster_name_text,
+                rec.node_id,
+            )
         server = self.server
         error = server.algorithm_for(rec).vote_info_reply_received(server, rec, seq)
         if error != E.NO_ERROR:
@@ -608,12 +675,13 @@ class ClientConnection:
             )
             self._send_err(seq, E.DOESNT_CONTAIN_REQUIRED_OPTION)
             return
-        log.debug(
-            "Client %s (cluster %s, node_id %d) sent heuristics change",
-            rec.addr_str,
-            rec.cluster_name_text,
-            rec.node_id,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "Client %s (cluster %s, node_id %d) sent heuristics change",
+                rec.addr_str,
+                rec.cluster_name_text,
+                rec.node_id,
+            )
         server = self.server
         result = server.algorithm_for(rec).heuristics_change_received(
             server, rec, seq, msg.heuristics
@@ -622,14 +690,15 @@ class ClientConnection:
             log.error("Algorithm returned error code. Sending error reply.")
             self._send_err(seq, result.error)
             return
-        log.debug("Algorithm result vote is %s", vote_str(result.vote))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("Algorithm result vote is %s", vote_str(result.vote))
         rec.record_sent_vote(result.vote)
         rec.last_regular_heuristics = msg.heuristics
         rec.last_heuristics = msg.heuristics
         self._send(
             HeuristicsChangeReply(seq, result.vote, rec.last_ring_id, msg.heuristics).encode()
         )
-        server._vote_sent(rec, MsgType.HEURISTICS_CHANGE_REPLY, result.vote, rec.last_ring_id)
+        server.vote_sent(rec, MsgType.HEURISTICS_CHANGE_REPLY, result.vote, rec.last_ring_id)
 
 
 _Handler = Callable[[ClientConnection, DecodedMessage, bytes, float], None]

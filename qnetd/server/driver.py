@@ -112,27 +112,58 @@ class QnetdDriver:
         return self._next_id
 
     def flush(self) -> None:
-        """Carry out the server's outputs, then re-arm the timer."""
+        """Carry out the server's outputs, then re-arm the timer.
+
+        A connection's messages of one flush leave in one write (a node that triggers a
+        decision gets its VOTE_INFO and its reply in one segment); each connection's output
+        keeps its order, and a StartTls or Close first writes what precedes it.
+        """
         if self._flushing:
             return
         self._flushing = True
         try:
             server = self.server
+            protocols = self.protocols
             while True:
                 out = server.outbox()
                 if not out:
                     break
+                if len(out) == 1:
+                    # The usual case: one reply.
+                    item = out[0]
+                    if item.__class__ is Send:
+                        assert isinstance(item, Send)
+                        proto = protocols.get(item.conn_id)
+                        if proto is not None:
+                            proto.write(item.data)
+                        continue
+                pending: dict[int, list[bytes]] = {}
                 for item in out:
-                    proto = self.protocols.get(item.conn_id)
+                    conn_id = item.conn_id
+                    if item.__class__ is Send:
+                        assert isinstance(item, Send)
+                        chunks = pending.get(conn_id)
+                        if chunks is None:
+                            pending[conn_id] = [item.data]
+                        else:
+                            chunks.append(item.data)
+                        continue
+                    proto = protocols.get(conn_id)
                     if proto is None:
                         continue
-                    if isinstance(item, Send):
-                        proto.write(item.data)
-                    elif isinstance(item, StartTls):
+                    chunks = pending.pop(conn_id, None)
+                    if chunks is not None:
+                        proto.write(b"".join(chunks))
+                    if isinstance(item, StartTls):
                         proto.start_tls(item.pending)
                     elif isinstance(item, Close):
                         proto.close_by_server(item.reason)
-            server.events()
+                for conn_id, chunks in pending.items():
+                    proto = protocols.get(conn_id)
+                    if proto is not None:
+                        proto.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            if server.record_events:
+                server.events()
         finally:
             self._flushing = False
         self._rearm()
@@ -186,11 +217,12 @@ class ClientProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        driver = self.driver
         if self.tls is not None:
             self._tls_input(data)
         else:
-            self.driver.server.receive(self.conn_id, data, self.driver.now())
-        self.driver.flush()
+            driver.server.receive(self.conn_id, data, driver.loop.time())
+        driver.flush()
 
     def _tls_input(self, data: bytes) -> None:
         assert self.tls is not None and self.transport is not None

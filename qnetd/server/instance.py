@@ -19,7 +19,8 @@ order, like qnetd's pre-poll callback: the client's algorithm hook runs first (i
 votes to the others), then the client leaves its cluster. Output still queued for a client
 being closed is withdrawn.
 
-It also implements :class:`~qnetd.algorithms.base.AlgorithmContext` for the algorithms.
+It implements :class:`~qnetd.server.client.ConnectionHost` for its connections (which
+includes :class:`~qnetd.algorithms.base.AlgorithmContext` for the algorithms).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from qnetd.algorithms import ALGORITHMS, Algorithm
 from qnetd.certnames import PeerCertificate
 from qnetd.model import ClusterList, QnetdClient
 from qnetd.protocol.constants import MsgType, ReplyErrorCode, Vote, vote_str
-from qnetd.protocol.messages import ServerError, VoteInfo
+from qnetd.protocol.messages import ServerError, encode_vote_frame
 from qnetd.protocol.tlv import RingId
 from qnetd.server.client import TIMER_LIST_MAX_INTERVAL, ClientConnection
 from qnetd.server.events import (
@@ -57,6 +58,10 @@ _DPD = 0
 _ALGO = 1
 
 
+def _accept_order(conn: ClientConnection) -> int:
+    return conn.accept_seq
+
+
 class QnetdServer:
     """All clients and clusters of one qnetd, driven by explicit calls with ``now``."""
 
@@ -78,6 +83,9 @@ class QnetdServer:
         self._timer_seq = 0
         self._now = 0.0
         self._pending_disconnect = False
+        self._disconnect_queue: list[ClientConnection] = []
+        """Connections scheduled for disconnection since the last processing, any order."""
+        self._accepted = 0
         self.shut_down = False
         self.counters: Counter[str] = Counter()
         """Messages, malformed input and disconnections, by kind (for ``status json``)."""
@@ -97,6 +105,8 @@ class QnetdServer:
         adv = cfg.advanced
         record = QnetdClient(conn_id, addr_str, connected_at=now)
         conn = ClientConnection(self, record, adv.max_client_receive_size)
+        self._accepted += 1
+        conn.accept_seq = self._accepted
         if adv.dpd_enabled:
             interval = int(adv.dpd_interval_coefficient * record.heartbeat_interval)
             if not 1 <= interval <= TIMER_LIST_MAX_INTERVAL:
@@ -139,7 +149,7 @@ class QnetdServer:
         conn.transport_closed = True
         if reason == DisconnectReason.CLIENT_CLOSED:
             log.debug("Client closed connection")
-        self._schedule_disconnect(conn, reason)
+        self.schedule_disconnect(conn, reason)
         self._process_disconnects()
 
     def disconnect(self, conn_id: int, reason: DisconnectReason, now: float) -> None:
@@ -148,7 +158,7 @@ class QnetdServer:
         conn = self.connections.get(conn_id)
         if conn is None:
             return
-        self._schedule_disconnect(conn, reason)
+        self.schedule_disconnect(conn, reason)
         self._process_disconnects()
 
     def next_deadline(self) -> float | None:
@@ -158,24 +168,33 @@ class QnetdServer:
         """Run every timer due at ``now``."""
         self._now = now
         timers = self._timers
+        connections = self.connections
         while timers and timers[0][0] <= now:
-            when, _, kind, conn_id = heapq.heappop(timers)
-            conn = self.connections.get(conn_id)
+            when, _, kind, conn_id = timers[0]
+            conn = connections.get(conn_id)
             if conn is None:
+                heapq.heappop(timers)
                 continue
             if kind == _DPD:
                 if conn.dpd_heap_time != when:
+                    heapq.heappop(timers)
                     continue
-                conn.dpd_heap_time = None
                 deadline = conn.dpd_deadline
-                if deadline is None:
+                if deadline is not None and deadline > now:
+                    # The client spoke since this entry was pushed (the usual case): move the
+                    # entry to its new deadline in one sift (pop and push in one).
+                    self._timer_seq += 1
+                    conn.dpd_heap_time = deadline
+                    heapq.heapreplace(timers, (deadline, self._timer_seq, _DPD, conn_id))
                     continue
-                if deadline > now:
-                    self._push(conn, _DPD, deadline)
+                heapq.heappop(timers)
+                conn.dpd_heap_time = None
+                if deadline is None:
                     continue
                 conn.dpd_deadline = None
                 self._dpd_expired(conn)
             else:
+                heapq.heappop(timers)
                 if conn.algo_heap_time != when:
                     continue
                 conn.algo_heap_time = None
@@ -227,8 +246,8 @@ class QnetdServer:
         conn = self.connections.get(client.conn_id)
         if conn is None:
             return
-        self._send(conn, VoteInfo(seq, vote, ring_id).encode())
-        self._vote_sent(client, MsgType.VOTE_INFO, vote, ring_id)
+        self.send(conn, encode_vote_frame(MsgType.VOTE_INFO, seq, vote, ring_id))
+        self.vote_sent(client, MsgType.VOTE_INFO, vote, ring_id)
 
     def schedule_algo_timer(self, client: QnetdClient, timeout_ms: int) -> None:
         conn = self.connections.get(client.conn_id)
@@ -244,25 +263,25 @@ class QnetdServer:
         if conn is not None:
             conn.algo_deadline = None
 
-    # ------------------------------------------------------------------ used by ClientConnection
+    # ------------------------------------------------------------------ ConnectionHost
 
     def algorithm_for(self, client: QnetdClient) -> Algorithm:
         return self.algorithms[client.decision_algorithm]
 
-    def _send(self, conn: ClientConnection, data: bytes) -> None:
+    def send(self, conn: ClientConnection, data: bytes) -> None:
         if conn.transport_closed or conn.record.schedule_disconnect:
             return
         if len(data) > self.config.advanced.max_client_send_size:
             # the message does not fit the client's send buffer (dynar) in qnetd
             log.error("Can't alloc msg. Disconnecting client connection.")
-            self._schedule_disconnect(conn, DisconnectReason.REPLY_TOO_LONG)
+            self.schedule_disconnect(conn, DisconnectReason.REPLY_TOO_LONG)
             return
         self._outbox.append(Send(conn.record.conn_id, data))
 
-    def _start_tls(self, conn: ClientConnection, pending: bytes) -> None:
+    def start_tls(self, conn: ClientConnection, pending: bytes) -> None:
         self._outbox.append(StartTls(conn.record.conn_id, pending))
 
-    def _vote_sent(self, client: QnetdClient, msg_type: MsgType, vote: Vote, ring: RingId) -> None:
+    def vote_sent(self, client: QnetdClient, msg_type: MsgType, vote: Vote, ring: RingId) -> None:
         if self.record_events:
             self._events.append(
                 VoteSent(
@@ -270,24 +289,25 @@ class QnetdServer:
                 )
             )
 
-    def _client_initialized(self, conn: ClientConnection) -> None:
+    def client_initialized(self, conn: ClientConnection) -> None:
         rec = conn.record
         if self.record_events:
             self._events.append(
                 ClientInitialized(rec.conn_id, rec.cluster_name or b"", rec.node_id)
             )
 
-    def _schedule_disconnect(self, conn: ClientConnection, reason: DisconnectReason) -> None:
+    def schedule_disconnect(self, conn: ClientConnection, reason: DisconnectReason) -> None:
         if not conn.record.schedule_disconnect:
             conn.record.schedule_disconnect = True
             conn.disconnect_reason = reason
             self._pending_disconnect = True
+            self._disconnect_queue.append(conn)
 
-    def _reschedule_dpd(self, conn: ClientConnection, now: float) -> None:
+    def reschedule_dpd(self, conn: ClientConnection, now: float) -> None:
         if conn.dpd_deadline is not None:
             conn.dpd_deadline = now + conn.dpd_interval_ms / 1000.0
 
-    def _update_dpd_interval(self, conn: ClientConnection, now: float) -> None:
+    def update_dpd_interval(self, conn: ClientConnection, now: float) -> None:
         """New heartbeat: DPD interval = coefficient × heartbeat, counted from ``now``."""
         adv = self.config.advanced
         if conn.dpd_deadline is None:
@@ -321,7 +341,7 @@ class QnetdServer:
             conn.record.addr_str,
             conn.dpd_interval_ms,
         )
-        self._schedule_disconnect(conn, DisconnectReason.DPD_TIMEOUT)
+        self.schedule_disconnect(conn, DisconnectReason.DPD_TIMEOUT)
 
     def _algo_timer_expired(self, conn: ClientConnection) -> None:
         rec = conn.record
@@ -333,7 +353,7 @@ class QnetdServer:
                 "Algorithm for client %s returned error code. Sending error reply.",
                 rec.addr_str,
             )
-            self._send(conn, ServerError(result.error).encode())
+            self.send(conn, ServerError(result.error).encode())
             return
         log.debug(
             "Algorithm for client %s decided to %s timer and %s vote with value %s",
@@ -353,27 +373,50 @@ class QnetdServer:
             self.schedule_algo_timer(rec, rec.heartbeat_interval // 4)
 
     def _process_disconnects(self) -> None:
-        self._pending_disconnect = False
-        for conn in list(self.connections.values()):
-            if conn.record.schedule_disconnect:
+        """Disconnect every scheduled client, in accept order, in passes like qnetd's.
+
+        A pass visits the scheduled clients in accept order; one scheduled while a pass runs
+        joins it if it was accepted after the client being disconnected, else the next pass
+        (as a walk over the client list would find it). Only scheduled clients are visited,
+        so a mass disconnection costs in proportion to its size, not to the server's.
+        """
+        connections = self.connections
+        while self._disconnect_queue:
+            self._pending_disconnect = False
+            batch = sorted(self._disconnect_queue, key=_accept_order)
+            self._disconnect_queue = []
+            i = 0
+            while i < len(batch):
+                conn = batch[i]
+                i += 1
+                if connections.get(conn.record.conn_id) is not conn:
+                    continue
                 reason = conn.disconnect_reason or DisconnectReason.CLIENT_CLOSED
                 self._disconnect(conn, reason, server_going_down=False)
-        if self._pending_disconnect:
-            self._process_disconnects()
+                queue = self._disconnect_queue
+                if queue:
+                    here = conn.accept_seq
+                    later = [c for c in queue if c.accept_seq > here]
+                    if later:
+                        self._disconnect_queue = [c for c in queue if c.accept_seq <= here]
+                        batch = sorted(batch[i:] + later, key=_accept_order)
+                        i = 0
+        self._pending_disconnect = False
 
     def _disconnect(
         self, conn: ClientConnection, reason: DisconnectReason, *, server_going_down: bool
     ) -> None:
         rec = conn.record
         self.counters["disconnects_" + reason.name.lower()] += 1
-        log.debug(
-            "Client %s (init_received %d, cluster %s, node_id %d) disconnect%s",
-            rec.addr_str,
-            int(rec.init_received),
-            rec.cluster_name_text,
-            rec.node_id,
-            " (server is going down)" if server_going_down else "",
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "Client %s (init_received %d, cluster %s, node_id %d) disconnect%s",
+                rec.addr_str,
+                int(rec.init_received),
+                rec.cluster_name_text,
+                rec.node_id,
+                " (server is going down)" if server_going_down else "",
+            )
         if rec.init_received:
             self.algorithm_for(rec).client_disconnect(self, rec, server_going_down)
         conn.dpd_deadline = None

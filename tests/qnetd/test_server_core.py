@@ -36,7 +36,7 @@ from qnetd.protocol import (
 )
 from qnetd.protocol.constants import DecisionAlgorithm, Heuristics
 from qnetd.server import events
-from qnetd.server.events import Close, DisconnectReason
+from qnetd.server.events import ClientDisconnected, Close, DisconnectReason
 from qnetd.server.instance import QnetdServer
 from qnetd.server.settings import AdvancedSettings, ServerConfig
 
@@ -550,3 +550,21 @@ def test_reply_longer_than_the_send_limit_drops_the_client() -> None:
     assert h.send(1, Init(1, FFSPLIT, 8000, LOWEST, RING, 2)) == [
         (1, Close(1, DisconnectReason.REPLY_TOO_LONG))
     ]
+
+
+def test_scheduled_disconnections_are_processed_in_accept_order() -> None:
+    h = Harness.plain()
+    for conn_id in (7, 3, 5):  # accept order 7, 3, 5
+        assert h.connect(conn_id)
+    server = h.server
+    server.schedule_disconnect(server.connections[5], DisconnectReason.SEND_BUFFER_FULL)
+    server.schedule_disconnect(server.connections[7], DisconnectReason.DPD_TIMEOUT)
+    server.disconnect(3, DisconnectReason.IO_ERROR, h.now)
+    gone = [(e.conn_id, e.reason) for e in server.events() if isinstance(e, ClientDisconnected)]
+    assert gone == [
+        (7, DisconnectReason.DPD_TIMEOUT),
+        (3, DisconnectReason.IO_ERROR),
+        (5, DisconnectReason.SEND_BUFFER_FULL),
+    ]
+    assert server.connections == {}
+    assert [o.conn_id for o in server.outbox() if isinstance(o, Close)] == [7, 3, 5]
