@@ -578,7 +578,8 @@ class Daemon:
                 LogRecord(
                     LogLevel.ERROR,
                     "MAIN",
-                    f"cannot serve metrics on {host or '*'}:{port}: {err.strerror or err}",
+                    f"cannot serve metrics on {host or '*'}:{port}: "
+                    f"{os.strerror(err.errno) if err.errno else err}",
                 )
             )
             self.metrics = None
