@@ -240,7 +240,7 @@ def test_a_knet_link_down_to_a_member_is_a_faulty_ring() -> None:
 
 def test_the_quorum_device_line_of_the_membership() -> None:
     registered_cast = 64 | 128 | 256
-    votequorum = {
+    votequorum: dict[str, Any] = {
         "node_id": 1,
         "ring_id": "1.8",
         "quorate": True,
