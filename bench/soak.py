@@ -1,7 +1,7 @@
 """Soak: a ring under steady CPG traffic with periodic kills and restarts, for N minutes.
 
     python -m bench soak --minutes N [--nodes 3] [--transport knet|udpu] [--rate 200]
-        [--kill-every 60] [--down 5] [--sample-every 10] [--token MS] [--mixed]
+        [--kill-every 60] [--down 5] [--sample-every 10] [--token 3000] [--mixed]
         [--json FILE] [--plot FILE.png] [--keep DIR]
 
 Nodes 1..n run on 127.0.0.1..n (no privileges needed); with ``--mixed`` (root, Debian's
@@ -453,7 +453,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-every", type=float, default=10.0, help="seconds between samples")
     p.add_argument("--warmup", type=float, default=None, help="seconds before the RSS baseline "
                    "(default: a tenth of the run, at most 5 minutes)")  # fmt: skip
-    p.add_argument("--token", type=int, default=1000, help="totem.token in ms")
+    p.add_argument("--token", type=int, default=3000, help="totem.token in ms (corosync's default)")
     p.add_argument("--mixed", action="store_true", help="real corosync in the even slots (root)")
     p.add_argument("--json", help="write samples, kills, summary and verdict here")
     p.add_argument("--plot", help="draw RSS, fds and CPU over time into this PNG")

@@ -97,6 +97,8 @@ def test_a_short_soak_with_a_crash_and_a_graceful_leave(tmp_path: Path) -> None:
             "1",
             "--sample-every",
             "2",
+            "--token",
+            "1000",
             "--json",
             str(report),
         ],
