@@ -537,10 +537,13 @@ class CfsDaemon:
         from totem.node.metrics_http import MetricsServer, new_registry
 
         engine = EngineStatus(self.root.run_dir)
-        registry = new_registry()
-        registry.register(CfsCollector(self, engine))
         host, port = self.metrics_address
-        self.metrics = MetricsServer(registry, host, port, before_scrape=engine.refresh)
+        self.metrics = MetricsServer(
+            lambda: new_registry(CfsCollector(self, engine)),
+            host,
+            port,
+            before_scrape=engine.refresh,
+        )
         try:
             await self.metrics.start()
         except OSError as err:

@@ -35,7 +35,7 @@ import socket
 import sys
 import time
 from dataclasses import replace
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from qnetd.protocol.constants import (
     ALL_MESSAGE_TYPES,
@@ -58,6 +58,9 @@ from qnetd.server.settings import (
 from qnetd.tls import server_context
 from totem.config.values import parse_listen
 from totem.node.sdnotify import SystemdNotifier
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["DEFAULT_CERT_DIR", "DEFAULT_RUN_DIR", "QnetdLogFormatter", "main", "run"]
 
@@ -371,11 +374,13 @@ async def run(
     await driver.listen_tcp(sock)
     metrics_server = None
     if metrics is not None:
-        from qnetd.server.metrics import QnetdCollector
         from totem.node.metrics_http import MetricsServer, new_registry
 
-        registry = new_registry()
-        registry.register(QnetdCollector(server))
+        def registry() -> CollectorRegistry:
+            from qnetd.server.metrics import QnetdCollector
+
+            return new_registry(QnetdCollector(server))
+
         metrics_server = MetricsServer(registry, *metrics)
         try:
             await metrics_server.start()

@@ -77,6 +77,7 @@ from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
 from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
+from totem.node.metrics_http import MetricsServer, new_registry
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
 from totem.node.sdnotify import SystemdNotifier
 from totem.node.services import load_services
@@ -99,7 +100,8 @@ from totem.transport.knet import KnetLinkSocket, kernel_mtu
 from totem.transport.udpu import UdpuTransport
 
 if TYPE_CHECKING:
-    from totem.node.metrics_http import MetricsServer
+    from prometheus_client import CollectorRegistry
+
     from totem.node.reload import ReloadPlan
 
 __all__ = [
@@ -564,13 +566,8 @@ class Daemon:
         """Serve ``/metrics`` when asked to; False (logged) when the address cannot be bound."""
         if self.metrics_address is None:
             return True
-        from totem.node.metrics import StatusCollector
-        from totem.node.metrics_http import MetricsServer, new_registry
-
-        registry = new_registry()
-        registry.register(StatusCollector(self.status))
         host, port = self.metrics_address
-        self.metrics = MetricsServer(registry, host, port)
+        self.metrics = MetricsServer(self._metrics_registry, host, port)
         try:
             await self.metrics.start()
         except OSError as err:
@@ -591,6 +588,12 @@ class Daemon:
             )
         )
         return True
+
+    def _metrics_registry(self) -> CollectorRegistry:
+        """The node's metrics, built at the first scrape (``totem.node.metrics``)."""
+        from totem.node.metrics import StatusCollector
+
+        return new_registry(StatusCollector(self.status))
 
     def status(self) -> dict[str, Any]:
         """Everything the tools show."""
