@@ -77,7 +77,8 @@ from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
 from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
-from totem.node.metrics_http import MetricsServer, new_registry
+from totem.node.metrics_http import MetricsServer
+from totem.node.operating import start_metrics, status_line
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
 from totem.node.sdnotify import SystemdNotifier
 from totem.node.services import load_services
@@ -100,8 +101,6 @@ from totem.transport.knet import KnetLinkSocket, kernel_mtu
 from totem.transport.udpu import UdpuTransport
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
     from totem.node.reload import ReloadPlan
 
 __all__ = [
@@ -549,51 +548,14 @@ class Daemon:
 
     def status_line(self) -> str:
         """One line for ``systemctl status`` (systemd's ``STATUS=``)."""
-        stack = self.stack
-        if stack.ring_id is None:
-            return "Forming the ring: waiting for the first membership"
-        quorum = next((s for s in stack.services if s.service_id == 3), None)
-        quorate = getattr(quorum, "quorate", None)
-        members = " ".join(str(m) for m in stack.members)
-        text = f"Ring {stack.ring_id}: {len(stack.members)} members ({members})"
-        if not stack.synced:
-            text += ", synchronising"
-        if quorate is not None:
-            text += ", quorate" if quorate else ", not quorate"
-        return text
+        return status_line(self.stack)
 
     async def _start_metrics(self) -> bool:
         """Serve ``/metrics`` when asked to; False (logged) when the address cannot be bound."""
         if self.metrics_address is None:
             return True
-        host, port = self.metrics_address
-        self.metrics = MetricsServer(self._metrics_registry, host, port)
-        try:
-            await self.metrics.start()
-        except OSError as err:
-            emit(
-                LogRecord(
-                    LogLevel.ERROR,
-                    "MAIN",
-                    f"cannot serve metrics on {host or '*'}:{port}: "
-                    f"{os.strerror(err.errno) if err.errno else err}",
-                )
-            )
-            self.metrics = None
-            return False
-        where = self.metrics.address
-        emit(
-            LogRecord(
-                LogLevel.NOTICE, "MAIN", f"Serving metrics on http://{where[0]}:{where[1]}/metrics"
-            )
-        )
-        return True
-
-    def _metrics_registry(self) -> CollectorRegistry:
-        """The node's metrics, built at the first scrape (``totem.node.metrics``)."""
-        from totem.node.metrics import StatusCollector
-
-        return new_registry(StatusCollector(self.status))
+        self.metrics = await start_metrics(self.metrics_address, self.status)
+        return self.metrics is not None
 
     def status(self) -> dict[str, Any]:
         """Everything the tools show."""
