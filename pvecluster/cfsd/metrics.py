@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
@@ -36,10 +36,7 @@ from pvecluster.cfs.dfsm import Mode
 from totem.node.async_client import AsyncControlClient
 from totem.node.client import NodeUnavailable, RequestFailed
 
-if TYPE_CHECKING:
-    from pvecluster.cfsd.daemon import CfsDaemon
-
-__all__ = ["CfsCollector", "EngineStatus", "cfs_families"]
+__all__ = ["CfsCollector", "CfsState", "EngineStatus", "cfs_families"]
 
 ENGINE_TIMEOUT = 2.0
 """Seconds a scrape waits for the engine's status."""
@@ -148,10 +145,19 @@ class EngineStatus:
             self.last = status
 
 
+class CfsState(Protocol):
+    """What the collector reads of the filesystem daemon (``CfsDaemon``)."""
+
+    @property
+    def node(self) -> object | None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
 class CfsCollector(Collector):
     """The filesystem's families, and the engine's when it answered."""
 
-    def __init__(self, daemon: CfsDaemon, engine: EngineStatus) -> None:
+    def __init__(self, daemon: CfsState, engine: EngineStatus) -> None:
         self.daemon = daemon
         self.engine = engine
 

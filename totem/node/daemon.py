@@ -77,8 +77,7 @@ from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
 from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
-from totem.node.metrics_http import MetricsServer
-from totem.node.operating import start_metrics, status_line
+from totem.node.operating import Operating
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
 from totem.node.sdnotify import SystemdNotifier
 from totem.node.services import load_services
@@ -95,7 +94,6 @@ from totem.services.cfg import (
 from totem.services.cmap import CmapService
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
-from totem.sync import SyncCompleted
 from totem.transport.base import BindError, new_event_loop
 from totem.transport.knet import KnetLinkSocket, kernel_mtu
 from totem.transport.udpu import UdpuTransport
@@ -209,11 +207,14 @@ class Daemon:
         configuration (``totem.node.agents``)."""
         self.libqb = LibqbIpc(self) if ipc else None
         """libqb IPC for corosync's client libraries (None with ``--no-ipc``)."""
-        self.metrics_address = metrics if metrics is not None else config.system.metrics
-        """Where to serve ``/metrics`` (``--metrics``, else ``system.metrics``; None: not)."""
-        self.metrics: MetricsServer | None = None
-        self.notifier = notifier if notifier is not None else SystemdNotifier({})
-        """systemd's notifications (inert unless started by systemd with ``Type=notify``)."""
+        self.operating = Operating(
+            self.stack,
+            self.status,
+            metrics if metrics is not None else config.system.metrics,
+            notifier if notifier is not None else SystemdNotifier({}),
+        )
+        """``/metrics`` (``--metrics``, else ``system.metrics``) and systemd's notifications
+        (inert unless started by systemd with ``Type=notify``)."""
 
     @property
     def transport(self) -> Transport:
@@ -238,11 +239,7 @@ class Daemon:
             return
         if self.cpg_control is not None and self.cpg_control.route(event):
             return
-        if self.notifier.enabled:
-            if isinstance(event, SyncCompleted) and not self.notifier.ready_sent:
-                self.notifier.ready(self.status_line())
-            elif self.notifier.ready_sent:
-                self.notifier.status(self.status_line())
+        self.operating.on_event(event)
         if isinstance(event, CfgShutdown) and event.local:
             self.stop()
         elif isinstance(event, CfgKilled):
@@ -546,17 +543,6 @@ class Daemon:
             )
         return message
 
-    def status_line(self) -> str:
-        """One line for ``systemctl status`` (systemd's ``STATUS=``)."""
-        return status_line(self.stack)
-
-    async def _start_metrics(self) -> bool:
-        """Serve ``/metrics`` when asked to; False (logged) when the address cannot be bound."""
-        if self.metrics_address is None:
-            return True
-        self.metrics = await start_metrics(self.metrics_address, self.status)
-        return self.metrics is not None
-
     def status(self) -> dict[str, Any]:
         """Everything the tools show."""
         config = self.config
@@ -589,9 +575,7 @@ class Daemon:
             "control_connections": len(self.control.connections),
             "ipc": None if self.libqb is None else self.libqb.status(),
             "agents": self.agents.status(),
-            "metrics": None
-            if self.metrics is None
-            else {"address": list(self.metrics.address), "scrapes": self.metrics.scrapes},
+            "metrics": self.operating.status(),
         }
 
     # ------------------------------------------------------------------------------------
@@ -634,7 +618,7 @@ class Daemon:
                 return 1
             opened.append(transport)
         await self.control.start()
-        if not await self._start_metrics():
+        if not await self.operating.start():
             await self.control.stop()
             for done in opened:
                 done.close()
@@ -692,15 +676,12 @@ class Daemon:
         self.driver.watch_scheduling(lambda: self.config.timers.token)
         if self.libqb is not None:
             self.libqb.ready()
-        self.notifier.status(self.status_line())
-        self.notifier.start_watchdog(self.loop)
+        self.operating.running(self.loop)
         try:
             await self._stopped
         finally:
             emit(LogRecord(LogLevel.NOTICE, "MAIN", "Node was shut down by a signal"))
-            self.notifier.stopping("Leaving the ring")
-            if self.metrics is not None:
-                await self.metrics.stop()
+            await self.operating.stop()
             await self.agents.stop()
             if self.libqb is not None:
                 self.libqb.stop()

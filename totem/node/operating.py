@@ -8,25 +8,31 @@ endpoint (:mod:`totem.node.sdnotify`, :mod:`totem.node.metrics_http`).
   before;
 * :func:`start_metrics`: ``/metrics`` of a node status source on ``(host, port)``; an
   address that cannot be bound is logged with its reason (``Address already in use``) and
-  the node does not start, as for its ring address.
+  the node does not start, as for its ring address;
+* :class:`Operating`: both for one daemon -- ``READY=1`` with the first
+  :class:`~totem.sync.SyncCompleted` (corosync's ``corosync_sync_completed``), ``STATUS=`` on
+  every later event, the watchdog from the loop, ``STOPPING=1`` when it leaves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from totem.node.logsys import emit
 from totem.node.metrics_http import MetricsServer, new_registry
+from totem.node.sdnotify import SystemdNotifier
 from totem.srp.events import LogLevel, LogRecord
+from totem.sync import SyncCompleted
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from totem.node.stack import NodeStack
 
-__all__ = ["start_metrics", "status_line"]
+__all__ = ["Operating", "start_metrics", "status_line"]
 
 QUORUM_SERVICE_ID = 3
 
@@ -73,3 +79,52 @@ async def start_metrics(
         )
     )
     return server
+
+
+class Operating:
+    """systemd's notifications and the metrics endpoint of one node daemon."""
+
+    def __init__(
+        self,
+        stack: NodeStack,
+        status: Callable[[], dict[str, Any]],
+        metrics_address: tuple[str, int] | None,
+        notifier: SystemdNotifier,
+    ) -> None:
+        self.stack = stack
+        self._status = status
+        self.metrics_address = metrics_address
+        """Where to serve ``/metrics`` (None: nowhere)."""
+        self.metrics: MetricsServer | None = None
+        self.notifier = notifier
+
+    async def start(self) -> bool:
+        """Serve ``/metrics`` when asked to; False (logged) when the address cannot be bound."""
+        if self.metrics_address is None:
+            return True
+        self.metrics = await start_metrics(self.metrics_address, self._status)
+        return self.metrics is not None
+
+    def running(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The node forms its ring: first status line, and the watchdog's pings from now on."""
+        self.notifier.status(status_line(self.stack))
+        self.notifier.start_watchdog(loop)
+
+    def on_event(self, event: object) -> None:
+        if not self.notifier.enabled:
+            return
+        if isinstance(event, SyncCompleted) and not self.notifier.ready_sent:
+            self.notifier.ready(status_line(self.stack))
+        elif self.notifier.ready_sent:
+            self.notifier.status(status_line(self.stack))
+
+    async def stop(self) -> None:
+        self.notifier.stopping("Leaving the ring")
+        if self.metrics is not None:
+            await self.metrics.stop()
+
+    def status(self) -> dict[str, Any] | None:
+        """The endpoint for the node's status (None without one)."""
+        if self.metrics is None:
+            return None
+        return {"address": list(self.metrics.address), "scrapes": self.metrics.scrapes}
