@@ -180,6 +180,7 @@ def status_dict(snap: VotequorumStatus, counters: dict[str, int]) -> dict[str, A
                 "state": n.state.name,
                 "votes": n.votes,
                 "expected_votes": n.expected_votes,
+                "flags": int(n.flags),
             }
             for n in snap.nodes
         ],

@@ -2,6 +2,7 @@
 
     pycorosync-cfsd --root R --name NAME --ip IP [-f] [-l] [--api-port 8006] [--no-fuse]
                     [--auth password|pam [--pam-service S] [--pam-confdir DIR]]
+                    [--metrics HOST:PORT]
     pycorosync-cfsd --root R --set-password-file F
 
 Start-up, as pmxcfs: open (or create) ``R/var/lib/pve-cluster/config.db``; a new database
@@ -18,6 +19,12 @@ It serves ``R/run/cfsd.sock`` (:mod:`pvecluster.cfsd.ops`), the HTTPS join API o
 is installed, the filesystem at ``R/etc/pve`` (:mod:`pvecluster.cfsd.fuse`). SIGTERM stops
 the engine and the daemon. An engine that dies is restarted with a growing delay (one that
 exits with status 0, such as one killed by ``pvecm delnode``, stays down).
+
+``--metrics HOST:PORT`` serves Prometheus metrics: the filesystem's and its engine's
+(:mod:`pvecluster.cfsd.metrics`). Under systemd (``Type=notify``) it sends ``READY=1`` once
+it serves (socket, API, filesystem), ``STATUS=`` with its mode, quorum, sync and engine,
+``WATCHDOG=1`` when ``WatchdogSec=`` is set and ``STOPPING=1``; the engine it starts is not
+given systemd's socket (:mod:`totem.node.sdnotify`).
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ from pvecluster.cfsd.host import log_line
 from pvecluster.corosync.conf import ConfError, parse_conf
 from pvecluster.corosync.propagate import plan_sync
 from pvecluster.paths import QDEVICE_CERT_TREE, NodeRoot
+from totem.config.values import parse_listen
 from totem.node.async_client import AsyncControlClient
+from totem.node.sdnotify import SystemdNotifier
 from totem.srp.events import LogLevel, LogRecord
 
 __all__ = ["CfsDaemon", "main"]
@@ -91,6 +100,8 @@ class CfsDaemon:
         pam_service: str = "proxmox-ve-auth",
         pam_confdir: str | None = None,
         lock_expiry: float = LOCK_TIMEOUT,
+        metrics: tuple[str, int] | None = None,
+        notifier: SystemdNotifier | None = None,
     ) -> None:
         self.root = root
         self.name = name
@@ -122,6 +133,11 @@ class CfsDaemon:
         self._effects_task: asyncio.Task[None] | None = None
         self._engine_watch: asyncio.Task[None] | None = None
         self._lock_handle: Any = None
+        self.metrics_address = metrics
+        self.metrics: Any = None
+        self.notifier = notifier if notifier is not None else SystemdNotifier({})
+        self.exit_status = 0
+        self._status_timer: asyncio.TimerHandle | None = None
 
     def log(self, level: LogLevel, message: str, subsys: str = "main") -> None:
         log_line(LogRecord(level, subsys, message))
@@ -493,6 +509,52 @@ class CfsDaemon:
             "api_port": self.api_port,
         }
 
+    # ------------------------------------------------------------------ operating
+    def status_line(self) -> str:
+        """One line for ``systemctl status`` (systemd's ``STATUS=``)."""
+        node = self.node
+        if node is None:
+            return "Starting"
+        if node.local_mode:
+            return "Local mode"
+        engine = (
+            f"engine running as node {self.engine.nodeid}"
+            if self.engine.running
+            else "engine not running"
+        )
+        quorate = "quorate" if node.quorate else "not quorate"
+        synced = "synced" if node.synced else "synchronising"
+        return f"Cluster mode, {quorate}, {synced}, {engine}"
+
+    def _refresh_status(self) -> None:
+        self.notifier.status(self.status_line())
+        self._status_timer = self.loop.call_later(1.0, self._refresh_status)
+
+    async def _start_metrics(self) -> bool:
+        if self.metrics_address is None:
+            return True
+        from pvecluster.cfsd.metrics import CfsCollector, EngineStatus
+        from totem.node.metrics_http import MetricsServer, new_registry
+
+        engine = EngineStatus(self.root.run_dir)
+        host, port = self.metrics_address
+        self.metrics = MetricsServer(
+            lambda: new_registry(CfsCollector(self, engine)),
+            host,
+            port,
+            before_scrape=engine.refresh,
+        )
+        try:
+            await self.metrics.start()
+        except OSError as err:
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            self.log(LogLevel.ERROR, f"cannot serve metrics on {host or '*'}:{port}: {reason}")
+            self.metrics = None
+            return False
+        where = self.metrics.address
+        self.log(LogLevel.NOTICE, f"serving metrics on http://{where[0]}:{where[1]}/metrics")
+        return True
+
     # ------------------------------------------------------------------ run
     def _lock(self) -> bool:
         os.makedirs(self.root.run_dir, exist_ok=True)
@@ -543,10 +605,23 @@ class CfsDaemon:
             self.fuse = await start_fuse(self)
         for signum in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(signum, self.stop)
-        self.log(LogLevel.NOTICE, f"pycorosync-cfsd started on {self.root.root} as {self.name}")
+        if await self._start_metrics():
+            self.log(LogLevel.NOTICE, f"pycorosync-cfsd started on {self.root.root} as {self.name}")
+            self.notifier.ready(self.status_line())
+            self.notifier.start_watchdog(self.loop)
+            if self.notifier.enabled:
+                self._refresh_status()
+        else:
+            self.exit_status = 1
+            self.stop()
         try:
             await self._stopped
         finally:
+            if self._status_timer is not None:
+                self._status_timer.cancel()
+            self.notifier.stopping("Stopping")
+            if self.metrics is not None:
+                await self.metrics.stop()
             self.log(LogLevel.NOTICE, "teardown filesystem")
             if self.fuse is not None:
                 await self.fuse.stop()
@@ -557,8 +632,8 @@ class CfsDaemon:
             if self._effects_task is not None:
                 self._effects_task.cancel()
             self.close_database()
-            self.log(LogLevel.NOTICE, "exit proxmox configuration filesystem (0)")
-        return 0
+            self.log(LogLevel.NOTICE, f"exit proxmox configuration filesystem ({self.exit_status})")
+        return self.exit_status
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -600,6 +675,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"seconds after which a cluster lock expires (default {LOCK_TIMEOUT}; tests)",
     )
     parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics (the filesystem's and its engine's) at "
+        "http://HOST:PORT/metrics",
+    )
+    parser.add_argument(
         "--set-password-file",
         metavar="F",
         help="set the root password of the join API from the first line of F, then exit",
@@ -608,7 +689,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    metrics: tuple[str, int] | None = None
+    if args.metrics is not None:
+        try:
+            metrics = parse_listen(args.metrics)
+        except ValueError as err:
+            parser.error(f"--metrics: {err}")
+    notifier = SystemdNotifier()  # the engine started below must not inherit the socket
     root = NodeRoot(os.path.abspath(args.root))
     if args.set_password_file:
         try:
@@ -646,6 +735,8 @@ def main(argv: list[str] | None = None) -> int:
             pam_service=args.pam_service,
             pam_confdir=args.pam_confdir,
             lock_expiry=args.lock_expiry,
+            metrics=metrics,
+            notifier=notifier,
         )
         return await daemon.run()
 

@@ -4,7 +4,7 @@
 
     pycorosync-qnetd [-46dfhv] [-l listen_addr] [-p listen_port] [-s on|off|req]
                      [-c on|off] [-m max_clients] [-S option=value[,option2=value2,...]]
-                     [--cert-dir DIR] [--run-dir DIR] [--help]
+                     [--cert-dir DIR] [--run-dir DIR] [--metrics HOST:PORT] [--help]
 
 ``-s`` TLS mode (default on = supported), ``-c`` client certificate required (default on),
 ``-m`` max clients (0 = unlimited), ``-S`` advanced settings (see
@@ -15,6 +15,10 @@ with ``pycorosync-qnetd-certutil -i``). The lock file and the control socket liv
 ``--run-dir`` (default ``/run/pycorosync-qnetd``) unless ``-S lock_file=`` /
 ``-S local_socket_file=`` say otherwise, so unprivileged instances can run side by side.
 ``-h`` prints the usage and exits 1, as corosync-qnetd; ``--help`` describes every option.
+``--metrics HOST:PORT`` serves Prometheus metrics (:mod:`qnetd.server.metrics`). Under systemd
+(``Type=notify``, run with ``-f``) it sends ``READY=1`` once it listens, as corosync-qnetd,
+``STATUS=`` with its clients and clusters, ``WATCHDOG=1`` when ``WatchdogSec=`` is set and
+``STOPPING=1`` (:mod:`totem.node.sdnotify`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import socket
 import sys
 import time
 from dataclasses import replace
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from qnetd.protocol.constants import (
     ALL_MESSAGE_TYPES,
@@ -52,6 +56,11 @@ from qnetd.server.settings import (
     parse_bool,
 )
 from qnetd.tls import server_context
+from totem.config.values import parse_listen
+from totem.node.sdnotify import SystemdNotifier
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["DEFAULT_CERT_DIR", "DEFAULT_RUN_DIR", "QnetdLogFormatter", "main", "run"]
 
@@ -115,7 +124,7 @@ def _usage() -> str:
         f"usage: {PROGRAM} [-46dfhv] [-l listen_addr] [-p listen_port] [-s tls]\n"
         f"{'':16}[-c client_cert_required] [-m max_clients] "
         "[-S option=value[,option2=value2,...]]\n"
-        f"{'':16}[--cert-dir DIR] [--run-dir DIR] [--help]\n"
+        f"{'':16}[--cert-dir DIR] [--run-dir DIR] [--metrics HOST:PORT] [--help]\n"
     )
 
 
@@ -135,6 +144,7 @@ def _help() -> str:
         f"                  (default {DEFAULT_CERT_DIR}; pycorosync-qnetd-certutil makes them)\n"
         f"  --run-dir DIR   lock file and control socket (default {DEFAULT_RUN_DIR});\n"
         "                  pycorosync-qnetd-tool --run-dir DIR reads it\n"
+        "  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
         "  -v              version, algorithms and message types (exit status 1)\n"
         "  -h              the usage line (exit status 1, as corosync-qnetd)\n"
         "  --help          this help\n"
@@ -173,6 +183,7 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ServerConfi
     p.add_argument("-s", dest="tls", default="on")
     p.add_argument("--cert-dir", default=DEFAULT_CERT_DIR)
     p.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    p.add_argument("--metrics")
     args = p.parse_args(argv)
     if args.help:
         sys.stdout.write(_help())
@@ -208,6 +219,11 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ServerConfi
     if tls_word not in tls_modes:
         sys.exit(f"{PROGRAM}: tls must be one of on, off, req")
     tls = tls_modes[tls_word]
+    if args.metrics is not None:
+        try:
+            args.metrics = parse_listen(args.metrics)
+        except ValueError as exc:
+            sys.exit(f"{PROGRAM}: --metrics: {exc}")
 
     advanced = AdvancedSettings()
     warnings: list[str] = []
@@ -309,9 +325,21 @@ def _raise_nofile_limit() -> None:
             pass
 
 
-async def run(config: ServerConfig, cert_dir: str, family: int | None = None) -> int:
+def _status_line(server: QnetdServer) -> str:
+    return f"{len(server.connections)} clients, {len(server.clusters)} clusters"
+
+
+async def run(
+    config: ServerConfig,
+    cert_dir: str,
+    family: int | None = None,
+    *,
+    metrics: tuple[str, int] | None = None,
+    notifier: SystemdNotifier | None = None,
+) -> int:
     """Serve until SIGINT/SIGTERM or an IPC ``shutdown``; returns the exit status."""
     loop = asyncio.get_running_loop()
+    notifier = notifier if notifier is not None else SystemdNotifier({})
     adv = config.advanced
     tls_ctx = None
     if config.tls_supported != TlsSupported.UNSUPPORTED:
@@ -344,12 +372,45 @@ async def run(config: ServerConfig, cert_dir: str, family: int | None = None) ->
         log.critical("Can't create listening socket: %s", exc)
         return 1
     await driver.listen_tcp(sock)
+    metrics_server = None
+    if metrics is not None:
+        from totem.node.metrics_http import MetricsServer, new_registry
+
+        def registry() -> CollectorRegistry:
+            from qnetd.server.metrics import QnetdCollector
+
+            return new_registry(QnetdCollector(server))
+
+        metrics_server = MetricsServer(registry, *metrics)
+        try:
+            await metrics_server.start()
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            log.critical("Can't serve metrics on %s:%d: %s", metrics[0] or "*", metrics[1], reason)
+            await driver.close()
+            return 1
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.debug("QNetd ready to provide service")
+    notifier.ready(_status_line(server))
+    notifier.start_watchdog(loop)
+    refresh: asyncio.TimerHandle | None = None
+
+    def refresh_status() -> None:
+        nonlocal refresh
+        notifier.status(_status_line(server))
+        refresh = loop.call_later(1.0, refresh_status)
+
+    if notifier.enabled:
+        refresh_status()
     log.debug("Running QNetd main loop")
     await stop.wait()
+    if refresh is not None:
+        refresh.cancel()
+    notifier.stopping("Shutting down")
+    if metrics_server is not None:
+        await metrics_server.stop()
     log.debug("Closing server socket")
     await driver.close()
     try:
@@ -361,6 +422,7 @@ async def run(config: ServerConfig, cert_dir: str, family: int | None = None) ->
 
 def main(argv: list[str] | None = None) -> int:
     args, config, warnings = _parse_args(argv)
+    notifier = SystemdNotifier()
     for w in warnings:
         sys.stderr.write(f"{PROGRAM}: {w}\n")
     adv = config.advanced
@@ -384,9 +446,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import uvloop
         except ImportError:  # pragma: no cover
-            status = asyncio.run(run(config, args.cert_dir, args.family))
+            status = asyncio.run(
+                run(config, args.cert_dir, args.family, metrics=args.metrics, notifier=notifier)
+            )
         else:
-            status = uvloop.run(run(config, args.cert_dir, args.family))
+            status = uvloop.run(
+                run(config, args.cert_dir, args.family, metrics=args.metrics, notifier=notifier)
+            )
     finally:
         os.close(lock_fd)
     return status

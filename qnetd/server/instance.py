@@ -62,6 +62,10 @@ def _accept_order(conn: ClientConnection) -> int:
     return conn.accept_seq
 
 
+_VOTE_COUNTERS = {vote: "votes_" + vote.name.lower() for vote in Vote}
+"""The counter of each vote sent (``pycorosync_qnetd_decisions_total``)."""
+
+
 class QnetdServer:
     """All clients and clusters of one qnetd, driven by explicit calls with ``now``."""
 
@@ -282,6 +286,7 @@ class QnetdServer:
         self._outbox.append(StartTls(conn.record.conn_id, pending))
 
     def vote_sent(self, client: QnetdClient, msg_type: MsgType, vote: Vote, ring: RingId) -> None:
+        self.counters[_VOTE_COUNTERS.get(vote, "votes_other")] += 1
         if self.record_events:
             self._events.append(
                 VoteSent(

@@ -123,6 +123,27 @@ def test_bad_system_values() -> None:
     )
 
 
+def test_system_metrics_is_a_listen_address() -> None:
+    # corosync splits a line at its first colon: HOST:PORT is the value of "metrics"
+    for value, address in (
+        ("127.0.0.1:9664", ("127.0.0.1", 9664)),
+        (":9100", ("", 9100)),
+        ("[::1]:9664", ("::1", 9664)),
+        ("10.0.0.1", ("10.0.0.1", 9664)),
+    ):
+        text = conf(other=f"system {{\n    metrics: {value}\n}}")
+        config = load_text(text)
+        assert config.system.metrics == address
+        assert config.warnings == ()  # a key of ours: no "unknown key" warning
+    for value, why in (
+        ("10.0.0.1:http", "'10.0.0.1:http': the port must be a number from 0 to 65535"),
+        ("::1:9664", "'::1:9664': write an IPv6 address as [ADDRESS]:PORT"),
+        ("[::1]9664", "'[::1]9664': expected ':PORT' after ']'"),
+    ):
+        text = conf(other=f"system {{\n    metrics: {value}\n}}")
+        assert error(text) == f"corosync.conf:{line_of(text, 'metrics')}: system.metrics: {why}"
+
+
 def test_uidgid_allows_only_uid_and_gid() -> None:
     assert load_text(conf(other="uidgid {\n    uid: hacluster\n}")).raw["uidgid.uid"] == (
         "hacluster"

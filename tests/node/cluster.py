@@ -79,6 +79,10 @@ class LoopbackCluster:
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.daemon_args: list[str] = []
         """More options for every daemon started (``--qdevice-cert-dir DIR``...)."""
+        self.node_args: dict[int, list[str]] = {}
+        """More options for one node's daemon (``--metrics 127.0.0.2:0``...)."""
+        self.env: dict[int, dict[str, str]] = {}
+        """More environment variables for one node's daemon (``NOTIFY_SOCKET``...)."""
 
     def run_dir(self, i: int) -> str:
         return str(self.tmp / f"run{i}")
@@ -101,12 +105,17 @@ class LoopbackCluster:
                     "--state-dir",
                     str(self.tmp / f"state{i}"),
                     *self.daemon_args,
+                    *self.node_args.get(i, []),
                     "--no-ipc",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env[i]} if i in self.env else None,
             )
             log.close()
+
+    def pid(self, i: int) -> int:
+        return self.procs[i].pid
 
     def kill(self, i: int, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(i)

@@ -167,6 +167,7 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
             "move_to_root_cgroup",
             "allow_knet_handle_fallback",
             "state_dir",
+            "metrics",
         ]
     ),
     "nozzle": frozenset({"name", "ipaddr", "ipprefix", "macaddr"}),

@@ -61,6 +61,7 @@ from totem.config.resolve import AddressLookup, UnresolvedHost, resolve_address,
 from totem.config.timers import TimerError, compute_timers
 from totem.config.values import (
     parse_choice,
+    parse_listen,
     parse_on_off,
     parse_yes_no,
     parse_yes_on_no_off,
@@ -838,4 +839,17 @@ def _system(flat: Flat) -> SystemConfig:
         qb_ipc_type=qb_ipc_type,  # type: ignore[arg-type]
         move_to_root_cgroup=move,  # type: ignore[arg-type]
         allow_knet_handle_fallback=flat.get("system.allow_knet_handle_fallback") == "yes",
+        metrics=_metrics_address(flat),
     )
+
+
+def _metrics_address(flat: Flat) -> tuple[str, int] | None:
+    text = flat.get("system.metrics")
+    if text is None:
+        return None
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise flat.error(
+            flat.line_of("system.metrics", "system"), f"system.metrics: {exc}"
+        ) from None

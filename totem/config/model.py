@@ -448,6 +448,9 @@ class SystemConfig:
     qb_ipc_type: Literal["native", "shm", "socket"] = "native"
     move_to_root_cgroup: Literal["yes", "no", "auto"] = "auto"
     allow_knet_handle_fallback: bool = False
+    metrics: tuple[str, int] | None = None
+    """``system.metrics: HOST:PORT`` (pycorosync's): where the node serves Prometheus
+    metrics; real corosync stores the key and ignores it."""
 
 
 @dataclass(frozen=True, slots=True)

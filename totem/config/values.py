@@ -11,16 +11,19 @@ corosync-qdevice).  This module turns one raw value into a Python value or raise
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Collection
 from typing import Literal
 
 __all__ = [
+    "DEFAULT_METRICS_PORT",
     "INT_RANGES",
     "IntKind",
     "parse_bool_qdevice",
     "parse_choice",
     "parse_int",
+    "parse_listen",
     "parse_on_off",
     "parse_yes_no",
     "parse_yes_on_no_off",
@@ -95,3 +98,41 @@ def parse_choice(key: str, value: str, choices: Collection[str]) -> str:
         return value
     listed = ", ".join(choices)
     raise ValueError(f"invalid value for {key}: {value!r} (expected one of {listed})")
+
+
+DEFAULT_METRICS_PORT = 9664
+"""Port of a metrics address given without one (ha_cluster_exporter's port)."""
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """A listen address: ``HOST:PORT``, ``[IPv6]:PORT``, ``:PORT`` (every address), or
+    ``HOST`` / ``[IPv6]`` (port :data:`DEFAULT_METRICS_PORT`). ``system.metrics`` and
+    ``--metrics`` take it; ValueError says what is wrong."""
+    text = value.strip()
+    if not text:
+        raise ValueError("empty address (HOST:PORT)")
+    port_text: str | None = None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"{value!r}: missing ']' after the IPv6 address")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{value!r}: expected ':PORT' after ']'")
+            port_text = rest[1:]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{value!r}: {host!r} is not an IPv6 address") from None
+    elif text.count(":") > 1:
+        raise ValueError(f"{value!r}: write an IPv6 address as [ADDRESS]:PORT")
+    elif ":" in text:
+        host, port_text = text.split(":")
+    else:
+        host = text
+    if port_text is None:
+        return host, DEFAULT_METRICS_PORT
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"{value!r}: the port must be a number from 0 to 65535")
+    return host, int(port_text)

@@ -1,7 +1,7 @@
 """``pycorosync``: the node daemon.
 
     pycorosync -f -c /etc/corosync/corosync.conf [--run-dir /run/pycorosync] [--nodeid N]
-               [--state-dir DIR] [--qdevice-cert-dir DIR] [-d]
+               [--state-dir DIR] [--qdevice-cert-dir DIR] [--metrics HOST:PORT] [-d]
     pycorosync -t -c FILE [--nodeid N]     # check the configuration, as corosync -t
 
 Reads corosync.conf and runs the start-up check (:mod:`totem.config.check`: host names
@@ -20,6 +20,14 @@ applied is refused (``file:line`` in the log and in the tool's answer) and the n
 carries on with its old configuration. The agents beside the stack (the qdevice client)
 follow the reloaded file: a reload that adds ``quorum.device`` starts the client, one that
 removes it stops it (``totem.node.agents``), as ``systemctl start|stop corosync-qdevice``.
+
+``--metrics HOST:PORT`` (or ``system { metrics: HOST:PORT }`` in corosync.conf, which real
+corosync stores and ignores) serves Prometheus metrics at ``http://HOST:PORT/metrics``
+(``totem.node.metrics``: ha_cluster_exporter's ``ha_cluster_corosync_*`` and our
+``pycorosync_*``). Under systemd (``Type=notify``) the daemon sends ``READY=1`` once its
+services completed their first synchronisation, as corosync does, ``STATUS=`` lines on
+membership and quorum changes, ``WATCHDOG=1`` when ``WatchdogSec=`` is set and ``STOPPING=1``
+when it leaves (``totem.node.sdnotify``).
 
 Exit codes follow corosync where it has one: 8 for a configuration that
 cannot be read, 18 when another instance holds the run directory.
@@ -51,6 +59,7 @@ from totem.config import (
 )
 from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
 from totem.config.resolve import system_lookup
+from totem.config.values import parse_listen
 from totem.ipc.wire import CsError
 from totem.knet.layer import KnetLayer
 from totem.knet.reload import KnetReload, apply_reload
@@ -68,7 +77,9 @@ from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
 from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
+from totem.node.operating import Operating
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
+from totem.node.sdnotify import SystemdNotifier
 from totem.node.services import load_services
 from totem.node.stack import NodeStack
 from totem.ringid import RingId
@@ -149,6 +160,8 @@ class Daemon:
         debug: bool = False,
         qdevice_cert_dir: str | None = None,
         ipc: bool = True,
+        metrics: tuple[str, int] | None = None,
+        notifier: SystemdNotifier | None = None,
     ) -> None:
         self.config = config
         """The configuration in effect (replaced by every accepted reload)."""
@@ -194,6 +207,14 @@ class Daemon:
         configuration (``totem.node.agents``)."""
         self.libqb = LibqbIpc(self) if ipc else None
         """libqb IPC for corosync's client libraries (None with ``--no-ipc``)."""
+        self.operating = Operating(
+            self.stack,
+            self.status,
+            metrics if metrics is not None else config.system.metrics,
+            notifier if notifier is not None else SystemdNotifier({}),
+        )
+        """``/metrics`` (``--metrics``, else ``system.metrics``) and systemd's notifications
+        (inert unless started by systemd with ``Type=notify``)."""
 
     @property
     def transport(self) -> Transport:
@@ -218,6 +239,7 @@ class Daemon:
             return
         if self.cpg_control is not None and self.cpg_control.route(event):
             return
+        self.operating.on_event(event)
         if isinstance(event, CfgShutdown) and event.local:
             self.stop()
         elif isinstance(event, CfgKilled):
@@ -550,8 +572,10 @@ class Daemon:
             "config_file": config.path,
             "reloads": {**self.reloads, "last": self.last_reload},
             "control_bad_requests": self.control.bad_requests,
+            "control_connections": len(self.control.connections),
             "ipc": None if self.libqb is None else self.libqb.status(),
             "agents": self.agents.status(),
+            "metrics": self.operating.status(),
         }
 
     # ------------------------------------------------------------------------------------
@@ -594,6 +618,13 @@ class Daemon:
                 return 1
             opened.append(transport)
         await self.control.start()
+        if not await self.operating.start():
+            await self.control.stop()
+            for done in opened:
+                done.close()
+            if self.libqb is not None:
+                self.libqb.stop()
+            return 1
         self._register_ops()
         await self.agents.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -645,10 +676,12 @@ class Daemon:
         self.driver.watch_scheduling(lambda: self.config.timers.token)
         if self.libqb is not None:
             self.libqb.ready()
+        self.operating.running(self.loop)
         try:
             await self._stopped
         finally:
             emit(LogRecord(LogLevel.NOTICE, "MAIN", "Node was shut down by a signal"))
+            await self.operating.stop()
             await self.agents.stop()
             if self.libqb is not None:
                 self.libqb.stop()
@@ -686,6 +719,12 @@ def _parser() -> argparse.ArgumentParser:
         "(default $PYCOROSYNC_QDEVICE_CERT_DIR, else /etc/corosync/qdevice/net; "
         "pycorosync-qnetd-certutil --setup writes them)",
     )
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (':PORT': every address; "
+        "default: system.metrics of corosync.conf, else none)",
+    )
     parser.add_argument("-d", "--debug", action="store_true", help="log debug messages")
     parser.add_argument("-t", "--test", action="store_true", help="check the config and exit")
     parser.add_argument(
@@ -714,7 +753,15 @@ def _pick_state_dir(args: argparse.Namespace, config: CorosyncConfig) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    metrics: tuple[str, int] | None = None
+    if args.metrics is not None:
+        try:
+            metrics = parse_listen(args.metrics)
+        except ValueError as err:
+            parser.error(f"--metrics: {err}")
+    notifier = SystemdNotifier()  # reads and unsets NOTIFY_SOCKET before anything else runs
     checked = checked_start(args.config, args.nodeid, debug=args.debug)
     if checked is None:
         return EXIT_CONFIG
@@ -735,6 +782,8 @@ def main(argv: list[str] | None = None) -> int:
                 debug=args.debug,
                 qdevice_cert_dir=args.qdevice_cert_dir,
                 ipc=not (args.no_ipc or os.environ.get(NO_IPC_ENV, "0") not in ("", "0")),
+                metrics=metrics,
+                notifier=notifier,
             )
         except ConfigError as err:
             print(f"pycorosync: {err}", file=sys.stderr)

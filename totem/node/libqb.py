@@ -178,9 +178,16 @@ class LibqbIpc:
         return {
             "type": self.ipc_type.name.lower(),
             "connections": len(self.server.connections),
+            "services": self._connections_by_service(),
             **self.server.stats,
             "flow_control": self._fc,
         }
+
+    def _connections_by_service(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.server.services, 0)
+        for conn in self.server.connections.values():
+            counts[conn.service.name] = counts.get(conn.service.name, 0) + 1
+        return counts
 
     # --- wiring ----------------------------------------------------------------------------------
     def _wire_services(self) -> None:

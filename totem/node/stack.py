@@ -87,6 +87,8 @@ class StackCounters:
     unknown_group: int = 0
     queued_packets: int = 0
     """Packets waiting for room in SRP's queue (backpressure)."""
+    delivered: int = 0
+    """Messages (exec and sync) delivered in agreed order to this node's services."""
 
 
 class NodeStack:
@@ -371,6 +373,7 @@ class NodeStack:
         if delivery.byteswapped and messages:
             self.counters.byteswapped += len(messages)
             return
+        self.counters.delivered += len(messages)
         deliver_exec, sync = self.dispatcher.deliver_at, self.sync
         sender = delivery.sender
         for message in messages:
@@ -455,6 +458,8 @@ class NodeStack:
                 "bad_group_frame": self.counters.bad_group_frame,
                 "unknown_group": self.counters.unknown_group,
                 "queued_packets": self.counters.queued_packets,
+                "delivered": self.counters.delivered,
+                "queued": sum(self.tx_counts.values()),
             },
             "services": {s.name: s.status() for s in self.services},
             **self._net_status(),
