@@ -73,10 +73,11 @@ def test_create_join_status_and_bad_joins(tmp_path: Path) -> None:
             "Restart corosync and cluster filesystem\n"
         )
         conf = c.cfs(1, "cat", "corosync.conf").stdout
-        for line in ("cluster_name: demo", "config_version: 1", "transport: udpu",
+        for line in ("cluster_name: demo", "config_version: 1", "link_mode: passive",
                      "secauth: on", "token_coefficient: 125", "name: node1", "nodeid: 1",
                      "quorum_votes: 1", "ring0_addr: 127.0.0.1"):  # fmt: skip
             assert f"  {line}\n" in conf
+        assert "transport:" not in conf  # knet, corosync 3's default, as Proxmox writes it
         local = c.root(1) / "etc" / "corosync" / "corosync.conf"
         c.wait(lambda: local.read_text() == conf, 3, "the local corosync.conf")
         assert (c.root(1) / "etc" / "corosync" / "authkey").stat().st_mode & 0o777 == 0o400
