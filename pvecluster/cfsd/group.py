@@ -4,7 +4,9 @@ It connects to the node's engine through its control socket as any client does: 
 handle joined to ``pve_dcdb_v1`` (deliveries and configuration changes feed the core, its
 outbox is multicast in order, ``CS_ERR_TRY_AGAIN`` retried every 100 ms as pmxcfs does) and
 a second connection that follows quorum (``quorum.status`` on every quorum event, and once a
-second). When the engine goes away, or the DFSM leaves the group, the connection is closed
+second). The first connection to an engine that cfsd has just started is tried every
+:data:`START_RETRY_INTERVAL` seconds (the engine's socket appears within a second or so);
+when the engine goes away, or the DFSM leaves the group, the connection is closed
 and retried every second; the core then starts a full resync (``dfsm_initialize``). A state
 exchange that does not finish within :data:`SYNC_STALL_TIMEOUT` seconds is treated the same
 way (ours: pmxcfs would wait for the next membership change).
@@ -30,6 +32,12 @@ from totem.srp.events import LogLevel, LogRecord
 __all__ = ["GroupDriver"]
 
 RETRY_INTERVAL = 1.0
+START_RETRY_INTERVAL = 0.1
+"""Seconds between the first attempts to reach a freshly started engine, for
+:data:`START_RETRY_PERIOD` seconds. Polling once a second (pmxcfs's service loop) left the
+filesystem without quorum for up to a second after the engine itself answered quorate, and a
+``pvecm add`` sent in that window was refused with ``cluster not ready - no quorum?``."""
+START_RETRY_PERIOD = 30.0
 SYNC_STALL_TIMEOUT = 15.0
 """Seconds a state exchange may go without finishing before the node leaves the group and
 joins again (a full resync). pmxcfs waits for ever; a message the engine lost (a node left
@@ -89,6 +97,7 @@ class GroupDriver:
     # ------------------------------------------------------------------ connection
     async def _run(self) -> None:
         waiting_logged = False
+        fast_until: float | None = time.monotonic() + START_RETRY_PERIOD
         while not self._stopping:
             try:
                 await self._connect()
@@ -97,9 +106,11 @@ class GroupDriver:
                     self.log(LogRecord(LogLevel.NOTICE, "dcdb", f"waiting for the engine: {err}"))
                     waiting_logged = True
                 await self._disconnect()
-                await asyncio.sleep(RETRY_INTERVAL)
+                fast = fast_until is not None and time.monotonic() < fast_until
+                await asyncio.sleep(START_RETRY_INTERVAL if fast else RETRY_INTERVAL)
                 continue
             waiting_logged = False
+            fast_until = None
             await self._serve()
             await self._disconnect()
             if not self._stopping:

@@ -36,10 +36,9 @@ __all__ = [
 ]
 
 KNET_TRANSPORT = "knet"
-DEFAULT_TRANSPORT = "udpu"
-"""The transport ``pvecm create`` writes. Proxmox's clusters are knet; until the engine's knet
-transport is available the generated clusters use udpu: set this to :data:`KNET_TRANSPORT`
-to generate Proxmox's exact file."""
+DEFAULT_TRANSPORT = KNET_TRANSPORT
+"""The transport ``pvecm create`` writes: knet, corosync 3's default, as Proxmox does (no
+``transport`` line); ``pvecm create --transport udpu`` still writes a udpu cluster."""
 MAX_LINK_INDEX = 7
 _LIST_SECTIONS = ("node", "interface")
 _VERSION_RE = re.compile(rb"config_version\s*:\s*(\d+)")

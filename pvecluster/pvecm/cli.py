@@ -23,6 +23,7 @@ import errno
 import getpass
 import os
 import sys
+import time
 
 from pvecluster.api.tls import FINGERPRINT_RE, fingerprint_of_pem_file
 from pvecluster.client.cfs import CfsClient, CfsError, CfsUnavailable
@@ -53,6 +54,11 @@ __all__ = ["EXIT_DIE", "main"]
 
 EXIT_DIE = 255
 PROGRAM = "pycorosync-pvecm"
+CREATE_QUORUM_WAIT = 60.0
+"""Seconds ``create`` waits for the restarted filesystem to be quorate (ours: Proxmox returns
+once systemd restarted the units). Until then the engine may already answer ``status`` with
+``Quorate`` while the filesystem, and so the join API, still refuses with ``cluster not ready
+- no quorum?``; a ``pvecm add`` right after ``create`` must not meet that window."""
 
 
 class Die(Exception):
@@ -121,6 +127,15 @@ def cmd_create(client: CfsClient, root: NodeRoot, args: argparse.Namespace) -> i
         gen_local_dirs(client, nodename)
         print("Restart corosync and cluster filesystem", flush=True)
         client.call("restart")
+    deadline = time.monotonic() + CREATE_QUORUM_WAIT
+    while not client.status().get("quorate"):
+        if time.monotonic() > deadline:
+            sys.stderr.write(
+                f"warning: the cluster filesystem is not quorate after {CREATE_QUORUM_WAIT:g} s "
+                "(see the engine's log)\n"
+            )
+            break
+        time.sleep(0.1)
     return 0
 
 

@@ -1,8 +1,7 @@
 """libcpg client programs for the real side of process-group traffic, built at run time.
 
-* ``cpgload`` (``../shared/tools/cpgload/cpgload.c``, ``ref/real-corosync.md`` §1/§5): agreed
-  order throughput with an order digest; prints ``cpgload role=... msgs=... rate=...msg/s ...
-  digest=...``.
+* ``cpgload`` (``tests/interop/cpgload.c``, ours): agreed order throughput with an order
+  digest; prints ``cpgload role=... msgs=... rate=...msg/s ... digest=...``.
 * ``cpglat`` (``bench/cpglat.c``): delivery latency at a fixed rate; prints
   ``cpglat role=... p50_us=... p99_us=... digest=...``.
 
@@ -14,7 +13,6 @@ layout.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,22 +25,15 @@ CPG_HEADER = Path("/usr/include/corosync/cpg.h")
 
 
 def tool_source(name: str) -> Path | None:
-    """Where the C source of ``name`` (``cpgload`` or ``cpglat``) is, if anywhere.
-
-    ``PYCOROSYNC_CPGLOAD_SRC`` overrides the location of cpgload.c.
-    """
+    """Where the C source of ``name`` (``cpgload`` or ``cpglat``) is: both are in the
+    repository (``tests/interop/cpgload.c``, ``bench/cpglat.c``)."""
     if name == "cpglat":
-        candidates = [PROJECT_ROOT / "bench" / "cpglat.c"]
+        source = PROJECT_ROOT / "bench" / "cpglat.c"
     elif name == "cpgload":
-        env = os.environ.get("PYCOROSYNC_CPGLOAD_SRC")
-        candidates = [Path(env)] if env else []
-        candidates += [
-            PROJECT_ROOT / "bench" / "cpgload.c",
-            PROJECT_ROOT.parent / "shared" / "tools" / "cpgload" / "cpgload.c",
-        ]
+        source = Path(__file__).with_name("cpgload.c")
     else:
         raise ValueError(f"unknown tool {name!r}")
-    return next((p for p in candidates if p.is_file()), None)
+    return source if source.is_file() else None
 
 
 def cpg_tool_problem(name: str) -> str | None:
@@ -52,7 +43,7 @@ def cpg_tool_problem(name: str) -> str | None:
     if not CPG_HEADER.is_file():
         return "libcpg-dev is not installed (apt-get install gcc libcpg-dev)"
     if tool_source(name) is None:
-        return f"the source of {name} was not found (set PYCOROSYNC_CPGLOAD_SRC)"
+        return f"the source of {name} is missing from the repository"
     return None
 
 

@@ -246,8 +246,15 @@ def browser(name: str, workdir: Path) -> contextlib.AbstractContextManager[Any]:
     raise ValueError(f"unknown browser {name!r} (one of {', '.join(BROWSERS)})")
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str, step: float = 0.1) -> T:
-    """Poll ``probe`` until it returns something true; AssertionError after ``timeout`` s."""
+def wait_for(
+    probe: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    step: float = 0.1,
+    detail: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``probe`` until it returns something true; AssertionError after ``timeout`` s,
+    with what ``detail`` says of the state it was waiting on."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while True:
@@ -258,5 +265,11 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str, step: flo
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not seen within {timeout:g} s: {what} (last error: {last!r})")
+            message = f"not seen within {timeout:g} s: {what} (last error: {last!r})"
+            if detail is not None:
+                try:
+                    message += "\n" + detail()
+                except Exception as err:  # the detail must not hide the failure
+                    message += f"\n(no detail: {err!r})"
+            raise AssertionError(message)
         time.sleep(step)

@@ -41,6 +41,24 @@ TOKEN = 2500
 """The ``token`` the editor sets (default 3000 + 125 per node above two: a faster failover)."""
 
 
+def dfsm_states(c: NodeCluster, nodes: tuple[int, ...]) -> str:
+    """Each node's DFSM (mode, members) and engine (ring, synced), and its cfsd log's tail."""
+    lines = []
+    for i in nodes:
+        try:
+            dfsm = c.status(i)["dfsm"]
+        except Exception as err:
+            dfsm = repr(err)
+        try:
+            engine = c.engine_status(i)
+            ring = f"ring {engine.get('ring_id')} synced {engine.get('synced')}"
+        except Exception as err:
+            ring = repr(err)
+        tail = "\n    ".join(c.log_text(i).splitlines()[-8:])
+        lines.append(f"node {i}: dfsm {dfsm}; engine {ring}\n    {tail}")
+    return "\n".join(lines)
+
+
 def url(c: NodeCluster, i: int, path: str = "/") -> str:
     return f"https://{c.ip(i)}:8006{path}"
 
@@ -249,6 +267,11 @@ def test_panel_in_chromium(tmp_path: Path) -> None:
             assert elapsed <= bound, f"node3 offline after {elapsed:.1f} s > {bound:.1f} s"
             wait_for(lambda: "node3 left the membership" in page.by_id("timeline").text, 5, "tl")
             assert page.fact("quorum-info", "quorate") == "Yes"
-            wait_for(lambda: page.fact("cluster-info", "dfsm") == "SYNCED", 15, "resynced")
+            wait_for(
+                lambda: page.fact("cluster-info", "dfsm") == "SYNCED",
+                15,
+                "node 1's filesystem synced again after node 3's engine died",
+                detail=partial(dfsm_states, c, (1, 2, 3, 4)),
+            )
             driver.set_window_size(1280, 1300)  # the whole page, timeline included
             page.shot("06-node3-offline")
