@@ -177,7 +177,21 @@ class MembershipMixin(SrpState):
         return join.system_from in self.memb_list and join.ring_seq < self.ring_id.seq
 
     def join_process(self, join: MembJoin, now: float) -> None:
-        """``memb_join_process``: consensus, or merge of the sender's view into mine."""
+        """``memb_join_process``: consensus, or merge of the sender's view into mine.
+
+        One deliberate deviation from corosync 3.1.7: a JOIN is merged, and GATHER
+        re-entered, only if my sets grew. corosync re-enters GATHER after every JOIN
+        that is not a subset of my sets, even when it takes nothing from it: the
+        sender's failed list is adopted only if the sender was in my ring, so a JOIN
+        from a node of another ring whose failed list names nodes mine does not is
+        "new" every time it comes. Each re-entry multicasts my JOIN and restarts the
+        consensus timer. Two such nodes then answer each other's JOINs for ever (the
+        periodic JOINs alone, every ``join`` ms, keep the ``consensus`` timer from
+        firing), and three of them double the JOINs in flight at every hop: a storm
+        in which no ring forms. Without the re-entry my periodic JOIN still carries
+        my sets, the consensus timer fires, and the nodes that did not agree are
+        failed (ref 5.1).
+        """
         proc, failed, sender = join.proc_list, join.failed_list, join.system_from
         if join.nodeid == LEAVE_DUMMY_NODEID:
             leaver = failed[-1] if failed else LEAVE_DUMMY_NODEID
@@ -202,13 +216,15 @@ class MembershipMixin(SrpState):
         ) or sender in self.failed_list:
             pass  # nothing new, or a node I already consider failed
         else:
-            merge(self.proc_list, proc)
+            grew = merge(self.proc_list, proc)
             if self.node_id in failed:
-                merge(self.failed_list, (sender,))
+                grew = merge(self.failed_list, (sender,)) or grew
             elif sender in self.memb_list:
-                merge(self.failed_list, failed)
-            self.gather_enter(now, "merge during join")
-            return
+                grew = merge(self.failed_list, failed) or grew
+            if grew:
+                self.gather_enter(now, "merge during join")
+                return
+            # Nothing of it was taken (see the docstring): no new GATHER.
         if self.state is MembState.OPERATIONAL:
             self.gather_enter(now, "join during operational state")
 
