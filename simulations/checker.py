@@ -48,6 +48,12 @@ Invariants (the names appear in every :class:`Violation`):
 ``membership-agreement``
     Every process that installs ring R installs it with the same members, and
     ring ids only grow on a process.
+``membership-liveness``
+    A bound, not a safety property: no process enters GATHER more than
+    :data:`GATHER_RATE_LIMIT` times within one second of virtual time. Each entry
+    multicasts a JOIN; a protocol that answers JOINs with JOINs storms (and never
+    forms a ring) long before it reaches it, while a healthy one enters GATHER at
+    most a few times per received set and per ``join``/``consensus`` timeout.
 ``quorum-safety``
     Never two quorate processes whose memberships are disjoint (two quorate
     partitions). ``allow_split_brain`` (two_node, which relies on fencing as
@@ -66,7 +72,7 @@ from simulations.traffic import AppMessage, decode_app
 from totem.ringid import RingId
 from totem.srp.events import ConfigurationChange, ConfigurationKind
 
-__all__ = ["INVARIANTS", "Checker", "Violation"]
+__all__ = ["GATHER_RATE_LIMIT", "INVARIANTS", "Checker", "Violation"]
 
 INVARIANTS = (
     "agreed-order",
@@ -78,10 +84,13 @@ INVARIANTS = (
     "virtual-synchrony",
     "safe-delivery",
     "membership-agreement",
+    "membership-liveness",
     "quorum-safety",
 )
 
 _MAX_VIOLATIONS = 200
+GATHER_RATE_LIMIT = 1000
+"""GATHER entries one process may make within one virtual second (``membership-liveness``)."""
 _Key = tuple[int, int]
 """(node id, incarnation): one process."""
 
@@ -145,6 +154,9 @@ class _Process:
     own_high: int = 0
     fifo: dict[_Key, int] = field(default_factory=dict)
     gaps: dict[_Key, list[tuple[int, int]]] = field(default_factory=dict)
+    gather_window: float = float("-inf")
+    """Start of the current one-second window of GATHER entries."""
+    gather_count: int = 0
 
 
 @dataclass(slots=True)
@@ -182,6 +194,9 @@ class Checker:
         self._left_with: dict[_Key, dict[RingId, int]] = {}
         self._quorate: dict[int, frozenset[int]] = {}
         self._reported: set[tuple[str, str, tuple[int, ...]]] = set()
+        self.gather_rate_limit = GATHER_RATE_LIMIT
+        self.max_gather_rate = 0
+        """The most GATHER entries any process made within one of its one-second windows."""
 
     @property
     def ok(self) -> bool:
@@ -245,6 +260,25 @@ class Checker:
             self._safe[(ring, seq)] = {node}
         else:
             holders.add(node)
+
+    def gather_entered(self, node: int, incarnation: int, now: float) -> None:
+        """A process entered GATHER (and so multicast a JOIN)."""
+        proc = self._proc(node, incarnation)
+        if now - proc.gather_window >= 1.0:
+            proc.gather_window = now
+            proc.gather_count = 0
+        proc.gather_count += 1
+        count = proc.gather_count
+        if count > self.max_gather_rate:
+            self.max_gather_rate = count
+        if count > self.gather_rate_limit:
+            self._violate(
+                "membership-liveness",
+                now,
+                [node],
+                f"node {node} entered GATHER {count} times within one second "
+                f"(since t={proc.gather_window:.6f}s): a JOIN storm",
+            )
 
     # ------------------------------------------------------------------------------------
     # configurations

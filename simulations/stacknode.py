@@ -258,10 +258,16 @@ def stack_builder(config: CorosyncConfig, seed: int = 0) -> Callable[[int, int],
     knet = config.totem.transport == "knet"
     layered = knet or len(config.links) > 1 or config.totem.crypto_enabled
 
+    boots: dict[int, int] = {}
+
     def build(node_id: int, stored_ring_seq: int) -> ObservedStack:
         local = by_id[node_id]
         services = node_services(ServiceContext(config, local))
         rng = random.Random(f"{seed}:{node_id}:{stored_ring_seq}")
+        # The crypto boot epoch grows across restarts, as the daemon's (clock based) does,
+        # and comes from the seed: a run is a function of its seed, crypto on or off.
+        boot = boots[node_id] = boots.get(node_id, 0) + 1
+        epoch = boot << 16 | random.Random(f"{seed}:{node_id}:{boot}:epoch").getrandbits(16)
         return ObservedStack(
             node_id,
             settings,
@@ -275,6 +281,7 @@ def stack_builder(config: CorosyncConfig, seed: int = 0) -> Callable[[int, int],
                     config,
                     local,
                     salt_source=random.Random(f"{seed}:{node_id}:salt").randbytes,
+                    epoch=epoch,
                 )
                 if layered
                 else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulations.checker import INVARIANTS, Checker, Violation
+from simulations.checker import GATHER_RATE_LIMIT, INVARIANTS, Checker, Violation
 from simulations.traffic import encode_app
 from totem.ringid import RingId
 from totem.srp.events import ConfigurationChange, ConfigurationKind
@@ -395,6 +395,23 @@ def test_restart_is_a_new_process() -> None:
     assert c.ok
 
 
+def test_a_join_storm_breaks_the_gather_rate_bound() -> None:
+    c = Checker()
+    c.node_up(1, 1, 0.0)
+    # a GATHER entry per join timeout (50 ms) and per consensus timeout is far below it
+    for i in range(200):
+        c.gather_entered(1, 1, i * 0.05)
+    assert c.ok and c.max_gather_rate == 20
+    # a thousand and one within one second is a storm
+    for i in range(GATHER_RATE_LIMIT + 1):
+        c.gather_entered(1, 1, 20.0 + i * 1e-4)
+    assert names(c) == ["membership-liveness"]
+    assert c.max_gather_rate == GATHER_RATE_LIMIT + 1
+    assert "entered GATHER 1001 times within one second (since t=20.000000s)" in str(
+        c.violations[0]
+    )
+
+
 def test_repeated_violations_are_reported_once() -> None:
     c = Checker()
     install(c, (1, 2), R1)
@@ -417,6 +434,7 @@ def test_every_invariant_has_a_planted_test(invariant: str) -> None:
         "virtual-synchrony",
         "safe-delivery",
         "membership-agreement",
+        "membership-liveness",
         "quorum-safety",
     }
     assert invariant in covered

@@ -62,3 +62,48 @@ def test_the_schedule_of_the_report_keeps_virtual_synchrony() -> None:
     for seed in (270880834, *range(1, 9)):
         result = run_scenario(scenario, seed)
         assert [str(r.violation) for r in result.violations] == [], seed
+
+
+def test_the_join_storm_schedule_forms_one_ring_within_a_small_budget() -> None:
+    """The schedule that stalled the simulator (millions of JOINs in flight near
+    t=1.7777 s) now runs in about 15,000 events, with at most a few dozen GATHER entries
+    per node, and the eleven survivors form ring 2.41."""
+    path = library_path("join-storm")
+    assert path is not None
+    result = run_scenario(parse_scenario(path.read_text(), str(path)), max_events=200_000)
+    assert result.budget_exceeded == ""
+    assert [str(r.violation) for r in result.violations] == []
+    assert all(e.ok for e in result.expectations)
+    assert result.stats["events"] == 15116
+    assert result.stats["max_gather_rate"] == 28
+    survivors = (2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13)
+    last = result.expectations[-1]
+    assert last.text == "expect members " + ",".join(map(str, survivors)) + " within 27s"
+
+
+def test_a_run_over_its_event_budget_is_a_finding_with_its_reproduction() -> None:
+    path = library_path("join-storm")
+    assert path is not None
+    scenario = parse_scenario(path.read_text(), str(path))
+    result = run_scenario(scenario, max_events=5000)
+    assert not result.ok
+    assert result.budget_exceeded.startswith("line 23: 5000 events processed by t=1.280000s")
+    assert result.reproduction.startswith("# reproduces a run over its budget of ")
+    assert result.reproduction.splitlines()[1] == "seed 913909951"
+    assert result.reproduction.splitlines()[-1] == "run 730ms"  # line 23, where it stopped
+    assert result.as_json()["budget_exceeded"] == result.budget_exceeded
+
+
+def test_a_run_over_its_wall_time_budget_stops_at_the_next_check() -> None:
+    path = library_path("join-storm")
+    assert path is not None
+    ticks = iter(range(1_000_000))
+    result = run_scenario(
+        parse_scenario(path.read_text(), str(path)),
+        wall_clock=lambda: float(next(ticks)),  # one "second" per reading
+        max_wall_s=2.5,
+    )
+    # read at the start, then at every 4096th event: the third check is over 2.5
+    assert result.budget_exceeded.startswith("line ")
+    assert "3.0 s of wall time (budget 2.5 s) at t=" in result.budget_exceeded
+    assert "after 12288 events" in result.budget_exceeded
