@@ -10,7 +10,7 @@ from totem.srp.events import ConfigurationKind, LogRecord, RingSeqChanged, State
 from totem.srp.settings import SrpSettings
 from totem.srp.state import MembState
 from totem.srp.timers import Timer
-from totem.wire import MembJoin, encode
+from totem.wire import CommitToken, MembJoin, decode, encode
 
 THREE = SrpSettings(token=3650, token_retransmit=869, hold=685, consensus=4380)
 
@@ -359,3 +359,35 @@ def test_nodes_whose_failed_lists_differ_fail_each_other_and_then_merge() -> Non
     assert net.now - start < 3 * THREE.consensus / 1000
     joins = sum(net.nodes[i].stats.memb_join_tx for i in (1, 2, 3))
     assert joins < 1000
+
+
+def test_a_ring_that_is_never_installed_leaves_no_failed_list_behind() -> None:
+    """Ring {1,2,3,4} loses node 4; 1-3 fail it and commit to ring {1,2,3}, but node 3
+    never gets the commit token, so 1 and 2 go back to GATHER from COMMIT. The failed
+    list that shaped the lost ring was forgotten on commit: the JOIN node 2 sends on
+    leaving COMMIT names no failed node (it learns failures afresh from then on)."""
+    ids = [1, 2, 3, 4]
+    net = Network(ids, THREE)
+    net.start()
+    net.run_until(lambda: net.operational(ids))
+    joins_of_2: list[MembJoin] = []
+
+    def rule(src: int, dst: int, data: bytes) -> bool:
+        message = decode(data)
+        if isinstance(message, MembJoin) and src == dst == 2:
+            joins_of_2.append(message)
+        return isinstance(message, CommitToken) and dst == 3
+
+    net.drop_rules.append(rule)
+    net.crash(4)
+    core = net.nodes[2]
+    net.run_until(lambda: core.state is MembState.COMMIT, timeout=20)
+    commit = core.commit_token
+    assert commit is not None and commit.addr == [1, 2, 3]
+    assert joins_of_2[-1].failed_list == (4,)  # the JOIN that agreed on ring {1,2,3}
+    assert core.failed_list == []
+    joins_of_2.clear()
+    net.run_until(lambda: core.state is MembState.GATHER, timeout=20)
+    net.run_for(0.0001)
+    assert joins_of_2[0].failed_list == ()
+    assert sorted(joins_of_2[0].proc_list) == ids
