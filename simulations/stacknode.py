@@ -231,12 +231,7 @@ def node_services(context: ServiceContext) -> list[Service]:
     :data:`SKIPPED_SERVICES` instead of failing every simulation.
     """
     services: list[Service] = []
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            factory = entry_point.load()
-        except (ImportError, AttributeError) as exc:
-            SKIPPED_SERVICES[entry_point.name] = str(exc)
-            continue
+    for factory in _service_factories():
         service = factory(context)
         if service is not None:
             services.append(service)
@@ -246,6 +241,23 @@ def node_services(context: ServiceContext) -> list[Service]:
 
 SKIPPED_SERVICES: dict[str, str] = {}
 """Service entry points that could not be loaded, with the reason."""
+
+_FACTORIES: list[Callable[[ServiceContext], Service | None]] = []
+_FACTORIES_FOUND = False
+
+
+def _service_factories() -> list[Callable[[ServiceContext], Service | None]]:
+    """The loaded entry points of the service group, looked up once per process (the
+    metadata scan cost a few ms per simulated node start)."""
+    global _FACTORIES_FOUND
+    if not _FACTORIES_FOUND:
+        for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                _FACTORIES.append(entry_point.load())
+            except (ImportError, AttributeError) as exc:
+                SKIPPED_SERVICES[entry_point.name] = str(exc)
+        _FACTORIES_FOUND = True
+    return _FACTORIES
 
 
 def stack_builder(config: CorosyncConfig, seed: int = 0) -> Callable[[int, int], ObservedStack]:
