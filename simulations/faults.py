@@ -64,13 +64,25 @@ def random_scenario(
     stack: str | None = None,
     qdevice: bool = False,
     transport: str = "udpu",
+    rings: int | None = None,
 ) -> str:
-    """A random, valid fault schedule for ``nodes`` nodes, as scenario text."""
+    """A random, valid fault schedule for ``nodes`` nodes, as scenario text.
+
+    ``rings`` (1 or 2, full node stack only) fixes the number of redundant rings (knet
+    links) instead of drawing it; left out, the draws are those of every earlier
+    version, so a campaign's seed keeps naming the same schedules.
+    """
+    if rings is not None and rings not in (1, 2):
+        raise ValueError("rings must be 1 or 2")
     token = _choice(chooser, [200, 300, 500, 1000])
+    wanted_rings = rings
     if stack is None:
-        stack = "full" if qdevice or transport == "knet" or chooser.randint(0, 2) else "srp"
+        forced = qdevice or transport == "knet" or wanted_rings is not None
+        stack = "full" if forced or chooser.randint(0, 2) else "srp"
     if qdevice and stack != "full":
         raise ValueError("a quorum device needs the full node stack")
+    if wanted_rings == 2 and stack != "full":
+        raise ValueError("redundant rings need the full node stack")
     all_nodes = list(range(1, nodes + 1))
     up = set(all_nodes)
     extras = ""
@@ -78,7 +90,8 @@ def random_scenario(
     if transport == "knet":
         extras += " transport=knet"
     if stack == "full":
-        if chooser.randint(0, 3) == 0:
+        two = chooser.randint(0, 3) == 0 if wanted_rings is None else wanted_rings == 2
+        if two:
             rings = 2
             extras += " links=2" if transport == "knet" else " rings=2"
         if chooser.randint(0, 5) == 0:
