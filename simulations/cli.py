@@ -6,7 +6,8 @@
     pycorosync-sim fuzz [--runs N] [--nodes 2-16] [--steps 8,20] [--seed N] [--qdevice [mix]]
                         [--knet] [--jobs N] [--out FILE] [--progress SECONDS]
     pycorosync-sim sweep failover [--nodes 3,5,9] [--token 1000,3000] [--seeds 3] [--out DIR]
-    pycorosync-sim sweep throughput [--nodes 3,5] [--latency 0.1,1,10] [--out DIR]
+                                  [--jobs N]
+    pycorosync-sim sweep throughput [--nodes 3,5] [--latency 0.1,1,10] [--out DIR] [--jobs N]
     pycorosync-sim vq -c corosync.conf [--json] [SCRIPT]
 
 SCENARIO is a file or the name of a library scenario (``token-loss``). Exit
@@ -208,6 +209,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
             out_dir,
             stack=args.stack or "full",
             progress=progress,
+            jobs=args.jobs,
         )
     else:
         result = sweep.throughput(
@@ -217,6 +219,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
             out_dir,
             stack=args.stack or "srp",
             progress=progress,
+            jobs=args.jobs,
         )
     if not args.json:
         if result.csv_path is not None:
@@ -334,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--stack", choices=("full", "srp"), help="node kind")
     sweep.add_argument("--out", help="directory for <kind>.csv and <kind>.png")
     sweep.add_argument("--json", action="store_true", help="one JSON line per run")
+    sweep.add_argument("--jobs", type=int, default=1, help="worker processes")
 
     vq = sub.add_parser("vq", help="corosync-vqsim's commands on the real node stack")
     vq.add_argument("-c", "--config", required=True, help="corosync.conf with the nodelist")

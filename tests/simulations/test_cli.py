@@ -133,6 +133,22 @@ def test_sweep_throughput_json() -> None:
     # one sender, max_messages (17) per token visit: the rate falls with the rotation time
     assert rows[0]["delivered_per_s"] > 5 * rows[1]["delivered_per_s"] > 0
     assert all(r["violations"] == 0 for r in rows)
+    # the same rows, in the same order, from two worker processes
+    status, parallel = run_cli(
+        "sweep",
+        "throughput",
+        "--nodes",
+        "3",
+        "--latency",
+        "1,10",
+        "--json",
+        "--stack",
+        "srp",
+        "--jobs",
+        "2",
+    )
+    assert status == 0
+    assert parallel == text
 
 
 @pytest.mark.timeout(120)
