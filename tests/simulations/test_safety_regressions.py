@@ -125,3 +125,22 @@ def test_two_groups_that_broke_each_others_ring_form_one() -> None:
     ]
     assert result.stats["max_gather_rate"] == 12
     assert result.stats["events"] == 12388
+
+
+def test_a_safe_message_one_member_delivered_is_delivered_by_all_in_that_configuration() -> None:
+    """Bare SRP, SAFE traffic from node 13: node 2 delivered 1.d/1 in ring 1.d before it
+    broke; nodes 11 and 13 (and every other survivor) deliver it there too, at the end
+    of the recovery, before the transitional configuration of ring 1.16."""
+    path = library_path("safe-message-across-recovery")
+    assert path is not None
+    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True)
+    assert [str(r.violation) for r in result.violations] == []
+    assert all(e.ok for e in result.expectations)
+    histories = {
+        node: _history(result, node, "REGULAR 1.d", "REGULAR 1.16") for node in (2, 11, 13)
+    }
+    for history in histories.values():
+        assert history[0].startswith("REGULAR 1.d [")
+        assert history[1] == "deliver 1.d/1 from 13"
+        assert history[2].startswith("TRANSITIONAL 1.16 [1,2,6,9,10,11,13]")
+    assert histories[2] == histories[11] == histories[13]

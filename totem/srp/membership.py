@@ -435,13 +435,22 @@ class MembershipMixin(SrpState):
         # safe, so the list must always be this configuration's transitional
         # members, never a stale one (else such messages are silently skipped).
         self.deliver_memb_list = list(self.trans_memb_list)
+        # The highest old-ring message a transitional member delivered (in the old
+        # regular configuration), from every member's commit token entry: corosync
+        # computes it only when it originates messages (it has no use for it, having
+        # no SAFE delivery); ``operational_enter`` needs it every time.
+        same_ring = [
+            entry
+            for node, entry in zip(token.addr, token.memb_list, strict=True)
+            if node in trans and entry.ring_id == self.old_ring_id
+        ]
+        for entry in same_ring:
+            if seq_lt(self.my_high_ring_delivered, entry.high_delivered):
+                self.my_high_ring_delivered = entry.high_delivered
         if originate:
-            for node, entry in zip(token.addr, token.memb_list, strict=True):
-                if node in trans and entry.ring_id == self.old_ring_id:
-                    if seq_lt(entry.aru, low_ring_aru):
-                        low_ring_aru = entry.aru
-                    if seq_lt(self.my_high_ring_delivered, entry.high_delivered):
-                        self.my_high_ring_delivered = entry.high_delivered
+            for entry in same_ring:
+                if seq_lt(entry.aru, low_ring_aru):
+                    low_ring_aru = entry.aru
             span = (self.old_ring_state_high_seq_received - low_ring_aru) & U32
             if 0 < span < QUEUE_RTR_ITEMS_SIZE_MAX:
                 self._log(
@@ -481,6 +490,15 @@ class MembershipMixin(SrpState):
         self._recovered_to_regular()
 
         # 1. Old-ring messages every transitional member holds, in the old configuration.
+        # A SAFE message goes in this pass only up to the highest message a transitional
+        # member delivered in the old configuration (the Totem recovery's
+        # high_ring_delivered): that member knew it safe, so every member of the old
+        # configuration held it. It is the same bound at every transitional member (one
+        # commit token), whereas each one's own safe_aru differs; with those, one member
+        # delivered a SAFE message in the regular configuration and another only in the
+        # transitional one (extended virtual synchrony: members that move together
+        # deliver the same messages in each). corosync has no SAFE delivery.
+        self.safe_aru = self.my_high_ring_delivered
         aru_save = self.my_aru
         self.my_aru = self.old_ring_state_aru
         self.deliver_to_app(False, self.old_ring_state_high_seq_received)
