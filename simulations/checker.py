@@ -56,11 +56,21 @@ Invariants (the names appear in every :class:`Violation`):
     most a few times per received set and per ``join``/``consensus`` timeout.
 ``quorum-safety``
     Never two quorate processes whose memberships are disjoint (two quorate
-    partitions). ``allow_split_brain`` (two_node, which relies on fencing as
-    corosync documents) allows exactly what two_node grants: disjoint quorate
-    partitions of at most two nodes each (votequorum sets quorum to 1 when a
-    two_node partition has no more than 2 members). A quorum device has no
-    such exception: corosync refuses two_node next to one.
+    partitions), with one allowance that corosync 3.1.7 and its qdevice need: a
+    quorum view that is quorate only with the node's own quorum-device vote is not
+    compared once the node has stopped counting that vote (qnetd's NACK, a lost
+    connection), until its next quorum view. corosync's votequorum applies such a
+    change to its flags at once but recalculates quorum only when the NODEINFO it
+    sends is delivered, or at the next sync (``message_handler_req_lib_votequorum_
+    qdevice_poll``), and qnetd's ffsplit gives the vote to the other partition once
+    every NACK is answered, which the client does as soon as it applied the vote
+    (``qdevice_net_msg_received_vote_info``): a partition whose ring is broken shows
+    quorate until its new ring is synchronised, while the other one holds the vote.
+    ``allow_split_brain`` (two_node, which relies on fencing as corosync
+    documents) allows exactly what two_node grants: disjoint quorate partitions of
+    at most two nodes each (votequorum sets quorum to 1 when a two_node partition
+    has no more than 2 members). A quorum device has no such exception: corosync
+    refuses two_node next to one.
 """
 
 from __future__ import annotations
@@ -194,6 +204,12 @@ class Checker:
         self._left_with: dict[_Key, dict[RingId, int]] = {}
         self._quorate: dict[int, frozenset[int]] = {}
         self._reported: set[tuple[str, str, tuple[int, ...]]] = set()
+        self._needs_device: dict[int, bool] = {}
+        """Nodes whose quorate view holds only with their device vote."""
+        self._withdrawn: set[int] = set()
+        """Nodes whose quorate view counts a device vote they no longer count."""
+        self.stale_views_excused = 0
+        """Partition pairs not reported because of a withdrawn device vote."""
         self.gather_rate_limit = GATHER_RATE_LIMIT
         self.max_gather_rate = 0
         """The most GATHER entries any process made within one of its one-second windows."""
@@ -236,6 +252,8 @@ class Checker:
         if proc is not None and self._current.get(node) is proc:
             del self._current[node]
         self._quorate.pop(node, None)
+        self._withdrawn.discard(node)
+        self._needs_device.pop(node, None)
 
     def _proc(self, node: int, incarnation: int) -> _Process:
         proc = self._procs.get((node, incarnation))
@@ -660,16 +678,22 @@ class Checker:
         self, node: int, incarnation: int, quorate: bool, members: Iterable[int], now: float
     ) -> None:
         """A process's quorum view changed."""
+        self._withdrawn.discard(node)
+        self._needs_device.pop(node, None)
         if not quorate:
             self._quorate.pop(node, None)
             return
         mine = frozenset(members)
         self._quorate[node] = mine
         two_node = self.allow_split_brain and len(mine) <= 2
+        withdrawn = self._withdrawn
         for other, theirs in self._quorate.items():
             if two_node and len(theirs) <= 2:
                 continue
             if other != node and mine.isdisjoint(theirs):
+                if other in withdrawn:
+                    self.stale_views_excused += 1
+                    continue
                 self._violate(
                     "quorum-safety",
                     now,
@@ -677,6 +701,17 @@ class Checker:
                     f"two quorate partitions: node {node} with {_ids(mine)} and node {other} "
                     f"with {_ids(theirs)}",
                 )
+
+    def device_vote(
+        self, node: int, incarnation: int, counted: bool, needed: bool, now: float
+    ) -> None:
+        """A node's own device vote: right after a quorum view, whether that view counts
+        it and is quorate only with it; later ``counted=False`` when the node stops
+        counting it (see ``quorum-safety``)."""
+        if counted:
+            self._needs_device[node] = needed
+        elif node in self._quorate and self._needs_device.get(node, False):
+            self._withdrawn.add(node)
 
     def quorate_nodes(self) -> dict[int, frozenset[int]]:
         """The processes that currently consider themselves quorate, with their members."""

@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 from simulations.checker import Checker, Violation
 from simulations.latency import DelaySampler
 from simulations.network import Network
-from simulations.nodes import NodeFactory, NodeView, SimNode
+from simulations.nodes import DeviceVote, NodeFactory, NodeView, SimNode
 from simulations.trace import SimAction, TraceRecorder
 from simulations.traffic import AppDelivered, encode_app
 from totem.srp.events import ConfigurationChange, Delivery, RingSeqChanged, StateChanged
@@ -402,6 +402,8 @@ class Simulation:
                     checker.gather_entered(node_id, incarnation, now)
             elif kind is RingSeqChanged:
                 self.ring_seq_store[node_id] = event.seq
+            elif kind is DeviceVote:
+                checker.device_vote(node_id, incarnation, event.counted, event.needed, now)
             elif kind is AppDelivered:
                 checker.app_delivered(node_id, incarnation, event.sender, event.payload, now)
                 slot.app_delivered += 1

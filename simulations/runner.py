@@ -636,6 +636,7 @@ def _stats(runner: _Runner) -> dict[str, Any]:
         "network": dict(sorted(sim.network.counters.items())),
         "app_sent": sum(slot.app_sent for slot in sim.slots.values()),
         "max_gather_rate": checker.max_gather_rate,
+        "stale_quorum_views_excused": checker.stale_views_excused,
     }
     if runner.world is not None:
         stats["qnetd"] = dict(sorted(runner.world.qnetd.status().items()))

@@ -357,6 +357,36 @@ def test_quorum_overlap_and_inquorate_are_fine() -> None:
     assert c2.ok
 
 
+def test_a_withdrawn_device_vote_excuses_the_stale_quorate_view_until_the_next() -> None:
+    """corosync's votequorum drops the device vote from its flags at qnetd's NACK but
+    shows the quorate view until it recalculates (its NODEINFO delivered, or the next
+    sync); meanwhile qnetd gives the vote to the other partition."""
+    c = Checker()
+    c.quorum(3, 1, True, (3, 4, 5, 6, 10), 1.0)  # 5 node votes + the device's 1, quorum 6
+    c.device_vote(3, 1, True, True, 1.0)
+    c.device_vote(3, 1, False, False, 3.683)  # NACK: ring broken, no recalculation yet
+    c.quorum(1, 1, True, (1, 2, 7, 8, 9), 3.684)  # the other half got the vote
+    assert c.ok and c.stale_views_excused == 1
+    c.quorum(3, 1, True, (3, 4, 5, 6, 10), 4.0)  # a new view that is quorate: judged
+    assert names(c) == ["quorum-safety"]
+
+
+def test_a_device_vote_the_view_did_not_need_excuses_nothing() -> None:
+    c = Checker()
+    c.quorum(3, 1, True, (3, 4, 5, 6), 1.0)  # quorate on node votes alone
+    c.device_vote(3, 1, True, False, 1.0)
+    c.device_vote(3, 1, False, False, 2.0)
+    c.quorum(1, 1, True, (1, 2), 2.5)
+    assert names(c) == ["quorum-safety"]
+    # and a withdrawal after the other partition became quorate comes too late
+    late = Checker()
+    late.quorum(3, 1, True, (3, 4), 1.0)
+    late.device_vote(3, 1, True, True, 1.0)
+    late.quorum(1, 1, True, (1, 2), 2.0)
+    late.device_vote(3, 1, False, False, 2.5)
+    assert names(late) == ["quorum-safety"]
+
+
 def test_two_node_split_brain_allowed_when_told() -> None:
     c = Checker(allow_split_brain=True)
     c.quorum(1, 1, True, (1,), 1.0)

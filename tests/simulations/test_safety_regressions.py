@@ -144,3 +144,36 @@ def test_a_safe_message_one_member_delivered_is_delivered_by_all_in_that_configu
         assert history[1] == "deliver 1.d/1 from 13"
         assert history[2].startswith("TRANSITIONAL 1.16 [1,2,6,9,10,11,13]")
     assert histories[2] == histories[11] == histories[13]
+
+
+def test_qnetd_moving_the_vote_from_a_broken_ring_is_corosyncs_window_not_a_split() -> None:
+    """The losing half drops the device vote at qnetd's NACK (t=3.6831 s) but, its ring
+    broken by two crashes, shows quorate until its next ring is synchronised
+    (t=5.7757 s), as corosync does; node 1 holds the vote from t=3.6846 s. The checker
+    excuses those stale views (and only those) and the run has no violation."""
+    from simulations.nodes import DeviceVote
+    from votequorum.events import QuorumChanged
+
+    path = library_path("qdevice-vote-moves-from-a-broken-ring")
+    assert path is not None
+    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True)
+    assert [str(r.violation) for r in result.violations] == []
+    assert all(e.ok for e in result.expectations)
+    assert result.stats["stale_quorum_views_excused"] == 30
+    withdrawn = {
+        node: round(at, 6)
+        for at, node, _, event in result.trace
+        if isinstance(event, DeviceVote) and not event.counted and 3.6 < at < 3.7
+    }
+    assert withdrawn == {3: 3.683153, 5: 3.68318, 10: 3.68312}
+    views = [
+        (round(at, 6), node, event.quorate)
+        for at, node, _, event in result.trace
+        if isinstance(event, QuorumChanged) and 3.6 < at < 6.0 and node in (1, 3, 5, 10)
+    ]
+    assert views == [
+        (3.684569, 1, True),
+        (5.775659, 5, False),
+        (5.775796, 3, False),
+        (5.775868, 10, False),
+    ]
