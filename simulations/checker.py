@@ -237,12 +237,45 @@ class Checker:
     # ------------------------------------------------------------------------------------
     # processes
     # ------------------------------------------------------------------------------------
-    def node_up(self, node: int, incarnation: int, now: float) -> None:
-        """A process starts (first start or restart)."""
+    def node_up(self, node: int, incarnation: int, now: float, *, fresh: bool = False) -> None:
+        """A process starts (first start or restart); ``fresh``: without its persisted
+        state (the ring sequence file)."""
         proc = _Process(node, incarnation)
         self._procs[(node, incarnation)] = proc
         self._current[node] = proc
         self._sent.setdefault((node, incarnation), 0)
+        if fresh:
+            self._forget_rings_of(node)
+
+    def _forget_rings_of(self, rep: int) -> None:
+        """Forget the finished rings whose representative is ``rep``.
+
+        A ring id is the representative's node id and a sequence number the node keeps in
+        its ``ringid_<nodeid>`` file and raises above every sequence number it sees in a
+        JOIN (corosync's ``memb_ring_id_create_or_load``/``memb_ring_id_store``). A node
+        restarted without that file counts from the start again and, out of reach of
+        every node that knows a higher number, forms ring ids it formed before: ring-
+        scoped invariants (one member list per ring id, one message per ring and seq)
+        then hold per life of the file, so rings no live process is in are forgotten.
+        """
+        live: set[RingId] = set()
+        for proc in self._current.values():
+            if proc.regular is not None:
+                live.add(proc.regular)
+            if proc.transitional is not None:
+                live.add(proc.transitional.ring_id)
+
+        def gone(ring: RingId) -> bool:
+            return ring.rep == rep and ring not in live
+
+        for ring in [r for r in self._ring_members if gone(r)]:
+            del self._ring_members[ring]
+        for key in [k for k in self._order if gone(k[0])]:
+            del self._order[key]
+        for key in [k for k in self._safe if gone(k[0])]:
+            del self._safe[key]
+        for pair in [k for k in self._crossings if gone(k[0]) or gone(k[1])]:
+            del self._crossings[pair]
 
     def node_down(self, node: int, incarnation: int, now: float) -> None:
         """A process stops (crash or graceful leave)."""

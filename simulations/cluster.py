@@ -451,7 +451,7 @@ class Simulation:
         slot.armed = None
         node = self.factory(node_id, self.ring_seq_store[node_id])
         slot.node = node
-        self.checker.node_up(node_id, slot.incarnation, self.now)
+        self.checker.node_up(node_id, slot.incarnation, self.now, fresh=not keep_state)
         node.start(self._local(slot))
         self._service(slot, node)
         if slot.traffic is not None:

@@ -387,6 +387,37 @@ def test_a_device_vote_the_view_did_not_need_excuses_nothing() -> None:
     assert names(late) == ["quorum-safety"]
 
 
+def test_a_fresh_restart_forgets_the_finished_rings_of_that_representative() -> None:
+    def history(fresh: bool) -> Checker:
+        c = Checker()
+        install(c, (1, 2), R1)  # ring 1.4 {1,2}
+        c.delivered(1, 1, 1, R1, 1, send(c, 1, 1), 1.0)
+        c.delivered(2, 1, 1, R1, 1, app(1, 1), 1.0)
+        c.node_down(1, 1, 2.0)
+        alone = RingId(2, 8)
+        c.configuration(2, 1, trans(alone, (2,), (1,)), 2.5)
+        c.configuration(2, 1, regular(alone, (2,)), 2.5)
+        c.node_up(1, 2, 3.0, fresh=fresh)  # without its ring sequence file: 1.4 again
+        c.configuration(1, 2, trans(R1, ()), 3.1)
+        c.configuration(1, 2, regular(R1, (1,), (1,)), 3.1)
+        c.app_sent(1, 2, 1, 3.2)
+        c.delivered(1, 2, 1, R1, 1, app(1, 1, incarnation=2), 3.2)
+        return c
+
+    assert history(fresh=True).ok
+    assert names(history(fresh=False)) == ["membership-agreement", "agreed-order"]
+
+
+def test_a_fresh_restart_keeps_a_ring_still_in_use() -> None:
+    c = Checker()
+    install(c, (1, 2), R1)
+    c.node_down(1, 1, 2.0)  # node 2 has not noticed yet: still in 1.4
+    c.node_up(1, 2, 3.0, fresh=True)
+    c.configuration(1, 2, trans(R1, ()), 3.1)
+    c.configuration(1, 2, regular(R1, (1,), (1,)), 3.1)
+    assert names(c) == ["membership-agreement"]
+
+
 def test_two_node_split_brain_allowed_when_told() -> None:
     c = Checker(allow_split_brain=True)
     c.quorum(1, 1, True, (1,), 1.0)
