@@ -28,6 +28,9 @@ __all__ = ["Chooser", "random_scenario"]
 
 _T = TypeVar("_T")
 
+QDEVICE_SYNC_TIMEOUT_S = 30
+"""``quorum.device.sync_timeout`` (corosync's default, 30000 ms)."""
+
 
 class Chooser(Protocol):
     """The three draws the generator needs (``random.Random`` has them)."""
@@ -203,5 +206,9 @@ def random_scenario(
         "send * stop",
     ]
     budget = max(10, (4 * token * 2 + 2000 * nodes) // 1000)
+    if qdevice:
+        # votequorum's sync waits up to the device's sync_timeout (30 s) for its poll,
+        # and corosync-qdevice does not poll while qnetd cannot answer a membership
+        budget += QDEVICE_SYNC_TIMEOUT_S
     lines.append(f"expect members {_ids(sorted(up))} within {budget}s")
     return "\n".join(lines) + "\n"

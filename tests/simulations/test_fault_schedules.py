@@ -167,6 +167,9 @@ def test_the_generator_writes_valid_scenarios_for_every_size() -> None:
         for _ in range(40):  # the qnetd steps are rarer: more draws
             with_device = parse_scenario(random_scenario(rng, nodes, 12, qdevice=True), "<gen>")
             assert with_device.qnetd is not None
+            # the healing budget allows for votequorum's wait for the device (30 s)
+            last = with_device.statements[-1].text
+            assert int(last.rsplit(" ", 1)[1].rstrip("s")) >= 40
 
 
 def test_two_rings_need_the_full_stack() -> None:

@@ -177,3 +177,46 @@ def test_qnetd_moving_the_vote_from_a_broken_ring_is_corosyncs_window_not_a_spli
         (5.775796, 3, False),
         (5.775868, 10, False),
     ]
+
+
+def test_a_fresh_restart_may_reuse_a_finished_ring_id() -> None:
+    """Node 1 of ring 1.9 {1,2} restarts without its ring sequence file and forms 1.9 {1}
+    alone; the old 1.9 is over, so the checker (which forgets the representative's
+    finished rings on a fresh restart) sees no violation, and the two meet in 1.11."""
+    path = library_path("fresh-restart-reuses-ring-ids")
+    assert path is not None
+    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True)
+    assert [str(r.violation) for r in result.violations] == []
+    regular = [
+        (node, incarnation, str(event.ring_id), event.members)
+        for _, node, incarnation, event in result.trace
+        if isinstance(event, ConfigurationChange) and event.kind.name == "REGULAR"
+    ]
+    assert (1, 1, "1.9", (1, 2)) in regular and (2, 1, "1.9", (1, 2)) in regular
+    assert (1, 2, "1.9", (1,)) in regular  # the reused id, after 1.5 [1]
+    assert regular[-2:] == [(2, 1, "1.11", (1, 2)), (1, 2, "1.11", (1, 2))]
+
+
+def test_with_qnetd_down_a_membership_change_waits_the_device_sync_timeout() -> None:
+    """Both nodes form ring 1.11 at t=1.812 s and finish its sync 30.003 s later: 30 s
+    of votequorum waiting for the device's poll, then the last sync messages."""
+    from totem.sync import SyncCompleted
+
+    path = library_path("qdevice-down-sync-timeout")
+    assert path is not None
+    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True)
+    assert [str(r.violation) for r in result.violations] == []
+    assert all(e.ok for e in result.expectations)
+    formed = {
+        node: at
+        for at, node, _, event in result.trace
+        if isinstance(event, ConfigurationChange) and str(event.ring_id) == "1.11"
+    }
+    synced = {
+        node: at
+        for at, node, _, event in result.trace
+        if isinstance(event, SyncCompleted) and str(event.ring_id) == "1.11"
+    }
+    assert set(formed) == set(synced) == {1, 2}
+    for node in (1, 2):
+        assert round(synced[node] - formed[node], 3) == 30.003
