@@ -48,13 +48,29 @@ Invariants (the names appear in every :class:`Violation`):
 ``membership-agreement``
     Every process that installs ring R installs it with the same members, and
     ring ids only grow on a process.
+``membership-liveness``
+    A bound, not a safety property: no process enters GATHER more than
+    :data:`GATHER_RATE_LIMIT` times within one second of virtual time. Each entry
+    multicasts a JOIN; a protocol that answers JOINs with JOINs storms (and never
+    forms a ring) long before it reaches it, while a healthy one enters GATHER at
+    most a few times per received set and per ``join``/``consensus`` timeout.
 ``quorum-safety``
     Never two quorate processes whose memberships are disjoint (two quorate
-    partitions). ``allow_split_brain`` (two_node, which relies on fencing as
-    corosync documents) allows exactly what two_node grants: disjoint quorate
-    partitions of at most two nodes each (votequorum sets quorum to 1 when a
-    two_node partition has no more than 2 members). A quorum device has no
-    such exception: corosync refuses two_node next to one.
+    partitions), with one allowance that corosync 3.1.7 and its qdevice need: a
+    quorum view that is quorate only with the node's own quorum-device vote is not
+    compared once the node has stopped counting that vote (qnetd's NACK, a lost
+    connection), until its next quorum view. corosync's votequorum applies such a
+    change to its flags at once but recalculates quorum only when the NODEINFO it
+    sends is delivered, or at the next sync (``message_handler_req_lib_votequorum_
+    qdevice_poll``), and qnetd's ffsplit gives the vote to the other partition once
+    every NACK is answered, which the client does as soon as it applied the vote
+    (``qdevice_net_msg_received_vote_info``): a partition whose ring is broken shows
+    quorate until its new ring is synchronised, while the other one holds the vote.
+    ``allow_split_brain`` (two_node, which relies on fencing as corosync
+    documents) allows exactly what two_node grants: disjoint quorate partitions of
+    at most two nodes each (votequorum sets quorum to 1 when a two_node partition
+    has no more than 2 members). A quorum device has no such exception: corosync
+    refuses two_node next to one.
 """
 
 from __future__ import annotations
@@ -66,7 +82,7 @@ from simulations.traffic import AppMessage, decode_app
 from totem.ringid import RingId
 from totem.srp.events import ConfigurationChange, ConfigurationKind
 
-__all__ = ["INVARIANTS", "Checker", "Violation"]
+__all__ = ["GATHER_RATE_LIMIT", "INVARIANTS", "Checker", "Violation"]
 
 INVARIANTS = (
     "agreed-order",
@@ -78,10 +94,13 @@ INVARIANTS = (
     "virtual-synchrony",
     "safe-delivery",
     "membership-agreement",
+    "membership-liveness",
     "quorum-safety",
 )
 
 _MAX_VIOLATIONS = 200
+GATHER_RATE_LIMIT = 1000
+"""GATHER entries one process may make within one virtual second (``membership-liveness``)."""
 _Key = tuple[int, int]
 """(node id, incarnation): one process."""
 
@@ -145,6 +164,9 @@ class _Process:
     own_high: int = 0
     fifo: dict[_Key, int] = field(default_factory=dict)
     gaps: dict[_Key, list[tuple[int, int]]] = field(default_factory=dict)
+    gather_window: float = float("-inf")
+    """Start of the current one-second window of GATHER entries."""
+    gather_count: int = 0
 
 
 @dataclass(slots=True)
@@ -182,6 +204,15 @@ class Checker:
         self._left_with: dict[_Key, dict[RingId, int]] = {}
         self._quorate: dict[int, frozenset[int]] = {}
         self._reported: set[tuple[str, str, tuple[int, ...]]] = set()
+        self._needs_device: dict[int, bool] = {}
+        """Nodes whose quorate view holds only with their device vote."""
+        self._withdrawn: set[int] = set()
+        """Nodes whose quorate view counts a device vote they no longer count."""
+        self.stale_views_excused = 0
+        """Partition pairs not reported because of a withdrawn device vote."""
+        self.gather_rate_limit = GATHER_RATE_LIMIT
+        self.max_gather_rate = 0
+        """The most GATHER entries any process made within one of its one-second windows."""
 
     @property
     def ok(self) -> bool:
@@ -206,12 +237,45 @@ class Checker:
     # ------------------------------------------------------------------------------------
     # processes
     # ------------------------------------------------------------------------------------
-    def node_up(self, node: int, incarnation: int, now: float) -> None:
-        """A process starts (first start or restart)."""
+    def node_up(self, node: int, incarnation: int, now: float, *, fresh: bool = False) -> None:
+        """A process starts (first start or restart); ``fresh``: without its persisted
+        state (the ring sequence file)."""
         proc = _Process(node, incarnation)
         self._procs[(node, incarnation)] = proc
         self._current[node] = proc
         self._sent.setdefault((node, incarnation), 0)
+        if fresh:
+            self._forget_rings_of(node)
+
+    def _forget_rings_of(self, rep: int) -> None:
+        """Forget the finished rings whose representative is ``rep``.
+
+        A ring id is the representative's node id and a sequence number the node keeps in
+        its ``ringid_<nodeid>`` file and raises above every sequence number it sees in a
+        JOIN (corosync's ``memb_ring_id_create_or_load``/``memb_ring_id_store``). A node
+        restarted without that file counts from the start again and, out of reach of
+        every node that knows a higher number, forms ring ids it formed before: ring-
+        scoped invariants (one member list per ring id, one message per ring and seq)
+        then hold per life of the file, so rings no live process is in are forgotten.
+        """
+        live: set[RingId] = set()
+        for proc in self._current.values():
+            if proc.regular is not None:
+                live.add(proc.regular)
+            if proc.transitional is not None:
+                live.add(proc.transitional.ring_id)
+
+        def gone(ring: RingId) -> bool:
+            return ring.rep == rep and ring not in live
+
+        for ring in [r for r in self._ring_members if gone(r)]:
+            del self._ring_members[ring]
+        for key in [k for k in self._order if gone(k[0])]:
+            del self._order[key]
+        for key in [k for k in self._safe if gone(k[0])]:
+            del self._safe[key]
+        for pair in [k for k in self._crossings if gone(k[0]) or gone(k[1])]:
+            del self._crossings[pair]
 
     def node_down(self, node: int, incarnation: int, now: float) -> None:
         """A process stops (crash or graceful leave)."""
@@ -221,6 +285,8 @@ class Checker:
         if proc is not None and self._current.get(node) is proc:
             del self._current[node]
         self._quorate.pop(node, None)
+        self._withdrawn.discard(node)
+        self._needs_device.pop(node, None)
 
     def _proc(self, node: int, incarnation: int) -> _Process:
         proc = self._procs.get((node, incarnation))
@@ -245,6 +311,25 @@ class Checker:
             self._safe[(ring, seq)] = {node}
         else:
             holders.add(node)
+
+    def gather_entered(self, node: int, incarnation: int, now: float) -> None:
+        """A process entered GATHER (and so multicast a JOIN)."""
+        proc = self._proc(node, incarnation)
+        if now - proc.gather_window >= 1.0:
+            proc.gather_window = now
+            proc.gather_count = 0
+        proc.gather_count += 1
+        count = proc.gather_count
+        if count > self.max_gather_rate:
+            self.max_gather_rate = count
+        if count > self.gather_rate_limit:
+            self._violate(
+                "membership-liveness",
+                now,
+                [node],
+                f"node {node} entered GATHER {count} times within one second "
+                f"(since t={proc.gather_window:.6f}s): a JOIN storm",
+            )
 
     # ------------------------------------------------------------------------------------
     # configurations
@@ -626,16 +711,22 @@ class Checker:
         self, node: int, incarnation: int, quorate: bool, members: Iterable[int], now: float
     ) -> None:
         """A process's quorum view changed."""
+        self._withdrawn.discard(node)
+        self._needs_device.pop(node, None)
         if not quorate:
             self._quorate.pop(node, None)
             return
         mine = frozenset(members)
         self._quorate[node] = mine
         two_node = self.allow_split_brain and len(mine) <= 2
+        withdrawn = self._withdrawn
         for other, theirs in self._quorate.items():
             if two_node and len(theirs) <= 2:
                 continue
             if other != node and mine.isdisjoint(theirs):
+                if other in withdrawn:
+                    self.stale_views_excused += 1
+                    continue
                 self._violate(
                     "quorum-safety",
                     now,
@@ -643,6 +734,17 @@ class Checker:
                     f"two quorate partitions: node {node} with {_ids(mine)} and node {other} "
                     f"with {_ids(theirs)}",
                 )
+
+    def device_vote(
+        self, node: int, incarnation: int, counted: bool, needed: bool, now: float
+    ) -> None:
+        """A node's own device vote: right after a quorum view, whether that view counts
+        it and is quorate only with it; later ``counted=False`` when the node stops
+        counting it (see ``quorum-safety``)."""
+        if counted:
+            self._needs_device[node] = needed
+        elif node in self._quorate and self._needs_device.get(node, False):
+            self._withdrawn.add(node)
 
     def quorate_nodes(self) -> dict[int, frozenset[int]]:
         """The processes that currently consider themselves quorate, with their members."""

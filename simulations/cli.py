@@ -3,9 +3,11 @@
     pycorosync-sim run SCENARIO [--seed N] [--json] [--trace FILE] [--minimize]
     pycorosync-sim check SCENARIO...        # parse and validate only
     pycorosync-sim list                     # the scenario library
-    pycorosync-sim fuzz [--runs N] [--nodes 2-16] [--seed N] [--qdevice] [--knet]
+    pycorosync-sim fuzz [--runs N] [--nodes 2-16] [--steps 8,20] [--seed N] [--qdevice [mix]]
+                        [--knet] [--jobs N] [--out FILE] [--progress SECONDS]
     pycorosync-sim sweep failover [--nodes 3,5,9] [--token 1000,3000] [--seeds 3] [--out DIR]
-    pycorosync-sim sweep throughput [--nodes 3,5] [--latency 0.1,1,10] [--out DIR]
+                                  [--jobs N]
+    pycorosync-sim sweep throughput [--nodes 3,5] [--latency 0.1,1,10] [--out DIR] [--jobs N]
     pycorosync-sim vq -c corosync.conf [--json] [SCRIPT]
 
 SCENARIO is a file or the name of a library scenario (``token-loss``). Exit
@@ -22,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from simulations.faults import random_scenario
+from simulations.campaign import DEFAULT_MAX_EVENTS, DEFAULT_MAX_WALL_S
 from simulations.library import library_path, library_scenarios
 from simulations.runner import RunResult, minimize, run_scenario
 from simulations.scenario import Scenario, ScenarioError, parse_scenario
@@ -124,32 +126,57 @@ def _parse_range(text: str) -> tuple[int, int]:
     return int(low), int(high or low)
 
 
-def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
-    import random
+def _report_finding(row: dict[str, Any], out: TextIO) -> None:
+    if row["violations"]:
+        problem = f"{len(row['violations'])} violations"
+    elif row["budget_exceeded"]:
+        problem = f"over its budget ({row['budget_exceeded']})"
+    else:
+        problem = "no ring"
+    out.write(f"run {row['run']}: {problem} (seed {row['seed']})\n")
+    for violation in row["violations"]:
+        out.write(f"VIOLATION {violation}\n")
+    for failed in row.get("expectations_failed", []):
+        out.write(f"FAILED {failed}\n")
+    out.write(row["text"])
+    if row.get("reproduction"):
+        out.write("reproduce with this scenario (pycorosync-sim run FILE):\n")
+        for line in row["reproduction"].splitlines():
+            out.write(f"    {line}\n")
+    out.flush()
 
-    low, high = _parse_range(args.nodes)
-    rng = random.Random(args.seed)
-    failures = 0
-    for run in range(args.runs):
-        text = random_scenario(
-            rng,
-            rng.randint(low, high),
-            steps=args.steps,
-            qdevice=args.qdevice,
-            transport="knet" if args.knet else "udpu",
+
+def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
+    from simulations.campaign import Campaign, run_campaign, summary
+
+    devices = {"off": (False,), "on": (True,), "mix": (False, True)}[args.qdevice]
+    campaign = Campaign(
+        seed=args.seed,
+        runs=args.runs,
+        nodes=_parse_range(args.nodes),
+        steps=tuple(_ints(args.steps)),
+        qdevice=devices,
+        transport="knet" if args.knet else "udpu",
+        max_events=args.max_events,
+        max_wall_s=args.max_wall,
+    )
+    try:
+        rows = run_campaign(
+            campaign,
+            jobs=args.jobs,
+            results=Path(args.out) if args.out else None,
+            out=sys.stderr if args.progress else out,
+            progress_every=args.progress,
+            on_finding=lambda row: _report_finding(row, out),
         )
-        seed = rng.randrange(1 << 30)
-        result = run_scenario(parse_scenario(text, f"<fuzz {run}>"), seed)
-        healed = not result.expectations or result.expectations[-1].ok
-        if result.violations or not healed:
-            failures += 1
-            problem = f"{len(result.violations)} violations" if result.violations else "no ring"
-            out.write(f"run {run}: {problem} (seed {seed})\n")
-            _print_result(result, out)
-            out.write(text)
+    except ValueError as exc:
+        raise ScenarioError(args.out or "", 0, str(exc)) from None
+    failures = sum(1 for row in rows if not row["ok"])
+    for line in summary(rows):
+        out.write(line + "\n")
     out.write(
-        f"{args.runs} random fault schedules, {failures} with violations "
-        "or without a single ring after healing\n"
+        f"{len(rows)} random fault schedules, {failures} with violations, "
+        "without a single ring after healing, or over their budget\n"
     )
     return 1 if failures else 0
 
@@ -182,6 +209,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
             out_dir,
             stack=args.stack or "full",
             progress=progress,
+            jobs=args.jobs,
         )
     else:
         result = sweep.throughput(
@@ -191,6 +219,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
             out_dir,
             stack=args.stack or "srp",
             progress=progress,
+            jobs=args.jobs,
         )
     if not args.json:
         if result.csv_path is not None:
@@ -260,13 +289,43 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz = sub.add_parser("fuzz", help="run random fault schedules through the checker")
     fuzz.add_argument("--runs", type=int, default=20)
     fuzz.add_argument("--nodes", default="2-16", help="node count range, e.g. 2-16")
-    fuzz.add_argument("--steps", type=int, default=8)
+    fuzz.add_argument(
+        "--steps", default="8", help="fault steps per schedule; a list (8,20) alternates"
+    )
     fuzz.add_argument("--seed", type=int, default=1)
     fuzz.add_argument(
         "--knet", action="store_true", help="knet clusters: faults cut and degrade knet links"
     )
     fuzz.add_argument(
-        "--qdevice", action="store_true", help="with a quorum device (qnetd host) in the faults"
+        "--qdevice",
+        nargs="?",
+        const="on",
+        default="off",
+        choices=("off", "on", "mix"),
+        help="with a quorum device (qnetd host) in the faults; mix: every other run",
+    )
+    fuzz.add_argument("--jobs", type=int, default=1, help="worker processes")
+    fuzz.add_argument(
+        "--out", metavar="FILE", help="JSON-lines results; an existing FILE is resumed"
+    )
+    fuzz.add_argument(
+        "--max-events",
+        type=int,
+        default=DEFAULT_MAX_EVENTS,
+        help="simulator events per schedule before it counts as a stall",
+    )
+    fuzz.add_argument(
+        "--max-wall",
+        type=float,
+        default=DEFAULT_MAX_WALL_S,
+        help="wall-clock seconds per schedule before it counts as a stall",
+    )
+    fuzz.add_argument(
+        "--progress",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="a progress line on standard error every SECONDS",
     )
 
     sweep = sub.add_parser("sweep", help="parameter sweeps to CSV (and PNG with matplotlib)")
@@ -278,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--stack", choices=("full", "srp"), help="node kind")
     sweep.add_argument("--out", help="directory for <kind>.csv and <kind>.png")
     sweep.add_argument("--json", action="store_true", help="one JSON line per run")
+    sweep.add_argument("--jobs", type=int, default=1, help="worker processes")
 
     vq = sub.add_parser("vq", help="corosync-vqsim's commands on the real node stack")
     vq.add_argument("-c", "--config", required=True, help="corosync.conf with the nodelist")

@@ -52,24 +52,44 @@ from typing import Any, TypeVar
 from simulations.checker import Checker, Violation
 from simulations.latency import DelaySampler
 from simulations.network import Network
-from simulations.nodes import NodeFactory, NodeView, SimNode
+from simulations.nodes import DeviceVote, NodeFactory, NodeView, SimNode
 from simulations.trace import SimAction, TraceRecorder
 from simulations.traffic import AppDelivered, encode_app
 from totem.srp.events import ConfigurationChange, Delivery, RingSeqChanged, StateChanged
 from totem.wire.mcast import safe_position
 
-__all__ = ["DEFAULT_RCVBUF", "AppDelivered", "NodeSlot", "Simulation", "Traffic", "ViolationReport"]
+__all__ = [
+    "BUDGET_CHECK_EVERY",
+    "DEFAULT_RCVBUF",
+    "AppDelivered",
+    "BudgetExceeded",
+    "NodeSlot",
+    "Simulation",
+    "Traffic",
+    "ViolationReport",
+]
 
 DEFAULT_RCVBUF = 212992
 """Linux ``net.core.rmem_default``: what a paused process's socket can hold."""
 _SKB_OVERHEAD = 256
 """Bytes the kernel charges per queued datagram beyond its payload (approximate)."""
 
+BUDGET_CHECK_EVERY = 4096
+"""Events between two calls of :attr:`Simulation.budget_check`."""
+
 _T = TypeVar("_T")
 _DELIVER = 0
 _LOOPBACK = 1
 _TIMER = 2
 _CALL = 3
+
+
+class BudgetExceeded(Exception):
+    """The run used up its budget (events, or what :attr:`Simulation.budget_check` says)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -164,6 +184,12 @@ class Simulation:
         self.track_safe = False
         self.down_listeners: list[Callable[[int, int], None]] = []
         """Called with (node id, incarnation) when a process crashes or stops."""
+        self.max_events: int | None = None
+        """Raise :class:`BudgetExceeded` once this many events have been processed."""
+        self.budget_check: Callable[[], str | None] | None = None
+        """Called every :data:`BUDGET_CHECK_EVERY` events; a reason stops the run
+        (:class:`BudgetExceeded`). The runner's wall-time budget: the engine itself reads
+        no clock."""
         self._heap: list[tuple[float, int, int, Any, Any, Any]] = []
         self._seq = itertools.count()
         self._traffic_generation = itertools.count(1)
@@ -225,10 +251,14 @@ class Simulation:
         checked_epoch = -1
         if stop is not None and stop():
             return True
+        next_budget = self._next_budget()
         while heap and heap[0][0] <= end:
             at, _, kind, a, b, c = pop(heap)
             self.now = at
             self.events_processed += 1
+            if self.events_processed >= next_budget:
+                self._check_budget()
+                next_budget = self._next_budget()
             if kind < _TIMER:
                 slot = slots[b]
                 node = slot.node
@@ -274,6 +304,28 @@ class Simulation:
         if end > self.now:
             self.now = end
         return stop() if stop is not None else False
+
+    def _next_budget(self) -> int:
+        """The event count at which the budget is next checked."""
+        processed = self.events_processed
+        due = processed + BUDGET_CHECK_EVERY - processed % BUDGET_CHECK_EVERY
+        if self.max_events is not None and self.max_events < due:
+            return self.max_events
+        return due
+
+    def _check_budget(self) -> None:
+        if self.max_events is not None and self.events_processed >= self.max_events:
+            raise BudgetExceeded(
+                f"{self.events_processed} events processed by t={self.now:.6f}s "
+                f"(budget {self.max_events}), {len(self._heap)} pending"
+            )
+        if self.budget_check is not None:
+            reason = self.budget_check()
+            if reason is not None:
+                raise BudgetExceeded(
+                    f"{reason} at t={self.now:.6f}s after {self.events_processed} events, "
+                    f"{len(self._heap)} pending"
+                )
 
     def run_for(self, seconds: float, stop: Callable[[], bool] | None = None) -> bool:
         """Advance by ``seconds`` of virtual time (see :meth:`run_until`)."""
@@ -346,8 +398,12 @@ class Simulation:
                 self.membership_epoch += 1
             elif kind is StateChanged:
                 self.membership_epoch += 1
+                if event.new == "GATHER":
+                    checker.gather_entered(node_id, incarnation, now)
             elif kind is RingSeqChanged:
                 self.ring_seq_store[node_id] = event.seq
+            elif kind is DeviceVote:
+                checker.device_vote(node_id, incarnation, event.counted, event.needed, now)
             elif kind is AppDelivered:
                 checker.app_delivered(node_id, incarnation, event.sender, event.payload, now)
                 slot.app_delivered += 1
@@ -395,7 +451,7 @@ class Simulation:
         slot.armed = None
         node = self.factory(node_id, self.ring_seq_store[node_id])
         slot.node = node
-        self.checker.node_up(node_id, slot.incarnation, self.now)
+        self.checker.node_up(node_id, slot.incarnation, self.now, fresh=not keep_state)
         node.start(self._local(slot))
         self._service(slot, node)
         if slot.traffic is not None:

@@ -28,6 +28,9 @@ __all__ = ["Chooser", "random_scenario"]
 
 _T = TypeVar("_T")
 
+QDEVICE_SYNC_TIMEOUT_S = 30
+"""``quorum.device.sync_timeout`` (corosync's default, 30000 ms)."""
+
 
 class Chooser(Protocol):
     """The three draws the generator needs (``random.Random`` has them)."""
@@ -64,13 +67,25 @@ def random_scenario(
     stack: str | None = None,
     qdevice: bool = False,
     transport: str = "udpu",
+    rings: int | None = None,
 ) -> str:
-    """A random, valid fault schedule for ``nodes`` nodes, as scenario text."""
+    """A random, valid fault schedule for ``nodes`` nodes, as scenario text.
+
+    ``rings`` (1 or 2, full node stack only) fixes the number of redundant rings (knet
+    links) instead of drawing it; left out, the draws are those of every earlier
+    version, so a campaign's seed keeps naming the same schedules.
+    """
+    if rings is not None and rings not in (1, 2):
+        raise ValueError("rings must be 1 or 2")
     token = _choice(chooser, [200, 300, 500, 1000])
+    wanted_rings = rings
     if stack is None:
-        stack = "full" if qdevice or transport == "knet" or chooser.randint(0, 2) else "srp"
+        forced = qdevice or transport == "knet" or wanted_rings is not None
+        stack = "full" if forced or chooser.randint(0, 2) else "srp"
     if qdevice and stack != "full":
         raise ValueError("a quorum device needs the full node stack")
+    if wanted_rings == 2 and stack != "full":
+        raise ValueError("redundant rings need the full node stack")
     all_nodes = list(range(1, nodes + 1))
     up = set(all_nodes)
     extras = ""
@@ -78,7 +93,8 @@ def random_scenario(
     if transport == "knet":
         extras += " transport=knet"
     if stack == "full":
-        if chooser.randint(0, 3) == 0:
+        two = chooser.randint(0, 3) == 0 if wanted_rings is None else wanted_rings == 2
+        if two:
             rings = 2
             extras += " links=2" if transport == "knet" else " rings=2"
         if chooser.randint(0, 5) == 0:
@@ -190,5 +206,9 @@ def random_scenario(
         "send * stop",
     ]
     budget = max(10, (4 * token * 2 + 2000 * nodes) // 1000)
+    if qdevice:
+        # votequorum's sync waits up to the device's sync_timeout (30 s) for its poll,
+        # and corosync-qdevice does not poll while qnetd cannot answer a membership
+        budget += QDEVICE_SYNC_TIMEOUT_S
     lines.append(f"expect members {_ids(sorted(up))} within {budget}s")
     return "\n".join(lines) + "\n"

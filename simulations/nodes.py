@@ -33,6 +33,7 @@ from totem.srp.settings import SrpSettings
 from totem.srp.state import Datagram, MembState
 
 __all__ = [
+    "DeviceVote",
     "NodeFactory",
     "NodeView",
     "SimNode",
@@ -63,6 +64,20 @@ class NodeView:
     def operational(self) -> bool:
         """On a ring and, where there is a sync layer, done synchronising: providing service."""
         return self.state == "OPERATIONAL" and self.synced is not False
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceVote:
+    """A node's own quorum-device vote, as its votequorum counts it (a simulator event).
+
+    After a quorum view: ``counted`` (the view counts the device's votes) and ``needed``
+    (the view is quorate only with them). Later ``counted=False`` alone: the node stopped
+    counting the device vote (a NACK, a lost connection) while its published quorum view
+    may still count it, until votequorum recalculates (see the checker's quorum-safety).
+    """
+
+    counted: bool
+    needed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

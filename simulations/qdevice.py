@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from qnetd.server.settings import ServerConfig
 from simulations.network import QNETD_ID
-from simulations.nodes import NodeFactory, SimNode
+from simulations.nodes import DeviceVote, NodeFactory, SimNode
 from simulations.qnetdhost import QnetdHost
 from simulations.stacknode import ObservedStack, StackNode, stack_builder
 from simulations.streams import StreamEvent, StreamNetwork
 from totem.config import CorosyncConfig
+from votequorum.events import QuorumChanged
 from votequorum.qdevice.bridge import BridgeState, VotequorumBridge
 from votequorum.qdevice.events import (
     ClientState,
@@ -73,6 +74,7 @@ class QdeviceNode(StackNode):
     """A full node with the qdevice-net client the daemon runs beside votequorum."""
 
     __slots__ = (
+        "_counted",
         "_now",
         "_pending",
         "autostart",
@@ -105,6 +107,8 @@ class QdeviceNode(StackNode):
         """The client's current connection (or connection attempt)."""
         self._pending: list[Any] = []
         self._now = 0.0
+        self._counted = False
+        """The device vote counted by the last quorum view (or since)."""
 
     # -- the driver contract ------------------------------------------------------------
     def start(self, now: float) -> None:
@@ -195,7 +199,9 @@ class QdeviceNode(StackNode):
             events = stack.events()
             for event in events:
                 bridge.on_event(event, now)
-            pending.extend(events)
+                pending.append(event)
+                if type(event) is QuorumChanged:
+                    pending.append(self._device_vote(event))
             busy = bool(events)
             outputs = client.outbox()
             if outputs:
@@ -210,8 +216,29 @@ class QdeviceNode(StackNode):
                     busy = True
             pending.extend(bridge.log_records())
             if not busy:
+                if self._counted and not self._casting():
+                    # a NACK, a lost connection, an unregistered device: votequorum stops
+                    # counting the vote now, its quorum view only once it recalculates
+                    self._counted = False
+                    pending.append(DeviceVote(counted=False))
                 return
         raise RuntimeError(f"node {self.node_id}: qdevice client and votequorum do not settle")
+
+    def _device_vote(self, change: QuorumChanged) -> DeviceVote:
+        """Whether the quorum view just published counts, and needs, the device's votes."""
+        assert self.votequorum is not None
+        counted = self._casting()
+        self._counted = counted
+        votes = self.votequorum.snapshot().qdevice_votes
+        needed = counted and change.quorate and change.total_votes - votes < change.quorum
+        return DeviceVote(counted=counted, needed=needed)
+
+    def _casting(self) -> bool:
+        """votequorum counts the device vote in its quorum (CAST_VOTE, as corosync's
+        ``calculate_quorum`` tests it)."""
+        assert self.votequorum is not None
+        mine = self.votequorum.getinfo(0)
+        return mine is not None and bool(mine.flags & InfoFlags.QDEVICE_CAST_VOTE)
 
     def _carry_out(self, output: Output, now: float) -> bool:
         """What the agent's driver does with one client output; True if the client was fed."""

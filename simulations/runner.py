@@ -36,7 +36,7 @@ from typing import Any
 
 from simulations.cfsim import CFS_EXPECTS, CfsLayer, Write, uses_cfs
 from simulations.checker import Checker
-from simulations.cluster import Simulation, Traffic, ViolationReport
+from simulations.cluster import BudgetExceeded, Simulation, Traffic, ViolationReport
 from simulations.config import cluster_config
 from simulations.network import QNETD_ID
 from simulations.nodes import NodeFactory, srp_factory
@@ -125,14 +125,21 @@ class RunResult:
     wall_s: float
     trace_digest: str
     reproduction: str = ""
-    """Scenario text (with its seed) that reproduces the first violation."""
+    """Scenario text (with its seed) that reproduces the first violation (or the stall)."""
+    budget_exceeded: str = ""
+    """Why the run was cut short (its event or wall-time budget ran out), "" if it was not.
+    Such a run is a finding like a violation: a storm, or a simulator that cannot keep up."""
     stats: dict[str, Any] = field(default_factory=dict)
     trace: list[TraceEntry] = field(default_factory=list)
     """The full event trace (only with ``keep_trace``)."""
 
     @property
     def ok(self) -> bool:
-        return not self.violations and all(e.ok for e in self.expectations)
+        return (
+            not self.violations
+            and not self.budget_exceeded
+            and all(e.ok for e in self.expectations)
+        )
 
     def as_json(self) -> dict[str, Any]:
         """The ``--json`` summary line."""
@@ -149,6 +156,7 @@ class RunResult:
             "scenario": self.path,
             "trace_digest": self.trace_digest,
             "reproduction": self.reproduction,
+            "budget_exceeded": self.budget_exceeded,
             "stats": self.stats,
         }
 
@@ -262,6 +270,8 @@ class _Runner:
         self.spans: list[tuple[int, float, float]] = []
         """(line, start, end) of every statement, to place violations."""
         self.stop_after = stop_after
+        self.current_line = 0
+        """The line of the statement being applied."""
 
     def run(self) -> None:
         sim = self.sim
@@ -274,6 +284,7 @@ class _Runner:
             if isinstance(statement, Nodes):
                 continue
             start = sim.now
+            self.current_line = statement.line
             self.apply(statement)
             self.spans.append((statement.line, start, sim.now))
             if self.stop_after is not None and statement.line >= self.stop_after:
@@ -551,8 +562,17 @@ def run_scenario(
     logs: bool = False,
     stop_after_line: int | None = None,
     wall_clock: Callable[[], float] = time.perf_counter,
+    max_events: int | None = None,
+    max_wall_s: float | None = None,
 ) -> RunResult:
-    """Run a scenario (object or text) and check it; raises :class:`ScenarioError` if invalid."""
+    """Run a scenario (object or text) and check it; raises :class:`ScenarioError` if invalid.
+
+    ``max_events`` (simulator events: datagrams, timers, actions) and ``max_wall_s``
+    (seconds of ``wall_clock``) bound the run: once one is used up the run stops and the
+    result says so in ``budget_exceeded``, with the scenario cut after the statement
+    being run as its reproduction. The event budget is deterministic (the same seed
+    stops at the same event); the wall-time one is the backstop of a campaign.
+    """
     if isinstance(scenario, str):
         scenario = parse_scenario(scenario)
     if seed is None:
@@ -565,10 +585,23 @@ def run_scenario(
         factory = cfs.wrap(factory)
     recorder = TraceRecorder(keep_full=keep_trace, logs=logs)
     runner = _Runner(scenario, seed, factory, recorder, stop_after_line, world, cfs)
-    started = wall_clock()
-    runner.run()
-    wall = wall_clock() - started
     sim = runner.sim
+    started = wall_clock()
+    sim.max_events = max_events
+    if max_wall_s is not None:
+        limit = max_wall_s
+
+        def over_time() -> str | None:
+            spent = wall_clock() - started
+            return f"{spent:.1f} s of wall time (budget {limit:g} s)" if spent > limit else None
+
+        sim.budget_check = over_time
+    stalled = ""
+    try:
+        runner.run()
+    except BudgetExceeded as exc:
+        stalled = f"line {runner.current_line}: {exc.reason}"
+    wall = wall_clock() - started
     result = RunResult(
         path=scenario.path,
         seed=seed,
@@ -583,6 +616,13 @@ def run_scenario(
     if sim.reports:
         first = sim.reports[0].violation
         result.reproduction = reproduction(scenario, seed, _line_at(runner.spans, first.time))
+    elif stalled:
+        result.budget_exceeded = stalled
+        result.reproduction = reproduction(
+            scenario, seed, runner.current_line, "a run over its budget"
+        )
+    if stalled:
+        result.budget_exceeded = stalled
     return result
 
 
@@ -595,6 +635,8 @@ def _stats(runner: _Runner) -> dict[str, Any]:
         "configurations_checked": checker.configurations,
         "network": dict(sorted(sim.network.counters.items())),
         "app_sent": sum(slot.app_sent for slot in sim.slots.values()),
+        "max_gather_rate": checker.max_gather_rate,
+        "stale_quorum_views_excused": checker.stale_views_excused,
     }
     if runner.world is not None:
         stats["qnetd"] = dict(sorted(runner.world.qnetd.status().items()))
@@ -609,7 +651,7 @@ def _line_at(spans: list[tuple[int, float, float]], when: float) -> int:
     return spans[-1][0] if spans else 0
 
 
-def reproduction(scenario: Scenario, seed: int, last_line: int) -> str:
+def reproduction(scenario: Scenario, seed: int, last_line: int, what: str = "a violation") -> str:
     """Scenario text up to ``last_line``, with the seed, that reproduces a violation."""
     keep = [
         s.text
@@ -617,7 +659,7 @@ def reproduction(scenario: Scenario, seed: int, last_line: int) -> str:
         if s.line <= last_line
         and not (isinstance(s, Expect) and s.within is None and s.throughout is None)
     ]
-    header = f"# reproduces a violation of {scenario.path}: run with --seed {seed}"
+    header = f"# reproduces {what} of {scenario.path}: run with --seed {seed}"
     return "\n".join([header, f"seed {seed}", *keep]) + "\n"
 
 

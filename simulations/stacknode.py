@@ -231,12 +231,7 @@ def node_services(context: ServiceContext) -> list[Service]:
     :data:`SKIPPED_SERVICES` instead of failing every simulation.
     """
     services: list[Service] = []
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            factory = entry_point.load()
-        except (ImportError, AttributeError) as exc:
-            SKIPPED_SERVICES[entry_point.name] = str(exc)
-            continue
+    for factory in _service_factories():
         service = factory(context)
         if service is not None:
             services.append(service)
@@ -246,6 +241,23 @@ def node_services(context: ServiceContext) -> list[Service]:
 
 SKIPPED_SERVICES: dict[str, str] = {}
 """Service entry points that could not be loaded, with the reason."""
+
+_FACTORIES: list[Callable[[ServiceContext], Service | None]] = []
+_FACTORIES_FOUND = False
+
+
+def _service_factories() -> list[Callable[[ServiceContext], Service | None]]:
+    """The loaded entry points of the service group, looked up once per process (the
+    metadata scan cost a few ms per simulated node start)."""
+    global _FACTORIES_FOUND
+    if not _FACTORIES_FOUND:
+        for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                _FACTORIES.append(entry_point.load())
+            except (ImportError, AttributeError) as exc:
+                SKIPPED_SERVICES[entry_point.name] = str(exc)
+        _FACTORIES_FOUND = True
+    return _FACTORIES
 
 
 def stack_builder(config: CorosyncConfig, seed: int = 0) -> Callable[[int, int], ObservedStack]:
@@ -258,10 +270,16 @@ def stack_builder(config: CorosyncConfig, seed: int = 0) -> Callable[[int, int],
     knet = config.totem.transport == "knet"
     layered = knet or len(config.links) > 1 or config.totem.crypto_enabled
 
+    boots: dict[int, int] = {}
+
     def build(node_id: int, stored_ring_seq: int) -> ObservedStack:
         local = by_id[node_id]
         services = node_services(ServiceContext(config, local))
         rng = random.Random(f"{seed}:{node_id}:{stored_ring_seq}")
+        # The crypto boot epoch grows across restarts, as the daemon's (clock based) does,
+        # and comes from the seed: a run is a function of its seed, crypto on or off.
+        boot = boots[node_id] = boots.get(node_id, 0) + 1
+        epoch = boot << 16 | random.Random(f"{seed}:{node_id}:{boot}:epoch").getrandbits(16)
         return ObservedStack(
             node_id,
             settings,
@@ -275,6 +293,7 @@ def stack_builder(config: CorosyncConfig, seed: int = 0) -> Callable[[int, int],
                     config,
                     local,
                     salt_source=random.Random(f"{seed}:{node_id}:salt").randbytes,
+                    epoch=epoch,
                 )
                 if layered
                 else None

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simulations.campaign import parallel_map
 from simulations.checker import Checker
 from simulations.cluster import Simulation
 from simulations.config import cluster_config
@@ -166,15 +167,28 @@ def failover(
     *,
     stack: str = "full",
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> SweepResult:
-    """Failover time vs token timeout vs node count."""
+    """Failover time vs token timeout vs node count (``jobs`` worker processes; the rows
+    keep their order)."""
+    points = [
+        (count, token, seed, stack)
+        for count, token, seed in itertools.product(nodes, tokens, range(1, seeds + 1))
+    ]
     rows = []
-    for count, token, seed in itertools.product(nodes, tokens, range(1, seeds + 1)):
-        row = failover_run(count, token, seed, stack)
+    for row in parallel_map(_failover_point, points, jobs):
         rows.append(row)
         if progress is not None:
             progress(row)
     return _finish("failover", FAILOVER_COLUMNS, rows, out_dir, _plot_failover)
+
+
+def _failover_point(point: tuple[int, int, int, str]) -> dict[str, Any]:
+    return failover_run(*point)
+
+
+def _throughput_point(point: tuple[int, float, int, str, float]) -> dict[str, Any]:
+    return throughput_run(*point)
 
 
 def throughput(
@@ -186,11 +200,16 @@ def throughput(
     stack: str = "srp",
     seconds: float = 2.0,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> SweepResult:
-    """Delivered messages per second vs link latency vs node count."""
+    """Delivered messages per second vs link latency vs node count (``jobs`` worker
+    processes; the rows keep their order)."""
+    points = [
+        (count, latency, seed, stack, seconds)
+        for count, latency, seed in itertools.product(nodes, latencies_ms, range(1, seeds + 1))
+    ]
     rows = []
-    for count, latency, seed in itertools.product(nodes, latencies_ms, range(1, seeds + 1)):
-        row = throughput_run(count, latency, seed, stack, seconds)
+    for row in parallel_map(_throughput_point, points, jobs):
         rows.append(row)
         if progress is not None:
             progress(row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulations.checker import INVARIANTS, Checker, Violation
+from simulations.checker import GATHER_RATE_LIMIT, INVARIANTS, Checker, Violation
 from simulations.traffic import encode_app
 from totem.ringid import RingId
 from totem.srp.events import ConfigurationChange, ConfigurationKind
@@ -357,6 +357,67 @@ def test_quorum_overlap_and_inquorate_are_fine() -> None:
     assert c2.ok
 
 
+def test_a_withdrawn_device_vote_excuses_the_stale_quorate_view_until_the_next() -> None:
+    """corosync's votequorum drops the device vote from its flags at qnetd's NACK but
+    shows the quorate view until it recalculates (its NODEINFO delivered, or the next
+    sync); meanwhile qnetd gives the vote to the other partition."""
+    c = Checker()
+    c.quorum(3, 1, True, (3, 4, 5, 6, 10), 1.0)  # 5 node votes + the device's 1, quorum 6
+    c.device_vote(3, 1, True, True, 1.0)
+    c.device_vote(3, 1, False, False, 3.683)  # NACK: ring broken, no recalculation yet
+    c.quorum(1, 1, True, (1, 2, 7, 8, 9), 3.684)  # the other half got the vote
+    assert c.ok and c.stale_views_excused == 1
+    c.quorum(3, 1, True, (3, 4, 5, 6, 10), 4.0)  # a new view that is quorate: judged
+    assert names(c) == ["quorum-safety"]
+
+
+def test_a_device_vote_the_view_did_not_need_excuses_nothing() -> None:
+    c = Checker()
+    c.quorum(3, 1, True, (3, 4, 5, 6), 1.0)  # quorate on node votes alone
+    c.device_vote(3, 1, True, False, 1.0)
+    c.device_vote(3, 1, False, False, 2.0)
+    c.quorum(1, 1, True, (1, 2), 2.5)
+    assert names(c) == ["quorum-safety"]
+    # and a withdrawal after the other partition became quorate comes too late
+    late = Checker()
+    late.quorum(3, 1, True, (3, 4), 1.0)
+    late.device_vote(3, 1, True, True, 1.0)
+    late.quorum(1, 1, True, (1, 2), 2.0)
+    late.device_vote(3, 1, False, False, 2.5)
+    assert names(late) == ["quorum-safety"]
+
+
+def test_a_fresh_restart_forgets_the_finished_rings_of_that_representative() -> None:
+    def history(fresh: bool) -> Checker:
+        c = Checker()
+        install(c, (1, 2), R1)  # ring 1.4 {1,2}
+        c.delivered(1, 1, 1, R1, 1, send(c, 1, 1), 1.0)
+        c.delivered(2, 1, 1, R1, 1, app(1, 1), 1.0)
+        c.node_down(1, 1, 2.0)
+        alone = RingId(2, 8)
+        c.configuration(2, 1, trans(alone, (2,), (1,)), 2.5)
+        c.configuration(2, 1, regular(alone, (2,)), 2.5)
+        c.node_up(1, 2, 3.0, fresh=fresh)  # without its ring sequence file: 1.4 again
+        c.configuration(1, 2, trans(R1, ()), 3.1)
+        c.configuration(1, 2, regular(R1, (1,), (1,)), 3.1)
+        c.app_sent(1, 2, 1, 3.2)
+        c.delivered(1, 2, 1, R1, 1, app(1, 1, incarnation=2), 3.2)
+        return c
+
+    assert history(fresh=True).ok
+    assert names(history(fresh=False)) == ["membership-agreement", "agreed-order"]
+
+
+def test_a_fresh_restart_keeps_a_ring_still_in_use() -> None:
+    c = Checker()
+    install(c, (1, 2), R1)
+    c.node_down(1, 1, 2.0)  # node 2 has not noticed yet: still in 1.4
+    c.node_up(1, 2, 3.0, fresh=True)
+    c.configuration(1, 2, trans(R1, ()), 3.1)
+    c.configuration(1, 2, regular(R1, (1,), (1,)), 3.1)
+    assert names(c) == ["membership-agreement"]
+
+
 def test_two_node_split_brain_allowed_when_told() -> None:
     c = Checker(allow_split_brain=True)
     c.quorum(1, 1, True, (1,), 1.0)
@@ -395,6 +456,23 @@ def test_restart_is_a_new_process() -> None:
     assert c.ok
 
 
+def test_a_join_storm_breaks_the_gather_rate_bound() -> None:
+    c = Checker()
+    c.node_up(1, 1, 0.0)
+    # a GATHER entry per join timeout (50 ms) and per consensus timeout is far below it
+    for i in range(200):
+        c.gather_entered(1, 1, i * 0.05)
+    assert c.ok and c.max_gather_rate == 20
+    # a thousand and one within one second is a storm
+    for i in range(GATHER_RATE_LIMIT + 1):
+        c.gather_entered(1, 1, 20.0 + i * 1e-4)
+    assert names(c) == ["membership-liveness"]
+    assert c.max_gather_rate == GATHER_RATE_LIMIT + 1
+    assert "entered GATHER 1001 times within one second (since t=20.000000s)" in str(
+        c.violations[0]
+    )
+
+
 def test_repeated_violations_are_reported_once() -> None:
     c = Checker()
     install(c, (1, 2), R1)
@@ -417,6 +495,7 @@ def test_every_invariant_has_a_planted_test(invariant: str) -> None:
         "virtual-synchrony",
         "safe-delivery",
         "membership-agreement",
+        "membership-liveness",
         "quorum-safety",
     }
     assert invariant in covered

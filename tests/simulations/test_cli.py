@@ -133,6 +133,22 @@ def test_sweep_throughput_json() -> None:
     # one sender, max_messages (17) per token visit: the rate falls with the rotation time
     assert rows[0]["delivered_per_s"] > 5 * rows[1]["delivered_per_s"] > 0
     assert all(r["violations"] == 0 for r in rows)
+    # the same rows, in the same order, from two worker processes
+    status, parallel = run_cli(
+        "sweep",
+        "throughput",
+        "--nodes",
+        "3",
+        "--latency",
+        "1,10",
+        "--json",
+        "--stack",
+        "srp",
+        "--jobs",
+        "2",
+    )
+    assert status == 0
+    assert parallel == text
 
 
 @pytest.mark.timeout(120)
@@ -140,8 +156,60 @@ def test_fuzz_command() -> None:
     status, text = run_cli("fuzz", "--runs", "3", "--nodes", "2-4", "--seed", "9")
     assert status == 0
     assert text.endswith(
-        "3 random fault schedules, 0 with violations or without a single ring after healing\n"
+        "3 random fault schedules, 0 with violations, without a single ring after healing, "
+        "or over their budget\n"
     )
+    assert "violations 0, not one ring after healing 0, over budget 0\n" in text
+
+
+def test_fuzz_campaign_resumes_from_its_result_file(tmp_path: Path) -> None:
+    results = tmp_path / "campaign.jsonl"
+    args = ["fuzz", "--nodes", "2-4", "--steps", "3,5", "--seed", "4", "--out", str(results)]
+    assert run_cli(*args, "--runs", "3")[0] == 0
+    first = results.read_text().splitlines()
+    assert json.loads(first[0]) == {
+        "campaign": {
+            "seed": 4,
+            "runs": 3,
+            "nodes": [2, 4],
+            "steps": [3, 5],
+            "qdevice": [False],
+            "transport": "udpu",
+            "max_events": 5_000_000,
+            "max_wall_s": 300.0,
+        }
+    }
+    rows = [json.loads(line) for line in first[1:]]
+    assert [row["run"] for row in rows] == [0, 1, 2]
+    assert [row["steps"] for row in rows] == [3, 5, 3]  # the kinds alternate by index
+    # extended to 5 runs in two processes: only runs 3 and 4 are run, in any order
+    status, text = run_cli(*args, "--runs", "5", "--jobs", "2")
+    assert status == 0
+    assert text.endswith(
+        "5 random fault schedules, 0 with violations, without a single ring "
+        "after healing, or over their budget\n"
+    )
+    lines = results.read_text().splitlines()
+    assert lines[: len(first)] == first
+    assert sorted(json.loads(line)["run"] for line in lines[len(first) :]) == [3, 4]
+    # another campaign in the same file is refused
+    status, _ = run_cli("fuzz", "--nodes", "2-5", "--seed", "4", "--out", str(results))
+    assert status == 2
+
+
+def test_fuzz_campaigns_draw_the_schedules_of_the_original_fuzz() -> None:
+    """``fuzz --runs 3000 --nodes 2-16 --steps 20 --seed 53053``: run 6 is the schedule
+    that stalled the simulator, with its seed 913909951."""
+    from simulations.campaign import Campaign, schedules
+    from simulations.library import library_path
+
+    campaign = Campaign(seed=53053, runs=7, nodes=(2, 16), steps=(20,))
+    run6 = list(schedules(campaign))[6]
+    assert (run6.seed, run6.nodes, run6.steps, run6.qdevice) == (913909951, 13, 20, False)
+    path = library_path("join-storm")
+    assert path is not None
+    kept = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    assert kept == [f"seed {run6.seed}", *run6.text.splitlines()[1:]]
 
 
 # ------------------------------------------------------------------------------------------

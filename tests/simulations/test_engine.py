@@ -311,3 +311,25 @@ def test_drifting_clocks_still_converge() -> None:
         "expect members * within 2s\nclock 2 rate=1.001\nclock 4 rate=0.999\n",
     )
     assert run_scenario(parse_scenario(drift), 3).ok
+
+
+def test_crypto_boot_epochs_come_from_the_seed_and_grow_across_restarts() -> None:
+    from simulations.config import cluster_config
+    from simulations.stacknode import stack_builder
+    from totem.net.layer import NetLayer
+
+    config = cluster_config(3, crypto=True)
+
+    def epochs(seed: int) -> list[int]:
+        build = stack_builder(config, seed)
+        out = []
+        for node_id in (1, 1, 2):  # node 1, node 1 restarted, node 2
+            net = build(node_id, 0).net
+            assert isinstance(net, NetLayer)
+            out.append(net.crypto.epoch)
+        return out
+
+    first = epochs(7)
+    assert first == epochs(7)
+    assert first != epochs(8)
+    assert first[0] >> 16 == 1 and first[1] >> 16 == 2 and first[2] >> 16 == 1

@@ -9,6 +9,8 @@ from totem.ringid import RingId
 from totem.srp.events import ConfigurationKind, LogRecord, RingSeqChanged, StateChanged
 from totem.srp.settings import SrpSettings
 from totem.srp.state import MembState
+from totem.srp.timers import Timer
+from totem.wire import CommitToken, MembJoin, decode, encode
 
 THREE = SrpSettings(token=3650, token_retransmit=869, hold=685, consensus=4380)
 
@@ -301,3 +303,91 @@ def test_send_join_spreads_joins_and_the_ring_still_forms() -> None:
     first_wave = sorted(join_times)[:16]
     # without send_join every node's first JOIN leaves at t=0; with it they are spread out
     assert first_wave[-1] - first_wave[0] > 0.02
+
+
+def test_a_join_that_adds_nothing_starts_no_gather() -> None:
+    """A JOIN from a node of another ring whose failed list names a node mine does not:
+    its failed list is not mine to take (the sender was not in my ring), its proc list
+    adds nothing, so my state, timers and outbox stay as they are (no JOIN back)."""
+    net = Network([1, 2, 3, 4, 5])
+    net.partition([1], [2], [3], [4], [5])
+    net.start(1, 2)
+    net.run_until(lambda: net.operational([1]) and net.operational([2]))
+    one = net.nodes[1]
+    one.proc_list = [1, 2, 3, 4, 5]
+    one.failed_list = [4]
+    one.gather_enter(net.now, "test")
+    net._pump(1)
+    consensus_deadline = one.timers.due_at(Timer.CONSENSUS)
+    join = MembJoin(
+        nodeid=2,
+        target_nodeid=0,
+        system_from=2,
+        proc_list=(1, 2, 3, 4, 5),
+        failed_list=(5,),
+        ring_seq=net.ring_of(2).seq,
+    )
+    net.now += 0.01
+    one.receive(encode(join), net.now)
+    assert one.outbox() == []
+    assert [e for e in one.events() if isinstance(e, StateChanged)] == []
+    assert (one.proc_list, one.failed_list, one.consensus) == ([1, 2, 3, 4, 5], [4], {1})
+    assert one.timers.due_at(Timer.CONSENSUS) == consensus_deadline
+
+
+def test_nodes_whose_failed_lists_differ_fail_each_other_and_then_merge() -> None:
+    """Three nodes of three singleton rings gather, each with a different dead node in its
+    failed list. corosync 3.1.7 re-enters GATHER at every JOIN of the others (none takes
+    the others' failed lists): every JOIN is answered by two, the JOINs in flight double
+    at every hop and the consensus timer never fires. Here the consensus timeout fails
+    the others, singletons form, and merge detection then joins the three in one ring."""
+    net = Network([1, 2, 3, 4, 5, 6], THREE)
+    net.partition([1], [2], [3], [4], [5], [6])
+    net.start(1, 2, 3)
+    net.run_until(lambda: all(net.operational([i]) for i in (1, 2, 3)))
+    net.heal()
+    for node_id, dead in ((1, 4), (2, 5), (3, 6)):
+        core = net.nodes[node_id]
+        core.proc_list = [1, 2, 3, 4, 5, 6]
+        core.failed_list = [dead]
+        core.gather_enter(net.now, "test")
+        net._pump(node_id)
+    start, sent = net.now, net.sent
+    while not net.operational([1, 2, 3]):
+        assert net.step()
+        assert net.sent - sent < 20_000, "a JOIN storm"
+    assert net.now - start < 3 * THREE.consensus / 1000
+    joins = sum(net.nodes[i].stats.memb_join_tx for i in (1, 2, 3))
+    assert joins < 1000
+
+
+def test_a_ring_that_is_never_installed_leaves_no_failed_list_behind() -> None:
+    """Ring {1,2,3,4} loses node 4; 1-3 fail it and commit to ring {1,2,3}, but node 3
+    never gets the commit token, so 1 and 2 go back to GATHER from COMMIT. The failed
+    list that shaped the lost ring was forgotten on commit: the JOIN node 2 sends on
+    leaving COMMIT names no failed node (it learns failures afresh from then on)."""
+    ids = [1, 2, 3, 4]
+    net = Network(ids, THREE)
+    net.start()
+    net.run_until(lambda: net.operational(ids))
+    joins_of_2: list[MembJoin] = []
+
+    def rule(src: int, dst: int, data: bytes) -> bool:
+        message = decode(data)
+        if isinstance(message, MembJoin) and src == dst == 2:
+            joins_of_2.append(message)
+        return isinstance(message, CommitToken) and dst == 3
+
+    net.drop_rules.append(rule)
+    net.crash(4)
+    core = net.nodes[2]
+    net.run_until(lambda: core.state is MembState.COMMIT, timeout=20)
+    commit = core.commit_token
+    assert commit is not None and commit.addr == [1, 2, 3]
+    assert joins_of_2[-1].failed_list == (4,)  # the JOIN that agreed on ring {1,2,3}
+    assert core.failed_list == []
+    joins_of_2.clear()
+    net.run_until(lambda: core.state is MembState.GATHER, timeout=20)
+    net.run_for(0.0001)
+    assert joins_of_2[0].failed_list == ()
+    assert sorted(joins_of_2[0].proc_list) == ids

@@ -8,6 +8,7 @@ from tests.srp.harness import Network
 from totem.srp.core import SAFE
 from totem.srp.events import ConfigurationChange, ConfigurationKind, Delivery
 from totem.srp.settings import SrpSettings
+from totem.wire import Mcast, OrfToken, decode
 
 FAST = SrpSettings(token=1000, token_retransmit=238, hold=180, consensus=1200)
 
@@ -170,3 +171,63 @@ def test_messages_queued_during_sync_wait_behind_trans_queue() -> None:
     net.mcast(1, b"app-1")
     net.run_for(0.1)
     assert payloads(net, 2) == [b"sync-1", b"app-1"]
+
+
+def test_a_duplicated_token_releases_nothing_a_member_still_lacks() -> None:
+    """A stale copy of the token just handled must not release a message: only two
+    successive valid tokens' arus prove that every member holds it.
+
+    Ring 1 -> 2 -> 3 -> 4. Node 2 multicasts m; nodes 1 and 4 never get it. Node 2
+    raises the token's aru to m, so node 3 sees aru == m on a token that has not yet
+    been through 4 and 1. The network duplicates that token into node 3. Then 2 and 4
+    crash: the survivors 1 and 3 must deliver the same old-ring messages, so node 3
+    must still hold m to re-send it during recovery (corosync 3.1.7 releases on the
+    duplicate and node 1 never gets m).
+    """
+    ids = [1, 2, 3, 4]
+    net = Network(ids, FAST)
+    net.start()
+    net.run_until(lambda: net.operational(ids))
+    old_ring = net.ring_of(1)
+    m_seq: list[int] = []
+    tokens_2_to_3: list[tuple[OrfToken, bytes]] = []
+
+    def rule(src: int, dst: int, data: bytes) -> bool:
+        message = decode(data)
+        if isinstance(message, OrfToken) and (src, dst) == (2, 3):
+            tokens_2_to_3.append((message, data))
+        if isinstance(message, Mcast) and message.ring_id == old_ring:
+            if src == 2 and message.payload.endswith(b"m") and not m_seq:
+                m_seq.append(message.seq)
+            return bool(m_seq) and message.seq == m_seq[0] and dst in (1, 4)
+        return False
+
+    net.drop_rules.append(rule)
+    net.mcast(2, b"m")
+
+    def handled_by_3() -> tuple[OrfToken, bytes] | None:
+        # the token on which node 2 raised the aru to m, once node 3 has handled it
+        for token, data in tokens_2_to_3:
+            if m_seq and token.aru == m_seq[0]:
+                return (token, data) if net.nodes[3].my_token_seq == token.token_seq else None
+        return None
+
+    net.run_until(lambda: handled_by_3() is not None)
+    seq = m_seq[0]
+    found = handled_by_3()
+    assert found is not None
+    token, data = found
+    assert token.aru_addr == 0  # node 2 raised it: aru == seq, nodes 4 and 1 not asked yet
+    assert b"m" in payloads(net, 3) and b"m" not in payloads(net, 1)
+    net.nodes[3].receive(data, net.now)  # the duplicate
+    net._pump(3)
+    assert seq in net.nodes[3].regular_queue
+    net.crash(2)
+    net.crash(4)
+    net.run_until(lambda: net.operational([1, 3], [1, 3]), timeout=10)
+    assert payloads(net, 1) == payloads(net, 3)
+    assert payloads(net, 1)[-1] == b"m"
+    transitional = [
+        c for c in net.logs[1].configurations() if c.kind is ConfigurationKind.TRANSITIONAL
+    ][-1]
+    assert transitional.members == (1, 3)

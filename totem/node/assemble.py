@@ -133,10 +133,13 @@ def build_net(
     salt_source: SaltSource = os.urandom,
     kernel_mtu: KernelMtu | None = None,
     clock_ns: ClockNs | None = None,
+    epoch: int | None = None,
 ) -> LinkLayer:
     """The link layer of ``local_node``: knet's, or redundant rings and crypto for
     udp/udpu; ConfigError if the key is unusable. ``clock_ns`` times knet's crypto and
-    compression statistics (the daemon's monotonic clock; None: untimed)."""
+    compression statistics (the daemon's monotonic clock; None: untimed). ``epoch`` is the
+    udp/udpu crypto's boot epoch (default: from the clock, as a daemon starts; a simulator
+    passes one)."""
     totem = config.totem
     if totem.transport == "knet":
         key = read_authkey(totem)
@@ -151,10 +154,12 @@ def build_net(
             )
         except ValueError as err:
             raise ConfigError(config.path, totem.line or None, str(err)) from None
-    return build_rrp(config, local_node)
+    return build_rrp(config, local_node, epoch=epoch)
 
 
-def build_rrp(config: CorosyncConfig, local_node: NodeConfig) -> NetLayer:
+def build_rrp(
+    config: CorosyncConfig, local_node: NodeConfig, *, epoch: int | None = None
+) -> NetLayer:
     """Redundant rings and crypto for ``local_node`` (udp/udpu)."""
     links = config.links
     rings = RedundantRing(
@@ -167,7 +172,7 @@ def build_rrp(config: CorosyncConfig, local_node: NodeConfig) -> NetLayer:
     key = read_authkey(totem)
     try:
         crypto = DatagramCrypto(
-            totem.crypto_cipher, totem.crypto_hash, key, node_id=local_node.nodeid
+            totem.crypto_cipher, totem.crypto_hash, key, node_id=local_node.nodeid, epoch=epoch
         )
     except ValueError as err:
         raise ConfigError(config.path, totem.line or None, str(err)) from None

@@ -279,12 +279,15 @@ class NodeStack:
     def next_deadline(self) -> float | None:
         """The earliest deadline of SRP, the net layer, sync and every service."""
         best = self.srp.next_deadline()
-        net_due = self.net.next_deadline() if self.net is not None else None
-        for candidate in (
-            net_due,
-            self.sync.next_deadline(),
-            *(s.next_deadline() for s in self.services),
-        ):
+        if self.net is not None:
+            candidate = self.net.next_deadline()
+            if candidate is not None and (best is None or candidate < best):
+                best = candidate
+        candidate = self.sync.next_deadline()
+        if candidate is not None and (best is None or candidate < best):
+            best = candidate
+        for service in self.services:
+            candidate = service.next_deadline()
             if candidate is not None and (best is None or candidate < best):
                 best = candidate
         return best

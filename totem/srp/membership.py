@@ -177,7 +177,21 @@ class MembershipMixin(SrpState):
         return join.system_from in self.memb_list and join.ring_seq < self.ring_id.seq
 
     def join_process(self, join: MembJoin, now: float) -> None:
-        """``memb_join_process``: consensus, or merge of the sender's view into mine."""
+        """``memb_join_process``: consensus, or merge of the sender's view into mine.
+
+        One deliberate deviation from corosync 3.1.7: a JOIN is merged, and GATHER
+        re-entered, only if my sets grew. corosync re-enters GATHER after every JOIN
+        that is not a subset of my sets, even when it takes nothing from it: the
+        sender's failed list is adopted only if the sender was in my ring, so a JOIN
+        from a node of another ring whose failed list names nodes mine does not is
+        "new" every time it comes. Each re-entry multicasts my JOIN and restarts the
+        consensus timer. Two such nodes then answer each other's JOINs for ever (the
+        periodic JOINs alone, every ``join`` ms, keep the ``consensus`` timer from
+        firing), and three of them double the JOINs in flight at every hop: a storm
+        in which no ring forms. Without the re-entry my periodic JOIN still carries
+        my sets, the consensus timer fires, and the nodes that did not agree are
+        failed (ref 5.1).
+        """
         proc, failed, sender = join.proc_list, join.failed_list, join.system_from
         if join.nodeid == LEAVE_DUMMY_NODEID:
             leaver = failed[-1] if failed else LEAVE_DUMMY_NODEID
@@ -202,13 +216,15 @@ class MembershipMixin(SrpState):
         ) or sender in self.failed_list:
             pass  # nothing new, or a node I already consider failed
         else:
-            merge(self.proc_list, proc)
+            grew = merge(self.proc_list, proc)
             if self.node_id in failed:
-                merge(self.failed_list, (sender,))
+                grew = merge(self.failed_list, (sender,)) or grew
             elif sender in self.memb_list:
-                merge(self.failed_list, failed)
-            self.gather_enter(now, "merge during join")
-            return
+                grew = merge(self.failed_list, failed) or grew
+            if grew:
+                self.gather_enter(now, "merge during join")
+                return
+            # Nothing of it was taken (see the docstring): no new GATHER.
         if self.state is MembState.OPERATIONAL:
             self.gather_enter(now, "join during operational state")
 
@@ -293,9 +309,21 @@ class MembershipMixin(SrpState):
             self.reset_token_retransmit_timeout(now)
 
     def commit_enter(self, now: float) -> None:
-        """Take my place in the commit token and pass it on (``memb_state_commit_enter``)."""
+        """Take my place in the commit token and pass it on (``memb_state_commit_enter``).
+
+        The failed list is forgotten here, when the node commits to a new ring, rather
+        than only when that ring is installed (corosync 3.1.7 clears it in
+        ``memb_state_operational_enter`` alone). It served to agree on this ring; if the
+        ring is never installed (its token is lost in COMMIT or RECOVERY, a member gathers
+        again) a node that kept it would go on failing, in every later GATHER, nodes it
+        can reach again, and hand that list to every member of its ring that has been
+        installed since (they adopt the failed list of a JOIN from their ring). Two groups
+        of a healed network then form two rings, each breaking the other as soon as it is
+        installed, for ever (a campaign found 11 nodes doing that 125 times a second).
+        """
         token = self.commit_token
         assert token is not None
+        self.failed_list = []
         self.old_ring_state_save()
         self._commit_token_update(token)
         self.token_target = token.addr[token.memb_index % len(token.addr)]
@@ -407,13 +435,22 @@ class MembershipMixin(SrpState):
         # safe, so the list must always be this configuration's transitional
         # members, never a stale one (else such messages are silently skipped).
         self.deliver_memb_list = list(self.trans_memb_list)
+        # The highest old-ring message a transitional member delivered (in the old
+        # regular configuration), from every member's commit token entry: corosync
+        # computes it only when it originates messages (it has no use for it, having
+        # no SAFE delivery); ``operational_enter`` needs it every time.
+        same_ring = [
+            entry
+            for node, entry in zip(token.addr, token.memb_list, strict=True)
+            if node in trans and entry.ring_id == self.old_ring_id
+        ]
+        for entry in same_ring:
+            if seq_lt(self.my_high_ring_delivered, entry.high_delivered):
+                self.my_high_ring_delivered = entry.high_delivered
         if originate:
-            for node, entry in zip(token.addr, token.memb_list, strict=True):
-                if node in trans and entry.ring_id == self.old_ring_id:
-                    if seq_lt(entry.aru, low_ring_aru):
-                        low_ring_aru = entry.aru
-                    if seq_lt(self.my_high_ring_delivered, entry.high_delivered):
-                        self.my_high_ring_delivered = entry.high_delivered
+            for entry in same_ring:
+                if seq_lt(entry.aru, low_ring_aru):
+                    low_ring_aru = entry.aru
             span = (self.old_ring_state_high_seq_received - low_ring_aru) & U32
             if 0 < span < QUEUE_RTR_ITEMS_SIZE_MAX:
                 self._log(
@@ -453,6 +490,15 @@ class MembershipMixin(SrpState):
         self._recovered_to_regular()
 
         # 1. Old-ring messages every transitional member holds, in the old configuration.
+        # A SAFE message goes in this pass only up to the highest message a transitional
+        # member delivered in the old configuration (the Totem recovery's
+        # high_ring_delivered): that member knew it safe, so every member of the old
+        # configuration held it. It is the same bound at every transitional member (one
+        # commit token), whereas each one's own safe_aru differs; with those, one member
+        # delivered a SAFE message in the regular configuration and another only in the
+        # transitional one (extended virtual synchrony: members that move together
+        # deliver the same messages in each). corosync has no SAFE delivery.
+        self.safe_aru = self.my_high_ring_delivered
         aru_save = self.my_aru
         self.my_aru = self.old_ring_state_aru
         self.deliver_to_app(False, self.old_ring_state_high_seq_received)

@@ -170,14 +170,16 @@ class OrderingMixin(SrpState):
         state = self.state
         if state is MembState.COMMIT:
             return
-        if state is MembState.OPERATIONAL:
-            self.messages_free(token.aru)
         if token.ring_id != self.ring_id:
             return
         if seq_lte(token.token_seq, self.my_token_seq):
             return
 
-        # A valid token: this node's turn.
+        # A valid token: this node's turn. Only now may messages be released (a
+        # deliberate deviation from corosync 3.1.7, which releases before the two
+        # checks above): see ``messages_free``.
+        if state is MembState.OPERATIONAL:
+            self.messages_free(token.aru)
         if self.last_token_rx is not None:
             self.stats.rotation((now - self.last_token_rx) * 1000)
         self.last_token_rx = now
@@ -418,7 +420,21 @@ class OrderingMixin(SrpState):
     # Release and delivery
     # ------------------------------------------------------------------------------------
     def messages_free(self, token_aru: int) -> None:
-        """Forget messages every member holds (``messages_free``)."""
+        """Forget messages every member holds (``messages_free``, ref 6.1 step 3).
+
+        The release point is the lower of the aru of this token and of the previous
+        valid one (``my_last_aru``): one token's aru proves nothing for the nodes the
+        token visited before the node that last raised it, two successive ones do.
+        corosync 3.1.7 also releases on a token it then discards as stale (a duplicate
+        datagram, or the sender's retransmission of the token just handled); for such
+        a copy "the previous aru" is its own, so one rotation's aru is trusted and a
+        message some member still lacks can be released. If that member then loses the
+        ring, the recovery (ref 5.4) copies old-ring messages from the retransmit
+        buffers: the released message is in nobody's, and the survivors deliver
+        different old-ring messages (an extended virtual synchrony violation). So
+        this runs only for a token accepted as valid, which releases the same
+        messages on a clean ring.
+        """
         release_to = token_aru
         if seq_lt(self.my_last_aru, release_to):
             release_to = self.my_last_aru
