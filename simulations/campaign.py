@@ -122,11 +122,20 @@ def _described(text: str) -> dict[str, Any]:
     }
 
 
-def run_schedule(schedule: Schedule, max_events: int, max_wall_s: float) -> dict[str, Any]:
-    """Run one schedule; its result row (with the schedule text when it is a finding)."""
+def run_schedule(
+    schedule: Schedule, max_events: int, max_wall_s: float, trace_digest: bool = False
+) -> dict[str, Any]:
+    """Run one schedule; its result row (with the schedule text when it is a finding).
+
+    With ``trace_digest`` the row also holds the digest of the run's whole trace (every
+    datagram, timer and event): two commits that give every schedule the same digest
+    behave identically on them, which is how a change to a core or to the simulator is
+    shown not to invalidate a campaign run before it.
+    """
     result: RunResult = run_scenario(
         parse_scenario(schedule.text, f"<run {schedule.index}>"),
         schedule.seed,
+        keep_trace=trace_digest,
         max_events=max_events,
         max_wall_s=max_wall_s,
     )
@@ -149,6 +158,8 @@ def run_schedule(schedule: Schedule, max_events: int, max_wall_s: float) -> dict
         "wall_s": round(result.wall_s, 3),
         "max_gather_rate": result.stats.get("max_gather_rate", 0),
     }
+    if trace_digest:
+        row["trace_digest"] = result.trace_digest
     if not ok:
         row["text"] = schedule.text
         row["reproduction"] = result.reproduction
@@ -157,7 +168,7 @@ def run_schedule(schedule: Schedule, max_events: int, max_wall_s: float) -> dict
     return row
 
 
-def _run_packed(packed: tuple[Schedule, int, float]) -> dict[str, Any]:
+def _run_packed(packed: tuple[Schedule, int, float, bool]) -> dict[str, Any]:
     return run_schedule(*packed)
 
 
@@ -235,9 +246,11 @@ def run_campaign(
     progress_every: float = 30.0,
     clock: Callable[[], float] = time.monotonic,
     on_finding: Callable[[dict[str, Any]], None] | None = None,
+    trace_digest: bool = False,
 ) -> list[dict[str, Any]]:
     """Run (or resume) ``campaign``; every row, in run order. Progress lines go to ``out``
-    every ``progress_every`` seconds (0: none)."""
+    every ``progress_every`` seconds (0: none); ``trace_digest`` as in
+    :func:`run_schedule`."""
     previous: dict[int, dict[str, Any]] = {}
     if results is not None and results.exists():
         previous = _read_results(results, campaign)
@@ -245,7 +258,7 @@ def run_campaign(
     state.findings = sum(1 for row in previous.values() if not row["ok"])
     state.started = state.last_print = clock()
     pending = (
-        (schedule, campaign.max_events, campaign.max_wall_s)
+        (schedule, campaign.max_events, campaign.max_wall_s, trace_digest)
         for schedule in schedules(campaign)
         if schedule.index not in previous
     )

@@ -168,6 +168,7 @@ def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
             out=sys.stderr if args.progress else out,
             progress_every=args.progress,
             on_finding=lambda row: _report_finding(row, out),
+            trace_digest=args.trace_digests,
         )
     except ValueError as exc:
         raise ScenarioError(args.out or "", 0, str(exc)) from None
@@ -319,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_MAX_WALL_S,
         help="wall-clock seconds per schedule before it counts as a stall",
+    )
+    fuzz.add_argument(
+        "--trace-digests",
+        action="store_true",
+        help="record each run's trace digest in FILE (to show two commits behave the same)",
     )
     fuzz.add_argument(
         "--progress",
