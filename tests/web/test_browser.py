@@ -104,6 +104,63 @@ class Page:
         self.shots.mkdir(parents=True, exist_ok=True)
         self.d.save_screenshot(str(self.shots / f"{name}.png"))
 
+    def status_of_three(self) -> None:
+        """The status page: three nodes online, quorate, live updates on."""
+        for node in ("node1", "node2", "node3"):
+            self.wait_online(node, "Yes", 30)
+        wait_for(lambda: self.fact("quorum-info", "quorate") == "Yes", 15, "quorate")
+        assert self.fact("cluster-info", "name") == "demo"
+        assert self.fact("quorum-info", "expected_votes") == "3"
+        assert self.by_id("live").text == "live"
+
+    def edit_token(self) -> int:
+        """In the corosync.conf editor (reached from the Overview tab with the arrow keys):
+        ``token`` added and checked; the diff shows it and config_version raised by one.
+        The version the file had."""
+        from selenium.webdriver.common.keys import Keys
+
+        self.by_id("tab-overview").send_keys(Keys.ARROW_RIGHT)  # the tabs follow the arrows
+        editor = self.visible("conf-text")
+        wait_for(lambda: "cluster_name: demo" in editor.get_attribute("value"), 15, "conf")
+        text = editor.get_attribute("value")
+        version = int(text.split("config_version: ")[1].split("\n")[0])
+        edited = text.replace("  cluster_name: demo\n", f"  cluster_name: demo\n  token: {TOKEN}\n")
+        self.d.execute_script(
+            "arguments[0].value = arguments[1];arguments[0].dispatchEvent(new Event('input'));",
+            editor,
+            edited,
+        )
+        self.by_id("conf-check").click()
+        diff = self.visible("conf-diff")
+        wait_for(lambda: f"+  token: {TOKEN}" in diff.text, 15, "the diff")
+        assert f"+  config_version: {version + 1}" in diff.text
+        return version
+
+    def sees_engine_killed(self, c: NodeCluster, node: int, browser: str) -> None:
+        """SIGKILL node ``node``'s engine (its cfsd frozen meanwhile, so that the engine's
+        supervisor does not start it again): this open page, not reloaded, shows the node
+        offline within token + consensus + 2 s, and the timeline says it left."""
+        self.d.execute_script("window.notReloaded = true;")
+        timers = engine_timers(c, 1)
+        bound = (timers["token"] + timers["consensus"]) / 1000.0 + 2.0
+        engine = int((c.root(node) / "run" / "pycorosync.pid").read_text())
+        supervisor = int((c.root(node) / "run" / "cfsd.pid").read_text())
+        name = f"node{node}"
+        os.kill(supervisor, signal.SIGSTOP)
+        try:
+            killed = time.monotonic()
+            os.kill(engine, signal.SIGKILL)
+            wait_for(lambda: self.online(name) == "No", bound + 10, f"{name} offline")
+            elapsed = time.monotonic() - killed
+        finally:
+            os.kill(supervisor, signal.SIGCONT)
+        assert self.d.execute_script("return window.notReloaded === true")
+        print(f"{name} offline on node 1's open {browser} page {elapsed:.2f} s after the SIGKILL")
+        print(f"(token {timers['token']} ms + consensus {timers['consensus']} ms + 2 s)")
+        assert elapsed <= bound, f"{name} offline after {elapsed:.1f} s > {bound:.1f} s"
+        wait_for(lambda: f"{name} left the membership" in self.by_id("timeline").text, 5, "tl")
+        assert self.fact("quorum-info", "quorate") == "Yes"
+
 
 def put_without_csrf(c: NodeCluster, ticket: str, csrf: str | None) -> tuple[int, str]:
     """``PUT /panel/api/corosync.conf`` with the browser's ticket cookie (and maybe a token)."""
@@ -146,8 +203,6 @@ def test_panel_in_chromium(tmp_path: Path) -> None:
         for i in (2, 3):
             joined = c.join(i)
             assert joined.returncode == 0, joined.stdout + joined.stderr
-        from selenium.webdriver.common.keys import Keys
-
         with inside(c.netns), chromium(tmp_path) as driver:
             page = Page(driver, shots)
             node1_tab = driver.current_window_handle
@@ -165,12 +220,7 @@ def test_panel_in_chromium(tmp_path: Path) -> None:
             page.visible("app-view")
 
             # three nodes online, quorate, live
-            for node in ("node1", "node2", "node3"):
-                page.wait_online(node, "Yes", 30)
-            wait_for(lambda: page.fact("quorum-info", "quorate") == "Yes", 15, "quorate")
-            assert page.fact("cluster-info", "name") == "demo"
-            assert page.fact("quorum-info", "expected_votes") == "3"
-            assert page.by_id("live").text == "live"
+            page.status_of_three()
             page.shot("02-status")
 
             # the ticket cookie is HttpOnly, Secure and SameSite=Strict; a write that carries
@@ -186,23 +236,7 @@ def test_panel_in_chromium(tmp_path: Path) -> None:
 
             # the editor: token added, checked (config_version raised for us), diff, saved;
             # every node's local corosync.conf has it
-            page.by_id("tab-overview").send_keys(Keys.ARROW_RIGHT)  # the tabs follow the arrows
-            editor = page.visible("conf-text")
-            wait_for(lambda: "cluster_name: demo" in editor.get_attribute("value"), 15, "conf")
-            text = editor.get_attribute("value")
-            version = int(text.split("config_version: ")[1].split("\n")[0])
-            edited = text.replace(
-                "  cluster_name: demo\n", f"  cluster_name: demo\n  token: {TOKEN}\n"
-            )
-            driver.execute_script(
-                "arguments[0].value = arguments[1];arguments[0].dispatchEvent(new Event('input'));",
-                editor,
-                edited,
-            )
-            page.by_id("conf-check").click()
-            diff = page.visible("conf-diff")
-            wait_for(lambda: f"+  token: {TOKEN}" in diff.text, 15, "the diff")
-            assert f"+  config_version: {version + 1}" in diff.text
+            version = page.edit_token()
             page.shot("03-editor-diff")
             page.by_id("conf-save").click()
             wait_for(lambda: "saved" in page.by_id("conf-state").text, 30, "saved")
@@ -247,26 +281,7 @@ def test_panel_in_chromium(tmp_path: Path) -> None:
             driver.switch_to.window(node1_tab)
             page.wait_online("node4", "Yes", 60)
             wait_for(lambda: page.fact("quorum-info", "expected_votes") == "4", 15, "4 votes")
-            driver.execute_script("window.notReloaded = true;")
-            timers = engine_timers(c, 1)
-            bound = (timers["token"] + timers["consensus"]) / 1000.0 + 2.0
-            engine = int((c.root(3) / "run" / "pycorosync.pid").read_text())
-            supervisor = int((c.root(3) / "run" / "cfsd.pid").read_text())
-            # cfsd restarts a killed engine after a second: frozen, it cannot while we look
-            os.kill(supervisor, signal.SIGSTOP)
-            try:
-                killed = time.monotonic()
-                os.kill(engine, signal.SIGKILL)
-                wait_for(lambda: page.online("node3") == "No", bound + 10, "node3 offline")
-                elapsed = time.monotonic() - killed
-            finally:
-                os.kill(supervisor, signal.SIGCONT)
-            assert driver.execute_script("return window.notReloaded === true")
-            print(f"node3 offline on node 1's open page {elapsed:.2f} s after the SIGKILL")
-            print(f"(token {timers['token']} ms + consensus {timers['consensus']} ms + 2 s)")
-            assert elapsed <= bound, f"node3 offline after {elapsed:.1f} s > {bound:.1f} s"
-            wait_for(lambda: "node3 left the membership" in page.by_id("timeline").text, 5, "tl")
-            assert page.fact("quorum-info", "quorate") == "Yes"
+            page.sees_engine_killed(c, 3, "Chromium")
             wait_for(
                 lambda: page.fact("cluster-info", "dfsm") == "SYNCED",
                 15,

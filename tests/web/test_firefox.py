@@ -11,9 +11,6 @@ directory (``screenshots/``), with geckodriver's log.
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +18,7 @@ import pytest
 from tests.cluster_manager.harness import NodeCluster, environment_problem
 
 from .browser import browser, firefox_problem, inside, wait_for
-from .test_browser import TOKEN, Page, engine_timers, url
+from .test_browser import Page, url
 
 _PROBLEM = environment_problem() or firefox_problem()
 pytestmark = [
@@ -85,55 +82,15 @@ def test_panel_in_firefox(tmp_path: Path) -> None:
             page.visible("app-view")
 
             # three nodes online, quorate, live
-            for node in ("node1", "node2", "node3"):
-                page.wait_online(node, "Yes", 30)
-            wait_for(lambda: page.fact("quorum-info", "quorate") == "Yes", 15, "quorate")
-            assert page.fact("cluster-info", "name") == "demo"
-            assert page.fact("quorum-info", "expected_votes") == "3"
-            assert page.by_id("live").text == "live"
+            page.status_of_three()
             page.shot("02-status")
 
             # the editor (reached with the arrow keys): token added, checked, its diff shown
-            page.by_id("tab-overview").send_keys(Keys.ARROW_RIGHT)
-            editor = page.visible("conf-text")
-            wait_for(lambda: "cluster_name: demo" in editor.get_attribute("value"), 15, "conf")
-            text = editor.get_attribute("value")
-            version = int(text.split("config_version: ")[1].split("\n")[0])
-            edited = text.replace(
-                "  cluster_name: demo\n", f"  cluster_name: demo\n  token: {TOKEN}\n"
-            )
-            driver.execute_script(
-                "arguments[0].value = arguments[1];arguments[0].dispatchEvent(new Event('input'));",
-                editor,
-                edited,
-            )
-            page.by_id("conf-check").click()
-            diff = page.visible("conf-diff")
-            wait_for(lambda: f"+  token: {TOKEN}" in diff.text, 15, "the diff")
-            assert f"+  config_version: {version + 1}" in diff.text
+            page.edit_token()
             page.shot("03-editor-diff")
 
             # back to the status; node 3's engine is killed, the open page follows
             page.by_id("tab-overview").click()
             page.visible("nodes")
-            driver.execute_script("window.notReloaded = true;")
-            timers = engine_timers(c, 1)
-            bound = (timers["token"] + timers["consensus"]) / 1000.0 + 2.0
-            engine = int((c.root(3) / "run" / "pycorosync.pid").read_text())
-            supervisor = int((c.root(3) / "run" / "cfsd.pid").read_text())
-            # cfsd restarts a killed engine after a second: frozen, it cannot while we look
-            os.kill(supervisor, signal.SIGSTOP)
-            try:
-                killed = time.monotonic()
-                os.kill(engine, signal.SIGKILL)
-                wait_for(lambda: page.online("node3") == "No", bound + 10, "node3 offline")
-                elapsed = time.monotonic() - killed
-            finally:
-                os.kill(supervisor, signal.SIGCONT)
-            assert driver.execute_script("return window.notReloaded === true")
-            print(f"node3 offline on node 1's open Firefox page {elapsed:.2f} s after the SIGKILL")
-            print(f"(token {timers['token']} ms + consensus {timers['consensus']} ms + 2 s)")
-            assert elapsed <= bound, f"node3 offline after {elapsed:.1f} s > {bound:.1f} s"
-            wait_for(lambda: "node3 left the membership" in page.by_id("timeline").text, 5, "tl")
-            assert page.fact("quorum-info", "quorate") == "Yes"
+            page.sees_engine_killed(c, 3, "Firefox")
             page.shot("04-node3-offline")
