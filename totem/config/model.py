@@ -26,6 +26,7 @@ from typing import Literal
 __all__ = [
     "AUTHKEY_ENV",
     "DEFAULT_KEYFILE",
+    "RUNTIME_TIMERS",
     "AutoTieBreakerNode",
     "CorosyncConfig",
     "CryptoCipher",
@@ -187,6 +188,29 @@ class TotemTimers:
     @property
     def token_warning_s(self) -> float:
         return self.token_warning_ms / 1000.0
+
+
+RUNTIME_TIMERS: tuple[str, ...] = (
+    "token",
+    "token_retransmit",
+    "hold",
+    "token_retransmits_before_loss_const",
+    "join",
+    "send_join",
+    "consensus",
+    "merge",
+    "downcheck",
+    "fail_recv_const",
+    "seqno_unchanged_const",
+    "miss_count_const",
+    "max_network_delay",
+    "window_size",
+    "max_messages",
+    "token_warning",
+    "heartbeat_failures_allowed",
+)
+"""The :class:`TotemTimers` fields corosync publishes as ``runtime.config.totem.*`` and a
+reload changes (``totem_volatile_config_read``), in its order."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,7 @@ from totem.config import (
     compute_timers,
 )
 from totem.config.addresses import ip_literal
+from totem.config.model import RUNTIME_TIMERS
 from totem.node.assemble import settings_from_config
 from totem.node.stack import NodeStack
 from totem.services.cmap import CmapService
@@ -145,26 +146,6 @@ _READ_ONLY_TOTEM_FIELDS = (
     "key",
 )
 
-RUNTIME_TIMERS = (
-    "token",
-    "token_retransmit",
-    "hold",
-    "token_retransmits_before_loss_const",
-    "join",
-    "send_join",
-    "consensus",
-    "merge",
-    "downcheck",
-    "fail_recv_const",
-    "seqno_unchanged_const",
-    "miss_count_const",
-    "max_network_delay",
-    "window_size",
-    "max_messages",
-    "token_warning",
-    "heartbeat_failures_allowed",
-)
-"""The effective timers and counts a reload changes (``totem_volatile_config_read``)."""
 
 _MODIFIED = "Modified entry '{}' in corosync.conf cannot be changed at run-time"
 

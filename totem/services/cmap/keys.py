@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from totem.config.flatten import INT_KEYS
 from totem.config.knetlinks import knet_links
+from totem.config.model import RUNTIME_TIMERS
 from totem.services.cmap.store import Icmap, Value, ValueType, encode_value
 
 if TYPE_CHECKING:
@@ -104,25 +105,6 @@ _INT_TYPES = {
     "i32": ValueType.INT32,
     "u64": ValueType.UINT64,
 }
-_TIMER_KEYS = (
-    "token",
-    "token_retransmit",
-    "hold",
-    "token_retransmits_before_loss_const",
-    "join",
-    "send_join",
-    "consensus",
-    "merge",
-    "downcheck",
-    "fail_recv_const",
-    "seqno_unchanged_const",
-    "miss_count_const",
-    "max_network_delay",
-    "window_size",
-    "max_messages",
-    "token_warning",
-    "heartbeat_failures_allowed",
-)
 
 
 def schema_key(key: str) -> str:
@@ -180,7 +162,7 @@ def timer_keys(config: CorosyncConfig) -> Iterator[tuple[str, ValueType, int | s
     settings and each link's knet ping timers (written for every transport)."""
 
     timers = config.timers
-    for name in _TIMER_KEYS:
+    for name in RUNTIME_TIMERS:
         value = getattr(timers, name, None)
         if value is not None:
             yield f"runtime.config.totem.{name}", ValueType.UINT32, int(value)
