@@ -60,6 +60,7 @@ from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
 from totem.config.values import parse_listen
 from totem.knet.layer import KnetLayer
 from totem.knet.reload import KnetReload
+from totem.net.crypto import boot_epoch
 from totem.node.agents import AGENT_ENTRY_POINT_GROUP, Agent, AgentSet
 from totem.node.assemble import (
     Transport,
@@ -173,8 +174,20 @@ class Daemon(DaemonReload):
         self._stopped: asyncio.Future[None] = self.loop.create_future()
         self._pid_handle: Any = None
         self.control = ControlServer(os.path.join(run_dir, SOCKET_NAME))
-        services = load_services(ServiceContext(config, local_node, daemon=self))
-        net = build_net(config, local_node, kernel_mtu=kernel_mtu, clock_ns=time.monotonic_ns)
+        services = load_services(
+            ServiceContext(
+                config, local_node, daemon=self, random_bytes=os.urandom, wall_clock=time.time
+            )
+        )
+        # the daemon brings the randomness and time its sans-IO layers are built with
+        net = build_net(
+            config,
+            local_node,
+            salt_source=os.urandom,
+            epoch=boot_epoch(time.time_ns(), int.from_bytes(os.urandom(2), "big")),
+            kernel_mtu=kernel_mtu,
+            clock_ns=time.monotonic_ns,
+        )
         self.stack: NodeStack = build_stack(
             config, local_node, services, load_ring_seq(state_dir, local_node.nodeid), net=net
         )
