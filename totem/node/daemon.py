@@ -73,6 +73,7 @@ from totem.node.control import SOCKET_NAME, ControlConnection, ControlServer
 from totem.node.cpg_api import CpgControl
 from totem.node.daemon_reload import DaemonReload
 from totem.node.driver import NodeDriver
+from totem.node.events import NodeEvent
 from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
 from totem.node.operating import Operating
@@ -232,7 +233,7 @@ class Daemon(DaemonReload):
         if transport is not None:
             transport.send(dest, data)
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: NodeEvent) -> None:
         if isinstance(event, LogRecord):
             emit(event)
             return
