@@ -7,7 +7,9 @@ Modules, one concept each:
 * :mod:`simulations.nodes`, :mod:`simulations.stacknode` -- the node objects it drives:
   bare SRP cores or the daemon's full ``NodeStack``
 * :mod:`simulations.checker` -- the online safety checker (EVS, membership, quorum)
-* :mod:`simulations.scenario`, :mod:`simulations.runner` -- the scenario language and its runs
+* :mod:`simulations.scenario`, :mod:`simulations.runner` -- the scenario language and its runs;
+  :mod:`simulations.language` -- its statements, each keyword registered once with its
+  dataclass (:mod:`simulations.statements`), parser and handler
 * :mod:`simulations.faults` -- random fault schedules; :mod:`simulations.sweep` -- sweeps
 * :mod:`simulations.vq` -- corosync-vqsim's commands; :mod:`simulations.cli` -- ``pycorosync-sim``
 """

@@ -8,7 +8,7 @@ the engine synchronises), its inputs are the group's configuration changes and d
 its quorate flag is the node's quorum view. The database survives a crash or restart
 (committed transactions, as sqlite's).
 
-Statements (:mod:`simulations.scenario` hands them here)::
+Statements (:mod:`simulations.language.cfs` parses them and hands them here)::
 
     write NODE PATH [SIZE]                 # create if missing, then write the whole file
     expect converged [NODES] [within 5s]   # one synced group of these nodes, equal databases
@@ -31,7 +31,7 @@ Counters (``expect stat``): ``cfs_writes``, ``cfs_refused``, ``cfs_version``, ``
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -319,44 +319,37 @@ class CfsLayer:
             name = errno.errorcode.get(-result, str(-result))
             self.sim.note(f"write {statement.path} on node {statement.node}: {name}")
 
-    def condition(self, statement: Expect) -> Callable[[list[str]], bool]:
-        if statement.what == "read-only":
+    def read_only(self, nodes: tuple[int, ...], detail: list[str]) -> bool:
+        """``expect read-only``: every one of ``nodes`` refuses writes (not quorate)."""
+        running = self._running()
+        for node_id in nodes:
+            node = running.get(node_id)
+            if node is None:
+                detail.append(f"node {node_id} is down")
+                return False
+            if bool(node.inner.view().quorate):
+                detail.append(f"node {node_id} accepts writes (quorate)")
+                return False
+        return True
 
-            def read_only(detail: list[str]) -> bool:
-                running = self._running()
-                for node_id in statement.nodes:
-                    node = running.get(node_id)
-                    if node is None:
-                        detail.append(f"node {node_id} is down")
-                        return False
-                    if bool(node.inner.view().quorate):
-                        detail.append(f"node {node_id} accepts writes (quorate)")
-                        return False
-                return True
+    def holds_file(self, nodes: tuple[int, ...], path: str, detail: list[str]) -> bool:
+        """``expect file``: every one of ``nodes`` has ``path`` in its database."""
+        running = self._running()
+        for node_id in nodes:
+            node = running.get(node_id)
+            if node is None:
+                detail.append(f"node {node_id} is down")
+                return False
+            if node.memdb.lookup(path) is None:
+                detail.append(f"node {node_id} has no {path}")
+                return False
+        detail.append(f"{path} is on {list(nodes)}")
+        return True
 
-            return read_only
-
-        if statement.what == "file":
-
-            def holds_file(detail: list[str]) -> bool:
-                running = self._running()
-                for node_id in statement.nodes:
-                    node = running.get(node_id)
-                    if node is None:
-                        detail.append(f"node {node_id} is down")
-                        return False
-                    if node.memdb.lookup(statement.state) is None:
-                        detail.append(f"node {node_id} has no {statement.state}")
-                        return False
-                detail.append(f"{statement.state} is on {list(statement.nodes)}")
-                return True
-
-            return holds_file
-
-        def converged(detail: list[str]) -> bool:
-            return self._converged(statement.nodes or tuple(sorted(self._running())), detail)
-
-        return converged
+    def converged(self, nodes: tuple[int, ...], detail: list[str]) -> bool:
+        """``expect converged``: ``nodes`` (none: every running node) are synced in one
+        group and hold equal databases."""
+        return self._converged(nodes or tuple(sorted(self._running())), detail)
 
     # ---------------------------------------------------------------- invariants
     def _converged(self, nodes: tuple[int, ...], detail: list[str]) -> bool:

@@ -28,40 +28,27 @@ invariant still breaks.
 
 from __future__ import annotations
 
-import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulations.cfsim import CFS_EXPECTS, CfsLayer, Write, uses_cfs
+from simulations.cfsim import CfsLayer, uses_cfs
 from simulations.checker import Checker
-from simulations.cluster import BudgetExceeded, Simulation, Traffic, ViolationReport
+from simulations.cluster import BudgetExceeded, Simulation, ViolationReport
 from simulations.config import cluster_config
+from simulations.language import CONDITIONS, HANDLERS
 from simulations.network import QNETD_ID
 from simulations.nodes import NodeFactory, srp_factory
-from simulations.qdevice import QdeviceNode, QdeviceWorld
+from simulations.qdevice import QdeviceWorld
 from simulations.qnetdhost import QnetdHost
 from simulations.scenario import (
-    ClockStmt,
-    Crash,
     Expect,
-    Heal,
-    Latency,
-    LinkFault,
     Nodes,
-    Oneway,
-    Partition,
-    Pause,
     Qnetd,
-    Restart,
-    Run,
     Scenario,
     ScenarioError,
-    Send,
-    Start,
     Statement,
-    Stop,
     parse_scenario,
 )
 from simulations.stacknode import stack_factory
@@ -84,14 +71,6 @@ __all__ = [
 DEFAULT_SEED = 1
 _PROBE = 0.010
 """Seconds between two evaluations of a waiting expectation when nothing else happens."""
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    "==": operator.eq,
-    "!=": operator.ne,
-    ">": operator.gt,
-    "<": operator.lt,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,74 +271,12 @@ class _Runner:
 
     # ------------------------------------------------------------------------------------
     def apply(self, statement: Statement) -> None:
-        sim = self.sim
-        net = sim.network
-        if not isinstance(statement, (Run, Expect)):
-            sim.note(statement.text, statement.line)
-        if isinstance(statement, Run):
-            sim.run_for(statement.duration)
-        elif isinstance(statement, Write):
-            assert self.cfs is not None
-            self.cfs.write(statement)
-        elif isinstance(statement, Expect):
-            self.expect(statement)
-        elif isinstance(statement, Partition):
-            net.partition(statement.groups, statement.rings)
-        elif isinstance(statement, Oneway):
-            net.cut(statement.pairs, statement.rings)
-        elif isinstance(statement, Heal):
-            net.heal(statement.pairs, statement.rings)
-        elif isinstance(statement, Latency):
-            net.set_delay(statement.pairs, statement.delay, statement.rings)
-        elif isinstance(statement, LinkFault):
-            pairs, kinds, rings = statement.pairs, statement.kinds, statement.rings
-            if statement.fault == "loss":
-                net.set_loss(pairs, statement.value, kinds, rings)
-            elif statement.fault == "dup":
-                net.set_dup(pairs, statement.value, kinds, rings)
-            elif statement.fault == "reorder":
-                net.set_reorder(pairs, statement.value, statement.extra, kinds, rings)
-            else:
-                net.set_mtu(pairs, int(statement.value), rings)
-        elif isinstance(statement, Qnetd):
-            if statement.start:
-                self.qnetd_host().start()
-        elif isinstance(statement, Pause):
-            for node in statement.nodes:
-                if node == QNETD_ID:
-                    self.qnetd_host().pause(statement.duration)
-                else:
-                    sim.pause(node, statement.duration)
-        elif isinstance(statement, Crash):
-            for node in statement.nodes:
-                if node == QNETD_ID:
-                    self.qnetd_host().crash()
-                else:
-                    sim.crash(node)
-        elif isinstance(statement, Stop):
-            for node in statement.nodes:
-                if node == QNETD_ID:
-                    self.qnetd_host().stop()
-                else:
-                    sim.stop(node)
-        elif isinstance(statement, Start | Restart):
-            keep = statement.keep_state if isinstance(statement, Restart) else True
-            for node in statement.nodes:
-                if node == QNETD_ID:
-                    self.qnetd_host().start()
-                else:
-                    sim.start(node, keep_state=keep)
-        elif isinstance(statement, ClockStmt):
-            sim.set_clock(statement.node, statement.jump, statement.rate)
-        elif isinstance(statement, Send):
-            for node in statement.nodes:
-                if statement.rate is None:
-                    sim.send(node, statement.count, statement.size, statement.safe)
-                else:
-                    traffic = Traffic(
-                        statement.rate, statement.size, statement.safe, statement.poisson
-                    )
-                    sim.set_traffic(node, traffic)
+        """Carry ``statement`` out with its verb's handler (:mod:`simulations.language`)."""
+        verb = HANDLERS[type(statement)]
+        if verb.noted:
+            self.sim.note(statement.text, statement.line)
+        if verb.apply is not None:
+            verb.apply(self, statement)
 
     def qnetd_host(self) -> QnetdHost:
         if self.world is None:
@@ -369,12 +286,12 @@ class _Runner:
     # ------------------------------------------------------------------------------------
     def expect(self, statement: Expect) -> None:
         sim = self.sim
-        condition = self.condition(statement)
+        check = CONDITIONS[statement.what].check
         detail: list[str] = []
 
         def holds() -> bool:
             detail.clear()
-            result = condition(detail)
+            result = check(self, statement, detail)
             return result != statement.negate
 
         line, text = statement.line, statement.text
@@ -412,139 +329,6 @@ class _Runner:
     def _record(self, line: int, text: str, ok: bool, at: float, detail: str) -> None:
         self.expectations.append(ExpectationResult(line, text, ok, at, detail))
         self.sim.note(f"expectation {'met' if ok else 'FAILED'}: {text}", line)
-
-    def condition(self, statement: Expect) -> Callable[[list[str]], bool]:
-        sim = self.sim
-        what = statement.what
-        nodes = statement.nodes
-        if what in CFS_EXPECTS:
-            assert self.cfs is not None
-            return self.cfs.condition(statement)
-        if what == "members":
-            want = tuple(sorted(nodes))
-            observers = statement.on if statement.on is not None else nodes
-
-            def members(detail: list[str]) -> bool:
-                rings = set()
-                for node in observers:
-                    view = sim.view(node)
-                    if view is None:
-                        detail.append(f"node {node} is down")
-                        return False
-                    if not view.operational or view.members != want:
-                        members_text = ",".join(map(str, view.members))
-                        syncing = " (sync in progress)" if view.synced is False else ""
-                        detail.append(
-                            f"node {node} is {view.state}{syncing} with members {members_text} "
-                            f"(ring {view.ring_id})"
-                        )
-                        return False
-                    rings.add(view.ring_id)
-                if len(rings) > 1:
-                    detail.append("not on one ring: " + ", ".join(sorted(map(str, rings))))
-                    return False
-                return True
-
-            return members
-        if what in ("quorate", "inquorate"):
-            want_quorate = what == "quorate"
-
-            def quorate(detail: list[str]) -> bool:
-                for node in nodes:
-                    view = sim.view(node)
-                    if view is None:
-                        detail.append(f"node {node} is down")
-                        return False
-                    if view.quorate is None or view.quorate != want_quorate:
-                        detail.append(f"node {node} quorate={view.quorate}")
-                        return False
-                return True
-
-            return quorate
-        if what == "state":
-            want_state = statement.state
-
-            def state(detail: list[str]) -> bool:
-                for node in nodes:
-                    view = sim.view(node)
-                    current = "down" if view is None else view.state.lower()
-                    if current != want_state:
-                        detail.append(f"node {node} is {current}")
-                        return False
-                return True
-
-            return state
-        if what == "qdevice":
-            want_voting = statement.state == "voting"
-
-            def qdevice(detail: list[str]) -> bool:
-                for node in nodes:
-                    sim_node = sim.slots[node].node
-                    if sim_node is None:
-                        detail.append(f"node {node} is down")
-                        return False
-                    if not isinstance(sim_node, QdeviceNode):
-                        detail.append(f"node {node} runs no quorum device")
-                        return False
-                    ok = sim_node.device_voting if want_voting else sim_node.device_connected
-                    if not ok:
-                        state = sim_node.client.state.value
-                        voting = "voting" if sim_node.device_voting else "not voting"
-                        detail.append(f"node {node}'s device is {state}, {voting}")
-                        return False
-                return True
-
-            return qdevice
-        compare = _OPS[statement.op]
-        if what == "votes":
-
-            def votes(detail: list[str]) -> bool:
-                for node in nodes:
-                    sim_node = sim.slots[node].node
-                    figures = sim_node.votes() if sim_node is not None else None
-                    if figures is None:
-                        detail.append(f"node {node} has no votes (down)")
-                        return False
-                    if not compare(figures.total_votes, statement.value):
-                        detail.append(
-                            f"node {node} has {figures.total_votes} votes "
-                            f"(expected {figures.expected_votes}, quorum {figures.quorum})"
-                        )
-                        return False
-                return True
-
-            return votes
-        if what == "delivered":
-
-            def delivered(detail: list[str]) -> bool:
-                for node in nodes:
-                    count = sim.slots[node].app_delivered
-                    if not compare(count, statement.value):
-                        detail.append(f"node {node} delivered {count}")
-                        return False
-                return True
-
-            return delivered
-        name = statement.stat
-
-        def stat(detail: list[str]) -> bool:
-            observed = statement.nodes or tuple(sim.alive())
-            total = 0.0
-            found = False
-            for node in observed:
-                counters = self.qnetd_host().status() if node == QNETD_ID else sim.counters(node)
-                if name in counters:
-                    found = True
-                    total += counters[name]
-            if not found:
-                detail.append(f"no node has a counter named {name!r}")
-                return False
-            if not compare(total, statement.value):
-                detail.append(f"{name} = {total:g}")
-                return False
-            return True
-
-        return stat
 
 
 def _why(detail: list[str], statement: Expect) -> str:

@@ -157,6 +157,12 @@ class ServiceContext:
     local_node: NodeConfig
     daemon: Any = None
     """The running daemon (for services that must act on it, e.g. cfg shutdown); None in tests."""
+    random_bytes: Callable[[int], bytes] = bytes
+    """``n`` -> ``n`` random bytes (``os.urandom`` in the daemon). A service never reads the
+    OS's randomness itself; the default, zeros, keeps a simulation a function of its seed."""
+    wall_clock: Callable[[], float] | None = None
+    """Seconds since 1970 (``time.time`` in the daemon), for what services show people
+    (dates in tool output); None where there is no wall clock (tests, the simulator)."""
 
 
 class ServiceFactory(Protocol):

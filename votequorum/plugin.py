@@ -96,10 +96,14 @@ class ConfiguredVotequorum(VotequorumService):
         settings: VotequorumSettings,
         names: Mapping[int, str],
         addresses: Mapping[int, str] | None = None,
+        wall_clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(settings)
         self.names = dict(names)
         self.addresses = dict(addresses or {})
+        self.wall_clock = wall_clock
+        """The ``Date:`` of ``corosync-quorumtool -s`` (the daemon's ``time.time``); None:
+        the Epoch (the service reads no clock of its own)."""
         self.lib = VotequorumLib(self)
 
     def lib_handlers(self) -> Sequence[LibHandler]:
@@ -154,8 +158,13 @@ class ConfiguredVotequorum(VotequorumService):
         snapshot = self.snapshot()
         if what == "nodes":
             return render_nodes(snapshot, names, nodeid_format=nodeid_format, sort=sort)
+        now = self.wall_clock() if self.wall_clock is not None else 0.0
         return render_status(
-            snapshot, names, date=datetime.now(), nodeid_format=nodeid_format, sort=sort
+            snapshot,
+            names,
+            date=datetime.fromtimestamp(now),
+            nodeid_format=nodeid_format,
+            sort=sort,
         )
 
     @staticmethod
@@ -188,4 +197,9 @@ def service_factory(context: ServiceContext) -> ConfiguredVotequorum | None:
     config = context.config
     if config.quorum.provider != PROVIDER:
         return None
-    return ConfiguredVotequorum(settings_from_config(config), _names(config), _addresses(config))
+    return ConfiguredVotequorum(
+        settings_from_config(config),
+        _names(config),
+        _addresses(config),
+        wall_clock=context.wall_clock,
+    )

@@ -6,7 +6,8 @@ QDEVICE_REG, QDEVICE_RECONFIGURE), a sync participant, two timers (the
 last_man_standing window and the quorum device's poll timeout) exposed through
 ``next_deadline()``, and the library calls of ``libvotequorum`` as methods
 (``set_expected_votes``, ``set_votes``, ``qdevice_*``). The arithmetic is
-:mod:`votequorum.calc`; configuration is :mod:`votequorum.settings`.
+:mod:`votequorum.calc`; configuration is :mod:`votequorum.settings`; the quorum device's
+calls and messages are :mod:`votequorum.qdevice_service`.
 
 Life of a node:
 
@@ -51,11 +52,10 @@ from votequorum.events import (
     EvTrackingBarrierChanged,
     ExpectedVotesChanged,
     NodeListNotification,
-    QdeviceRegistration,
     QuorumChanged,
-    VotequorumError,
     VotequorumEvent,
 )
+from votequorum.qdevice_service import QDEVICE_FLAGS, QdeviceCalls
 from votequorum.settings import ResolvedSettings, VotequorumSettings, resolve_settings
 from votequorum.status import NodeStatus, VotequorumStatus, node_status, status_dict
 from votequorum.wire import (
@@ -66,7 +66,6 @@ from votequorum.wire import (
     NodeFlags,
     NodeInfo,
     QdeviceOperation,
-    QdeviceReconfigure,
     QdeviceReg,
     ReconfigParam,
     Reconfigure,
@@ -79,16 +78,9 @@ __all__ = ["VotequorumService"]
 
 QuorumCallback = Callable[[Sequence[int], bool, RingId], None]
 _ZERO_RING = RingId(0, 0)
-_QDEVICE_FLAGS = (
-    NodeFlags.QDEVICE_REGISTERED
-    | NodeFlags.QDEVICE_ALIVE
-    | NodeFlags.QDEVICE_CAST_VOTE
-    | NodeFlags.QDEVICE_MASTER_WINS
-)
-"""The flags a node's quorum device sets by its polls (the rest follow the ring)."""
 
 
-class VotequorumService(Service):
+class VotequorumService(QdeviceCalls, Service):
     """votequorum for one node. ``quorum_callback`` is the quorum service's ``set_quorum``."""
 
     service_id = VOTEQUORUM_SERVICE_ID
@@ -274,7 +266,7 @@ class VotequorumService(Service):
             # sync_timeout (30 s). When the device flags differ, send ours again now, so that
             # every node ends with them.
             self.counters["stale_own_nodeinfo"] += 1
-            if (flags ^ self._me.flags) & _QDEVICE_FLAGS:
+            if (flags ^ self._me.flags) & QDEVICE_FLAGS:
                 self._send_nodeinfo(self._us)
             flags = self._me.flags
         state = NodeState.MEMBER
@@ -342,58 +334,6 @@ class VotequorumService(Service):
             self._set_wfa_status(False)
             self._log(LogLevel.INFO, f"wait_for_all_status reset by user on node {msg.nodeid}.")
             self._recalculate(allow_decrease=False, by_current_nodes=False)
-
-    def _on_qdevice_reg(self, sender: int, msg: QdeviceReg) -> None:
-        self._log(
-            LogLevel.DEBUG,
-            f"Received qdevice op {int(msg.operation)} req from node {sender} [{msg.name}]",
-        )
-        if msg.operation is QdeviceOperation.REGISTER:
-            if sender != self._us:
-                if not self._qdevice_name:
-                    self._log(LogLevel.DEBUG, "Remote qdevice name recorded")
-                    self._qdevice_name = msg.name
-                return
-            if self._me.flags & NodeFlags.QDEVICE_REGISTERED:
-                return
-            if self._qdevice_reg_pending is None:
-                self._log(
-                    LogLevel.WARNING, "Unable to determine origin of the qdevice register call!"
-                )
-                return
-            if not self._qdevice_name:
-                self._qdevice_name = msg.name
-            error: str | None = None
-            if msg.name == self._qdevice_name:
-                self._set_my_flags(self._me.flags | NodeFlags.QDEVICE_REGISTERED)
-                self._send_nodeinfo(QDEVICE_NODEID)
-                self._send_nodeinfo(self._us)
-            else:
-                self._log(
-                    LogLevel.WARNING,
-                    f"A new qdevice with different name (new: {msg.name} old: "
-                    f"{self._qdevice_name}) is trying to register!",
-                )
-                error = "CS_ERR_EXIST"
-            self._emit(QdeviceRegistration(msg.name, error))
-            self._qdevice_reg_pending = None
-        else:
-            still_registered = any(
-                n.state is NodeState.MEMBER and n.flags & NodeFlags.QDEVICE_REGISTERED
-                for n in self._nodes.values()
-            )
-            if not still_registered:
-                self._qdevice_name = ""
-
-    def _on_qdevice_reconfigure(self, sender: int, msg: QdeviceReconfigure) -> None:
-        self._log(
-            LogLevel.DEBUG,
-            f"Received qdevice name change req from node {sender} "
-            f"[from: {msg.oldname} to: {msg.newname}]",
-        )
-        if msg.oldname == self._qdevice_name:
-            self._log(LogLevel.DEBUG, "Allowing qdevice rename")
-            self._qdevice_name = msg.newname
 
     # ==== sync ===============================================================================
     def sync_init(
@@ -591,101 +531,6 @@ class VotequorumService(Service):
         if self._options.allow_downscale:
             self._set_my_flags(self._me.flags | NodeFlags.LEAVING)
             self._send_nodeinfo(self._us)
-
-    def qdevice_register(self, name: str) -> None:
-        """Register this node's quorum device; the answer is a :class:`QdeviceRegistration`."""
-        if not self._qdevice_can_operate:
-            self._log(
-                LogLevel.INFO,
-                "Registration of quorum device is disabled by incorrect corosync.conf. "
-                "See logs for more information",
-            )
-            raise VotequorumError(
-                "Unable to register quorum device: CS_ERR_ACCESS", "CS_ERR_ACCESS"
-            )
-        if self._me.flags & NodeFlags.QDEVICE_REGISTERED:
-            if name == self._qdevice_name:
-                self._emit(QdeviceRegistration(name, None))
-                return
-            self._log(
-                LogLevel.WARNING,
-                f"A new qdevice with different name (new: {name} old: {self._qdevice_name}) "
-                "is trying to re-register!",
-            )
-            raise VotequorumError("Unable to register quorum device: CS_ERR_EXIST", "CS_ERR_EXIST")
-        if self._qdevice_reg_pending is not None:
-            self._log(LogLevel.WARNING, "Registration request already in progress")
-            raise VotequorumError(
-                "Unable to register quorum device: CS_ERR_TRY_AGAIN", "CS_ERR_TRY_AGAIN"
-            )
-        self._qdevice_reg_pending = name
-        self._send(QdeviceReg(QdeviceOperation.REGISTER, name))
-
-    def qdevice_unregister(self, name: str) -> None:
-        """``corosync-quorumtool -f`` / qdevice shutdown."""
-        self._check_qdevice_call("unregister quorum device", name, operate=False)
-        self._qdevice_deadline = None
-        self._sync_wait_for_poll = False
-        self._set_my_flags(self._me.flags & ~_QDEVICE_FLAGS)
-        self._send_nodeinfo(self._us)
-        self._send(QdeviceReg(QdeviceOperation.UNREGISTER, name))
-
-    def qdevice_update(self, oldname: str, newname: str) -> None:
-        """Rename the registered quorum device cluster-wide."""
-        self._check_qdevice_call("update quorum device", oldname, operate=False)
-        self._send(QdeviceReconfigure(oldname, newname))
-
-    def qdevice_poll(self, name: str, cast_vote: bool, ring_id: RingId, now: float) -> None:
-        """The device is alive and (does not) cast its vote for ``ring_id``."""
-        self._check_qdevice_call("poll quorum device", name, ring_id=ring_id)
-        old = self._me.flags
-        flags = old | NodeFlags.QDEVICE_ALIVE
-        if cast_vote:
-            flags |= NodeFlags.QDEVICE_CAST_VOTE
-        else:
-            flags &= ~NodeFlags.QDEVICE_CAST_VOTE
-        self._set_my_flags(flags)
-        if flags != old:
-            self._send_nodeinfo(self._us)
-        assert self._cfg is not None
-        self._qdevice_deadline = now + self._cfg.qdevice_timeout_ms / 1000.0
-        self._sync_wait_for_poll = False
-
-    def qdevice_master_wins(self, name: str, allow: bool) -> None:
-        """The device's algorithm lets the partition holding the "master" win."""
-        self._check_qdevice_call("set qdevice master wins", name)
-        old = self._me.flags
-        flags = (
-            old | NodeFlags.QDEVICE_MASTER_WINS if allow else old & ~NodeFlags.QDEVICE_MASTER_WINS
-        )
-        self._set_my_flags(flags)
-        if flags != old:
-            self._send_nodeinfo(self._us)
-        self._options = replace(self._options, qdevice_master_wins=allow)
-        self._written.add("qdevice_master_wins")
-        self._publish_runtime_keys()
-
-    def _check_qdevice_call(
-        self, action: str, name: str, *, operate: bool = True, ring_id: RingId | None = None
-    ) -> None:
-        """:func:`votequorum.checks.qdevice_call` with this node's device state."""
-        registered = bool(self._me.flags & NodeFlags.QDEVICE_REGISTERED)
-        can_operate = self._qdevice_can_operate or not operate
-        ring_matches = ring_id is None or ring_id == self._quorum_ring
-        if can_operate and registered and not ring_matches:
-            self._log(
-                LogLevel.DEBUG,
-                f"Received poll ring id ({ring_id}) != last sync ring id "
-                f"({self._quorum_ring}). Ignoring poll call.",
-            )
-        checks.qdevice_call(
-            action,
-            name,
-            can_operate=can_operate,
-            registered=registered,
-            ring_matches=ring_matches,
-            qdevice_name=self._qdevice_name,
-        )
 
     # ==== status =============================================================================
     def getinfo(self, node_id: int) -> NodeStatus | None:

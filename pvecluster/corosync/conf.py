@@ -146,10 +146,6 @@ def parse_conf(raw: bytes | str) -> CorosyncConf:
     return CorosyncConf(main, digest)
 
 
-def _number_key(key: str) -> tuple[int, str]:
-    return (int(key), key) if key.isdigit() else (1 << 30, key)
-
-
 def write_conf(conf: CorosyncConf) -> str:
     """``write_conf``: the text Proxmox writes for ``conf``."""
     main = copy.deepcopy(conf.main)

@@ -21,7 +21,7 @@ from typing import Any
 
 from pvecluster.api.client import ApiClient, ApiError, FingerprintRefused
 from pvecluster.client.cfs import CfsClient, CfsError
-from pvecluster.corosync.conf import MAX_LINK_INDEX, Link
+from pvecluster.corosync.conf import Link
 from pvecluster.paths import NodeRoot
 from pvecluster.pvecm.cluster import (
     CLUSTER_CONF,
@@ -218,14 +218,3 @@ def finish_join(
         time.sleep(1.0)
     print("OK", flush=True)
     print(f"successfully added node '{nodename}' to cluster.", flush=True)
-
-
-def links_from_args(values: dict[int, str | None]) -> dict[int, Link]:
-    from pvecluster.corosync.conf import parse_link
-
-    links = {}
-    for number in range(MAX_LINK_INDEX + 1):
-        value = values.get(number)
-        if value:
-            links[number] = parse_link(value)
-    return links

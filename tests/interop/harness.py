@@ -26,6 +26,9 @@ Safety rules, all enforced here:
   runs) and, as a last resort, at interpreter exit.  What a crashed run left behind is listed in
   ``<state root>/<prefix>/cluster.json`` and can be reclaimed with
   ``python -m tests.interop.state reap`` (only clusters whose owner process is gone).
+
+The tools' answers and waits are :mod:`tests.interop.queries`, captures
+:mod:`tests.interop.capture`.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
 
+from tests.interop.capture import Capture, ClusterCapture
 from tests.interop.corosync_conf import (
     ConfSpec,
     QDeviceConf,
@@ -54,7 +58,6 @@ from tests.interop.corosync_conf import (
     render_corosync_conf,
 )
 from tests.interop.netns import (
-    CommandError,
     HarnessError,
     add_bridge,
     add_node_link,
@@ -75,16 +78,8 @@ from tests.interop.netns import (
     umount,
 )
 from tests.interop.procs import Spawned, end_processes, start_process
+from tests.interop.queries import ClusterQueries, WaitTimeout
 from tests.interop.state import DEFAULT_STATE_ROOT, claim_names, reap_stale, write_record
-from tests.interop.tools import (
-    CfgStatus,
-    QuorumStatus,
-    member_ids,
-    parse_cfgtool_n,
-    parse_cfgtool_s,
-    parse_cmapctl,
-    parse_quorumtool_s,
-)
 
 __all__ = [
     "COROSYNC",
@@ -117,10 +112,6 @@ _START_GRACE = 5.0
 
 class HarnessWarning(UserWarning):
     """Something could not be cleaned up (reported, never raised over the test's own error)."""
-
-
-class WaitTimeout(HarnessError):
-    """`Cluster.wait_members` ran out of time; the message says what each node last showed."""
 
 
 def environment_problem() -> str | None:
@@ -165,28 +156,7 @@ def _sigint_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-class Capture:
-    """A tcpdump running in the bridge namespace (``-i any -Q in``: every frame exactly once, as
-    it enters the bridge from its sender's port; ``ref/real-corosync.md`` §6, §9 gotcha 7)."""
-
-    def __init__(self, path: Path, proc: Spawned) -> None:
-        self.path = path
-        self.proc = proc
-
-    def stop(self, timeout: float = 3.0) -> None:
-        """SIGINT tcpdump (it flushes, prints its counters), wait; KILL after ``timeout`` s."""
-        if self.proc.signal(signal.SIGINT) and self.proc.wait(timeout) is None:
-            self.proc.signal(signal.SIGKILL)
-            self.proc.wait(2.0)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class Cluster:
+class Cluster(ClusterQueries, ClusterCapture):
     """Real corosync nodes in network namespaces; a context manager.
 
     ``Cluster(3)`` creates slots 1..3 (node i: netns and host name ``<prefix><i>``, address
@@ -675,111 +645,6 @@ class Cluster:
             raise HarnessError(f"corosync is not running in slot {i}")
         self._event(f"signal {sig} to corosync on {self.name(i)} (pid {proc.pid})")
 
-    # ------------------------------------------------------------------ status
-
-    def quorum_status(self, i: int, timeout: float = 5.0) -> QuorumStatus:
-        """``corosync-quorumtool -s`` in slot i, parsed (exit status 2 = not quorate is fine)."""
-        cp = self.exec(i, ["corosync-quorumtool", "-s"], timeout)
-        if cp.returncode not in (0, 2):
-            raise CommandError(cp.args, cp.returncode, cp.stdout, cp.stderr)
-        return parse_quorumtool_s(cp.stdout)
-
-    def cfg_status(self, i: int, timeout: float = 5.0) -> CfgStatus:
-        """``corosync-cfgtool -s`` and ``-n`` in slot i, parsed together."""
-        s = self.exec(i, ["corosync-cfgtool", "-s"], timeout, check=True)
-        nl = self.exec(i, ["corosync-cfgtool", "-n"], timeout, check=True)
-        nodeid, transport, links = parse_cfgtool_s(s.stdout)
-        _, _, reachable = parse_cfgtool_n(nl.stdout)
-        return {
-            "local_nodeid": nodeid,
-            "transport": transport,
-            "links": links,
-            "reachable": reachable,
-        }
-
-    def cmap(self, i: int, prefix: str = "", timeout: float = 5.0) -> dict[str, int | float | str]:
-        """``corosync-cmapctl [prefix]`` in slot i, parsed."""
-        argv = ["corosync-cmapctl", *([prefix] if prefix else [])]
-        return parse_cmapctl(self.exec(i, argv, timeout, check=True).stdout)
-
-    def runtime_totem(self, i: int) -> dict[str, int]:
-        """The effective totem timers of slot i (``runtime.config.totem.*``: token, consensus,
-        join, merge, hold, ...), which is what to compute bounds from (§9 gotcha 5)."""
-        pfx = "runtime.config.totem."
-        return {
-            k.removeprefix(pfx): v
-            for k, v in self.cmap(i, pfx).items()
-            if isinstance(v, int) and k.count(".") == 3
-        }
-
-    def wait_members(
-        self,
-        nodes: Iterable[int] | None = None,
-        members: int | set[int] | None = None,
-        timeout: float = 30.0,
-        *,
-        quorate: bool | None = None,
-        interval: float = 0.05,
-    ) -> dict[int, QuorumStatus]:
-        """Poll ``corosync-quorumtool -s`` on ``nodes`` (default: every running real node) until
-        each shows ``members`` (a count, or the exact set of node ids; default: the polled nodes)
-        and, if ``quorate`` is not None, that quorate state.  Returns the last statuses; raises
-        `WaitTimeout` describing what each node showed."""
-        polled = sorted(nodes) if nodes is not None else self.live_nodes()
-        if not polled:
-            raise HarnessError("wait_members: no node to poll")
-        want: int | set[int] = set(polled) if members is None else members
-        deadline = time.monotonic() + timeout
-        while True:
-            seen: dict[int, QuorumStatus] = {}
-            problems: dict[int, str] = {}
-            for i in polled:
-                try:
-                    st = self.quorum_status(i, timeout=min(5.0, max(timeout, 1.0)))
-                except HarnessError as exc:
-                    problems[i] = str(exc)
-                    continue
-                seen[i] = st
-                ok = st["nodes"] == want if isinstance(want, int) else member_ids(st) == want
-                if quorate is not None and st["quorate"] != quorate:
-                    ok = False
-                if not ok:
-                    problems[i] = (
-                        f"members {sorted(member_ids(st))} quorate={st['quorate']} "
-                        f"ring {st['ring_id']}"
-                    )
-                if problems:
-                    break
-            if not problems:
-                return seen
-            if time.monotonic() >= deadline:
-                raise WaitTimeout(self._describe_wait(polled, want, quorate, timeout, problems))
-            time.sleep(interval)
-
-    def _describe_wait(
-        self,
-        polled: list[int],
-        want: int | set[int],
-        quorate: bool | None,
-        timeout: float,
-        problems: dict[int, str],
-    ) -> str:
-        wanted = f"{want} members" if isinstance(want, int) else f"members {sorted(want)}"
-        if quorate is not None:
-            wanted += f", quorate={quorate}"
-        parts = [f"after {timeout:g} s nodes {polled} do not all show {wanted}:"]
-        for i, why in sorted(problems.items()):
-            parts.append(f"  node {i}: {why}")
-            proc = self.corosync(i)
-            if proc is not None and not proc.alive():
-                tail = (
-                    proc.log.read_text(errors="replace").splitlines()[-5:]
-                    if proc.log.exists()
-                    else []
-                )
-                parts.append(f"  node {i}: corosync exited with {proc.returncode}: {tail}")
-        return "\n".join(parts)
-
     # ------------------------------------------------------------------ network
 
     @staticmethod
@@ -799,57 +664,6 @@ class Cluster:
         self._check_slot(i)
         set_bridge_port(self.bridge_netns, self.port_name(i, link), forwarding=True)
         self._event(f"rejoin {self.name(i)} link {link}")
-
-    def capture(self, path: Path, bpf_filter: str = "udp", timeout: float = 5.0) -> Capture:
-        """Start tcpdump in the bridge namespace writing ``path`` (pcap, LINUX_SLL2), and return
-        once it is attached.  Stop it with `Capture.stop` (or at cluster exit)."""
-        if missing_tools(["tcpdump"]):
-            raise HarnessError("tcpdump is not installed")
-        path = Path(path).resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        count = len(self._captures)
-        log = self.state_dir / f"tcpdump{count}.log"
-        argv = [
-            "tcpdump",
-            "-i",
-            "any",
-            "-Q",
-            "in",
-            "-n",
-            "-U",
-            "--immediate-mode",
-            "-s",
-            "0",
-            "-Z",
-            "root",
-        ]
-        # The bridge also delivers flooded multicast to its own br0 ("in" on br0 too): keep only
-        # frames entering from a node's port, so that every frame appears exactly once.
-        br0 = self._bridge_ifindex()
-        expr = f"({bpf_filter}) and not ifindex {br0}" if bpf_filter else f"not ifindex {br0}"
-        argv += ["-w", str(path), expr]
-        proc = start_process(0, f"tcpdump{count}", nsenter_argv(self.bridge_netns), argv, log)
-        self._procs.append(proc)
-        self._save_state()
-        cap = Capture(path, proc)
-        self._captures.append(cap)
-        deadline = time.monotonic() + timeout
-        while "listening on" not in log.read_text(errors="replace"):
-            if not proc.alive():
-                raise HarnessError(f"tcpdump exited: {log.read_text(errors='replace').strip()}")
-            if time.monotonic() >= deadline:
-                cap.stop()
-                raise HarnessError(f"tcpdump did not attach within {timeout:g} s")
-            time.sleep(0.02)
-        self._event(f"capture {path}")
-        return cap
-
-    def _bridge_ifindex(self) -> int:
-        out = run(["ip", "-n", self.bridge_netns, "-o", "link", "show", "dev", "br0"]).stdout
-        index, _, _ = out.partition(":")
-        if not index.strip().isdigit():
-            raise HarnessError(f"cannot read the ifindex of br0 from {out!r}")
-        return int(index)
 
     # ------------------------------------------------------------------ logs
 

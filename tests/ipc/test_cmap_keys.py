@@ -16,7 +16,7 @@ from tests.ipc.layouts import FIXTURES
 from tests.ipc.test_cmap import CONF, list_keys
 from totem.config import find_local_node, load
 from totem.ipc.wire import CsError
-from totem.node.assemble import build_stack
+from totem.node.assemble import build_net, build_stack
 from totem.node.reload import ReloadRefused, apply_to_stack, plan_reload
 from totem.node.services import load_services
 from totem.node.stack import NodeStack
@@ -50,7 +50,9 @@ def start(tmp_path: Path, text: str = CONF) -> tuple[NodeStack, CmapService]:
     path.write_text(text)
     config = load(str(path))
     local = find_local_node(config, [], [], nodeid_override=1)
-    stack = build_stack(config, local, load_services(ServiceContext(config, local)))
+    services = load_services(ServiceContext(config, local))
+    net = build_net(config, local, salt_source=bytes, epoch=1)
+    stack = build_stack(config, local, services, net=net)
     stack.start(0.0)
     cmap = next(s for s in stack.services if isinstance(s, CmapService))
     cmap.confchg(

@@ -20,7 +20,7 @@ from totem.net.crypto import (
     REPLAY_WINDOW,
     CryptoDrop,
     DatagramCrypto,
-    new_epoch,
+    boot_epoch,
 )
 
 KEY = bytes(range(256))
@@ -55,7 +55,7 @@ def drop_reason(crypto: DatagramCrypto, data: bytes, now: float = 0.0) -> str:
 
 
 def test_passthrough_when_both_none() -> None:
-    crypto = DatagramCrypto("none", "none", None, node_id=1)
+    crypto = DatagramCrypto("none", "none", None, node_id=1, epoch=EPOCH)
     assert not crypto.enabled
     assert crypto.overhead == 0
     assert crypto.seal(TOTEM) is TOTEM
@@ -75,18 +75,20 @@ def test_passthrough_when_both_none() -> None:
 )
 def test_refused_settings(cipher: str, hash: str, key: bytes | None, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        DatagramCrypto(cipher, hash, key, node_id=1)
+        DatagramCrypto(cipher, hash, key, node_id=1, epoch=EPOCH)
 
 
 def test_node_id_range() -> None:
     with pytest.raises(ValueError, match="node id"):
-        DatagramCrypto("aes256", "sha256", KEY, node_id=0)
+        DatagramCrypto("aes256", "sha256", KEY, node_id=0, epoch=EPOCH)
 
 
-def test_new_epoch_grows_with_the_clock() -> None:
-    first = new_epoch()
-    assert first >> 16 > 1_600_000_000_000  # milliseconds since 1970, in the top 48 bits
-    assert new_epoch() >> 16 >= first >> 16
+def test_boot_epoch_is_the_clock_in_milliseconds_then_16_random_bits() -> None:
+    wall_ns = 1_700_000_000_123_456_789
+    assert boot_epoch(wall_ns, 0xBEEF) == 1_700_000_000_123 << 16 | 0xBEEF
+    assert boot_epoch(wall_ns, 0x1BEEF) == boot_epoch(wall_ns, 0xBEEF)  # 16 bits only
+    # a later boot has a higher epoch whatever its random bits
+    assert boot_epoch(wall_ns + 1_000_000, 0) > boot_epoch(wall_ns, 0xFFFF)
 
 
 # -- exact framing -------------------------------------------------------------------------
@@ -147,7 +149,7 @@ def test_every_sender_boot_has_its_own_key() -> None:
 
 def test_wrong_key_is_bad_tag() -> None:
     sender, _ = pair()
-    stranger = DatagramCrypto("aes256", "sha256", OTHER_KEY, node_id=2)
+    stranger = DatagramCrypto("aes256", "sha256", OTHER_KEY, node_id=2, epoch=EPOCH)
     assert drop_reason(stranger, sender.seal(TOTEM)) == "bad_tag"
     assert stranger.stats.dropped == {"bad_tag": 1}
     assert stranger.stats.opened == 0
@@ -155,7 +157,7 @@ def test_wrong_key_is_bad_tag() -> None:
 
 def test_wrong_key_hmac_is_bad_tag() -> None:
     sender, _ = pair("none", "sha256")
-    stranger = DatagramCrypto("none", "sha256", OTHER_KEY, node_id=2)
+    stranger = DatagramCrypto("none", "sha256", OTHER_KEY, node_id=2, epoch=EPOCH)
     assert drop_reason(stranger, sender.seal(TOTEM)) == "bad_tag"
 
 

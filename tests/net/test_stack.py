@@ -105,7 +105,8 @@ def build(tmp: Path) -> StackNet:
     for i in IDS:
         node = config.node_by_id(i)
         assert node is not None
-        stacks[i] = build_stack(config, node, [CfgService()])
+        net = build_net(config, node, salt_source=bytes, epoch=1)
+        stacks[i] = build_stack(config, node, [CfgService()], net=net)
     return StackNet(stacks)
 
 
@@ -119,10 +120,10 @@ def test_assemble_takes_the_rrp_timers_and_the_key(tmp_path: Path) -> None:
     assert settings.token_expired_timeout == config.timers.token_retransmit
     node = config.node_by_id(2)
     assert node is not None
-    net = build_net(config, node)
+    net = build_net(config, node, salt_source=bytes, epoch=1)
     assert net.rrp.interfaces == ("10.70.0.2", "10.71.0.2")
     assert (net.crypto.cipher, net.crypto.hash, net.overhead) == ("aes256", "sha256", 40)
-    stack = build_stack(config, node, [])
+    stack = build_stack(config, node, [], net=net)
     assert stack.settings.net_mtu == 1500 - 40
     assert stack.srp.settings.max_packet_payload == 1500 - 40 - 98
 
@@ -133,7 +134,7 @@ def test_missing_key_is_a_config_error(tmp_path: Path) -> None:
     node = config.node_by_id(1)
     assert node is not None
     with pytest.raises(ConfigError, match="could not read key"):
-        build_net(config, node)
+        build_net(config, node, salt_source=bytes, epoch=1)
 
 
 def test_sealed_on_both_rings_and_cfg_ring_reenable(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from totem.config import load
-from totem.node.assemble import build_stack
+from totem.node.assemble import build_net, build_stack
 from totem.node.services import ServiceContext, load_services
 from totem.node.stack import NodeStack
 from totem.services.cpg import CpgConfigChange, CpgDeliver, CpgError, CpgTotemConfigChange
@@ -150,7 +150,9 @@ def test_a_message_cut_by_a_merge_reaches_the_old_members_only_and_order_holds(
     for i in IDS:
         local = config.node_by_id(i)
         assert local is not None
-        stacks[i] = build_stack(config, local, load_services(ServiceContext(config, local)))
+        services = load_services(ServiceContext(config, local))
+        net = build_net(config, local, salt_source=bytes, epoch=1)
+        stacks[i] = build_stack(config, local, services, net=net)
     net = Net(stacks)
     net.partition({1, 2}, {3})
     net.run_until(lambda: net.formed((1, 2)) and net.formed((3,)))

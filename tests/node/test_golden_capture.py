@@ -15,7 +15,7 @@ import pytest
 from tests.fixtures import PCAP
 from tests.pcap import read_udp
 from totem.config import parse_text
-from totem.node.assemble import build_stack
+from totem.node.assemble import build_net, build_stack
 from totem.node.services import load_services
 from totem.service import ServiceContext
 from totem.wire import Mcast, decode
@@ -63,7 +63,9 @@ def _singleton_mcasts(node_id: int) -> list[bytes]:
     config = parse_text(CONF)
     node = config.node_by_id(node_id)
     assert node is not None
-    stack = build_stack(config, node, load_services(ServiceContext(config, node)), 0)
+    services = load_services(ServiceContext(config, node))
+    net = build_net(config, node, salt_source=bytes, epoch=1)
+    stack = build_stack(config, node, services, 0, net=net)
     now = 0.0
     stack.start(now)
     sent: list[bytes] = []

@@ -25,7 +25,7 @@ from tests.qnetd.servers import start_ours
 from tests.srp.harness import Network
 from tests.sync.fakebus import FakeBus
 from totem.config import ConfigError, CorosyncConfig, parse_text
-from totem.node.assemble import build_stack, settings_from_config
+from totem.node.assemble import build_net, build_stack, settings_from_config
 from totem.node.async_client import AsyncControlClient
 from totem.node.client import RequestFailed
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
@@ -393,7 +393,8 @@ def _stack_services(config: CorosyncConfig, node_id: int) -> list[object]:
 def test_apply_to_stack_reaches_srp_cmap_and_votequorum() -> None:
     current = parsed(conf(3, totem="    config_version: 1\n"))
     services = _stack_services(current, 1)
-    stack = build_stack(current, local(current), services)  # type: ignore[arg-type]
+    net = build_net(current, local(current), salt_source=bytes, epoch=1)
+    stack = build_stack(current, local(current), services, net=net)  # type: ignore[arg-type]
     stack.start(0.0)
     sent: list[tuple[int, int, bytes]] = []
 

@@ -325,3 +325,28 @@ def test_arbitrary_text_never_raises_anything_but_scenario_error() -> None:
             assert str(err).startswith("fuzz.txt:")
 
     check()
+
+
+def test_every_statement_is_registered_once_with_its_parser_and_handler() -> None:
+    import dataclasses
+
+    import simulations.scenario
+    import simulations.statements
+    from simulations.cfsim import Write
+    from simulations.language import CONDITIONS, HANDLERS, VERBS
+
+    reference = simulations.scenario.__doc__ or ""
+    for keyword, verb in VERBS.items():
+        assert re.search(rf"^    (.* \| )?{re.escape(keyword)}\b", reference, re.M), keyword
+        assert (
+            dataclasses.is_dataclass(verb.statement) and verb.statement.__dataclass_params__.frozen
+        )
+    for what in CONDITIONS:
+        assert f"expect {what}" in reference or f"expect [not] {what}" in reference, what
+    made = {
+        cls
+        for cls in vars(simulations.statements).values()
+        if isinstance(cls, type) and issubclass(cls, simulations.statements.Statement)
+    }
+    assert made - set(HANDLERS) == {simulations.statements.Statement}
+    assert Write in HANDLERS

@@ -41,13 +41,13 @@ from totem.srp.events import LogLevel
 from totem.sync import SYNC_GROUP, SyncCompleted, SyncStarted
 from totem.wire import ExecHeader, SyncBarrier, WireError, decode_sync
 from votequorum.calc import NodeState, NodeVotes, calculate_quorum
-from votequorum.service import (
+from votequorum.events import (
     ExpectedVotesChanged,
     NodeListNotification,
     QuorumChanged,
     VotequorumError,
-    VotequorumService,
 )
+from votequorum.service import VotequorumService
 from votequorum.settings import VotequorumSettings
 from votequorum.wire import (
     VOTEQUORUM_SERVICE_ID,

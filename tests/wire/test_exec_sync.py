@@ -26,6 +26,7 @@ from totem.wire import (
     exec_header,
     exec_id,
     fn_id,
+    group,
     group_pieces,
     service_id,
     sync,
@@ -166,3 +167,27 @@ def test_sync_pads_ignored_and_errors() -> None:
             decode_sync(bytes(build))
     with pytest.raises(ValueError):
         SyncServiceBuild(RingId(1, 1), tuple(range(129))).encode()
+
+
+@given(st.integers(-(2**31), 2**31 - 1), st.integers(-(2**31), 2**31 - 1))
+def test_exec_header_is_its_declaration(message_id: int, size: int) -> None:
+    header = ExecHeader(message_id, size)
+    data = header.encode()
+    assert exec_header.FORMAT.build({"id": message_id, "size": size}) == data
+    parsed = exec_header.FORMAT.parse(data)
+    assert ExecHeader.decode(data) == header == ExecHeader(parsed.id, parsed.size)
+
+
+@given(
+    st.lists(st.binary(min_size=1, max_size=20), min_size=0, max_size=4),
+    st.binary(max_size=50),
+)
+def test_group_framing_is_its_declaration(groups: list[bytes], payload: bytes) -> None:
+    declared = group.FORMAT.build(
+        {"lengths": [len(name) for name in groups], "names": groups, "payload": payload}
+    )
+    assert decode_group_message(declared) == (tuple(groups), payload)
+    parsed = group.FORMAT.parse(declared)
+    assert (tuple(parsed.names), parsed.payload) == (tuple(groups), payload)
+    if len(groups) == 1:
+        assert encode_group_message(groups[0], payload) == declared

@@ -26,7 +26,7 @@ too). Data is fragmented by knet to its data MTU, so SRP keeps corosync's knet
 taken from it.
 
 Link statistics for status tools and cmap (``stats.knet.nodeN.linkM.*``):
-:meth:`link_status`, :meth:`host_reachable`, :meth:`handle_stats`.
+:meth:`link_status`, :meth:`handle_stats`.
 """
 
 from __future__ import annotations
@@ -151,9 +151,6 @@ class KnetLayer:
     def link_status(self, host_id: int, link_id: int) -> LinkStatus | None:
         """``knet_link_get_status`` of one host's link (None if not configured)."""
         return self.handle.link_status(host_id, link_id)
-
-    def host_reachable(self, host_id: int) -> bool:
-        return self.handle.reachable(host_id)
 
     def handle_stats(self) -> dict[str, int]:
         """``knet_handle_get_stats`` (``stats.knet.handle.*``)."""

@@ -63,9 +63,10 @@ is a *foreign ring* message, and that makes a healthy ring regather. Rules, per
 sender node id, applied after the tag checks out:
 
 * ``epoch`` is the sender's boot epoch: milliseconds since 1970 at start, shifted
-  left 16 bits, plus 16 random bits (:func:`new_epoch`); so it grows across
-  restarts. A higher epoch than the one on record means the sender restarted:
-  its window starts afresh.
+  left 16 bits, plus 16 random bits (:func:`boot_epoch`; the daemon reads its clock and
+  randomness for it, a simulator derives it from its seed); so it grows across restarts.
+  A higher epoch than the one on record means the sender restarted: its window starts
+  afresh.
 * a lower epoch is ``stale_epoch``, dropped -- unless the recorded epoch has been
   silent for ``epoch_takeover`` seconds (a node whose clock stepped back across a
   restart is let in after that, rather than locked out until its peers restart).
@@ -87,9 +88,7 @@ is trusted: the key authenticates the cluster, not one node.
 
 from __future__ import annotations
 
-import os
 import struct
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -108,7 +107,7 @@ __all__ = [
     "CryptoDrop",
     "CryptoStats",
     "DatagramCrypto",
-    "new_epoch",
+    "boot_epoch",
 ]
 
 MAGIC: Final = b"\xc5\xec"
@@ -149,9 +148,11 @@ _TOTEM_MAGICS = (b"\x70\xc0", b"\xc0\x70")
 _KEY_CACHE_MAX = 1024
 
 
-def new_epoch() -> int:
-    """A boot epoch: wall-clock milliseconds << 16 | 16 random bits (grows across restarts)."""
-    return ((time.time_ns() // 1_000_000) << 16 | int.from_bytes(os.urandom(2), "big")) & _U64_MAX
+def boot_epoch(wall_ns: int, random16: int) -> int:
+    """A boot epoch: wall-clock milliseconds (of ``wall_ns``, nanoseconds since 1970) << 16 |
+    16 random bits, so it grows across restarts. The caller reads the clock and randomness
+    (the daemon: ``time.time_ns()``, two bytes of ``os.urandom``)."""
+    return ((wall_ns // 1_000_000) << 16 | (random16 & 0xFFFF)) & _U64_MAX
 
 
 class CryptoDrop(ValueError):
@@ -204,7 +205,7 @@ class DatagramCrypto:
         key: bytes | None,
         *,
         node_id: int,
-        epoch: int | None = None,
+        epoch: int,
         epoch_takeover: float = EPOCH_TAKEOVER,
     ) -> None:
         if cipher not in CIPHERS:
@@ -224,7 +225,7 @@ class DatagramCrypto:
         cipher_id, self._aes_len = CIPHERS[cipher]
         hash_id, hash_name = _HASH_IDS[hash]
         self.suite = cipher_id << 4 | hash_id
-        self.epoch = new_epoch() if epoch is None else epoch
+        self.epoch = epoch
         if not 0 <= self.epoch <= _U64_MAX:
             raise ValueError("epoch must fit in 64 bits")
         self._counter = 0

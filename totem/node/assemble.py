@@ -13,7 +13,6 @@ Shared by the daemon and the simulator, so both run a node exactly as configured
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Sequence
 
 from totem.config import (
@@ -87,7 +86,7 @@ def check_node(config: CorosyncConfig, local_node: NodeConfig) -> None:
     builds the link layer with them). ConfigError names ``file:line`` or the key file."""
     check_transport(config)
     check_authkey(config)
-    build_net(config, local_node)
+    build_net(config, local_node, salt_source=bytes, epoch=0)  # a check: no randomness needed
 
 
 def settings_from_config(config: CorosyncConfig) -> SrpSettings:
@@ -130,16 +129,17 @@ def build_net(
     config: CorosyncConfig,
     local_node: NodeConfig,
     *,
-    salt_source: SaltSource = os.urandom,
+    salt_source: SaltSource,
+    epoch: int,
     kernel_mtu: KernelMtu | None = None,
     clock_ns: ClockNs | None = None,
-    epoch: int | None = None,
 ) -> LinkLayer:
     """The link layer of ``local_node``: knet's, or redundant rings and crypto for
-    udp/udpu; ConfigError if the key is unusable. ``clock_ns`` times knet's crypto and
-    compression statistics (the daemon's monotonic clock; None: untimed). ``epoch`` is the
-    udp/udpu crypto's boot epoch (default: from the clock, as a daemon starts; a simulator
-    passes one)."""
+    udp/udpu; ConfigError if the key is unusable. The caller brings the randomness and
+    time: ``salt_source`` gives knet's crypto salts (``os.urandom`` in the daemon),
+    ``epoch`` is the udp/udpu crypto's boot epoch (:func:`~totem.net.crypto.boot_epoch` of
+    the daemon's clock; a simulator derives both from its seed). ``clock_ns`` times knet's
+    crypto and compression statistics (the daemon's monotonic clock; None: untimed)."""
     totem = config.totem
     if totem.transport == "knet":
         key = read_authkey(totem)
@@ -157,10 +157,9 @@ def build_net(
     return build_rrp(config, local_node, epoch=epoch)
 
 
-def build_rrp(
-    config: CorosyncConfig, local_node: NodeConfig, *, epoch: int | None = None
-) -> NetLayer:
-    """Redundant rings and crypto for ``local_node`` (udp/udpu)."""
+def build_rrp(config: CorosyncConfig, local_node: NodeConfig, *, epoch: int) -> NetLayer:
+    """Redundant rings and crypto for ``local_node`` (udp/udpu), ``epoch`` its crypto's boot
+    epoch."""
     links = config.links
     rings = RedundantRing(
         local_node.nodeid,
@@ -184,16 +183,18 @@ def build_stack(
     local_node: NodeConfig,
     services: Sequence[Service],
     stored_ring_seq: int = 0,
-    net: LinkLayer | None = None,
+    *,
+    net: LinkLayer,
 ) -> NodeStack:
-    """The node stack for ``local_node`` of ``config`` (``net`` built from it if not given)."""
+    """The node stack for ``local_node`` of ``config`` over the link layer ``net``
+    (:func:`build_net`)."""
     return NodeStack(
         local_node.nodeid,
         settings_from_config(config),
         services,
         stored_ring_seq=stored_ring_seq,
         nodelist=[node.nodeid for node in config.nodes],
-        net=net if net is not None else build_net(config, local_node),
+        net=net,
     )
 
 

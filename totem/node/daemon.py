@@ -17,9 +17,10 @@ A cfg RELOAD_CONFIG from any node (``pycorosync-cfgtool -R``, or a real node's
 ``corosync-cfgtool -R``) makes the daemon re-read its corosync.conf and apply what may
 change at run time (``totem.node.reload``); a file that does not load or cannot be
 applied is refused (``file:line`` in the log and in the tool's answer) and the node
-carries on with its old configuration. The agents beside the stack (the qdevice client)
-follow the reloaded file: a reload that adds ``quorum.device`` starts the client, one that
-removes it stops it (``totem.node.agents``), as ``systemctl start|stop corosync-qdevice``.
+carries on with its old configuration (the daemon's part: :mod:`totem.node.daemon_reload`).
+The agents beside the stack (the qdevice client) follow the reloaded file: a reload that
+adds ``quorum.device`` starts the client, one that removes it stops it
+(``totem.node.agents``), as ``systemctl start|stop corosync-qdevice``.
 
 ``--metrics HOST:PORT`` (or ``system { metrics: HOST:PORT }`` in corosync.conf, which real
 corosync stores and ignores) serves Prometheus metrics at ``http://HOST:PORT/metrics``
@@ -54,27 +55,25 @@ from totem.config import (
     CorosyncConfig,
     NodeConfig,
     effective_mcastport,
-    load,
-    read_authkey,
 )
 from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
-from totem.config.resolve import system_lookup
 from totem.config.values import parse_listen
-from totem.ipc.wire import CsError
 from totem.knet.layer import KnetLayer
-from totem.knet.reload import KnetReload, apply_reload
+from totem.knet.reload import KnetReload
+from totem.net.crypto import boot_epoch
 from totem.node.agents import AGENT_ENTRY_POINT_GROUP, Agent, AgentSet
 from totem.node.assemble import (
     Transport,
     build_net,
     build_stack,
-    make_knet_socket,
     make_transports,
 )
 from totem.node.client import DEFAULT_RUN_DIR
-from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
+from totem.node.control import SOCKET_NAME, ControlConnection, ControlServer
 from totem.node.cpg_api import CpgControl
+from totem.node.daemon_reload import DaemonReload
 from totem.node.driver import NodeDriver
+from totem.node.events import NodeEvent
 from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
 from totem.node.operating import Operating
@@ -88,18 +87,15 @@ from totem.services.cfg import (
     CfgCryptoReconfig,
     CfgKilled,
     CfgReloadRequested,
-    CfgService,
     CfgShutdown,
 )
-from totem.services.cmap import CmapService
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
 from totem.transport.base import BindError, new_event_loop
-from totem.transport.knet import KnetLinkSocket, kernel_mtu
-from totem.transport.udpu import UdpuTransport
+from totem.transport.knet import kernel_mtu
 
 if TYPE_CHECKING:
-    from totem.node.reload import ReloadPlan
+    pass
 
 __all__ = [
     "AGENT_ENTRY_POINT_GROUP",
@@ -112,8 +108,6 @@ __all__ = [
 ]
 
 EXIT_ALREADY_RUNNING = 18
-RELOAD_REPLY_TIMEOUT = 60.0
-"""Seconds a ``cfg.reload`` request waits for its RELOAD_CONFIG to be delivered."""
 PID_FILE = "pycorosync.pid"
 NO_IPC_ENV = "PYCOROSYNC_NO_IPC"
 """Set (not ``0``) in the environment: as ``--no-ipc`` (for programs that start daemons,
@@ -147,7 +141,7 @@ def to_json(value: Any) -> Any:
     return value
 
 
-class Daemon:
+class Daemon(DaemonReload):
     """One running node: stack, transport, driver, control socket."""
 
     def __init__(
@@ -181,8 +175,20 @@ class Daemon:
         self._stopped: asyncio.Future[None] = self.loop.create_future()
         self._pid_handle: Any = None
         self.control = ControlServer(os.path.join(run_dir, SOCKET_NAME))
-        services = load_services(ServiceContext(config, local_node, daemon=self))
-        net = build_net(config, local_node, kernel_mtu=kernel_mtu, clock_ns=time.monotonic_ns)
+        services = load_services(
+            ServiceContext(
+                config, local_node, daemon=self, random_bytes=os.urandom, wall_clock=time.time
+            )
+        )
+        # the daemon brings the randomness and time its sans-IO layers are built with
+        net = build_net(
+            config,
+            local_node,
+            salt_source=os.urandom,
+            epoch=boot_epoch(time.time_ns(), int.from_bytes(os.urandom(2), "big")),
+            kernel_mtu=kernel_mtu,
+            clock_ns=time.monotonic_ns,
+        )
         self.stack: NodeStack = build_stack(
             config, local_node, services, load_ring_seq(state_dir, local_node.nodeid), net=net
         )
@@ -227,7 +233,7 @@ class Daemon:
         if transport is not None:
             transport.send(dest, data)
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: NodeEvent) -> None:
         if isinstance(event, LogRecord):
             emit(event)
             return
@@ -305,208 +311,6 @@ class Daemon:
         else:
             self.loop.call_soon(self.stop)
         return "shutting down"
-
-    # ------------------------------------------------------------------------------------
-    # Configuration reload
-    # ------------------------------------------------------------------------------------
-    def _op_reload(
-        self, _connection: ControlConnection, _request: dict[str, Any]
-    ) -> asyncio.Future[Any]:
-        """``-R``: ask every node to reload (cfg RELOAD_CONFIG); answer with this node's
-        outcome once its own request is delivered, as corosync answers the library."""
-        cfg = next((s for s in self.stack.services if isinstance(s, CfgService)), None)
-        if cfg is None:
-            raise ControlError("the cfg service is not running")
-        conn = next(self._reload_ids)
-        reply: asyncio.Future[Any] = self.loop.create_future()
-        self._reload_replies[conn] = reply
-        cfg.request_reload(conn)
-        self.driver.poke()
-
-        def expire() -> None:
-            if self._reload_replies.pop(conn, None) is not None and not reply.done():
-                reply.set_exception(
-                    ControlError(
-                        f"CS_ERR_TRY_AGAIN: the reload request was not delivered within "
-                        f"{RELOAD_REPLY_TIMEOUT:g} s (is the ring operational?)"
-                    )
-                )
-
-        self.loop.call_later(RELOAD_REPLY_TIMEOUT, expire)
-        return reply
-
-    def _reload_requested(self, event: CfgReloadRequested) -> None:
-        cmap = self._cmap()
-        if cmap is not None:
-            cmap.reload_begin()
-        status = CsError.OK
-        try:
-            result: Any = self.reload_config()
-        except ConfigError as err:
-            result = ControlError(f"CS_ERR_INVALID_PARAM: {err}")
-            self.last_reload = {"by": event.by, "ok": False, "error": str(err)}
-            status = CsError.ERR_INVALID_PARAM
-        except Exception as err:  # a bug must not take the node down with the reload
-            emit(LogRecord(LogLevel.ERROR, "CFG", f"configuration reload failed: {err!r}"))
-            result = ControlError(f"CS_ERR_LIBRARY: configuration reload failed: {err!r}")
-            self.last_reload = {"by": event.by, "ok": False, "error": repr(err)}
-            status = CsError.ERR_LIBRARY
-        else:
-            self.last_reload = {"by": event.by, "ok": True, "error": None}
-        if cmap is not None:
-            cmap.reload_end(status)
-        if event.local:
-            reply = self._reload_replies.pop(event.conn, None)
-            if reply is not None and not reply.done():
-                if isinstance(result, Exception):
-                    reply.set_exception(result)
-                else:
-                    reply.set_result(result)
-        # what the services queued and logged goes out on the next turn of the loop
-        self.loop.call_soon(self.driver.poke)
-
-    def reload_config(self) -> dict[str, Any]:
-        """Re-read the configuration file and apply it (``totem.node.reload``).
-
-        Returns what changed; raises :class:`ConfigError` (``file:line: why``) when the
-        file does not load or cannot be applied -- nothing is changed then.
-        """
-        # the reload planner is loaded by the first reload, not at every start
-        from totem.node.reload import ReloadRefused, apply_to_stack, plan_log, plan_reload
-
-        try:
-            new = load(self.config.path, lookup=system_lookup)
-        except ConfigError as err:
-            self.reloads["refused"] += 1
-            emit(LogRecord(LogLevel.ERROR, "CFG", f"Unable to reload config file: {err}"))
-            raise
-        cmap = self._cmap()
-        if cmap is not None:
-            cmap.reload_parsed()
-        try:
-            plan = plan_reload(self.config, new, self.local_node)
-        except ReloadRefused as err:
-            self.reloads["refused"] += 1
-            emit(
-                LogRecord(
-                    LogLevel.ERROR, "CFG", f"Cannot configure new interface definitions: {err}"
-                )
-            )
-            raise
-        key: bytes | None = None
-        if self.knet_reload is not None:
-            try:
-                key = read_authkey(plan.config.totem)
-            except ConfigError as err:
-                self.reloads["refused"] += 1
-                emit(LogRecord(LogLevel.ERROR, "CFG", f"Crypto configuration is not valid: {err}"))
-                raise
-        try:
-            added_links = self._bind_added_links(plan)
-        except ReloadRefused as err:
-            self.reloads["refused"] += 1
-            emit(
-                LogRecord(
-                    LogLevel.ERROR, "CFG", f"Cannot configure new interface definitions: {err}"
-                )
-            )
-            raise
-        for warning in new.warnings:
-            emit(LogRecord(LogLevel.WARNING, "MAIN", warning))
-        for record in plan_log(plan):
-            emit(record)
-        self._reconfigure_transports(plan, added_links)
-        apply_to_stack(self.stack, plan)
-        if self.knet_reload is not None:
-            crypto_changed, records = apply_reload(
-                self.knet_reload, self.config, plan.config, plan.local_node, key, kernel_mtu
-            )
-            for record in records:
-                emit(record)
-            if crypto_changed:
-                cfg = next((s for s in self.stack.services if isinstance(s, CfgService)), None)
-                if cfg is not None:
-                    cfg.request_crypto_phase(1)
-        self.config = plan.config
-        self.local_node = plan.local_node
-        self.reconfigure_logging()
-        self.agents.config_reloaded(plan.config)
-        self.reloads["accepted"] += 1
-        summary = plan.summary()
-        emit(
-            LogRecord(
-                LogLevel.NOTICE,
-                "CFG",
-                f"Configuration reloaded: nodelist {summary['nodes']}, token "
-                f"{plan.config.timers.token} ms, consensus {plan.config.timers.consensus} ms",
-            )
-        )
-        return summary
-
-    def _cmap(self) -> CmapService | None:
-        return next((s for s in self.stack.services if isinstance(s, CmapService)), None)
-
-    def _bind_added_links(self, plan: ReloadPlan) -> dict[int, KnetLinkSocket]:
-        """knet: the sockets of the links ``plan`` adds, bound (ReloadRefused, with the
-        line of this node's entry, when one cannot be: nothing is changed then)."""
-        from totem.node.reload import ReloadRefused
-
-        sockets: dict[int, KnetLinkSocket] = {}
-        for link in plan.links_added:
-            sock = make_knet_socket(
-                plan.config, plan.local_node, self.driver.datagram_received, link, self.loop
-            )
-            try:
-                sock.bind()
-            except OSError as err:
-                for done in sockets.values():
-                    done.close()
-                raise ReloadRefused(
-                    plan.config.path,
-                    plan.local_node.line,
-                    self._bind_failure(link, err, plan.local_node),
-                ) from None
-            sockets[link] = sock
-        return sockets
-
-    def _reconfigure_transports(
-        self, plan: ReloadPlan, added_links: dict[int, KnetLinkSocket] | None = None
-    ) -> None:
-        """New member lists (udpu sends to them; ``block_unlisted_ips`` follows them);
-        knet: the sockets of removed links closed, those of added links served."""
-        config = plan.config
-        for link in plan.links_removed:
-            transport = self.transports.pop(link, None)
-            if transport is not None:
-                transport.close()
-        for link, sock in (added_links or {}).items():
-            self.transports[link] = sock
-            task = self.loop.create_task(self._open_added_link(link, sock))
-            self._link_tasks.add(task)
-            task.add_done_callback(self._link_tasks.discard)
-        if config.totem.transport == "udpu":
-            for change in plan.removed:
-                emit(
-                    LogRecord(
-                        LogLevel.NOTICE, "TOTEM", f"removing UDPU member {{{change.address}}}"
-                    )
-                )
-            for change in plan.added:
-                emit(
-                    LogRecord(
-                        LogLevel.NOTICE, "TOTEM", f"adding new UDPU member {{{change.address}}}"
-                    )
-                )
-        for link, transport in self.transports.items():
-            transport.set_members(plan.members(link))
-            if isinstance(transport, UdpuTransport):
-                transport.block_unlisted_ips = config.totem.block_unlisted_ips
-
-    async def _open_added_link(self, link: int, sock: KnetLinkSocket) -> None:
-        try:
-            await sock.open()
-        except OSError as err:
-            emit(LogRecord(LogLevel.ERROR, "TOTEM", self._bind_failure(link, err)))
 
     def reconfigure_logging(self) -> None:
         logging = self.config.logging

@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
+from totem.node.events import NodeEvent
 from totem.node.schedmiss import SchedMissMonitor
 from totem.srp.state import Datagram
 
@@ -55,7 +56,7 @@ class SansIoNode(Protocol):
 
     def outbox(self) -> list[Datagram]: ...
 
-    def events(self) -> list[Any]: ...
+    def events(self) -> list[NodeEvent]: ...
 
     def leave(self) -> None: ...
 
@@ -64,7 +65,7 @@ class SansIoNode(Protocol):
 
 Send = Callable[[int | None, bytes, int], None]
 """(destination node id or None for all, data, link)."""
-Listener = Callable[[Any], None]
+Listener = Callable[[NodeEvent], None]
 
 
 class NodeDriver:

@@ -44,6 +44,7 @@ from totem.knet.layer import KnetLayer
 from totem.node.agents import AgentSet
 from totem.node.assemble import Transport
 from totem.node.driver import NodeDriver
+from totem.node.events import NodeEvent
 from totem.node.knet_status import knet_cmap_stats, knet_node_status
 from totem.node.logsys import emit
 from totem.node.schedmiss import SchedMissMonitor
@@ -270,7 +271,7 @@ class LibqbIpc:
         self._recheck = None
         self._update_flow_control()
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: NodeEvent) -> None:
         if isinstance(event, (ConfigurationChange, SyncCompleted)):
             self._update_flow_control()
         elif isinstance(event, CfgReloadRequested) and event.local and self.cfg is not None:

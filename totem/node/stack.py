@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from totem.linklayer import LinkLayer
+from totem.node.events import NodeEvent
 from totem.ringid import RingId
 from totem.service import Service
 from totem.services.cfg import CfgRingReenable
@@ -129,7 +130,7 @@ class NodeStack:
         self._trans_assembly = False
         self.services = list(services)
         self.counters = StackCounters()
-        self._events: list[Any] = []
+        self._events: list[NodeEvent] = []
         self._unsent_by_context: tuple[deque[bytes], deque[bytes]] = (deque(), deque())
         self.tx_counts: defaultdict[int, int] = defaultdict(int)
         """Exec messages queued per header id (``service_id << 16 | fn_id``)."""
@@ -337,7 +338,7 @@ class NodeStack:
             return []
         return self.net.ring_reenable(link)
 
-    def events(self) -> list[Any]:
+    def events(self) -> list[NodeEvent]:
         """Drain everything that happened: SRP events (configuration changes, logs,
         ring seq to persist), sync events and the services' events."""
         self._collect()

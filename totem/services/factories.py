@@ -6,7 +6,6 @@ Registered in ``pyproject.toml`` under ``pycorosync.services`` (see
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from totem.services.cfg import CfgService
@@ -27,7 +26,7 @@ def cmap_factory(context: ServiceContext) -> CmapService:
         config_version=context.config.totem.config_version,
         config=context.config,
         local_node=context.local_node,
-        handle_salt=int.from_bytes(os.urandom(4), "little"),
+        handle_salt=int.from_bytes(context.random_bytes(4), "little"),
     )
 
 

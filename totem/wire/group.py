@@ -4,17 +4,20 @@
 for: ``u16 ngroups``, ``u16 len[ngroups]``, the names concatenated (no NUL),
 then the payload. corosync itself uses exactly two groups, always alone:
 ``"a"`` (service/exec messages) and ``"sync"`` (the sync protocol). A receiver
-of a swapped peer swaps the u16 counts (``group_endian_convert``).
+of a swapped peer swaps the u16 counts (``group_endian_convert``). :data:`FORMAT` declares
+the layout (construct, built on first use); the codec below is held to it by the tests.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
-from typing import Final
+from typing import Any, Final
 
 from totem.wire.errors import WireError
 
 __all__ = [
+    "FORMAT",
     "GROUP_EXEC",
     "GROUP_SYNC",
     "decode_group_message",
@@ -26,6 +29,30 @@ GROUP_EXEC: Final = b"a"
 """``corosync_group`` of ``exec/main.c``: service (exec) messages."""
 GROUP_SYNC: Final = b"sync"
 """``sync_group`` of ``exec/sync.c``: sync protocol messages."""
+
+FORMAT: Any
+"""Normative declaration of a group-framed message (little-endian, as we send it)."""
+
+
+@functools.cache
+def _declare() -> dict[str, Any]:
+    """This module's construct declarations, built on first use (``totem.wire.declare``)."""
+    from construct import Array, Bytes, GreedyBytes, Int16ul, Rebuild, Struct, len_, this
+
+    FORMAT = Struct(
+        "ngroups" / Rebuild(Int16ul, len_(this.lengths)),
+        "lengths" / Array(this.ngroups, Int16ul),
+        "names" / Array(this.ngroups, Bytes(lambda ctx: ctx.lengths[ctx._index])),
+        "payload" / GreedyBytes,
+    )
+    return {"FORMAT": FORMAT}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FORMAT":
+        return _declare()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _ONE_GROUP = struct.Struct("<HH")
 

@@ -23,6 +23,8 @@ finish within ``connect_timeout``. Votes arriving in replies and VOTE_INFO drive
 :class:`~votequorum.qdevice.castvote.CastVoteTimer`, whose polls come out as :class:`Poll`.
 Every heartbeat interval the client checks that its previous ECHO_REQUEST was answered and
 sends the next one.
+The heuristics runs (membership, regular, connect) are the client's part in
+:mod:`votequorum.qdevice.net_heuristics`.
 
 Disconnections are handled as ``qdevice_model_net_post_poll_loop`` does: the algorithm's
 disconnect hook may change the vote (ffsplit: NACK), then the client reconnects after a random
@@ -43,20 +45,16 @@ from collections.abc import Callable, Sequence
 from qnetd.certnames import PeerCertificate, describe, verify_cert_name
 from qnetd.protocol.constants import (
     Heuristics,
-    KeepActivePartitionTieBreaker,
     MsgType,
     ReplyErrorCode,
     Vote,
-    heuristics_str,
     vote_str,
 )
 from qnetd.protocol.decoder import DecodedMessage
 from qnetd.protocol.messages import (
     EchoRequest,
-    HeuristicsChange,
     Init,
     Preinit,
-    SetOption,
     VoteInfoReply,
 )
 from qnetd.protocol.messages import StartTls as StartTlsMsg
@@ -71,16 +69,15 @@ from votequorum.qdevice.events import (
     Disconnected,
     DisconnectReason,
     Event,
-    HeuristicsResult,
     Output,
     Poll,
-    RunHeuristics,
     Send,
     StartTls,
     StateChanged,
     Stopped,
     VoteReceived,
 )
+from votequorum.qdevice.net_heuristics import CONNECT, MEMBERSHIP, NetHeuristics
 from votequorum.qdevice.replies import (
     VOTE_MESSAGES,
     ProtocolError,
@@ -113,20 +110,8 @@ SUBSYS = "QDEVICE"
 MAX_FATAL_BACKOFF = 300.0
 """Longest wait (seconds) before retrying after a reason corosync-qdevice would exit on."""
 
-_MEMBERSHIP = "membership"
-_REGULAR = "regular"
-_CONNECT = "connect"
-_NOTIFIER_ORDER = (_MEMBERSHIP, _REGULAR, _CONNECT)
-"""Order of corosync-qdevice's heuristics result notifiers (votequorum's is added first)."""
 
-_HEURISTICS_TLV = {
-    HeuristicsResult.DISABLED: Heuristics.UNDEFINED,
-    HeuristicsResult.PASS: Heuristics.PASS,
-    HeuristicsResult.FAIL: Heuristics.FAIL,
-}
-
-
-class QdeviceNetClient:
+class QdeviceNetClient(NetHeuristics):
     """One qdevice-net client (see the module docstring)."""
 
     def __init__(self, settings: QdeviceNetSettings, rng: random.Random) -> None:
@@ -173,15 +158,7 @@ class QdeviceNetClient:
         self.last_poll_at: float | None = None
         self.last_poll_cast_vote = False
         # --- heuristics
-        self.heuristics_mode = settings.heuristics.mode
-        self.latest_heuristics = Heuristics.UNDEFINED
-        self.latest_regular_heuristics = Heuristics.UNDEFINED
-        self.latest_vq_heuristics = Heuristics.UNDEFINED
-        self.latest_connect_heuristics = Heuristics.UNDEFINED
-        self.initial_heuristics_finished = False
-        self._heuristics_seq = 0
-        self._heuristics_waiting: set[str] = set()
-        self._heuristics_deadline: float | None = None
+        self._init_heuristics(settings)
         # --- timers and lifecycle
         self._started = False
         self._generation = 0
@@ -379,7 +356,7 @@ class QdeviceNetClient:
         self.cast_vote.set_paused(True)
         self.vq_node_list_ring_id = ring_id
         self.vq_node_list = tuple(members)
-        self._exec_heuristics(_MEMBERSHIP, now)
+        self._exec_heuristics(MEMBERSHIP, now)
 
     def quorum_notify(self, quorate: bool, nodes: Sequence[QuorumNode], now: float) -> None:
         """votequorum's quorum callback: quorate state and every known node with its state."""
@@ -437,22 +414,6 @@ class QdeviceNetClient:
         self.config_version = config_version
         if connected:
             self._guarded(lambda: self._send_config_node_list(initial=False), now)
-
-    def heuristics_result(self, seq: int, result: HeuristicsResult, now: float) -> None:
-        """The answer to :class:`RunHeuristics` ``seq`` (older answers are ignored)."""
-        if seq != self._heuristics_seq or not self._heuristics_waiting:
-            self.counters["heuristics_results_ignored"] += 1
-            return
-        waiting = self._heuristics_waiting
-        self._heuristics_waiting = set()
-        for purpose in _NOTIFIER_ORDER:
-            if purpose in waiting:
-                if purpose == _MEMBERSHIP:
-                    self._membership_heuristics_done(result, now)
-                elif purpose == _REGULAR:
-                    self._regular_heuristics_done(result, now)
-                else:
-                    self._connect_heuristics_done(result, now)
 
     # ================================================================== timers
 
@@ -568,7 +529,7 @@ class QdeviceNetClient:
         self._certificate_mismatch_told = False
         self._schedule_echo(now)
         self._log(LogLevel.DEBUG, "Executing after-connect heuristics.")
-        self._exec_heuristics(_CONNECT, now)
+        self._exec_heuristics(CONNECT, now)
 
     def _on_echo_reply(self, seq: int, now: float) -> None:
         expected = seq == self.echo_request_expected_seq
@@ -624,110 +585,6 @@ class QdeviceNetClient:
     def _send_quorum_node_list(self) -> None:
         msg = quorum_node_list(self._next_seq(), self.vq_quorum_quorate, self.vq_quorum_nodes)
         self._send(msg.encode(), MsgType.NODE_LIST)
-
-    # ================================================================== heuristics
-
-    def _exec_heuristics(self, purpose: str, now: float) -> None:
-        self._heuristics_seq = (self._heuristics_seq + 1) & 0xFFFFFFFF
-        self._heuristics_waiting.add(purpose)
-        if self.heuristics_mode == HeuristicsMode.OFF:
-            self.heuristics_result(self._heuristics_seq, HeuristicsResult.DISABLED, now)
-            return
-        h = self.settings.heuristics
-        timeout = h.sync_timeout_ms if self.sync_in_progress else h.timeout_ms
-        self._outbox.append(RunHeuristics(self._heuristics_seq, timeout))
-
-    def _membership_heuristics_done(self, result: HeuristicsResult, now: float) -> None:
-        """``qdevice_model_net_votequorum_node_list_heuristics_notify``."""
-        heuristics = _HEURISTICS_TLV[result]
-        connected = self.state == ClientState.CONNECTED
-        if connected:
-            vote = Vote.WAIT_FOR_REPLY
-            if not self._guarded(lambda: self._send_membership_node_list(heuristics), now):
-                return
-        else:
-            vote = Vote.NACK if self.cast_vote.vote == Vote.ACK else Vote.NO_CHANGE
-        self.cast_vote.set_paused(False)
-        self._cast_vote_update(vote, now)
-        self.latest_vq_heuristics = heuristics
-        self.latest_heuristics = heuristics
-        self._schedule_regular_heuristics(now)
-        if not self.initial_heuristics_finished:
-            self.initial_heuristics_finished = True
-            self._maybe_begin(now)
-
-    def _connect_heuristics_done(self, result: HeuristicsResult, now: float) -> None:
-        """``qdevice_net_connect_heuristics_exec_result_callback``: the connection is complete."""
-        if self.state != ClientState.WAITING_INIT_REPLY:
-            return
-        heuristics = _HEURISTICS_TLV[result]
-
-        def send_all() -> None:
-            if self.server_supports_kap:
-                kap = (
-                    KeepActivePartitionTieBreaker.ENABLED
-                    if self.settings.keep_active_partition_tie_breaker
-                    else KeepActivePartitionTieBreaker.DISABLED
-                )
-                self._send(SetOption(self._next_seq(), None, kap).encode(), MsgType.SET_OPTION)
-            self._send_config_node_list(initial=True)
-            self._send_membership_node_list(heuristics)
-            self._send_quorum_node_list()
-
-        if not self._guarded(send_all, now):
-            return
-        self._cast_vote_update(Vote.WAIT_FOR_REPLY, now)
-        self._set_state(ClientState.CONNECTED)
-        self.connected_since = now
-        self.latest_connect_heuristics = heuristics
-        self.latest_heuristics = heuristics
-        self.counters["connections"] += 1
-        self._log(LogLevel.NOTICE, f"Connected to qnetd {self.settings.host}:{self.settings.port}")
-
-    def _regular_heuristics_done(self, result: HeuristicsResult, now: float) -> None:
-        if result == HeuristicsResult.DISABLED:
-            return
-        heuristics = _HEURISTICS_TLV[result]
-        if heuristics != self.latest_heuristics:
-            self._log(
-                LogLevel.NOTICE if heuristics == Heuristics.PASS else LogLevel.ERROR,
-                f"Heuristics result changed from {heuristics_str(self.latest_heuristics)} to "
-                f"{heuristics_str(heuristics)}",
-            )
-            if self.state == ClientState.CONNECTED:
-                if not self.server_supports_heuristics:
-                    self._drop_connection(
-                        ProtocolError(
-                            DisconnectReason.SERVER_DOESNT_SUPPORT_REQUIRED_OPT,
-                            "Server doesn't support heuristics. Disconnecting.",
-                        ),
-                        now,
-                    )
-                    return
-                msg = HeuristicsChange(self._next_seq(), heuristics).encode()
-                if not self._guarded(lambda: self._send(msg, MsgType.HEURISTICS_CHANGE), now):
-                    return
-        self.latest_regular_heuristics = heuristics
-        self.latest_heuristics = heuristics
-        self._schedule_regular_heuristics(now)
-
-    def _schedule_regular_heuristics(self, now: float) -> None:
-        if self.heuristics_mode != HeuristicsMode.ON:
-            self._heuristics_deadline = None
-            return
-        if self._heuristics_deadline is None:
-            self._heuristics_deadline = now + self.settings.heuristics.interval_ms / 1000.0
-
-    def _stop_regular_heuristics(self) -> None:
-        # A regular run already under way still reports to its notifier, as in qdevice.
-        self._heuristics_deadline = None
-
-    def _regular_heuristics_timer(self, now: float) -> None:
-        if self._heuristics_waiting:
-            # another heuristics run is in progress: try again later
-            self._schedule_regular_heuristics(now)
-            return
-        self._exec_heuristics(_REGULAR, now)
 
     # ================================================================== echo and votes
 

@@ -218,10 +218,6 @@ class Icmap:
         self._notify(TRACK_DELETE, key, None, old)
         return CsError.OK
 
-    def delete_prefix(self, prefix: str) -> None:
-        for key in sorted(k for k in self._items if k.startswith(prefix)):
-            self.delete(key)
-
     def adjust_int(self, key: str, step: int) -> CsError:
         """``icmap_adjust_int``: add ``step`` to an integer key, wrapping at its size."""
         item = self._items.get(key)
