@@ -119,10 +119,27 @@ class QdeviceNode(StackNode):
         self.stack.start(now)
         self._pump(now)
 
-    def receive(self, data: bytes, now: float, link: int = 0) -> None:
+    def receive(
+        self,
+        data: bytes,
+        now: float,
+        link: int = 0,
+        *,
+        defer: bool = False,
+        source: str | None = None,
+    ) -> None:
         self._view = None
         self._now = now
-        self.stack.receive(data, now, link)
+        self.stack.receive(data, now, link, defer=defer, source=source)
+        if not defer:
+            self._pump(now)
+
+    def process_deferred(self, now: float) -> None:
+        """The stack delivers; the node's events then reach the device (the agent follows
+        the node's events as the daemon dispatches them)."""
+        self._view = None
+        self._now = now
+        self.stack.process_deferred(now)
         self._pump(now)
 
     def next_deadline(self) -> float | None:
