@@ -227,6 +227,8 @@ class Simulation:
         heapq.heappush(self._heap, (at, next(self._seq), _CALL, action, None, None))
 
     def _arm(self, slot: NodeSlot, node: SimNode) -> None:
+        """Keep one pending wake-up per node, moved only to an earlier deadline (as the
+        daemon's driver re-arms its timer); :meth:`_service` has a copy of this."""
         deadline = node.next_deadline()
         if deadline is None:
             return
@@ -413,12 +415,29 @@ class Simulation:
         node_id = slot.node_id
         if sent:
             self._transmit(node_id, sent)
-        self._transmit(node_id, node.outbox())
+        out = node.outbox()
+        if out:
+            self._transmit(node_id, out)
         events = node.events()
         if events:
             self._observe(slot, events)
-        if slot.node is node:
-            self._arm(slot, node)
+        if slot.node is not node:
+            return
+        # _arm, inline: this runs after every input
+        deadline = node.next_deadline()
+        if deadline is None:
+            return
+        if slot.clock_rate != 1.0 or slot.clock_offset:
+            deadline = (deadline - slot.clock_offset) / slot.clock_rate
+        if deadline < self.now:
+            deadline = self.now
+        armed = slot.armed
+        if armed is None or deadline < armed:
+            slot.armed = deadline
+            heapq.heappush(
+                self._heap,
+                (deadline, next(self._seq), _TIMER, slot, slot.incarnation, deadline),
+            )
 
     def _observe(self, slot: NodeSlot, events: list[Any]) -> None:
         checker = self.checker

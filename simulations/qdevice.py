@@ -38,7 +38,7 @@ from simulations.stacknode import ObservedStack, StackNode, stack_builder
 from simulations.streams import StreamEvent, StreamNetwork
 from totem.config import CorosyncConfig
 from votequorum.events import QuorumChanged
-from votequorum.qdevice.bridge import BridgeState, VotequorumBridge
+from votequorum.qdevice.bridge import VOTEQUORUM_EVENTS, BridgeState, VotequorumBridge
 from votequorum.qdevice.events import (
     ClientState,
     Close,
@@ -65,6 +65,7 @@ __all__ = [
 
 _MAX_PUMP = 64
 """Rounds of node events <-> client outputs after one input (a loop would be a bug)."""
+_CAST_VOTE = InfoFlags.QDEVICE_CAST_VOTE.value
 
 
 # ----------------------------------------------------------------------------------------
@@ -215,7 +216,8 @@ class QdeviceNode(StackNode):
         for _ in range(_MAX_PUMP):
             events = stack.events()
             for event in events:
-                bridge.on_event(event, now)
+                if isinstance(event, VOTEQUORUM_EVENTS):  # what the agent follows
+                    bridge.on_event(event, now)
                 pending.append(event)
                 if type(event) is QuorumChanged:
                     pending.append(self._device_vote(event))
@@ -255,7 +257,7 @@ class QdeviceNode(StackNode):
         ``calculate_quorum`` tests it)."""
         assert self.votequorum is not None
         mine = self.votequorum.getinfo(0)
-        return mine is not None and bool(mine.flags & InfoFlags.QDEVICE_CAST_VOTE)
+        return mine is not None and bool(int(mine.flags) & _CAST_VOTE)
 
     def _carry_out(self, output: Output, now: float) -> bool:
         """What the agent's driver does with one client output; True if the client was fed."""

@@ -76,6 +76,11 @@ _EXEC_FRAME_SIZE = len(_EXEC_FRAME)
 _SYNC_FRAME = _ONE_GROUP_LEN.pack(1, 4) + GROUP_SYNC
 
 
+def _overrides(service: Service, method: str) -> bool:
+    """Whether ``service`` has its own ``method`` (not the do-nothing one of ``Service``)."""
+    return getattr(getattr(service, method), "__func__", None) is not getattr(Service, method)
+
+
 @dataclass(slots=True)
 class StackCounters:
     """Messages the stack itself dropped, by reason."""
@@ -128,6 +133,10 @@ class NodeStack:
         completes, so half-assembled old-ring messages never mix with sync traffic."""
         self._trans_assembly = False
         self.services = list(services)
+        self._event_services = tuple(s for s in self.services if _overrides(s, "events"))
+        """The services that may have events (the others keep ``Service.events``)."""
+        self._timer_services = tuple(s for s in self.services if _overrides(s, "next_deadline"))
+        """The services that may want a timer (the others keep ``Service.next_deadline``)."""
         self.counters = StackCounters()
         self._events: list[Any] = []
         self._unsent_by_context: tuple[deque[bytes], deque[bytes]] = (deque(), deque())
@@ -286,7 +295,7 @@ class NodeStack:
         candidate = self.sync.next_deadline()
         if candidate is not None and (best is None or candidate < best):
             best = candidate
-        for service in self.services:
+        for service in self._timer_services:
             candidate = service.next_deadline()
             if candidate is not None and (best is None or candidate < best):
                 best = candidate
@@ -303,7 +312,7 @@ class NodeStack:
         due = self.sync.next_deadline()
         if due is not None and due <= now:
             self.sync.on_deadline(now)
-        for service in self.services:
+        for service in self._timer_services:
             due = service.next_deadline()
             if due is not None and due <= now:
                 service.on_deadline(now)
@@ -414,7 +423,10 @@ class NodeStack:
         self.sync.confchg(change, now)
 
     def _collect_sync(self) -> None:
-        for event in self.sync.events():
+        events = self.sync.events()
+        if not events:
+            return
+        for event in events:
             if isinstance(event, SyncCompleted):
                 self.synced = True
                 self._trans_assembly = False
@@ -434,11 +446,13 @@ class NodeStack:
 
     def _collect(self) -> None:
         self._collect_sync()
-        for service in self.services:
-            for event in service.events():
-                if isinstance(event, CfgRingReenable):
-                    self.ring_reenable()
-                self._events.append(event)
+        for service in self._event_services:
+            events = service.events()
+            if events:
+                for event in events:
+                    if isinstance(event, CfgRingReenable):
+                        self.ring_reenable()
+                    self._events.append(event)
         if self.net is not None:
             self._events.extend(self.net.events())
 
