@@ -78,6 +78,7 @@ class QdeviceNode(StackNode):
         "_counted",
         "_now",
         "_pending",
+        "_touched",
         "autostart",
         "bridge",
         "client",
@@ -110,6 +111,8 @@ class QdeviceNode(StackNode):
         self._now = 0.0
         self._counted = False
         """The device vote counted by the last quorum view (or since)."""
+        self._touched = False
+        """Called from outside (an API call) since the last pump."""
 
     # -- the driver contract ------------------------------------------------------------
     def start(self, now: float) -> None:
@@ -137,11 +140,20 @@ class QdeviceNode(StackNode):
 
     def process_deferred(self, now: float) -> None:
         """The stack delivers; the node's events then reach the device (the agent follows
-        the node's events as the daemon dispatches them)."""
+        the node's events as the daemon dispatches them). An input that gave the node no
+        event, after no outside call (:meth:`touched`), touched neither votequorum nor the
+        client: there is nothing to pump."""
         self._view = None
         self._now = now
-        self.stack.process_deferred(now)
-        self._pump(now)
+        stack = self.stack
+        stack.process_deferred(now)
+        events = stack.events()
+        if events or self._touched:
+            self._pump(now, events)
+
+    def touched(self) -> None:
+        self._view = None
+        self._touched = True
 
     def next_deadline(self) -> float | None:
         mine = self.stack.next_deadline()
@@ -210,11 +222,16 @@ class QdeviceNode(StackNode):
         self._pump(now)
 
     # -- plumbing -----------------------------------------------------------------------
-    def _pump(self, now: float) -> None:
-        """Node events to the bridge, client outputs carried out, until both are quiet."""
+    def _pump(self, now: float, first: list[Any] | None = None) -> None:
+        """Node events to the bridge, client outputs carried out, until both are quiet
+        (``first``: the node's events, already taken)."""
         stack, bridge, client, pending = self.stack, self.bridge, self.client, self._pending
+        self._touched = False
         for _ in range(_MAX_PUMP):
-            events = stack.events()
+            if first is not None:
+                events, first = first, None
+            else:
+                events = stack.events()
             for event in events:
                 if isinstance(event, VOTEQUORUM_EVENTS):  # what the agent follows
                     bridge.on_event(event, now)

@@ -281,9 +281,17 @@ class NodeStack:
             self._process(now)
 
     def process_deferred(self, now: float) -> None:
-        """Deliver what deferred ``receive`` calls left for the services."""
+        """Deliver what deferred ``receive`` calls left for the services.
+
+        When they left SRP nothing to report (a token that delivered nothing, a JOIN)
+        there is nothing to do here: the services were not called, and what else may be
+        pending (the link layer's events) is collected by the ``events()`` call that
+        follows in the driver's turn, in the same order (``totem.node.contract``).
+        """
         self._now = now
-        self._process(now)
+        events = self.srp.events()
+        if events:
+            self._process_events(events, now)
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of SRP, the net layer, sync and every service."""
@@ -361,7 +369,10 @@ class NodeStack:
     # Upward processing
     # ------------------------------------------------------------------------------------
     def _process(self, now: float) -> None:
-        for event in self.srp.events():
+        self._process_events(self.srp.events(), now)
+
+    def _process_events(self, events: list[Any], now: float) -> None:
+        for event in events:
             if isinstance(event, Delivery):
                 self._deliver(event, now)
                 # A packet can complete sync: switch assemblies before the next packet
