@@ -165,14 +165,18 @@ class QdeviceNode(StackNode):
     def on_deadline(self, now: float) -> None:
         self._view = None
         self._now = now
+        pumped = False
         due = self.stack.next_deadline()
         if due is not None and due <= now:
             self.stack.on_deadline(now)
             self._pump(now)
+            pumped = True
         due = self.client.next_deadline()
         if due is not None and due <= now:
             self.client.on_deadline(now)
-        self._pump(now)
+            self._pump(now)
+        elif not pumped:
+            self._pump(now)  # a pump after a pump that left nothing to do would find nothing
 
     def events(self) -> list[Any]:
         out, self._pending = self._pending, []

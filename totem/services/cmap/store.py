@@ -268,6 +268,8 @@ class Icmap:
         return CsError.OK
 
     def _notify(self, event: int, key: str, new: Value | None, old: Value | None) -> None:
+        if not self._tracks:
+            return
         for track in list(self._tracks):
             if track.track_type & event and track.matches(key):
                 track.notify(event, key, new, old)
