@@ -298,7 +298,9 @@ class Simulation:
                     continue
                 if self.track_safe and c[3] == 1:
                     self._note_safe(b, c)
-                local = at if slot.clock_rate == 1.0 and not slot.clock_offset else self._local(slot)
+                local = (
+                    at if slot.clock_rate == 1.0 and not slot.clock_offset else self._local(slot)
+                )
                 node.receive(c, local, a, defer=True)
                 sent = node.outbox()
                 if self.socket_batches:
