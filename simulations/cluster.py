@@ -30,9 +30,10 @@ device sent meanwhile). Every datagram is a socket batch of its own unless
 the other, are one batch with one deferred delivery, as the daemon reads what its socket
 holds. That is a different schedule (a token behind data at the same instant is
 forwarded before the data is delivered, so what the delivery makes a service send waits
-for the next token), so the fault campaigns, whose runs must replay, keep it off. The engine never reads a clock and
-never sleeps; a run is a pure function of the node factory, the seed and the
-calls made on it.
+for the next token), so the fault campaigns, whose runs must replay, keep it off.
+
+The engine never reads a clock and never sleeps; a run is a pure function of the node
+factory, the seed and the calls made on it.
 
 Faults on nodes (links are the network's):
 
