@@ -365,8 +365,12 @@ class Recalculation:
     quorum_changed: bool
 
 
-def _with_me(nodes: tuple[NodeVotes, ...], us: int, **changes: object) -> tuple[NodeVotes, ...]:
-    return tuple(replace(n, **changes) if n.node_id == us else n for n in nodes)  # type: ignore[arg-type]
+def _index_of(nodes: tuple[NodeVotes, ...], us: int) -> int:
+    """Where ``us`` is in ``nodes`` (KeyError if absent, as ``QuorumState.me``)."""
+    for index, node in enumerate(nodes):
+        if node.node_id == us:
+            return index
+    raise KeyError(us)
 
 
 def recalculate(
@@ -378,14 +382,17 @@ def recalculate(
 ) -> Recalculation:
     """``recalculate_quorum``: recompute quorum and quorate state (ref 11.3)."""
     nodes = state.nodes
+    us = state.us
+    mine = _index_of(nodes, us)
     total, members = get_total_votes(nodes, state.qdevice_votes)
     if not by_current_nodes:
         members = 0
     raised = False
-    if total > state.expected_votes:
-        nodes = _with_me(nodes, state.us, expected_votes=total)
+    me = nodes[mine]
+    if total > me.expected_votes:
+        me = replace(me, expected_votes=total)
+        nodes = (*nodes[:mine], me, *nodes[mine + 1 :])
         raised = True
-    me = next(n for n in nodes if n.node_id == state.us)
     ev_tracking_barrier = state.ev_tracking_barrier
     barrier_changed = False
     if options.ev_tracking and me.expected_votes > ev_tracking_barrier:
@@ -410,7 +417,7 @@ def recalculate(
             else n
             for n in nodes
         )
-        me = next(n for n in nodes if n.node_id == state.us)
+        me = nodes[mine]
     decision = decide_quorate(
         nodes,
         options,
@@ -435,7 +442,7 @@ def recalculate(
         flags |= _WFASTATUS_FLAG
     else:
         flags &= _KNOWN_NODE_FLAGS & ~_WFASTATUS_FLAG
-    nodes = _with_me(nodes, state.us, flags=flags)
+    nodes = (*nodes[:mine], replace(me, flags=flags), *nodes[mine + 1 :])
     new_state = replace(
         state,
         nodes=nodes,
