@@ -18,16 +18,26 @@ in any order and are appended to a JSON-lines *result file* as they arrive: a
 header line with the campaign's parameters, then one line per run. Started
 again with the same file and parameters, a campaign skips the runs the file
 already holds (resume after a crash, a reboot, a ``kill``).
+
+Memory stays flat however long the campaign: the parent keeps a :class:`Tally` of the
+rows (the summary's figures), not the rows; it draws a schedule only when a worker is
+free to take it (a few per worker in flight); workers are replaced every
+:data:`TASKS_PER_WORKER` schedules. A run's row is the same whatever ``jobs`` (its
+wall time aside): each schedule runs alone in a fresh simulation from its own seed.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import queue
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -38,12 +48,17 @@ from simulations.scenario import parse_scenario
 __all__ = [
     "DEFAULT_MAX_EVENTS",
     "DEFAULT_MAX_WALL_S",
+    "IN_FLIGHT_PER_WORKER",
+    "TASKS_PER_WORKER",
     "Campaign",
     "Schedule",
+    "Tally",
     "parallel_map",
+    "rss_bytes",
     "run_campaign",
     "run_schedule",
     "schedules",
+    "summary",
 ]
 
 DEFAULT_MAX_EVENTS = 5_000_000
@@ -51,6 +66,10 @@ DEFAULT_MAX_EVENTS = 5_000_000
 node, 20-step campaigns take a few hundred thousand."""
 DEFAULT_MAX_WALL_S = 300.0
 """Wall-clock seconds one schedule may take (a slow machine's backstop)."""
+TASKS_PER_WORKER = 200
+"""Schedules a worker process runs before it is replaced (whatever it accumulated goes)."""
+IN_FLIGHT_PER_WORKER = 4
+"""Items handed to the pool ahead of the results, per worker: the rest is not drawn yet."""
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -178,45 +197,175 @@ def parallel_map(
     """``map`` over ``jobs`` worker processes (in this process when ``jobs`` is 1).
 
     ``function`` must be a module-level function. With ``ordered=False`` results come as
-    they finish.
+    they finish. ``items`` is consumed lazily: at most :data:`IN_FLIGHT_PER_WORKER` items
+    per worker are handed out ahead of the results (``Pool.imap`` would draw all of them
+    at once: a campaign's whole list of schedules).
     """
     if jobs <= 1:
         yield from map(function, items)
         return
     context = multiprocessing.get_context("fork")
-    with context.Pool(jobs, maxtasksperchild=200) as pool:
-        mapper = pool.imap if ordered else pool.imap_unordered
-        yield from mapper(function, items, chunksize=1)
+    window = jobs * IN_FLIGHT_PER_WORKER
+    source = iter(items)
+    with context.Pool(jobs, maxtasksperchild=TASKS_PER_WORKER) as pool:
+        if ordered:
+            queued: deque[AsyncResult[_R]] = deque()
+            for item in source:
+                queued.append(pool.apply_async(function, (item,)))
+                if len(queued) >= window:
+                    yield queued.popleft().get()
+            while queued:
+                yield queued.popleft().get()
+            return
+        finished: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+
+        def ok(value: Any) -> None:
+            finished.put((True, value))
+
+        def failed(error: BaseException) -> None:
+            finished.put((False, error))
+
+        in_flight = 0
+        for item in source:
+            pool.apply_async(function, (item,), callback=ok, error_callback=failed)
+            in_flight += 1
+            if in_flight >= window:
+                yield _outcome(finished.get())
+                in_flight -= 1
+        for _ in range(in_flight):
+            yield _outcome(finished.get())
 
 
-def _read_results(path: Path, campaign: Campaign) -> dict[int, dict[str, Any]]:
-    """The rows an earlier start of ``campaign`` left in ``path`` (a torn last line is
-    dropped); ValueError if the file belongs to another campaign. Only the number of
-    runs may differ: the same seed draws the same first runs, so a campaign can be
-    extended."""
-    rows: dict[int, dict[str, Any]] = {}
+def _outcome(outcome: tuple[bool, Any]) -> Any:
+    good, value = outcome
+    if not good:
+        raise value
+    return value
+
+
+def _resume(path: Path, campaign: Campaign, tally: Tally) -> set[int]:
+    """The runs an earlier start of ``campaign`` left in ``path``, folded into ``tally``
+    (a torn last line is dropped; the file is read a line at a time). ValueError if the
+    file belongs to another campaign. Only the number of runs may differ: the same seed
+    draws the same first runs, so a campaign can be extended."""
+    done: set[int] = set()
     with path.open() as handle:
-        lines = handle.read().splitlines()
-    if not lines:
-        return rows
-    header = json.loads(lines[0]).get("campaign", {})
-    expected = campaign.header()["campaign"]
-    header.pop("runs", None)
-    expected.pop("runs")
-    if header != expected:
-        raise ValueError(f"it holds another campaign: {lines[0]}")
-    for line in lines[1:]:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill
-        rows[int(row["run"])] = row
-    return rows
+        first = handle.readline()
+        if not first.strip():
+            return done
+        header = json.loads(first).get("campaign", {})
+        expected = campaign.header()["campaign"]
+        header.pop("runs", None)
+        expected.pop("runs")
+        if header != expected:
+            raise ValueError(f"it holds another campaign: {first.strip()}")
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            index = int(row["run"])
+            if index not in done:
+                done.add(index)
+                tally.add(row)
+    return done
+
+
+@dataclass(slots=True)
+class Tally:
+    """A campaign's figures, row by row (the parent keeps this, not the rows)."""
+
+    schedules: int = 0
+    findings: int = 0
+    violations: int = 0
+    not_healed: int = 0
+    over_budget: int = 0
+    groups: dict[tuple[int, bool, int], list[int]] = field(default_factory=dict)
+    """(steps, qdevice, rings) -> [schedules, findings]."""
+    nodes: tuple[int, int] | None = None
+    busiest: tuple[int, int] = (-1, 0)
+    """(events, run) of the run with the most events (the first run of a tie)."""
+    slowest: tuple[float, int] = (-1.0, 0)
+    """(wall_s, run) of the slowest run (the first run of a tie)."""
+    max_gather_rate: int = 0
+    simulated_s: float = 0.0
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Count one run's row."""
+        self.schedules += 1
+        bad = not row["ok"]
+        self.findings += bad
+        self.violations += bool(row["violations"])
+        self.not_healed += not row["healed"]
+        self.over_budget += bool(row["budget_exceeded"])
+        group = self.groups.setdefault((row["steps"], row["qdevice"], row["rings"]), [0, 0])
+        group[0] += 1
+        group[1] += bad
+        count = row["nodes"]
+        low, high = self.nodes if self.nodes is not None else (count, count)
+        self.nodes = (min(low, count), max(high, count))
+        run = row["run"]
+        if (row["events"], -run) > (self.busiest[0], -self.busiest[1]):
+            self.busiest = (row["events"], run)
+        if (row["wall_s"], -run) > (self.slowest[0], -self.slowest[1]):
+            self.slowest = (row["wall_s"], run)
+        self.max_gather_rate = max(self.max_gather_rate, row["max_gather_rate"])
+        self.simulated_s += row["simulated_s"]
+
+    def lines(self) -> list[str]:
+        """The campaign's figures: schedules per kind, findings, the extremes."""
+        lines = []
+        for (steps, device, rings), (count, bad) in sorted(self.groups.items()):
+            lines.append(
+                f"steps {steps:>2}, qdevice {'on ' if device else 'off'}, rings {rings}: "
+                f"{count} schedules, {bad} findings"
+            )
+        if self.nodes is not None:
+            lines.append(f"node counts {self.nodes[0]}-{self.nodes[1]}")
+            lines.append(
+                f"violations {self.violations}, not one ring after healing {self.not_healed}, "
+                f"over budget {self.over_budget}"
+            )
+            lines.append(
+                f"most events {self.busiest[0]} (run {self.busiest[1]}), slowest "
+                f"{self.slowest[0]} s (run {self.slowest[1]}), highest GATHER rate "
+                f"{self.max_gather_rate}/s, {self.simulated_s / 3600:.1f} h simulated"
+            )
+        return lines
+
+
+def summary(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """The campaign's figures of ``rows`` (:meth:`Tally.lines`)."""
+    tally = Tally()
+    for row in rows:
+        tally.add(row)
+    return tally.lines()
+
+
+def rss_bytes(pid: int | None = None) -> int | None:
+    """The resident set size of process ``pid`` (this one by default), None where
+    ``/proc`` cannot tell."""
+    try:
+        with open(f"/proc/{pid or 'self'}/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _memory() -> str:
+    """``RSS parent N MiB, workers A-B MiB`` (what ``/proc`` can tell)."""
+    mib = 1 << 20
+    parent = rss_bytes()
+    text = f"RSS parent {parent / mib:.0f} MiB" if parent is not None else ""
+    workers = [rss for child in multiprocessing.active_children() if (rss := rss_bytes(child.pid))]
+    if workers:
+        text += f", workers {min(workers) / mib:.0f}-{max(workers) / mib:.0f} MiB"
+    return text
 
 
 @dataclass(slots=True)
 class Progress:
-    """Counts for the progress line and the summary."""
+    """Counts for the progress line."""
 
     total: int
     done: int = 0
@@ -225,7 +374,7 @@ class Progress:
     started: float = 0.0
     last_print: float = 0.0
 
-    def line(self, now: float) -> str:
+    def line(self, now: float, memory: str = "") -> str:
         ran = self.done - self.resumed
         spent = max(now - self.started, 1e-9)
         rate = ran / spent
@@ -234,6 +383,7 @@ class Progress:
         return (
             f"{self.done}/{self.total} schedules ({self.resumed} resumed), "
             f"{self.findings} findings, {rate:.2f}/s, {spent / 60:.1f} min, ETA {eta}"
+            + (f", {memory}" if memory else "")
         )
 
 
@@ -247,22 +397,22 @@ def run_campaign(
     clock: Callable[[], float] = time.monotonic,
     on_finding: Callable[[dict[str, Any]], None] | None = None,
     trace_digest: bool = False,
-) -> list[dict[str, Any]]:
-    """Run (or resume) ``campaign``; every row, in run order. Progress lines go to ``out``
-    every ``progress_every`` seconds (0: none); ``trace_digest`` as in
-    :func:`run_schedule`."""
-    previous: dict[int, dict[str, Any]] = {}
+) -> Tally:
+    """Run (or resume) ``campaign``; its :class:`Tally`, resumed runs included. Progress
+    lines (with the memory in use) go to ``out`` every ``progress_every`` seconds (0:
+    none); ``trace_digest`` as in :func:`run_schedule`."""
+    tally = Tally()
+    previous: set[int] = set()
     if results is not None and results.exists():
-        previous = _read_results(results, campaign)
+        previous = _resume(results, campaign, tally)
     state = Progress(total=campaign.runs, done=len(previous), resumed=len(previous))
-    state.findings = sum(1 for row in previous.values() if not row["ok"])
+    state.findings = tally.findings
     state.started = state.last_print = clock()
     pending = (
         (schedule, campaign.max_events, campaign.max_wall_s, trace_digest)
         for schedule in schedules(campaign)
         if schedule.index not in previous
     )
-    rows = dict(previous)
     sink: TextIO | None = None
     if results is not None:
         fresh = not results.exists() or results.stat().st_size == 0
@@ -272,7 +422,7 @@ def run_campaign(
             sink.flush()
     try:
         for row in parallel_map(_run_packed, pending, jobs, ordered=False):
-            rows[row["run"]] = row
+            tally.add(row)
             state.done += 1
             if sink is not None:
                 sink.write(json.dumps(row) + "\n")
@@ -284,40 +434,9 @@ def run_campaign(
             now = clock()
             if progress_every and now - state.last_print >= progress_every:
                 state.last_print = now
-                out.write(state.line(now) + "\n")
+                out.write(state.line(now, _memory()) + "\n")
                 out.flush()
     finally:
         if sink is not None:
             sink.close()
-    return [rows[index] for index in sorted(rows)]
-
-
-def summary(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The campaign's figures: schedules per kind, findings, the extremes."""
-    lines = []
-    groups: dict[tuple[int, bool, int], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault((row["steps"], row["qdevice"], row["rings"]), []).append(row)
-    for (steps, device, rings), members in sorted(groups.items()):
-        bad = sum(1 for row in members if not row["ok"])
-        lines.append(
-            f"steps {steps:>2}, qdevice {'on ' if device else 'off'}, rings {rings}: "
-            f"{len(members)} schedules, {bad} findings"
-        )
-    if rows:
-        nodes = sorted({row["nodes"] for row in rows})
-        slowest = max(rows, key=lambda row: row["wall_s"])
-        busiest = max(rows, key=lambda row: row["events"])
-        lines.append(f"node counts {nodes[0]}-{nodes[-1]}")
-        lines.append(
-            f"violations {sum(1 for r in rows if r['violations'])}, "
-            f"not one ring after healing {sum(1 for r in rows if not r['healed'])}, "
-            f"over budget {sum(1 for r in rows if r['budget_exceeded'])}"
-        )
-        lines.append(
-            f"most events {busiest['events']} (run {busiest['run']}), slowest "
-            f"{slowest['wall_s']} s (run {slowest['run']}), highest GATHER rate "
-            f"{max(row['max_gather_rate'] for row in rows)}/s, "
-            f"{sum(row['simulated_s'] for row in rows) / 3600:.1f} h simulated"
-        )
-    return lines
+    return tally

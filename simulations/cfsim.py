@@ -94,9 +94,21 @@ class CfsNodeWrapper:
         self.now = now
         self.inner.start(now)
 
-    def receive(self, data: bytes, now: float, link: int = 0) -> None:
+    def receive(
+        self,
+        data: bytes,
+        now: float,
+        link: int = 0,
+        *,
+        defer: bool = False,
+        source: str | None = None,
+    ) -> None:
         self.now = now
-        self.inner.receive(data, now, link)
+        self.inner.receive(data, now, link, defer=defer, source=source)
+
+    def process_deferred(self, now: float) -> None:
+        self.now = now
+        self.inner.process_deferred(now)
 
     def next_deadline(self) -> float | None:
         return self.inner.next_deadline()

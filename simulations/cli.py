@@ -147,7 +147,7 @@ def _report_finding(row: dict[str, Any], out: TextIO) -> None:
 
 
 def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
-    from simulations.campaign import Campaign, run_campaign, summary
+    from simulations.campaign import Campaign, run_campaign
 
     devices = {"off": (False,), "on": (True,), "mix": (False, True)}[args.qdevice]
     campaign = Campaign(
@@ -161,7 +161,7 @@ def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
         max_wall_s=args.max_wall,
     )
     try:
-        rows = run_campaign(
+        tally = run_campaign(
             campaign,
             jobs=args.jobs,
             results=Path(args.out) if args.out else None,
@@ -172,14 +172,13 @@ def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
         )
     except ValueError as exc:
         raise ScenarioError(args.out or "", 0, str(exc)) from None
-    failures = sum(1 for row in rows if not row["ok"])
-    for line in summary(rows):
+    for line in tally.lines():
         out.write(line + "\n")
     out.write(
-        f"{len(rows)} random fault schedules, {failures} with violations, "
+        f"{tally.schedules} random fault schedules, {tally.findings} with violations, "
         "without a single ring after healing, or over their budget\n"
     )
-    return 1 if failures else 0
+    return 1 if tally.findings else 0
 
 
 def _ints(text: str) -> list[int]:

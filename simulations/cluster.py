@@ -17,11 +17,23 @@ arbiter) are endpoints of the network only; they drive themselves with
 :meth:`Simulation.call_at`, and :attr:`Simulation.down_listeners` learn when a
 node's process goes away (its kernel closes its sockets).
 
-After each input the node's outbox goes to the :class:`~simulations.network.Network`
-and its events to the :class:`~simulations.checker.Checker` and the
-:class:`~simulations.trace.TraceRecorder`. The engine never reads a clock and
-never sleeps; a run is a pure function of the node factory, the seed and the
-calls made on it.
+A node is driven as the daemon's driver drives it (``totem.node.contract``): a
+datagram is received deferred (``receive(..., defer=True)``) and its protocol output
+(a forwarded token) taken at once, then ``process_deferred`` delivers it; after each
+input the node's outbox goes to the :class:`~simulations.network.Network`, its events
+to the :class:`~simulations.checker.Checker` and the
+:class:`~simulations.trace.TraceRecorder`, and its timer is re-armed. What a turn sends
+leaves at the turn's virtual instant; the network draws the delays of its datagrams
+when the turn ends, in the order they were sent (after the TCP segments a quorum
+device sent meanwhile). Every datagram is a socket batch of its own unless
+``socket_batches`` is on: then the datagrams that reach a node at one instant, one after
+the other, are one batch with one deferred delivery, as the daemon reads what its socket
+holds. That is a different schedule (a token behind data at the same instant is
+forwarded before the data is delivered, so what the delivery makes a service send waits
+for the next token), so the fault campaigns, whose runs must replay, keep it off.
+
+The engine never reads a clock and never sleeps; a run is a pure function of the node
+factory, the seed and the calls made on it.
 
 Faults on nodes (links are the network's):
 
@@ -56,6 +68,7 @@ from simulations.nodes import DeviceVote, NodeFactory, NodeView, SimNode
 from simulations.trace import SimAction, TraceRecorder
 from simulations.traffic import AppDelivered, encode_app
 from totem.srp.events import ConfigurationChange, Delivery, RingSeqChanged, StateChanged
+from totem.srp.state import Datagram
 from totem.wire.mcast import safe_position
 
 __all__ = [
@@ -157,6 +170,7 @@ class Simulation:
         rings: int = 1,
         hosts: Iterable[int] = (),
         knet: bool = False,
+        socket_batches: bool = False,
     ) -> None:
         ids = sorted(set(node_ids))
         if not ids:
@@ -182,6 +196,9 @@ class Simulation:
         self.membership_epoch = 0
         """Bumped whenever a node's membership or quorum view may have changed."""
         self.track_safe = False
+        self.socket_batches = socket_batches
+        """Datagrams that reach a node at one instant, one after the other, are one socket
+        batch (one deferred delivery); off: every datagram is a batch of its own."""
         self.down_listeners: list[Callable[[int, int], None]] = []
         """Called with (node id, incarnation) when a process crashes or stops."""
         self.max_events: int | None = None
@@ -211,6 +228,8 @@ class Simulation:
         heapq.heappush(self._heap, (at, next(self._seq), _CALL, action, None, None))
 
     def _arm(self, slot: NodeSlot, node: SimNode) -> None:
+        """Keep one pending wake-up per node, moved only to an earlier deadline (as the
+        daemon's driver re-arms its timer); :meth:`_service` has a copy of this."""
         deadline = node.next_deadline()
         if deadline is None:
             return
@@ -280,11 +299,15 @@ class Simulation:
                     continue
                 if self.track_safe and c[3] == 1:
                     self._note_safe(b, c)
-                if slot.clock_rate == 1.0 and not slot.clock_offset:
-                    node.receive(c, at, a)
-                else:
-                    node.receive(c, self._local(slot), a)
-                self._service(slot, node)
+                local = (
+                    at if slot.clock_rate == 1.0 and not slot.clock_offset else self._local(slot)
+                )
+                node.receive(c, local, a, defer=True)
+                sent = node.outbox()
+                if self.socket_batches:
+                    self._rest_of_batch(slot, node, at, local, sent)
+                node.process_deferred(local)
+                self._service(slot, node, sent)
             elif kind == _TIMER:
                 slot = a
                 if slot.incarnation != b or slot.node is None:
@@ -356,21 +379,68 @@ class Simulation:
         if position is not None:
             self.checker.safe_held(node_id, *position)
 
-    def _service(self, slot: NodeSlot, node: SimNode) -> None:
-        """After an input: send the outbox, observe the events, re-arm the timer."""
+    def _rest_of_batch(
+        self, slot: NodeSlot, node: SimNode, at: float, local: float, sent: list[Datagram]
+    ) -> None:
+        """With :attr:`socket_batches`: the other datagrams that reach the node at this
+        same instant, next in the queue, join the batch (received deferred, each one's
+        protocol output taken at once into ``sent``)."""
+        heap = self._heap
         node_id = slot.node_id
-        transmit = self.network.transmit
-        now = self.now
-        for datagram in node.outbox():
-            data = datagram.data
+        while heap and heap[0][0] == at and heap[0][2] < _TIMER and heap[0][4] == node_id:
+            _, _, kind, ring, _, data = heapq.heappop(heap)
+            self.events_processed += 1
+            if kind == _LOOPBACK:
+                if ring[1] != slot.incarnation:
+                    self.dropped_down += 1
+                    continue
+                ring = ring[0]
             if self.track_safe and data[3] == 1:
                 self._note_safe(node_id, data)
+            node.receive(data, local, ring, defer=True)
+            sent.extend(node.outbox())
+
+    def _transmit(self, node_id: int, datagrams: list[Datagram]) -> None:
+        """Put a node's datagrams on the network."""
+        transmit = self.network.transmit
+        now = self.now
+        track_safe = self.track_safe
+        for datagram in datagrams:
+            data = datagram.data
+            if track_safe and data[3] == 1:
+                self._note_safe(node_id, data)
             transmit(node_id, datagram.dest, data, now, datagram.link)
+
+    def _service(self, slot: NodeSlot, node: SimNode, sent: list[Datagram] | None = None) -> None:
+        """The end of an input's turn (``totem.node.contract``): send the outbox, observe
+        the events, re-arm the timer. ``sent``: what the node's deferred ``receive`` calls
+        already gave out in this turn; it leaves first."""
+        node_id = slot.node_id
+        if sent:
+            self._transmit(node_id, sent)
+        out = node.outbox()
+        if out:
+            self._transmit(node_id, out)
         events = node.events()
         if events:
             self._observe(slot, events)
-        if slot.node is node:
-            self._arm(slot, node)
+        if slot.node is not node:
+            return
+        # _arm, inline: this runs after every input
+        deadline = node.next_deadline()
+        if deadline is None:
+            return
+        if slot.clock_rate != 1.0 or slot.clock_offset:
+            deadline = (deadline - slot.clock_offset) / slot.clock_rate
+        if deadline < self.now:
+            deadline = self.now
+        armed = slot.armed
+        if armed is None or deadline < armed:
+            slot.armed = deadline
+            heapq.heappush(
+                self._heap,
+                (deadline, next(self._seq), _TIMER, slot, slot.incarnation, deadline),
+            )
 
     def _observe(self, slot: NodeSlot, events: list[Any]) -> None:
         checker = self.checker
@@ -510,12 +580,18 @@ class Simulation:
         self.note("resume", node=slot.node_id)
         self._fire_timers(slot, node)
         while slot.buffer and slot.node is node and not slot.paused:
-            data, ring = slot.buffer.popleft()
-            slot.buffer_bytes -= len(data) + _SKB_OVERHEAD
-            if self.track_safe and data[3] == 1:
-                self._note_safe(slot.node_id, data)
-            node.receive(data, self._local(slot), ring)
-            self._service(slot, node)
+            local = self._local(slot)
+            # the socket's backlog: one batch with socket_batches, else one datagram a turn
+            sent: list[Datagram] = []
+            for _ in range(len(slot.buffer) if self.socket_batches else 1):
+                data, ring = slot.buffer.popleft()
+                slot.buffer_bytes -= len(data) + _SKB_OVERHEAD
+                if self.track_safe and data[3] == 1:
+                    self._note_safe(slot.node_id, data)
+                node.receive(data, local, ring, defer=True)
+                sent.extend(node.outbox())
+            node.process_deferred(local)
+            self._service(slot, node, sent)
         while slot.deferred and slot.node is node and not slot.paused:
             action = slot.deferred.pop(0)
             action(node, self._local(slot))

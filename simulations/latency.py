@@ -71,6 +71,10 @@ def _fmt(seconds: float) -> str:
     return f"{seconds * 1e6:g}us"
 
 
+_DISTRIBUTIONS = tuple(Distribution)
+_NORMAL, _UNIFORM, _EXPONENTIAL, _PARETO = _DISTRIBUTIONS
+
+
 class DelaySampler:
     """Draws delays for any :class:`Delay` from one seeded generator."""
 
@@ -78,12 +82,14 @@ class DelaySampler:
 
     def __init__(self, seed: int) -> None:
         self._generator = np.random.Generator(np.random.PCG64(seed))
-        self._buffers: dict[Distribution, list[float]] = {}
-        self._positions: dict[Distribution, int] = {}
-        for distribution in Distribution:
-            self._refill(distribution)
+        # per distribution, by its index in Distribution (a draw hashes no enum member)
+        self._buffers: list[list[float]] = [[] for _ in _DISTRIBUTIONS]
+        self._positions: list[int] = [0 for _ in _DISTRIBUTIONS]
+        for index in range(len(_DISTRIBUTIONS)):
+            self._refill(index)
 
-    def _refill(self, distribution: Distribution) -> None:
+    def _refill(self, index: int) -> None:
+        distribution = _DISTRIBUTIONS[index]
         generator = self._generator
         batch: Any
         if distribution is Distribution.NORMAL:
@@ -94,18 +100,27 @@ class DelaySampler:
             batch = generator.standard_exponential(BATCH)
         else:
             batch = generator.pareto(2.0, BATCH)
-        self._buffers[distribution] = batch.tolist()
-        self._positions[distribution] = 0
+        self._buffers[index] = batch.tolist()
+        self._positions[index] = 0
 
     def draw(self, delay: Delay) -> float:
         """One delay in seconds."""
-        if not delay.jitter:
+        jitter = delay.jitter
+        if not jitter:
             return delay.base if delay.base > MIN_DELAY else MIN_DELAY
         distribution = delay.distribution
-        position = self._positions[distribution]
+        if distribution is _NORMAL:
+            index = 0
+        elif distribution is _UNIFORM:
+            index = 1
+        elif distribution is _EXPONENTIAL:
+            index = 2
+        else:
+            index = 3
+        position = self._positions[index]
         if position == BATCH:
-            self._refill(distribution)
+            self._refill(index)
             position = 0
-        self._positions[distribution] = position + 1
-        value = delay.base + delay.jitter * self._buffers[distribution][position]
+        self._positions[index] = position + 1
+        value = delay.base + jitter * self._buffers[index][position]
         return value if value > MIN_DELAY else MIN_DELAY

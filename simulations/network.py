@@ -317,11 +317,12 @@ class Network:
             counters["dropped_unknown_dest"] += 1
             return
         kind = -1
+        sent = delivered = 0
         for dst in targets:
-            counters["sent"] += 1
+            sent += 1
             if dst == src:
                 schedule(now + LOOPBACK_DELAY, src, dst, data, ring)
-                counters["delivered"] += 1
+                delivered += 1
                 continue
             link = row[dst]
             if link.cut:
@@ -348,19 +349,23 @@ class Network:
                         p, extra = reorder[kind]
                         if p and self._rng.random() < p:
                             counters["reordered"] += 1
-                            counters["delivered"] += 1
+                            delivered += 1
                             schedule(now + draw(link.delay) + extra, src, dst, data, ring)
                             continue
                     at = now + draw(link.delay)
                     if at < link.last_arrival:
                         at = link.last_arrival
                     link.last_arrival = at
-                    counters["delivered"] += 1
+                    delivered += 1
                     schedule(at, src, dst, data, ring)
                 continue
             at = now + draw(link.delay)
             if at < link.last_arrival:
                 at = link.last_arrival
             link.last_arrival = at
-            counters["delivered"] += 1
+            delivered += 1
             schedule(at, src, dst, data, ring)
+        if sent:
+            counters["sent"] += sent
+        if delivered:
+            counters["delivered"] += delivered

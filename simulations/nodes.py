@@ -6,11 +6,12 @@ simulator calls it at every start and restart, passing the ring sequence the
 node persisted (``RingSeqChanged``), or 0 for a node restarted without its
 state directory.
 
-:class:`SimNode` is the driver contract of ``totem.node.driver.SansIoNode``
-(``start``, ``receive``, ``next_deadline``, ``on_deadline``, ``outbox``,
-``events``, ``leave``) plus what an experimenter needs on top: ``submit`` an
-application message, a ``view`` of the node's membership (and quorum when the
-node runs votequorum) and its ``counters``.
+:class:`SimNode` is the daemon's node contract, :class:`~totem.node.contract.SansIoNode`
+(``start``, ``receive`` with deferred delivery and ``process_deferred``,
+``next_deadline``, ``on_deadline``, ``outbox``, ``events``, ``leave``), which the
+simulator drives in the daemon's order, plus what an experimenter needs on top:
+``submit`` an application message, a ``view`` of the node's membership (and quorum
+when the node runs votequorum) and its ``counters``.
 
 :class:`SrpNode` wraps a bare :class:`~totem.srp.core.SrpCore`: application
 messages are SRP packets, delivered as ``Delivery`` events.
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from totem.node.contract import SansIoNode
 from totem.ringid import RingId
 from totem.srp.core import SAFE, SrpCore
 from totem.srp.settings import SrpSettings
@@ -89,24 +91,12 @@ class Votes:
     quorum: int
 
 
-class SimNode(Protocol):
-    """A node core as the simulator drives it."""
+class SimNode(SansIoNode, Protocol):
+    """A node as the simulator drives it: the daemon's node contract
+    (:class:`~totem.node.contract.SansIoNode`, driven in the same order) and what an
+    experimenter needs on top."""
 
     node_id: int
-
-    def start(self, now: float) -> None: ...
-
-    def receive(self, data: bytes, now: float, link: int = 0) -> None: ...
-
-    def next_deadline(self) -> float | None: ...
-
-    def on_deadline(self, now: float) -> None: ...
-
-    def outbox(self) -> list[Datagram]: ...
-
-    def events(self) -> list[Any]: ...
-
-    def leave(self) -> None: ...
 
     def submit(self, payload: bytes, safe: bool) -> bool:
         """Queue an application message for total-order delivery; False if refused."""
@@ -138,12 +128,23 @@ class SrpNode:
         self.core = core
         self.node_id = core.node_id
 
-    # The driver contract, delegated as bound methods (no extra frame on the hot path).
+    # The driver contract, delegated.
     def start(self, now: float) -> None:
         self.core.start(now)
 
-    def receive(self, data: bytes, now: float, link: int = 0) -> None:
+    def receive(
+        self,
+        data: bytes,
+        now: float,
+        link: int = 0,
+        *,
+        defer: bool = False,
+        source: str | None = None,
+    ) -> None:
         self.core.receive(data, now)
+
+    def process_deferred(self, now: float) -> None:
+        """Nothing to do: a bare core's deliveries are its events, drained by ``events``."""
 
     def next_deadline(self) -> float | None:
         return self.core.timers.next_deadline()

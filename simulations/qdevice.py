@@ -38,7 +38,7 @@ from simulations.stacknode import ObservedStack, StackNode, stack_builder
 from simulations.streams import StreamEvent, StreamNetwork
 from totem.config import CorosyncConfig
 from votequorum.events import QuorumChanged
-from votequorum.qdevice.bridge import BridgeState, VotequorumBridge
+from votequorum.qdevice.bridge import VOTEQUORUM_EVENTS, BridgeState, VotequorumBridge
 from votequorum.qdevice.events import (
     ClientState,
     Close,
@@ -65,6 +65,7 @@ __all__ = [
 
 _MAX_PUMP = 64
 """Rounds of node events <-> client outputs after one input (a loop would be a bug)."""
+_CAST_VOTE = InfoFlags.QDEVICE_CAST_VOTE.value
 
 
 # ----------------------------------------------------------------------------------------
@@ -77,6 +78,7 @@ class QdeviceNode(StackNode):
         "_counted",
         "_now",
         "_pending",
+        "_touched",
         "autostart",
         "bridge",
         "client",
@@ -109,6 +111,8 @@ class QdeviceNode(StackNode):
         self._now = 0.0
         self._counted = False
         """The device vote counted by the last quorum view (or since)."""
+        self._touched = False
+        """Called from outside (an API call) since the last pump."""
 
     # -- the driver contract ------------------------------------------------------------
     def start(self, now: float) -> None:
@@ -119,11 +123,37 @@ class QdeviceNode(StackNode):
         self.stack.start(now)
         self._pump(now)
 
-    def receive(self, data: bytes, now: float, link: int = 0) -> None:
+    def receive(
+        self,
+        data: bytes,
+        now: float,
+        link: int = 0,
+        *,
+        defer: bool = False,
+        source: str | None = None,
+    ) -> None:
         self._view = None
         self._now = now
-        self.stack.receive(data, now, link)
-        self._pump(now)
+        self.stack.receive(data, now, link, defer=defer, source=source)
+        if not defer:
+            self._pump(now)
+
+    def process_deferred(self, now: float) -> None:
+        """The stack delivers; the node's events then reach the device (the agent follows
+        the node's events as the daemon dispatches them). An input that gave the node no
+        event, after no outside call (:meth:`touched`), touched neither votequorum nor the
+        client: there is nothing to pump."""
+        self._view = None
+        self._now = now
+        stack = self.stack
+        stack.process_deferred(now)
+        events = stack.events()
+        if events or self._touched:
+            self._pump(now, events)
+
+    def touched(self) -> None:
+        self._view = None
+        self._touched = True
 
     def next_deadline(self) -> float | None:
         mine = self.stack.next_deadline()
@@ -135,14 +165,18 @@ class QdeviceNode(StackNode):
     def on_deadline(self, now: float) -> None:
         self._view = None
         self._now = now
+        pumped = False
         due = self.stack.next_deadline()
         if due is not None and due <= now:
             self.stack.on_deadline(now)
             self._pump(now)
+            pumped = True
         due = self.client.next_deadline()
         if due is not None and due <= now:
             self.client.on_deadline(now)
-        self._pump(now)
+            self._pump(now)
+        elif not pumped:
+            self._pump(now)  # a pump after a pump that left nothing to do would find nothing
 
     def events(self) -> list[Any]:
         out, self._pending = self._pending, []
@@ -192,13 +226,19 @@ class QdeviceNode(StackNode):
         self._pump(now)
 
     # -- plumbing -----------------------------------------------------------------------
-    def _pump(self, now: float) -> None:
-        """Node events to the bridge, client outputs carried out, until both are quiet."""
+    def _pump(self, now: float, first: list[Any] | None = None) -> None:
+        """Node events to the bridge, client outputs carried out, until both are quiet
+        (``first``: the node's events, already taken)."""
         stack, bridge, client, pending = self.stack, self.bridge, self.client, self._pending
+        self._touched = False
         for _ in range(_MAX_PUMP):
-            events = stack.events()
+            if first is not None:
+                events, first = first, None
+            else:
+                events = stack.events()
             for event in events:
-                bridge.on_event(event, now)
+                if isinstance(event, VOTEQUORUM_EVENTS):  # what the agent follows
+                    bridge.on_event(event, now)
                 pending.append(event)
                 if type(event) is QuorumChanged:
                     pending.append(self._device_vote(event))
@@ -238,7 +278,7 @@ class QdeviceNode(StackNode):
         ``calculate_quorum`` tests it)."""
         assert self.votequorum is not None
         mine = self.votequorum.getinfo(0)
-        return mine is not None and bool(mine.flags & InfoFlags.QDEVICE_CAST_VOTE)
+        return mine is not None and bool(int(mine.flags) & _CAST_VOTE)
 
     def _carry_out(self, output: Output, now: float) -> bool:
         """What the agent's driver does with one client output; True if the client was fed."""

@@ -48,7 +48,7 @@ Statements (``NODES`` is ``3``, ``1,2,5``, ``1..4`` or ``*``; ``LINKS`` is
 ``nodes`` options: the Totem timers and constants of corosync.conf (``token``,
 ``token_coefficient``, ``token_retransmit``, ``hold``, ``join``, ``consensus``,
 ``merge``, ``fail_recv_const``, ``seqno_unchanged_const``, ``miss_count_const``,
-``window_size``, ``max_messages``, ``netmtu``, ``token_warning``), the quorum
+``window_size``, ``max_messages``, ``netmtu``, ``token_warning``, ``send_join``), the quorum
 keys (``two_node``, ``wait_for_all``, ``last_man_standing``,
 ``last_man_standing_window``, ``auto_tie_breaker``, ``expected_votes``),
 ``start=no`` (no node starts by itself), ``stack=srp`` (bare Totem SRP nodes

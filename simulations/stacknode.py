@@ -125,9 +125,21 @@ class StackNode:
         self._view = None
         self.stack.start(now)
 
-    def receive(self, data: bytes, now: float, link: int = 0) -> None:
+    def receive(
+        self,
+        data: bytes,
+        now: float,
+        link: int = 0,
+        *,
+        defer: bool = False,
+        source: str | None = None,
+    ) -> None:
         self._view = None
-        self.stack.receive(data, now, link)
+        self.stack.receive(data, now, link, defer=defer, source=source)
+
+    def process_deferred(self, now: float) -> None:
+        self._view = None
+        self.stack.process_deferred(now)
 
     def next_deadline(self) -> float | None:
         return self.stack.next_deadline()

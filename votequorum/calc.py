@@ -38,6 +38,15 @@ from dataclasses import dataclass, replace
 
 from votequorum.wire import NodeFlags
 
+# The calculation runs on every NODEINFO a node delivers (N^2 of them when N nodes form a
+# ring): plain ints for the flags, as ``IntFlag`` arithmetic would compute them.
+_KNOWN_NODE_FLAGS = sum(int(flag) for flag in NodeFlags)
+"""``~NodeFlags.X`` is the complement within the known flags."""
+_QUORATE_FLAG = int(NodeFlags.QUORATE)
+_WFASTATUS_FLAG = int(NodeFlags.WFASTATUS)
+_CAST_VOTE_FLAG = int(NodeFlags.QDEVICE_CAST_VOTE)
+_MASTER_FLAGS = int(NodeFlags.QDEVICE_MASTER_WINS | NodeFlags.QDEVICE_CAST_VOTE)
+
 __all__ = [
     "AtbMode",
     "AutoTieBreaker",
@@ -155,8 +164,9 @@ def get_total_votes(nodes: Iterable[NodeVotes], qdevice_votes: int) -> tuple[int
     """(votes, members) of MEMBER nodes plus the device if it has votes (``get_total_votes``)."""
     total = 0
     members = 0
+    member = NodeState.MEMBER
     for node in nodes:
-        if node.state is NodeState.MEMBER:
+        if node.state is member:
             total += node.votes
             members += 1
     if qdevice_votes:
@@ -183,9 +193,11 @@ def calculate_quorum(
     total_votes = 0
     highest_expected = 0
     total_nodes = 0
+    member = NodeState.MEMBER
     for node in nodes:
-        if node.state is NodeState.MEMBER:
-            highest_expected = max(highest_expected, node.expected_votes)
+        if node.state is member:
+            if node.expected_votes > highest_expected:
+                highest_expected = node.expected_votes
             total_votes += node.votes
             total_nodes += 1
     if qdevice_cast_vote:
@@ -204,10 +216,14 @@ def calculate_quorum(
 def member_extremes(nodes: Iterable[NodeVotes], us: int) -> tuple[int, int]:
     """(lowest, highest) node id among MEMBER nodes and us (``get_lowest/highest_node_id``)."""
     lowest = highest = us
+    member = NodeState.MEMBER
     for node in nodes:
-        if node.state is NodeState.MEMBER:
-            lowest = min(lowest, node.node_id)
-            highest = max(highest, node.node_id)
+        if node.state is member:
+            node_id = node.node_id
+            if node_id < lowest:
+                lowest = node_id
+            elif node_id > highest:
+                highest = node_id
     return lowest, highest
 
 
@@ -279,14 +295,13 @@ def decide_quorate(
     else:
         quorate = True
         lowest_node_id, highest_node_id = member_extremes(nodes, us)
-    member_ids = [n.node_id for n in nodes if n.state is NodeState.MEMBER]
     if (
         options.auto_tie_breaker.enabled
         and total_votes == expected_votes // 2
         and len(previous_quorum_members) - len(quorum_members) < quorum
         and auto_tie_breaker_grants(
             options.auto_tie_breaker,
-            member_ids=member_ids,
+            member_ids=[n.node_id for n in nodes if n.state is NodeState.MEMBER],
             lowest_node_id=lowest_node_id,
             highest_node_id=highest_node_id,
             quorum_members=quorum_members,
@@ -294,11 +309,11 @@ def decide_quorate(
         )
     ):
         quorate = True
-    master = NodeFlags.QDEVICE_MASTER_WINS | NodeFlags.QDEVICE_CAST_VOTE
+    master = _MASTER_FLAGS
     if (
         options.qdevice_master_wins
         and not quorate
-        and any(n.state is NodeState.MEMBER and n.flags & master == master for n in nodes)
+        and any(n.state is NodeState.MEMBER and int(n.flags) & master == master for n in nodes)
     ):
         quorate = True
     if options.wait_for_all:
@@ -350,8 +365,12 @@ class Recalculation:
     quorum_changed: bool
 
 
-def _with_me(nodes: tuple[NodeVotes, ...], us: int, **changes: object) -> tuple[NodeVotes, ...]:
-    return tuple(replace(n, **changes) if n.node_id == us else n for n in nodes)  # type: ignore[arg-type]
+def _index_of(nodes: tuple[NodeVotes, ...], us: int) -> int:
+    """Where ``us`` is in ``nodes`` (KeyError if absent, as ``QuorumState.me``)."""
+    for index, node in enumerate(nodes):
+        if node.node_id == us:
+            return index
+    raise KeyError(us)
 
 
 def recalculate(
@@ -363,14 +382,17 @@ def recalculate(
 ) -> Recalculation:
     """``recalculate_quorum``: recompute quorum and quorate state (ref 11.3)."""
     nodes = state.nodes
+    us = state.us
+    mine = _index_of(nodes, us)
     total, members = get_total_votes(nodes, state.qdevice_votes)
     if not by_current_nodes:
         members = 0
     raised = False
-    if total > state.expected_votes:
-        nodes = _with_me(nodes, state.us, expected_votes=total)
+    me = nodes[mine]
+    if total > me.expected_votes:
+        me = replace(me, expected_votes=total)
+        nodes = (*nodes[:mine], me, *nodes[mine + 1 :])
         raised = True
-    me = next(n for n in nodes if n.node_id == state.us)
     ev_tracking_barrier = state.ev_tracking_barrier
     barrier_changed = False
     if options.ev_tracking and me.expected_votes > ev_tracking_barrier:
@@ -385,13 +407,17 @@ def recalculate(
         allow_downscale=options.allow_downscale,
         ev_barrier=state.ev_barrier,
         qdevice_votes=state.qdevice_votes,
-        qdevice_cast_vote=bool(me.flags & NodeFlags.QDEVICE_CAST_VOTE),
+        qdevice_cast_vote=bool(int(me.flags) & _CAST_VOTE_FLAG),
     )
     if members:
+        member = NodeState.MEMBER
         nodes = tuple(
-            replace(n, expected_votes=members) if n.state is NodeState.MEMBER else n for n in nodes
+            replace(n, expected_votes=members)
+            if n.state is member and n.expected_votes != members
+            else n
+            for n in nodes
         )
-        me = next(n for n in nodes if n.node_id == state.us)
+        me = nodes[mine]
     decision = decide_quorate(
         nodes,
         options,
@@ -406,12 +432,17 @@ def recalculate(
         quorum_members=state.quorum_members,
         previous_quorum_members=state.previous_quorum_members,
     )
-    flags = me.flags
+    flags = int(me.flags)
     if not decision.waiting_for_all:
-        flags = flags | NodeFlags.QUORATE if decision.quorate else flags & ~NodeFlags.QUORATE
-    wfa_flag = NodeFlags.WFASTATUS
-    flags = flags | wfa_flag if decision.wait_for_all_status else flags & ~wfa_flag
-    nodes = _with_me(nodes, state.us, flags=int(flags))
+        if decision.quorate:
+            flags |= _QUORATE_FLAG
+        else:
+            flags &= _KNOWN_NODE_FLAGS & ~_QUORATE_FLAG
+    if decision.wait_for_all_status:
+        flags |= _WFASTATUS_FLAG
+    else:
+        flags &= _KNOWN_NODE_FLAGS & ~_WFASTATUS_FLAG
+    nodes = (*nodes[:mine], replace(me, flags=flags), *nodes[mine + 1 :])
     new_state = replace(
         state,
         nodes=nodes,

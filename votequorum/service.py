@@ -471,8 +471,10 @@ class VotequorumService(QdeviceCalls, Service):
 
     # ==== timers =============================================================================
     def next_deadline(self) -> float | None:
-        deadlines = [d for d in (self._lms_deadline, self._qdevice_deadline) if d is not None]
-        return min(deadlines) if deadlines else None
+        lms, qdevice = self._lms_deadline, self._qdevice_deadline
+        if lms is None or (qdevice is not None and qdevice < lms):
+            return qdevice
+        return lms
 
     def on_deadline(self, now: float) -> None:
         if self._lms_deadline is not None and now >= self._lms_deadline:

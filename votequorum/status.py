@@ -109,24 +109,50 @@ _QDEVICE_INFO_FLAGS = (
     (NodeFlags.QDEVICE_CAST_VOTE, InfoFlags.QDEVICE_CAST_VOTE),
     (NodeFlags.QDEVICE_MASTER_WINS, InfoFlags.QDEVICE_MASTER_WINS),
 )
+# getinfo runs on every quorum-device poll: plain ints here, one flag object per value
+_QDEVICE_NODE_MASK = 0
+for _node_flag, _ in _QDEVICE_INFO_FLAGS:
+    _QDEVICE_NODE_MASK |= int(_node_flag)
+_QDEVICE_INFO_BITS: dict[int, int] = {}
+"""The qdevice node flags (masked) -> their ``InfoFlags`` bits."""
+for _bits in range(_QDEVICE_NODE_MASK + 1):
+    if _bits & ~_QDEVICE_NODE_MASK:
+        continue
+    _QDEVICE_INFO_BITS[_bits] = sum(
+        int(info) for node, info in _QDEVICE_INFO_FLAGS if _bits & int(node)
+    )
+_CAST_VOTE = int(NodeFlags.QDEVICE_CAST_VOTE)
+_QUORATE = int(InfoFlags.QUORATE)
+_MEMBER = NodeState.MEMBER
+_INFO_FLAGS: dict[int, InfoFlags] = {}
+"""Each ``InfoFlags`` value made so far, by its int."""
+
+
+def _option_bits(options: QuorumOptions) -> int:
+    bits = 0
+    if options.two_node:
+        bits |= InfoFlags.TWONODE.value
+    if options.wait_for_all:
+        bits |= InfoFlags.WAIT_FOR_ALL.value
+    if options.last_man_standing:
+        bits |= InfoFlags.LAST_MAN_STANDING.value
+    if options.auto_tie_breaker.enabled:
+        bits |= InfoFlags.AUTO_TIE_BREAKER.value
+    if options.allow_downscale:
+        bits |= InfoFlags.ALLOW_DOWNSCALE.value
+    return bits
 
 
 def info_flags(options: QuorumOptions, quorate: bool, node_flags: int) -> InfoFlags:
     """getinfo's flags: the cluster-wide options, quorate, and the node's qdevice flags."""
-    flags = InfoFlags(0)
-    for enabled, info_flag in (
-        (options.two_node, InfoFlags.TWONODE),
-        (quorate, InfoFlags.QUORATE),
-        (options.wait_for_all, InfoFlags.WAIT_FOR_ALL),
-        (options.last_man_standing, InfoFlags.LAST_MAN_STANDING),
-        (options.auto_tie_breaker.enabled, InfoFlags.AUTO_TIE_BREAKER),
-        (options.allow_downscale, InfoFlags.ALLOW_DOWNSCALE),
-    ):
-        if enabled:
-            flags |= info_flag
-    for node_flag, info_flag in _QDEVICE_INFO_FLAGS:
-        if node_flags & node_flag:
-            flags |= info_flag
+    value = (
+        _option_bits(options)
+        | (_QUORATE if quorate else 0)
+        | _QDEVICE_INFO_BITS[int(node_flags) & _QDEVICE_NODE_MASK]
+    )
+    flags = _INFO_FLAGS.get(value)
+    if flags is None:
+        flags = _INFO_FLAGS[value] = InfoFlags(value)
     return flags
 
 
@@ -146,10 +172,11 @@ def node_status(
     highest = 0
     total = 0
     for other in nodes:
-        if other.state is NodeState.MEMBER:
-            highest = max(highest, other.expected_votes)
+        if other.state is _MEMBER:
+            if other.expected_votes > highest:
+                highest = other.expected_votes
             total += other.votes
-    if node.flags & NodeFlags.QDEVICE_CAST_VOTE:
+    if int(node.flags) & _CAST_VOTE:
         total += qdevice_votes
     return NodeStatus(
         node.node_id,

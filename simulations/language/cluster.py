@@ -33,6 +33,7 @@ TOTEM_KEYS = (
     "max_messages",
     "netmtu",
     "token_warning",
+    "send_join",
 )
 QUORUM_KEYS = (
     "two_node",

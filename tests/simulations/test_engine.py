@@ -28,14 +28,31 @@ class Recorder:
         self.out: list[Datagram] = []
         self.pending_events: list[Any] = []
         self.accept = True
+        self.turns = False
+        """Log every call of the contract's turn (outbox, events, deadline) too."""
 
     def start(self, now: float) -> None:
         self.log.append(("start", self.node_id, now, self.stored))
 
-    def receive(self, data: bytes, now: float, link: int = 0) -> None:
+    def receive(
+        self,
+        data: bytes,
+        now: float,
+        link: int = 0,
+        *,
+        defer: bool = False,
+        source: str | None = None,
+    ) -> None:
+        assert defer, "the simulator receives as the daemon does: deferred"
         self.log.append(("receive", self.node_id, now, data))
 
+    def process_deferred(self, now: float) -> None:
+        if self.turns:
+            self.log.append(("deliver", self.node_id, now))
+
     def next_deadline(self) -> float | None:
+        if self.turns:
+            self.log.append(("deadline", self.node_id))
         return min(self.deadlines) if self.deadlines else None
 
     def on_deadline(self, now: float) -> None:
@@ -45,10 +62,14 @@ class Recorder:
 
     def outbox(self) -> list[Datagram]:
         out, self.out = self.out, []
+        if self.turns:
+            self.log.append(("outbox", self.node_id, tuple(d.data for d in out)))
         return out
 
     def events(self) -> list[Any]:
         out, self.pending_events = self.pending_events, []
+        if self.turns:
+            self.log.append(("events", self.node_id))
         return out
 
     def leave(self) -> None:
@@ -72,7 +93,9 @@ class Recorder:
         return {"calls": len(self.log)}
 
 
-def cluster(ids: tuple[int, ...] = (1, 2)) -> tuple[Simulation, dict[int, Recorder], list[Any]]:
+def cluster(
+    ids: tuple[int, ...] = (1, 2), *, socket_batches: bool = False
+) -> tuple[Simulation, dict[int, Recorder], list[Any]]:
     log: list[tuple[Any, ...]] = []
     nodes: dict[int, Recorder] = {}
 
@@ -80,7 +103,7 @@ def cluster(ids: tuple[int, ...] = (1, 2)) -> tuple[Simulation, dict[int, Record
         nodes[node_id] = Recorder(node_id, stored, log)
         return nodes[node_id]
 
-    sim = Simulation(ids, factory, seed=1)
+    sim = Simulation(ids, factory, seed=1, socket_batches=socket_batches)
     sim.network.set_delay(sim.network.pairs(), Delay(0.001))
     return sim, nodes, log
 
@@ -102,6 +125,43 @@ def test_timers_fire_at_their_deadline_and_datagrams_arrive_after_latency() -> N
         ("timer", 1, 0.5, (0.5,)),
     ]
     assert sim.now == 1.0
+
+
+def test_a_datagram_takes_the_daemons_turn() -> None:
+    """Received deferred, its protocol output sent at once, then delivered; then the
+    outbox, the events and the timer (``totem.node.contract``)."""
+    sim, nodes, log = cluster()
+    sim.start(1)
+    sim.start(2)
+    nodes[1].out.append(Datagram(2, b"token"))
+    sim.poke(1, lambda: None)
+    nodes[2].turns = True
+    sim.run_until(1.0)
+    assert [entry for entry in log if entry[1] == 2 and entry[0] != "start"] == [
+        ("receive", 2, 0.001, b"token"),
+        ("outbox", 2, ()),
+        ("deliver", 2, 0.001),
+        ("outbox", 2, ()),
+        ("events", 2),
+        ("deadline", 2),
+    ]
+
+
+@pytest.mark.parametrize("socket_batches", [False, True])
+def test_datagrams_of_one_instant_are_one_socket_batch_only_when_asked(
+    socket_batches: bool,
+) -> None:
+    sim, nodes, log = cluster(socket_batches=socket_batches)
+    sim.start(1)
+    sim.start(2)
+    nodes[1].out.extend([Datagram(2, b"a"), Datagram(2, b"b")])
+    sim.poke(1, lambda: None)
+    nodes[2].turns = True
+    sim.run_until(1.0)
+    turn = [entry[0] for entry in log if entry[1] == 2 and entry[0] != "start"]
+    one = ["receive", "outbox", "deliver", "outbox", "events", "deadline"]
+    assert turn == (["receive", "outbox", *one] if socket_batches else one + one)
+    assert sim.events_processed == 2
 
 
 def test_a_later_deadline_is_followed_lazily() -> None:

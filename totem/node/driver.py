@@ -1,6 +1,7 @@
 """The asyncio driver around a ``NodeStack`` (DESIGN.md: "a thin driver").
 
-Three duties, and a watchdog on the loop itself:
+It runs the turn of :mod:`totem.node.contract` (the simulator runs the same one). Three
+duties, and a watchdog on the loop itself:
 
 * every received datagram goes to ``stack.receive(data, loop.time(), link)``;
 * one ``loop.call_at`` timer follows ``stack.next_deadline()``;
@@ -25,42 +26,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Protocol
 
+from totem.node.contract import SansIoNode
 from totem.node.events import NodeEvent
 from totem.node.schedmiss import SchedMissMonitor
-from totem.srp.state import Datagram
 
 __all__ = ["NodeDriver", "SansIoNode"]
-
-
-class SansIoNode(Protocol):
-    """The driver contract of a node (``NodeStack``): the core contract of DESIGN.md plus
-    deferred delivery (``receive(..., defer=True)`` then ``process_deferred``)."""
-
-    def start(self, now: float) -> None: ...
-
-    def receive(
-        self,
-        data: bytes,
-        now: float,
-        link: int = 0,
-        *,
-        defer: bool = False,
-        source: str | None = None,
-    ) -> None: ...
-
-    def next_deadline(self) -> float | None: ...
-
-    def on_deadline(self, now: float) -> None: ...
-
-    def outbox(self) -> list[Datagram]: ...
-
-    def events(self) -> list[NodeEvent]: ...
-
-    def leave(self) -> None: ...
-
-    def process_deferred(self, now: float) -> None: ...
 
 
 Send = Callable[[int | None, bytes, int], None]

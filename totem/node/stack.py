@@ -77,6 +77,11 @@ _EXEC_FRAME_SIZE = len(_EXEC_FRAME)
 _SYNC_FRAME = _ONE_GROUP_LEN.pack(1, 4) + GROUP_SYNC
 
 
+def _overrides(service: Service, method: str) -> bool:
+    """Whether ``service`` has its own ``method`` (not the do-nothing one of ``Service``)."""
+    return getattr(getattr(service, method), "__func__", None) is not getattr(Service, method)
+
+
 @dataclass(slots=True)
 class StackCounters:
     """Messages the stack itself dropped, by reason."""
@@ -129,6 +134,10 @@ class NodeStack:
         completes, so half-assembled old-ring messages never mix with sync traffic."""
         self._trans_assembly = False
         self.services = list(services)
+        self._event_services = tuple(s for s in self.services if _overrides(s, "events"))
+        """The services that may have events (the others keep ``Service.events``)."""
+        self._timer_services = tuple(s for s in self.services if _overrides(s, "next_deadline"))
+        """The services that may want a timer (the others keep ``Service.next_deadline``)."""
         self.counters = StackCounters()
         self._events: list[NodeEvent] = []
         self._unsent_by_context: tuple[deque[bytes], deque[bytes]] = (deque(), deque())
@@ -273,9 +282,17 @@ class NodeStack:
             self._process(now)
 
     def process_deferred(self, now: float) -> None:
-        """Deliver what deferred ``receive`` calls left for the services."""
+        """Deliver what deferred ``receive`` calls left for the services.
+
+        When they left SRP nothing to report (a token that delivered nothing, a JOIN)
+        there is nothing to do here: the services were not called, and what else may be
+        pending (the link layer's events) is collected by the ``events()`` call that
+        follows in the driver's turn, in the same order (``totem.node.contract``).
+        """
         self._now = now
-        self._process(now)
+        events = self.srp.events()
+        if events:
+            self._process_events(events, now)
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of SRP, the net layer, sync and every service."""
@@ -287,7 +304,7 @@ class NodeStack:
         candidate = self.sync.next_deadline()
         if candidate is not None and (best is None or candidate < best):
             best = candidate
-        for service in self.services:
+        for service in self._timer_services:
             candidate = service.next_deadline()
             if candidate is not None and (best is None or candidate < best):
                 best = candidate
@@ -304,7 +321,7 @@ class NodeStack:
         due = self.sync.next_deadline()
         if due is not None and due <= now:
             self.sync.on_deadline(now)
-        for service in self.services:
+        for service in self._timer_services:
             due = service.next_deadline()
             if due is not None and due <= now:
                 service.on_deadline(now)
@@ -353,7 +370,10 @@ class NodeStack:
     # Upward processing
     # ------------------------------------------------------------------------------------
     def _process(self, now: float) -> None:
-        for event in self.srp.events():
+        self._process_events(self.srp.events(), now)
+
+    def _process_events(self, events: list[Any], now: float) -> None:
+        for event in events:
             if isinstance(event, Delivery):
                 self._deliver(event, now)
                 # A packet can complete sync: switch assemblies before the next packet
@@ -415,7 +435,10 @@ class NodeStack:
         self.sync.confchg(change, now)
 
     def _collect_sync(self) -> None:
-        for event in self.sync.events():
+        events = self.sync.events()
+        if not events:
+            return
+        for event in events:
             if isinstance(event, SyncCompleted):
                 self.synced = True
                 self._trans_assembly = False
@@ -435,11 +458,13 @@ class NodeStack:
 
     def _collect(self) -> None:
         self._collect_sync()
-        for service in self.services:
-            for event in service.events():
-                if isinstance(event, CfgRingReenable):
-                    self.ring_reenable()
-                self._events.append(event)
+        for service in self._event_services:
+            events = service.events()
+            if events:
+                for event in events:
+                    if isinstance(event, CfgRingReenable):
+                        self.ring_reenable()
+                    self._events.append(event)
         if self.net is not None:
             self._events.extend(self.net.events())
 

@@ -29,13 +29,7 @@ from typing import Any
 from totem.node.agents import AgentReload
 from totem.node.logsys import emit
 from totem.srp.events import LogLevel, LogRecord
-from votequorum.events import (
-    ExpectedVotesChanged,
-    NodeListNotification,
-    QdeviceRegistration,
-    QuorumChanged,
-)
-from votequorum.qdevice.bridge import VotequorumBridge
+from votequorum.qdevice.bridge import VOTEQUORUM_EVENTS, VotequorumBridge
 from votequorum.qdevice.driver import ClientDriver
 from votequorum.qdevice.events import (
     Disconnected,
@@ -57,8 +51,6 @@ __all__ = ["QdeviceAgent", "agent_factory"]
 
 STATUS_OP = "qdevice.status"
 TOPIC = "qdevice"
-VOTEQUORUM_EVENTS = (QdeviceRegistration, NodeListNotification, QuorumChanged, ExpectedVotesChanged)
-"""The node events a quorum device follows (libvotequorum's callbacks)."""
 
 
 def _cert_dir(daemon: Any) -> str | None:

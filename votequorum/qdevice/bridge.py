@@ -45,9 +45,12 @@ from votequorum.qdevice.net_client import QdeviceNetClient
 from votequorum.qdevice.requests import QuorumNode
 from votequorum.status import NodeStatus, VotequorumStatus
 
-__all__ = ["BridgeState", "VotequorumApi", "VotequorumBridge"]
+__all__ = ["VOTEQUORUM_EVENTS", "BridgeState", "VotequorumApi", "VotequorumBridge"]
 
 _ZERO_RING = RingId(0, 0)
+VOTEQUORUM_EVENTS = (QdeviceRegistration, NodeListNotification, QuorumChanged, ExpectedVotesChanged)
+"""The node events a quorum device follows (libvotequorum's callbacks): the only ones
+:meth:`VotequorumBridge.on_event` acts on."""
 
 
 class VotequorumApi(Protocol):

@@ -418,18 +418,17 @@ class QdeviceNetClient(NetHeuristics):
     # ================================================================== timers
 
     def next_deadline(self) -> float | None:
-        deadlines = [
-            d
-            for d in (
-                self._connect_deadline,
-                self.reconnect_at,
-                self._echo_deadline,
-                self.cast_vote.deadline,
-                self._heuristics_deadline,
-            )
-            if d is not None
-        ]
-        return min(deadlines) if deadlines else None
+        best: float | None = None
+        for deadline in (
+            self._connect_deadline,
+            self.reconnect_at,
+            self._echo_deadline,
+            self.cast_vote.deadline,
+            self._heuristics_deadline,
+        ):
+            if deadline is not None and (best is None or deadline < best):
+                best = deadline
+        return best
 
     def on_deadline(self, now: float) -> None:
         if self._connect_deadline is not None and now >= self._connect_deadline:

@@ -113,7 +113,7 @@ def decode_value(vtype: ValueType, raw: bytes) -> int | float | str | bytes:
 
 def valid_key_name(key: str) -> bool:
     """``icmap_check_key_name``."""
-    return KEYNAME_MINLEN <= len(key) <= KEYNAME_MAXLEN and all(c in _NAME_CHARS for c in key)
+    return KEYNAME_MINLEN <= len(key) <= KEYNAME_MAXLEN and _NAME_CHARS.issuperset(key)
 
 
 def _check_value(vtype: int, raw: bytes) -> bytes | None:
@@ -208,8 +208,14 @@ class Icmap:
         return CsError.OK
 
     def set_value(self, key: str, vtype: ValueType, value: int | float | str | bytes) -> CsError:
-        """Store a Python value (the node's own writes)."""
-        return self.set(key, vtype, encode_value(vtype, value))
+        """Store a Python value (the node's own writes). Writing the value a key already
+        holds changes nothing and notifies nobody (as ``set``), found here without the
+        checks: the runtime keys are rewritten on every quorum calculation."""
+        raw = encode_value(vtype, value)
+        old = self._items.get(key)
+        if old is not None and old[1] == raw and old[0] == vtype:
+            return CsError.OK
+        return self.set(key, vtype, raw)
 
     def delete(self, key: str) -> CsError:
         old = self._items.pop(key, None)
@@ -258,6 +264,8 @@ class Icmap:
         return CsError.OK
 
     def _notify(self, event: int, key: str, new: Value | None, old: Value | None) -> None:
+        if not self._tracks:
+            return
         for track in list(self._tracks):
             if track.track_type & event and track.matches(key):
                 track.notify(event, key, new, old)
