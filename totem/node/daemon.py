@@ -61,13 +61,13 @@ from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
 from totem.config.resolve import system_lookup
 from totem.config.values import parse_listen
 from totem.ipc.wire import CsError
-from totem.knet.layer import KnetLayer
-from totem.knet.reload import KnetReload, apply_reload
 from totem.node.agents import AGENT_ENTRY_POINT_GROUP, Agent, AgentSet
 from totem.node.assemble import (
     Transport,
     build_net,
     build_stack,
+    kernel_mtu_lookup,
+    knet_reload_slot,
     make_knet_socket,
     make_transports,
 )
@@ -75,7 +75,6 @@ from totem.node.client import DEFAULT_RUN_DIR
 from totem.node.control import SOCKET_NAME, ControlConnection, ControlError, ControlServer
 from totem.node.cpg_api import CpgControl
 from totem.node.driver import NodeDriver
-from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
 from totem.node.operating import Operating
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
@@ -95,11 +94,12 @@ from totem.services.cmap import CmapService
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
 from totem.transport.base import BindError, new_event_loop
-from totem.transport.knet import KnetLinkSocket, kernel_mtu
 from totem.transport.udpu import UdpuTransport
 
 if TYPE_CHECKING:
+    from totem.node.libqb import LibqbIpc
     from totem.node.reload import ReloadPlan
+    from totem.transport.knet import KnetLinkSocket
 
 __all__ = [
     "AGENT_ENTRY_POINT_GROUP",
@@ -182,15 +182,13 @@ class Daemon:
         self._pid_handle: Any = None
         self.control = ControlServer(os.path.join(run_dir, SOCKET_NAME))
         services = load_services(ServiceContext(config, local_node, daemon=self))
-        net = build_net(config, local_node, kernel_mtu=kernel_mtu, clock_ns=time.monotonic_ns)
+        net = build_net(
+            config, local_node, kernel_mtu=kernel_mtu_lookup(config), clock_ns=time.monotonic_ns
+        )
         self.stack: NodeStack = build_stack(
             config, local_node, services, load_ring_seq(state_dir, local_node.nodeid), net=net
         )
-        self.knet_reload = (
-            KnetReload(net, enabled=config.totem.crypto_enabled)
-            if isinstance(net, KnetLayer)
-            else None
-        )
+        self.knet_reload = knet_reload_slot(net, config)
         """knet: the crypto slot in use, for crypto changes by reload."""
         self.driver = NodeDriver(self.stack, self._send, self.loop)
         self.transports: dict[int, Transport] = make_transports(
@@ -205,7 +203,11 @@ class Daemon:
         self.agents = AgentSet.load(self)
         """The agents beside the stack (the qdevice client), started and stopped by the
         configuration (``totem.node.agents``)."""
-        self.libqb = LibqbIpc(self) if ipc else None
+        self.libqb: LibqbIpc | None = None
+        if ipc:
+            from totem.node.libqb import LibqbIpc
+
+            self.libqb = LibqbIpc(self)
         """libqb IPC for corosync's client libraries (None with ``--no-ipc``)."""
         self.operating = Operating(
             self.stack,
@@ -418,8 +420,15 @@ class Daemon:
         self._reconfigure_transports(plan, added_links)
         apply_to_stack(self.stack, plan)
         if self.knet_reload is not None:
+            from totem.knet.reload import apply_reload
+
             crypto_changed, records = apply_reload(
-                self.knet_reload, self.config, plan.config, plan.local_node, key, kernel_mtu
+                self.knet_reload,
+                self.config,
+                plan.config,
+                plan.local_node,
+                key,
+                kernel_mtu_lookup(plan.config),
             )
             for record in records:
                 emit(record)
