@@ -200,6 +200,9 @@ class Daemon:
         self.cpg_control = (
             CpgControl(cpg, self.driver.poke, self.loop.call_soon) if cpg is not None else None
         )
+        if self.cpg_control is not None:
+            # deliveries go to their clients in the loop turn that delivered them
+            self.driver.add_flusher(self.cpg_control.flush)
         self.agents = AgentSet.load(self)
         """The agents beside the stack (the qdevice client), started and stopped by the
         configuration (``totem.node.agents``)."""
