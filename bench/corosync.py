@@ -439,7 +439,8 @@ def run(args: argparse.Namespace) -> list[Result]:
                 for kind in KINDS:
                     ring = rings[kind]
                     ring.time_to_view(ring.nodes, set(ring.nodes), min(ring.started_at.values()))
-                    fail.notes[kind] = _timers(ring)
+                    if wanted("failover"):
+                        fail.notes[kind] = _timers(ring)
                 if wanted("failover"):
                     measure_failover(rings, args.failover_repeat, fail, after_loss, rejoin)
                 if wanted("idle"):

@@ -6,6 +6,11 @@ or the previous run's processes still winding down, adds to that figure one for 
 :func:`settle` therefore waits, before each timed run of either side, until the CPUs have
 been idle for a moment; the bench logs how busy they were, so that a figure taken on a busy
 machine shows in the log.
+
+Time spent in niced processes (``nice`` in ``/proc/stat``: a background job at a lower
+priority, such as a long simulation campaign) counts as idle: the scheduler gives it way to
+the bench's processes, which run at the normal priority, so waiting for it to stop would
+only time out.  The load average printed with each measurement still shows it.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ class CpuTimes:
 
     busy: int
     idle: int
-    """``idle`` + ``iowait``: time no task wanted the CPU."""
+    """``idle`` + ``iowait`` + ``nice``: time no task of normal priority wanted the CPU."""
 
 
 def parse_cpu_line(text: str) -> CpuTimes:
@@ -43,9 +48,10 @@ def parse_cpu_line(text: str) -> CpuTimes:
         fields = line.split()
         if fields and fields[0] == "cpu":
             # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time
-            # is already counted in user and nice, so only the first eight add up.
+            # is already counted in user and nice, so only the first eight add up; niced
+            # tasks yield to the bench's, so their time counts as idle.
             ticks = [int(x) for x in fields[1:9]]
-            idle = ticks[3] + ticks[4]
+            idle = ticks[1] + ticks[3] + ticks[4]
             return CpuTimes(busy=sum(ticks) - idle, idle=idle)
     raise ValueError("no aggregate 'cpu' line in /proc/stat")
 

@@ -257,6 +257,24 @@ class Reassembler:
             )
         data = assembly.data
         base = assembly.index
+        if not assembly.throw_away and continuation == assembly.last_fragment:
+            # The common case (a sender's packets in order): only the first piece joins
+            # the assembly and only the last one stays in it; the pieces between are whole
+            # messages as they are. The same result as the general path below.
+            assembly.last_fragment = fragmented
+            first = pieces[0]
+            data[base : base + len(first)] = first
+            if not fragmented:
+                del self._assemblies[sender]
+                return [bytes(data[0 : base + len(first)]), *pieces[1:]]
+            if count == 1:
+                assembly.index = base + len(first)
+                return []
+            whole = [bytes(data[0 : base + len(first)]), *pieces[1 : count - 1]]
+            last = pieces[-1]
+            data[0 : len(last)] = last
+            assembly.index = len(last)
+            return whole
         body = b"".join(pieces)
         data[base : base + len(body)] = body
         delivered: list[bytes] = []

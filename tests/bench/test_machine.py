@@ -14,9 +14,9 @@ intr 1 2 3
 
 
 def test_aggregate_line_without_guest_time() -> None:
-    # user+nice+system+irq+softirq+steal busy; idle+iowait idle; guest (100) already in user
+    # user+system+irq+softirq+steal busy; nice+idle+iowait idle; guest (100) already in user
     assert parse_cpu_line(STAT) == CpuTimes(
-        busy=1697432 + 15976 + 373774 + 0 + 24906 + 2822, idle=2142684 + 2863
+        busy=1697432 + 373774 + 0 + 24906 + 2822, idle=15976 + 2142684 + 2863
     )
 
 

@@ -19,9 +19,9 @@ both at once and every process can be compared by its one-line report:
   the last message is in (same value, and outside the timed span);
 * the report lines have the same fields (``tests.interop.cpgtools.parse_report``).
 
-A sender hands messages to the node in batches (``cpg.mcast_many``: one round trip for up to
-``BATCH`` messages) and, on ``TryAgain`` (flow control), waits for a delivery, as cpgload
-dispatches and retries on ``CS_ERR_TRY_AGAIN``.
+A sender hands messages to the node in binary frames (``cpg.mcast_many``: one round trip for
+up to ``BATCH`` messages; cpglat's one message at a time) and, on ``TryAgain`` (flow
+control), waits for a delivery, as cpgload dispatches and retries on ``CS_ERR_TRY_AGAIN``.
 """
 
 from __future__ import annotations
@@ -273,8 +273,8 @@ async def cpglat(args: argparse.Namespace) -> int:
             stamp = time.monotonic_ns()
             message = LAT_HEADER.pack(LAT_MAGIC, state.nodeid, state.pid, i, args.count, 0, stamp)
             try:
-                await client.mcast(args.group, message + pad)
-                i += 1
+                # one binary frame, as libcpg hands cpglat's message over without JSON
+                i += await client.mcast_many(args.group, [message + pad])
             except TryAgain:
                 await _wait_progress(state, 0.001)
     await _drain(state, lambda: state.done, args.idle)

@@ -11,7 +11,6 @@ libc; no C of our own).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import mmap
 import os
@@ -21,7 +20,9 @@ __all__ = ["SEM_SIZE", "Semaphore"]
 SEM_SIZE = 32
 """``sizeof(sem_t)`` on x86-64 glibc (8-byte aligned)."""
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)
+"""The symbols the process has loaded, libc's among them (``dlopen(NULL)``): no library
+search, which would cost ``ctypes.util`` and an ``ldconfig -p`` child at every start."""
 _sem_init = _libc.sem_init
 _sem_init.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_uint)
 _sem_init.restype = ctypes.c_int

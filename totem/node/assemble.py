@@ -8,12 +8,17 @@ Shared by the daemon and the simulator, so both run a node exactly as configured
   compression) and one :class:`~totem.transport.knet.KnetLinkSocket` per link;
 * ``udpu``/``udp``: one transport per ring (``rrp_mode: passive`` has two) and a
   :class:`~totem.net.layer.NetLayer` with the ``rrp_*`` tunables and our datagram crypto.
+
+The knet modules and the multicast transport are imported by the functions that build
+them: a node loads the code of the transport it runs and no other (a ``udpu`` node never
+imports ``totem.knet``), which keeps its start-up time and resident memory down.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 from totem.config import (
     ConfigError,
@@ -24,9 +29,6 @@ from totem.config import (
     effective_mcastport,
     read_authkey,
 )
-from totem.knet.crypto import SaltSource
-from totem.knet.handle import ClockNs
-from totem.knet.setup import KernelMtu, build_knet
 from totem.linklayer import LinkLayer
 from totem.net.crypto import DatagramCrypto
 from totem.net.layer import NetLayer
@@ -34,11 +36,17 @@ from totem.net.rrp import RedundantRing, RrpSettings
 from totem.node.stack import NodeStack
 from totem.service import Service
 from totem.srp.settings import SrpSettings
-from totem.transport.knet import KnetLinkSocket
-from totem.transport.udp import UdpTransport
 from totem.transport.udpu import UdpuTransport
 
-Transport = UdpuTransport | UdpTransport | KnetLinkSocket
+if TYPE_CHECKING:
+    from totem.knet.crypto import SaltSource
+    from totem.knet.handle import ClockNs
+    from totem.knet.reload import KnetReload
+    from totem.knet.setup import KernelMtu
+    from totem.transport.knet import KnetLinkSocket
+    from totem.transport.udp import UdpTransport
+
+Transport: TypeAlias = "UdpuTransport | UdpTransport | KnetLinkSocket"
 Deliver = Callable[[bytes, int, str | None], None]
 """``deliver(data, link, source_address)``."""
 
@@ -50,7 +58,9 @@ __all__ = [
     "build_stack",
     "check_node",
     "check_transport",
+    "kernel_mtu_lookup",
     "knet_members",
+    "knet_reload_slot",
     "make_knet_socket",
     "make_transport",
     "make_transports",
@@ -142,6 +152,8 @@ def build_net(
     crypto and compression statistics (the daemon's monotonic clock; None: untimed)."""
     totem = config.totem
     if totem.transport == "knet":
+        from totem.knet.setup import build_knet
+
         key = read_authkey(totem)
         try:
             return build_knet(
@@ -237,6 +249,8 @@ def make_knet_socket(
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> KnetLinkSocket:
     """The socket of knet ``link``: ``ringX_addr``:port, sending to every other node."""
+    from totem.transport.knet import KnetLinkSocket
+
     local = local_node.address(link)
     if local is None:
         raise ConfigError(config.path, local_node.line, f"this node has no ring{link}_addr")
@@ -277,6 +291,8 @@ def make_transport(
             block_unlisted_ips=config.totem.block_unlisted_ips,
             loop=loop,
         )
+    from totem.transport.udp import UdpTransport
+
     interface = next((i for i in config.totem.interfaces if i.linknumber == link), None)
     mcast_address = effective_mcastaddr(config, link, local_node)
     if mcast_address is None:
@@ -292,3 +308,25 @@ def make_transport(
         ttl=interface.ttl if interface is not None else 1,
         loop=loop,
     )
+
+
+def kernel_mtu_lookup(config: CorosyncConfig) -> KernelMtu | None:
+    """The kernel's interface MTU lookup for knet's PMTUd; None for udp/udpu, whose node
+    loads no knet code."""
+    if config.totem.transport != "knet":
+        return None
+    from totem.transport.knet import kernel_mtu
+
+    return kernel_mtu
+
+
+def knet_reload_slot(net: object, config: CorosyncConfig) -> KnetReload | None:
+    """knet: the crypto slot in use, for crypto changes by reload (None for udp/udpu)."""
+    if config.totem.transport != "knet":
+        return None
+    from totem.knet.layer import KnetLayer
+    from totem.knet.reload import KnetReload
+
+    if not isinstance(net, KnetLayer):
+        return None
+    return KnetReload(net, enabled=config.totem.crypto_enabled)

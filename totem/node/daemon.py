@@ -58,14 +58,14 @@ from totem.config import (
 )
 from totem.config.check import EXIT_CONFIG, checked_start, exit_normally
 from totem.config.values import parse_listen
-from totem.knet.layer import KnetLayer
-from totem.knet.reload import KnetReload
 from totem.net.crypto import boot_epoch
 from totem.node.agents import AGENT_ENTRY_POINT_GROUP, Agent, AgentSet
 from totem.node.assemble import (
     Transport,
     build_net,
     build_stack,
+    kernel_mtu_lookup,
+    knet_reload_slot,
     make_transports,
 )
 from totem.node.client import DEFAULT_RUN_DIR
@@ -74,7 +74,6 @@ from totem.node.cpg_api import CpgControl
 from totem.node.daemon_reload import DaemonReload
 from totem.node.driver import NodeDriver
 from totem.node.events import NodeEvent
-from totem.node.libqb import LibqbIpc
 from totem.node.logsys import configure_logging, emit
 from totem.node.operating import Operating
 from totem.node.ringid_store import load_ring_seq, store_ring_seq
@@ -92,10 +91,9 @@ from totem.services.cfg import (
 from totem.services.cpg import CpgService
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord, RingSeqChanged
 from totem.transport.base import BindError, new_event_loop
-from totem.transport.knet import kernel_mtu
 
 if TYPE_CHECKING:
-    pass
+    from totem.node.libqb import LibqbIpc
 
 __all__ = [
     "AGENT_ENTRY_POINT_GROUP",
@@ -186,17 +184,13 @@ class Daemon(DaemonReload):
             local_node,
             salt_source=os.urandom,
             epoch=boot_epoch(time.time_ns(), int.from_bytes(os.urandom(2), "big")),
-            kernel_mtu=kernel_mtu,
+            kernel_mtu=kernel_mtu_lookup(config),
             clock_ns=time.monotonic_ns,
         )
         self.stack: NodeStack = build_stack(
             config, local_node, services, load_ring_seq(state_dir, local_node.nodeid), net=net
         )
-        self.knet_reload = (
-            KnetReload(net, enabled=config.totem.crypto_enabled)
-            if isinstance(net, KnetLayer)
-            else None
-        )
+        self.knet_reload = knet_reload_slot(net, config)
         """knet: the crypto slot in use, for crypto changes by reload."""
         self.driver = NodeDriver(self.stack, self._send, self.loop)
         self.transports: dict[int, Transport] = make_transports(
@@ -208,10 +202,17 @@ class Daemon(DaemonReload):
         self.cpg_control = (
             CpgControl(cpg, self.driver.poke, self.loop.call_soon) if cpg is not None else None
         )
+        if self.cpg_control is not None:
+            # deliveries go to their clients in the loop turn that delivered them
+            self.driver.add_flusher(self.cpg_control.flush)
         self.agents = AgentSet.load(self)
         """The agents beside the stack (the qdevice client), started and stopped by the
         configuration (``totem.node.agents``)."""
-        self.libqb = LibqbIpc(self) if ipc else None
+        self.libqb: LibqbIpc | None = None
+        if ipc:
+            from totem.node.libqb import LibqbIpc
+
+            self.libqb = LibqbIpc(self)
         """libqb IPC for corosync's client libraries (None with ``--no-ipc``)."""
         self.operating = Operating(
             self.stack,

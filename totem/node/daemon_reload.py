@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from totem.config import ConfigError, CorosyncConfig, NodeConfig, load, read_authkey
 from totem.config.resolve import system_lookup
 from totem.ipc.wire import CsError
-from totem.knet.reload import KnetReload, apply_reload
 from totem.node.agents import AgentSet
-from totem.node.assemble import Transport, make_knet_socket
+from totem.node.assemble import Transport, kernel_mtu_lookup, make_knet_socket
 from totem.node.control import ControlConnection, ControlError
 from totem.node.driver import NodeDriver
 from totem.node.logsys import emit
@@ -30,11 +29,12 @@ from totem.node.stack import NodeStack
 from totem.services.cfg import CfgReloadRequested, CfgService
 from totem.services.cmap import CmapService
 from totem.srp.events import LogLevel, LogRecord
-from totem.transport.knet import KnetLinkSocket, kernel_mtu
 from totem.transport.udpu import UdpuTransport
 
 if TYPE_CHECKING:
+    from totem.knet.reload import KnetReload
     from totem.node.reload import ReloadPlan
+    from totem.transport.knet import KnetLinkSocket
 
 __all__ = ["RELOAD_REPLY_TIMEOUT", "DaemonReload"]
 
@@ -187,8 +187,15 @@ class DaemonReload:
         self._reconfigure_transports(plan, added_links)
         apply_to_stack(self.stack, plan)
         if self.knet_reload is not None:
+            from totem.knet.reload import apply_reload
+
             crypto_changed, records = apply_reload(
-                self.knet_reload, self.config, plan.config, plan.local_node, key, kernel_mtu
+                self.knet_reload,
+                self.config,
+                plan.config,
+                plan.local_node,
+                key,
+                kernel_mtu_lookup(plan.config),
             )
             for record in records:
                 emit(record)

@@ -9,7 +9,11 @@ duties, and a watchdog on the loop itself:
   ``stack.events()`` to the listeners (logger, ring-id store, control socket);
   for a received datagram only the outbox goes at once (a token is forwarded
   before anything is delivered), and the events, with the timer, follow once
-  per loop turn after the deferred delivery of every datagram read.
+  per loop turn after the deferred delivery of every datagram read;
+* after the events, the *flushers* (:meth:`NodeDriver.add_flusher`) hand on what the
+  turn batched -- the control socket's CPG deliveries -- in the same loop turn, so a
+  delivered message reaches its local client one loop turn after its datagram was read
+  (the deferred delivery), never two.
 
 Beside them, :meth:`NodeDriver.watch_scheduling` runs corosync's scheduling-miss timer
 (:mod:`totem.node.schedmiss`): a stalled loop is logged and counted in ``stats.schedmiss.*``.
@@ -47,6 +51,7 @@ class NodeDriver:
         self._send = send
         self._loop = loop
         self._listeners: list[Listener] = []
+        self._flushers: list[Callable[[], None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._deferred_scheduled = False
@@ -59,6 +64,11 @@ class NodeDriver:
     def add_listener(self, listener: Listener) -> None:
         """Receive every event the node emits, in order."""
         self._listeners.append(listener)
+
+    def add_flusher(self, flusher: Callable[[], None]) -> None:
+        """Call ``flusher()`` at the end of every flush of the node's output, after the
+        listeners had the events: the moment to write out what this loop turn batched."""
+        self._flushers.append(flusher)
 
     def remove_listener(self, listener: Listener) -> None:
         """Stop sending events to ``listener`` (a new list: a dispatch under way is not
@@ -149,6 +159,8 @@ class NodeDriver:
             # listeners may have asked the node for more (API calls): send it now
             for datagram in node.outbox():
                 send(datagram.dest, datagram.data, datagram.link)
+        for flusher in self._flushers:
+            flusher()
         deadline = node.next_deadline()
         if deadline is None:
             return

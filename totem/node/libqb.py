@@ -34,18 +34,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from totem.config import CorosyncConfig, NodeConfig
 from totem.ipc.server import IpcServer, IpcService
 from totem.ipc.setup import Credentials, corosync_access_allowed
 from totem.ipc.wire import CsError, IpcType
-from totem.knet.layer import KnetLayer
 from totem.node.agents import AgentSet
 from totem.node.assemble import Transport
 from totem.node.driver import NodeDriver
 from totem.node.events import NodeEvent
-from totem.node.knet_status import knet_cmap_stats, knet_node_status
 from totem.node.logsys import emit
 from totem.node.schedmiss import SchedMissMonitor
 from totem.node.stack import NodeStack
@@ -56,6 +54,9 @@ from totem.services.cmap.stats import StatsEntry
 from totem.services.cmap.store import ValueType
 from totem.srp.events import ConfigurationChange, LogLevel, LogRecord
 from totem.sync import SyncCompleted
+
+if TYPE_CHECKING:
+    from totem.knet.layer import KnetLayer
 
 __all__ = ["IpcDaemon", "LibqbIpc", "ipc_type_of"]
 
@@ -201,8 +202,10 @@ class LibqbIpc:
             stats.register("ipc", self._ipc_stats, self._ipc_clear)
             schedmiss = daemon.driver.schedmiss
             stats.register("schedmiss", lambda: _schedmiss_stats(schedmiss), schedmiss.clear)
-            if isinstance(stack.net, KnetLayer):
-                layer = stack.net
+            layer = _knet_layer(daemon)
+            if layer is not None:
+                from totem.node.knet_status import knet_cmap_stats
+
                 stats.register("knet", lambda: knet_cmap_stats(layer))
             for link, transport in daemon.transports.items():
                 provider = getattr(transport, "cmap_stats", None)
@@ -285,9 +288,11 @@ class LibqbIpc:
         return None if node is None else list(node.addresses)
 
     def node_status(self, nodeid: int) -> NodeStatus | None:
-        net = self.daemon.stack.net
-        if isinstance(net, KnetLayer):
-            return knet_node_status(net, nodeid)
+        layer = _knet_layer(self.daemon)
+        if layer is not None:
+            from totem.node.knet_status import knet_node_status
+
+            return knet_node_status(layer, nodeid)
         for transport in self.daemon.transports.values():
             answer = getattr(transport, "node_status", None)
             if answer is not None:
@@ -455,3 +460,14 @@ def _schedmiss_stats(monitor: SchedMissMonitor) -> Iterator[StatsEntry]:
     for i, (timestamp, delay) in enumerate(monitor.events()):
         yield f"stats.schedmiss.{i}.timestamp", ValueType.UINT64, timestamp
         yield f"stats.schedmiss.{i}.delay", ValueType.FLOAT, delay
+
+
+def _knet_layer(daemon: IpcDaemon) -> KnetLayer | None:
+    """The daemon's knet layer, or None when it runs udp/udpu: such a node never loads
+    knet's code (``totem.node.assemble``), so the type is looked up only for knet."""
+    if daemon.config.totem.transport != "knet":
+        return None
+    from totem.knet.layer import KnetLayer
+
+    net = daemon.stack.net
+    return net if isinstance(net, KnetLayer) else None

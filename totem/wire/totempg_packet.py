@@ -113,13 +113,31 @@ def decode_fields(data: bytes, byteswapped: bool = False) -> tuple[int, int, lis
     offset = TOTEMPG_HEADER_SIZE + 2 * count
     if size < offset:
         raise WireError("short", f"totempg packet of {size} bytes cannot hold {count} lengths")
-    lengths = struct.unpack_from(f"{'>' if byteswapped else '<'}{count}H", data, 8)
-    if size != offset + sum(lengths):
-        raise WireError(
-            "bad_length", f"totempg packet of {size} bytes declares {offset + sum(lengths)}"
-        )
+    lengths = _lengths(count, byteswapped).unpack_from(data, 8)
+    total = offset + sum(lengths)
+    if size != total:
+        raise WireError("bad_length", f"totempg packet of {size} bytes declares {total}")
+    if type(data) is not bytes:
+        data = bytes(data)
     messages: list[bytes] = []
+    append = messages.append
     for length in lengths:
-        messages.append(bytes(data[offset : offset + length]))
-        offset += length
+        end = offset + length
+        append(data[offset:end])
+        offset = end
     return fragmented, continuation, messages
+
+
+_LENGTHS: tuple[dict[int, struct.Struct], dict[int, struct.Struct]] = ({}, {})
+"""The length array's layout by message count, each byte order, for the counts a packet of
+the largest MTU can carry (larger counts are built each time: a peer cannot grow these)."""
+_LENGTHS_CACHED = 256
+
+
+def _lengths(count: int, byteswapped: bool) -> struct.Struct:
+    layout = _LENGTHS[byteswapped].get(count)
+    if layout is None:
+        layout = struct.Struct(f"{'>' if byteswapped else '<'}{count}H")
+        if count < _LENGTHS_CACHED:
+            _LENGTHS[byteswapped][count] = layout
+    return layout
