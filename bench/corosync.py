@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -76,6 +77,40 @@ class Result:
         if real is None or ours is None or real == 0:
             return None
         return ours / real
+
+    def met(self) -> str:
+        """``yes`` or ``no`` against :attr:`target`; empty without a target or a figure."""
+        return verdict(self.target, self.median("ours"), self.ratio())
+
+
+_TARGET = re.compile(r"^(<=|>=|<|>)\s*([0-9.]+)\s*(x|MiB|s|ms|us|%|msg/s)$")
+_WITHIN = re.compile(r"^within ([0-9.]+)%$")
+
+
+def verdict(target: str, ours: float | None, ratio: float | None) -> str:
+    """Whether a figure meets its target: ``yes``, ``no`` or empty (no target, no figure).
+
+    A target ending in ``x`` is a ratio to corosync (``<= 2x``, ``>= 1.0x``); ``within P%``
+    is a ratio of at most 1 + P/100; any other unit bounds pycorosync's own figure
+    (``<= 20 MiB``, ``< 1%``)."""
+    if within := _WITHIN.match(target):
+        if ratio is None:
+            return ""
+        return "yes" if ratio <= 1 + float(within.group(1)) / 100 else "no"
+    match = _TARGET.match(target)
+    if match is None:
+        return ""
+    op, bound, unit = match.group(1), float(match.group(2)), match.group(3)
+    value = ratio if unit == "x" else ours
+    if value is None:
+        return ""
+    ok = {
+        "<=": value <= bound,
+        ">=": value >= bound,
+        "<": value < bound,
+        ">": value > bound,
+    }[op]
+    return "yes" if ok else "no"
 
 
 def _log(text: str) -> None:
@@ -379,8 +414,8 @@ def _fmt(value: float | None, unit: str) -> str:
 
 def table(results: Sequence[Result]) -> str:
     rows = [
-        "| metric | nodes | corosync 3.1.7 | pycorosync | pycorosync / corosync | target |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| metric | nodes | corosync 3.1.7 | pycorosync | pycorosync / corosync | target | met |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results:
         ratio = r.ratio()
@@ -389,7 +424,7 @@ def table(results: Sequence[Result]) -> str:
             ours = f"n/a ({r.notes['ours']})"
         rows.append(
             f"| {r.metric} ({r.unit}) | {r.nodes} | {_fmt(r.median('real'), r.unit)} | {ours} "
-            f"| {'n/a' if ratio is None else f'{ratio:.2f}'} | {r.target} |"
+            f"| {'n/a' if ratio is None else f'{ratio:.2f}'} | {r.target} | {r.met()} |"
         )
     return "\n".join(rows)
 
@@ -418,18 +453,19 @@ def run(args: argparse.Namespace) -> list[Result]:
     try:
         clients = CpgClients(workdir)
         for n in args.nodes:
-            start = Result("start to quorate", n, "s", False, "< 1 s")
+            # The targets of the performance work: ratios to corosync, memory in MiB.
+            start = Result("start to quorate", n, "s", False, "<= 1.5x")
             fail = Result("failover: SIGKILL to survivors quorate", n, "s", False, "within 5%")
             after_loss = Result("failover: token loss noticed to survivors quorate", n, "s", False)
             rejoin = Result("restart to all members again", n, "s", False)
-            one = Result("throughput, 1 sender, 100 B", n, "msg/s", True, ">= 0.5x")
-            every = Result(f"throughput, {n} senders, 100 B", n, "msg/s", True, ">= 0.5x")
-            p50 = Result(f"latency p50 at {args.rate} msg/s", n, "ms", False)
-            p99 = Result(f"latency p99 at {args.rate} msg/s", n, "ms", False)
+            one = Result("throughput, 1 sender, 100 B", n, "msg/s", True, ">= 1.0x")
+            every = Result(f"throughput, {n} senders, 100 B", n, "msg/s", True, ">= 1.0x")
+            p50 = Result(f"latency p50 at {args.rate} msg/s", n, "ms", False, "<= 2x")
+            p99 = Result(f"latency p99 at {args.rate} msg/s", n, "ms", False, "<= 1.2x")
             cost_sender = Result("daemon CPU per message, sending node", n, "us", False)
-            cost_other = Result("daemon CPU per message, other nodes", n, "us", False)
+            cost_other = Result("daemon CPU per message, other nodes", n, "us", False, "<= 1.3x")
             idle = Result("idle CPU per node", n, "%", False, "< 1%")
-            rss = Result("resident memory per node", n, "MiB", False)
+            rss = Result("resident memory per node", n, "MiB", False, "<= 20 MiB")
             with _rings(n, args.transport, getattr(args, "crypto", "none")) as rings:
                 if wanted("start"):
                     measure_start(rings, args.start_repeat, start)  # leaves both rings running
