@@ -243,7 +243,9 @@ def _checked(identity: str, function: Callable[[_T], _R], item: _T) -> _R:
     """Run ``function(item)`` on a Dask worker whose code is ``identity`` (the parent's)."""
     mine = code_identity()
     if mine != identity:
-        raise CodeMismatch(f"a worker runs {mine}, the campaign {identity}")
+        from distributed import get_worker
+
+        raise CodeMismatch(f"worker {get_worker().address} runs {mine}, the campaign {identity}")
     return function(item)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,19 +15,26 @@ from typing import Any
 
 import pytest
 
-from simulations.backends import BackendError, CodeMismatch, DaskCluster, code_identity
+from simulations.backends import (
+    IN_FLIGHT_PER_WORKER,
+    BackendError,
+    CodeMismatch,
+    DaskCluster,
+    code_identity,
+)
 from simulations.campaign import Campaign, Schedule, _run_packed, schedules
 from simulations.cli import main
 
 
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
-    """The address of a two-worker cluster (worker processes, no dashboard)."""
+    """The address of a two-worker cluster of worker processes. The scheduler's HTTP
+    server takes any free port (``:0``): 8787 may be another cluster's."""
     distributed = pytest.importorskip(
         "distributed", reason="the Dask backend needs distributed: pip install 'pycorosync[dask]'"
     )
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         yield cluster.scheduler_address
 
@@ -121,6 +129,26 @@ def test_a_schedule_that_fails_on_a_worker_is_reported_and_the_others_go_on(
 
 
 @pytest.mark.timeout(120)
+def test_items_are_drawn_only_as_workers_take_them(scheduler: str) -> None:
+    drawn: list[int] = []
+
+    def items() -> Iterator[int]:
+        for value in range(-40, 0):
+            drawn.append(value)
+            yield value
+
+    backend = DaskCluster(scheduler)
+    try:
+        results = backend.map(abs, items(), ordered=False)
+        first = next(results)
+        assert len(drawn) == 2 * IN_FLIGHT_PER_WORKER  # two worker threads, four each
+        assert sorted([first, *results]) == list(range(1, 41))
+        assert list(backend.map(abs, iter(range(-20, 0)))) == list(range(20, 0, -1))
+    finally:
+        backend.close()
+
+
+@pytest.mark.timeout(120)
 def test_workers_with_other_code_are_refused(scheduler: str) -> None:
     with pytest.raises(CodeMismatch) as refused:
         DaskCluster(scheduler, identity="pycorosync 0.0.1, code 0123456789abcdef")
@@ -129,6 +157,17 @@ def test_workers_with_other_code_are_refused(scheduler: str) -> None:
         message
     )
     assert "install the same pycorosync on every worker" in message
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_that_joins_with_other_code_stops_the_campaign(scheduler: str) -> None:
+    backend = DaskCluster(scheduler)
+    backend.identity = "pycorosync 0.0.1, code 0123456789abcdef"  # what a late joiner sees
+    try:
+        with pytest.raises(CodeMismatch, match=r"^worker tcp://\S+ runs pycorosync .*: install "):
+            list(backend.map(abs, [-1, -2], ordered=False, on_failure=lambda *_: None))
+    finally:
+        backend.close()
 
 
 def test_without_distributed_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,3 +185,33 @@ def test_dask_and_jobs_exclude_each_other(capsys: pytest.CaptureFixture[str]) ->
         main([*FUZZ, "--jobs", "2", "--dask", "tcp://127.0.0.1:8786"])
     assert usage.value.code == 2
     assert "not allowed with argument --jobs" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_a_task_whose_worker_dies_is_reported_not_lost() -> None:
+    distributed = pytest.importorskip(
+        "distributed", reason="the Dask backend needs distributed: pip install 'pycorosync[dask]'"
+    )
+    import dask
+
+    failures: list[tuple[int, str]] = []
+    # no second chance: the first worker the task kills makes it fail (KilledWorker)
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+    ):
+        backend = DaskCluster(cluster.scheduler_address)
+        try:
+            results = list(
+                backend.map(
+                    os._exit,  # the worker process exits: as if killed
+                    [3],
+                    on_failure=lambda item, error: failures.append((item, type(error).__name__)),
+                )
+            )
+        finally:
+            backend.close()
+    assert results == []
+    assert failures == [(3, "KilledWorker")]
