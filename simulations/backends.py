@@ -286,7 +286,13 @@ class DaskCluster:
             raise BackendError(f"cannot reach the Dask scheduler at {address}: {error}") from None
         self._in_flight: dict[str, Any] = {}
         try:
-            self.client.wait_for_workers(1, timeout=workers_timeout_s)
+            try:
+                self.client.wait_for_workers(1, timeout=workers_timeout_s)
+            except TimeoutError:
+                raise BackendError(
+                    f"no worker joined the Dask scheduler at {address} "
+                    f"in {workers_timeout_s:g} s (start them: dask worker {address})"
+                ) from None
             self._check_workers()
         except BaseException:
             self.client.close()

@@ -215,3 +215,14 @@ def test_a_task_whose_worker_dies_is_reported_not_lost() -> None:
             backend.close()
     assert results == []
     assert failures == [(3, "KilledWorker")]
+
+
+@pytest.mark.timeout(120)
+def test_a_scheduler_without_workers_is_reported() -> None:
+    distributed = pytest.importorskip(
+        "distributed", reason="the Dask backend needs distributed: pip install 'pycorosync[dask]'"
+    )
+    with distributed.LocalCluster(n_workers=0, dashboard_address=":0") as cluster:
+        address = cluster.scheduler_address
+        with pytest.raises(BackendError, match=r"^no worker joined the Dask scheduler at tcp://"):
+            DaskCluster(address, workers_timeout_s=0.5)
