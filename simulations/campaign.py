@@ -21,26 +21,34 @@ already holds (resume after a crash, a reboot, a ``kill``).
 
 Memory stays flat however long the campaign: the parent keeps a :class:`Tally` of the
 rows (the summary's figures), not the rows; it draws a schedule only when a worker is
-free to take it (a few per worker in flight); workers are replaced every
-:data:`TASKS_PER_WORKER` schedules. A run's row is the same whatever ``jobs`` (its
-wall time aside): each schedule runs alone in a fresh simulation from its own seed.
+free to take it (a few per worker in flight); local workers are replaced every
+:data:`TASKS_PER_WORKER` schedules. A run's row is the same whatever ``jobs`` and
+wherever it runs (its wall time aside): each schedule runs alone in a fresh simulation
+from its own seed. The workers are this machine's processes or a Dask cluster's
+(:mod:`simulations.backends`); a schedule whose run fails there (a worker killed
+again and again) is reported and left out of the file, so the same command runs it
+again.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import queue
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from multiprocessing.pool import AsyncResult
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
+from simulations.backends import (
+    IN_FLIGHT_PER_WORKER,
+    TASKS_PER_WORKER,
+    Backend,
+    LocalPool,
+    parallel_map,
+    rss_bytes,
+)
 from simulations.faults import random_scenario
 from simulations.runner import RunResult, run_scenario
 from simulations.scenario import parse_scenario
@@ -66,13 +74,6 @@ DEFAULT_MAX_EVENTS = 5_000_000
 node, 20-step campaigns take a few hundred thousand."""
 DEFAULT_MAX_WALL_S = 300.0
 """Wall-clock seconds one schedule may take (a slow machine's backstop)."""
-TASKS_PER_WORKER = 200
-"""Schedules a worker process runs before it is replaced (whatever it accumulated goes)."""
-IN_FLIGHT_PER_WORKER = 4
-"""Items handed to the pool ahead of the results, per worker: the rest is not drawn yet."""
-
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,59 +189,8 @@ def run_schedule(
 
 
 def _run_packed(packed: tuple[Schedule, int, float, bool]) -> dict[str, Any]:
+    """:func:`run_schedule` of one packed item: the function every backend runs."""
     return run_schedule(*packed)
-
-
-def parallel_map(
-    function: Callable[[_T], _R], items: Iterable[_T], jobs: int, *, ordered: bool = True
-) -> Iterator[_R]:
-    """``map`` over ``jobs`` worker processes (in this process when ``jobs`` is 1).
-
-    ``function`` must be a module-level function. With ``ordered=False`` results come as
-    they finish. ``items`` is consumed lazily: at most :data:`IN_FLIGHT_PER_WORKER` items
-    per worker are handed out ahead of the results (``Pool.imap`` would draw all of them
-    at once: a campaign's whole list of schedules).
-    """
-    if jobs <= 1:
-        yield from map(function, items)
-        return
-    context = multiprocessing.get_context("fork")
-    window = jobs * IN_FLIGHT_PER_WORKER
-    source = iter(items)
-    with context.Pool(jobs, maxtasksperchild=TASKS_PER_WORKER) as pool:
-        if ordered:
-            queued: deque[AsyncResult[_R]] = deque()
-            for item in source:
-                queued.append(pool.apply_async(function, (item,)))
-                if len(queued) >= window:
-                    yield queued.popleft().get()
-            while queued:
-                yield queued.popleft().get()
-            return
-        finished: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
-
-        def ok(value: Any) -> None:
-            finished.put((True, value))
-
-        def failed(error: BaseException) -> None:
-            finished.put((False, error))
-
-        in_flight = 0
-        for item in source:
-            pool.apply_async(function, (item,), callback=ok, error_callback=failed)
-            in_flight += 1
-            if in_flight >= window:
-                yield _outcome(finished.get())
-                in_flight -= 1
-        for _ in range(in_flight):
-            yield _outcome(finished.get())
-
-
-def _outcome(outcome: tuple[bool, Any]) -> Any:
-    good, value = outcome
-    if not good:
-        raise value
-    return value
 
 
 def _resume(path: Path, campaign: Campaign, tally: Tally) -> set[int]:
@@ -289,6 +239,8 @@ class Tally:
     """(wall_s, run) of the slowest run (the first run of a tie)."""
     max_gather_rate: int = 0
     simulated_s: float = 0.0
+    failed: int = 0
+    """Schedules whose run failed on a worker (no row; the same command runs them again)."""
 
     def add(self, row: dict[str, Any]) -> None:
         """Count one run's row."""
@@ -342,25 +294,19 @@ def summary(rows: Iterable[dict[str, Any]]) -> list[str]:
     return tally.lines()
 
 
-def rss_bytes(pid: int | None = None) -> int | None:
-    """The resident set size of process ``pid`` (this one by default), None where
-    ``/proc`` cannot tell."""
-    try:
-        with open(f"/proc/{pid or 'self'}/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
+def _ends_torn(path: Path) -> bool:
+    """Whether ``path`` ends in a line cut short (by a kill)."""
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
 
 
-def _memory() -> str:
-    """``RSS parent N MiB, workers A-B MiB`` (what ``/proc`` can tell)."""
-    mib = 1 << 20
+def _memory(backend: Backend) -> str:
+    """``RSS parent N MiB, workers A-B MiB`` (what ``/proc`` or the cluster can tell)."""
     parent = rss_bytes()
-    text = f"RSS parent {parent / mib:.0f} MiB" if parent is not None else ""
-    workers = [rss for child in multiprocessing.active_children() if (rss := rss_bytes(child.pid))]
-    if workers:
-        text += f", workers {min(workers) / mib:.0f}-{max(workers) / mib:.0f} MiB"
-    return text
+    text = f"RSS parent {parent / (1 << 20):.0f} MiB" if parent is not None else ""
+    workers = backend.memory()
+    return f"{text}, {workers}" if text and workers else text or workers
 
 
 @dataclass(slots=True)
@@ -391,16 +337,21 @@ def run_campaign(
     campaign: Campaign,
     *,
     jobs: int = 1,
+    backend: Backend | None = None,
     results: Path | None = None,
     out: TextIO,
     progress_every: float = 30.0,
     clock: Callable[[], float] = time.monotonic,
     on_finding: Callable[[dict[str, Any]], None] | None = None,
+    on_failure: Callable[[Schedule, Exception], None] | None = None,
     trace_digest: bool = False,
 ) -> Tally:
-    """Run (or resume) ``campaign``; its :class:`Tally`, resumed runs included. Progress
-    lines (with the memory in use) go to ``out`` every ``progress_every`` seconds (0:
-    none); ``trace_digest`` as in :func:`run_schedule`."""
+    """Run (or resume) ``campaign`` on ``backend`` (by default ``jobs`` local worker
+    processes); its :class:`Tally`, resumed runs included. Progress lines (with the
+    memory in use) go to ``out`` every ``progress_every`` seconds (0: none);
+    ``trace_digest`` as in :func:`run_schedule`. A schedule whose run raised goes to
+    ``on_failure`` (without it, the error is raised) and has no row: the tally's
+    ``failed`` counts it."""
     tally = Tally()
     previous: set[int] = set()
     if results is not None and results.exists():
@@ -413,15 +364,26 @@ def run_campaign(
         for schedule in schedules(campaign)
         if schedule.index not in previous
     )
+    runner = backend if backend is not None else LocalPool(jobs)
+
+    def failed(packed: tuple[Schedule, int, float, bool], error: Exception) -> None:
+        tally.failed += 1
+        if on_failure is None:
+            raise error
+        on_failure(packed[0], error)
+
     sink: TextIO | None = None
     if results is not None:
         fresh = not results.exists() or results.stat().st_size == 0
+        torn = not fresh and _ends_torn(results)
         sink = results.open("a")
         if fresh:
             sink.write(json.dumps(campaign.header()) + "\n")
-            sink.flush()
+        elif torn:
+            sink.write("\n")  # the next row on a line of its own, after the one cut short
+        sink.flush()
     try:
-        for row in parallel_map(_run_packed, pending, jobs, ordered=False):
+        for row in runner.map(_run_packed, pending, ordered=False, on_failure=failed):
             tally.add(row)
             state.done += 1
             if sink is not None:
@@ -434,7 +396,7 @@ def run_campaign(
             now = clock()
             if progress_every and now - state.last_print >= progress_every:
                 state.last_print = now
-                out.write(state.line(now, _memory()) + "\n")
+                out.write(state.line(now, _memory(runner)) + "\n")
                 out.flush()
     finally:
         if sink is not None:

@@ -4,15 +4,22 @@
     pycorosync-sim check SCENARIO...        # parse and validate only
     pycorosync-sim list                     # the scenario library
     pycorosync-sim fuzz [--runs N] [--nodes 2-16] [--steps 8,20] [--seed N] [--qdevice [mix]]
-                        [--knet] [--jobs N] [--out FILE] [--progress SECONDS]
+                        [--knet] [--jobs N | --dask ADDRESS] [--out FILE] [--progress SECONDS]
     pycorosync-sim sweep failover [--nodes 3,5,9] [--token 1000,3000] [--seeds 3] [--out DIR]
-                                  [--jobs N]
-    pycorosync-sim sweep throughput [--nodes 3,5] [--latency 0.1,1,10] [--out DIR] [--jobs N]
+                                  [--jobs N | --dask ADDRESS]
+    pycorosync-sim sweep throughput [--nodes 3,5] [--latency 0.1,1,10] [--out DIR]
+                                    [--jobs N | --dask ADDRESS]
     pycorosync-sim vq -c corosync.conf [--json] [SCRIPT]
 
 SCENARIO is a file or the name of a library scenario (``token-loss``). Exit
 status: 0 all expectations met and no invariant violated, 1 otherwise, 2 for a
-scenario, configuration or usage error.
+scenario, configuration or usage error (or a Dask cluster that cannot run the
+campaign), 130 for a campaign stopped by Ctrl-C (the same command resumes it).
+
+``--dask ADDRESS`` runs the schedules or points on the workers of a Dask cluster
+(``tcp://HOST:8786``; the ``pycorosync[dask]`` extra) instead of ``--jobs`` local
+processes: as many in flight as the cluster has worker threads, four times over
+(:mod:`simulations.backends`).
 """
 
 from __future__ import annotations
@@ -20,16 +27,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from simulations.campaign import DEFAULT_MAX_EVENTS, DEFAULT_MAX_WALL_S
+from simulations.backends import Backend, BackendError
+from simulations.campaign import DEFAULT_MAX_EVENTS, DEFAULT_MAX_WALL_S, Schedule
 from simulations.library import library_path, library_scenarios
 from simulations.runner import RunResult, minimize, run_scenario
 from simulations.scenario import Scenario, ScenarioError, parse_scenario
 from simulations.trace import describe
 from totem.config import ConfigError, load
+
+if TYPE_CHECKING:
+    from simulations.sweep import SweepResult
 
 __all__ = ["main"]
 
@@ -146,6 +157,23 @@ def _report_finding(row: dict[str, Any], out: TextIO) -> None:
     out.flush()
 
 
+def _report_failure(schedule: Schedule, error: Exception, out: TextIO) -> None:
+    out.write(
+        f"run {schedule.index}: failed on a worker (seed {schedule.seed}): "
+        f"{type(error).__name__}: {error}; no row, the same command runs it again\n"
+    )
+    out.flush()
+
+
+def _backend(args: argparse.Namespace) -> Backend | None:
+    """The Dask cluster of ``--dask`` (None: ``--jobs`` local processes)."""
+    if not args.dask:
+        return None
+    from simulations.backends import DaskCluster
+
+    return DaskCluster(args.dask)
+
+
 def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
     from simulations.campaign import Campaign, run_campaign
 
@@ -160,25 +188,40 @@ def cmd_fuzz(args: argparse.Namespace, out: TextIO) -> int:
         max_events=args.max_events,
         max_wall_s=args.max_wall,
     )
+    backend = _backend(args)
     try:
         tally = run_campaign(
             campaign,
             jobs=args.jobs,
+            backend=backend,
             results=Path(args.out) if args.out else None,
             out=sys.stderr if args.progress else out,
             progress_every=args.progress,
             on_finding=lambda row: _report_finding(row, out),
+            on_failure=lambda schedule, error: _report_failure(schedule, error, out),
             trace_digest=args.trace_digests,
         )
     except ValueError as exc:
         raise ScenarioError(args.out or "", 0, str(exc)) from None
+    except KeyboardInterrupt:
+        where = f"{args.out} holds the rows so far; " if args.out else ""
+        sys.stderr.write(f"pycorosync-sim: interrupted: {where}the same command resumes\n")
+        return 130
+    finally:
+        if backend is not None:
+            backend.close()
     for line in tally.lines():
         out.write(line + "\n")
     out.write(
         f"{tally.schedules} random fault schedules, {tally.findings} with violations, "
         "without a single ring after healing, or over their budget\n"
     )
-    return 1 if tally.findings else 0
+    if tally.failed:
+        out.write(
+            f"{tally.failed} schedules failed on a worker and have no row: "
+            "the same command runs them again\n"
+        )
+    return 1 if tally.findings or tally.failed else 0
 
 
 def _ints(text: str) -> list[int]:
@@ -189,9 +232,38 @@ def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x]
 
 
-def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
+def _sweep(
+    args: argparse.Namespace,
+    out_dir: Path | None,
+    progress: Callable[[dict[str, Any]], None],
+    backend: Backend | None,
+) -> SweepResult:
     from simulations import sweep
 
+    if args.kind == "failover":
+        return sweep.failover(
+            _ints(args.nodes or "3,5,9"),
+            _ints(args.token or "1000,3000"),
+            args.seeds,
+            out_dir,
+            stack=args.stack or "full",
+            progress=progress,
+            jobs=args.jobs,
+            backend=backend,
+        )
+    return sweep.throughput(
+        _ints(args.nodes or "3,5,9"),
+        _floats(args.latency or "0.1,0.5,2,10"),
+        args.seeds,
+        out_dir,
+        stack=args.stack or "srp",
+        progress=progress,
+        jobs=args.jobs,
+        backend=backend,
+    )
+
+
+def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     out_dir = Path(args.out) if args.out else None
 
     def progress(row: dict[str, Any]) -> None:
@@ -201,26 +273,12 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
             out.write(", ".join(f"{k}={v}" for k, v in row.items()) + "\n")
         out.flush()
 
-    if args.kind == "failover":
-        result = sweep.failover(
-            _ints(args.nodes or "3,5,9"),
-            _ints(args.token or "1000,3000"),
-            args.seeds,
-            out_dir,
-            stack=args.stack or "full",
-            progress=progress,
-            jobs=args.jobs,
-        )
-    else:
-        result = sweep.throughput(
-            _ints(args.nodes or "3,5,9"),
-            _floats(args.latency or "0.1,0.5,2,10"),
-            args.seeds,
-            out_dir,
-            stack=args.stack or "srp",
-            progress=progress,
-            jobs=args.jobs,
-        )
+    backend = _backend(args)
+    try:
+        result = _sweep(args, out_dir, progress, backend)
+    finally:
+        if backend is not None:
+            backend.close()
     if not args.json:
         if result.csv_path is not None:
             out.write(f"wrote {result.csv_path}\n")
@@ -264,6 +322,17 @@ def cmd_vq(args: argparse.Namespace, out: TextIO) -> int:
     )
 
 
+def _workers(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    where.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on the workers of this Dask scheduler (tcp://HOST:8786; every worker with "
+        "the same pycorosync; pip install 'pycorosync[dask]')",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pycorosync-sim",
@@ -304,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("off", "on", "mix"),
         help="with a quorum device (qnetd host) in the faults; mix: every other run",
     )
-    fuzz.add_argument("--jobs", type=int, default=1, help="worker processes")
+    _workers(fuzz)
     fuzz.add_argument(
         "--out", metavar="FILE", help="JSON-lines results; an existing FILE is resumed"
     )
@@ -342,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--stack", choices=("full", "srp"), help="node kind")
     sweep.add_argument("--out", help="directory for <kind>.csv and <kind>.png")
     sweep.add_argument("--json", action="store_true", help="one JSON line per run")
-    sweep.add_argument("--jobs", type=int, default=1, help="worker processes")
+    _workers(sweep)
 
     vq = sub.add_parser("vq", help="corosync-vqsim's commands on the real node stack")
     vq.add_argument("-c", "--config", required=True, help="corosync.conf with the nodelist")
@@ -367,7 +436,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     }
     try:
         return handlers[args.command](args, stream)
-    except (ScenarioError, ConfigError) as exc:
+    except (ScenarioError, ConfigError, BackendError) as exc:
         sys.stderr.write(f"pycorosync-sim: {exc}\n")
         return 2
     except BrokenPipeError:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulations.campaign import parallel_map
+from simulations.backends import Backend, LocalPool
 from simulations.checker import Checker
 from simulations.cluster import Simulation
 from simulations.config import cluster_config
@@ -168,15 +168,17 @@ def failover(
     stack: str = "full",
     progress: Progress | None = None,
     jobs: int = 1,
+    backend: Backend | None = None,
 ) -> SweepResult:
-    """Failover time vs token timeout vs node count (``jobs`` worker processes; the rows
-    keep their order)."""
+    """Failover time vs token timeout vs node count (on ``backend``, by default ``jobs``
+    local worker processes; the rows keep their order)."""
     points = [
         (count, token, seed, stack)
         for count, token, seed in itertools.product(nodes, tokens, range(1, seeds + 1))
     ]
     rows = []
-    for row in parallel_map(_failover_point, points, jobs):
+    runner = backend if backend is not None else LocalPool(jobs)
+    for row in runner.map(_failover_point, points):
         rows.append(row)
         if progress is not None:
             progress(row)
@@ -201,15 +203,17 @@ def throughput(
     seconds: float = 2.0,
     progress: Progress | None = None,
     jobs: int = 1,
+    backend: Backend | None = None,
 ) -> SweepResult:
-    """Delivered messages per second vs link latency vs node count (``jobs`` worker
-    processes; the rows keep their order)."""
+    """Delivered messages per second vs link latency vs node count (on ``backend``, by
+    default ``jobs`` local worker processes; the rows keep their order)."""
     points = [
         (count, latency, seed, stack, seconds)
         for count, latency, seed in itertools.product(nodes, latencies_ms, range(1, seeds + 1))
     ]
     rows = []
-    for row in parallel_map(_throughput_point, points, jobs):
+    runner = backend if backend is not None else LocalPool(jobs)
+    for row in runner.map(_throughput_point, points):
         rows.append(row)
         if progress is not None:
             progress(row)

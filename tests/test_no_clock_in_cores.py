@@ -34,6 +34,7 @@ DRIVERS: dict[str, str] = {
     "pvecluster.web": "the web panel's server: tickets, task times",
     "simulations.runner": "the wall time a simulated run took, and its budget",
     "simulations.campaign": "a campaign's wall-time budget",
+    "simulations.backends": "a Dask campaign counts the cluster's worker threads every 30 s",
 }
 """Module (or package) -> why it may read a clock or the OS's randomness."""
 
