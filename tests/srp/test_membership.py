@@ -10,6 +10,7 @@ from totem.srp.events import ConfigurationKind, LogRecord, RingSeqChanged, State
 from totem.srp.settings import SrpSettings
 from totem.srp.state import MembState
 from totem.srp.timers import Timer
+from totem.srp.transitions import GatherReason
 from totem.wire import CommitToken, MembJoin, decode, encode
 
 THREE = SrpSettings(token=3650, token_retransmit=869, hold=685, consensus=4380)
@@ -316,7 +317,7 @@ def test_a_join_that_adds_nothing_starts_no_gather() -> None:
     one = net.nodes[1]
     one.proc_list = [1, 2, 3, 4, 5]
     one.failed_list = [4]
-    one.gather_enter(net.now, "test")
+    one.gather_enter(net.now, GatherReason.INTERFACE_CHANGE)
     net._pump(1)
     consensus_deadline = one.timers.due_at(Timer.CONSENSUS)
     join = MembJoin(
@@ -350,7 +351,7 @@ def test_nodes_whose_failed_lists_differ_fail_each_other_and_then_merge() -> Non
         core = net.nodes[node_id]
         core.proc_list = [1, 2, 3, 4, 5, 6]
         core.failed_list = [dead]
-        core.gather_enter(net.now, "test")
+        core.gather_enter(net.now, GatherReason.INTERFACE_CHANGE)
         net._pump(node_id)
     start, sent = net.now, net.sent
     while not net.operational([1, 2, 3]):

@@ -34,6 +34,7 @@ from totem.srp.ordering import OrderingMixin
 from totem.srp.settings import SrpSettings
 from totem.srp.state import Datagram, MembState
 from totem.srp.timers import Timer
+from totem.srp.transitions import GatherReason
 from totem.wire import (
     CommitToken,
     Mcast,
@@ -77,7 +78,7 @@ class SrpCore(MembershipMixin, OrderingMixin):
             LogLevel.DEBUG,
             f"Created or loaded sequence id {self.ring_id} for this ring.",
         )
-        self.gather_enter(now, "interface change")
+        self.gather_enter(now, GatherReason.INTERFACE_CHANGE)
 
     def receive(self, data: bytes, now: float) -> None:
         """A datagram arrived from a nodelist member. Malformed ones are dropped and counted."""

@@ -27,6 +27,7 @@ from totem.srp.seqno import U32, seq_lt
 from totem.srp.sortqueue import QUEUE_RTR_ITEMS_SIZE_MAX
 from totem.srp.state import Datagram, MembState, Pending, SrpState
 from totem.srp.timers import Timer
+from totem.srp.transitions import GatherReason
 from totem.wire import (
     ENCAPSULATED,
     CommitToken,
@@ -43,6 +44,15 @@ LEAVE_DUMMY_NODEID = 0
 
 _NO_RING = RingId(0, 0)
 
+_FOREIGN_IN_OPERATIONAL = {
+    False: GatherReason.FOREIGN_MESSAGE_IN_OPERATIONAL_STATE,
+    True: GatherReason.MERGE_DURING_OPERATIONAL_STATE,
+}
+_FOREIGN_IN_GATHER = {
+    False: GatherReason.FOREIGN_MESSAGE_IN_GATHER_STATE,
+    True: GatherReason.MERGE_DURING_GATHER_STATE,
+}
+
 
 class MembershipMixin(SrpState):
     """GATHER/COMMIT/RECOVERY/OPERATIONAL transitions and the messages that drive them."""
@@ -50,7 +60,7 @@ class MembershipMixin(SrpState):
     # ------------------------------------------------------------------------------------
     # GATHER
     # ------------------------------------------------------------------------------------
-    def gather_enter(self, now: float, reason: str) -> None:
+    def gather_enter(self, now: float, reason: GatherReason) -> None:
         """Enter GATHER: announce my sets and wait for consensus (``memb_state_gather_enter``)."""
         self.orf_token_discard = True
         self.originated_orf_token = False
@@ -62,10 +72,10 @@ class MembershipMixin(SrpState):
         self.cancel_token_timeout()
         self.timers.cancel(Timer.MERGE_DETECT)
         self.consensus = {self.node_id}
-        self._log(LogLevel.DEBUG, f"entering GATHER state from {reason}.")
-        self.set_state(MembState.GATHER, reason)
+        self._log(LogLevel.DEBUG, f"entering GATHER state from {reason.text}.")
+        self.set_state(MembState.GATHER, reason.text)
         self.stats.gather_entered += 1
-        if reason == "consensus timeout expired":
+        if reason is GatherReason.THE_CONSENSUS_TIMEOUT_EXPIRED:
             self.stats.continuous_gather += 1
 
     def join_message_send(self, now: float) -> None:
@@ -149,7 +159,7 @@ class MembershipMixin(SrpState):
             if state is MembState.RECOVERY:
                 self.recovery_token_loss(now)
             else:
-                self.gather_enter(now, "join during commit state")
+                self.gather_enter(now, GatherReason.JOIN_DURING_COMMIT_STATE)
 
     def _leave_from_forming_ring(self, join: MembJoin) -> bool:
         """A LEAVE from a member of the ring being committed, sent from the ring we left.
@@ -222,11 +232,11 @@ class MembershipMixin(SrpState):
             elif sender in self.memb_list:
                 grew = merge(self.failed_list, failed) or grew
             if grew:
-                self.gather_enter(now, "merge during join")
+                self.gather_enter(now, GatherReason.MERGE_DURING_JOIN)
                 return
             # Nothing of it was taken (see the docstring): no new GATHER.
         if self.state is MembState.OPERATIONAL:
-            self.gather_enter(now, "join during operational state")
+            self.gather_enter(now, GatherReason.JOIN_DURING_OPERATIONAL_STATE)
 
     def _consensus_agreed(self) -> bool:
         return all(
@@ -246,22 +256,23 @@ class MembershipMixin(SrpState):
         else:
             laggards = [node for node in self.proc_list if node not in self.consensus]
             merge(self.failed_list, laggards)
-            self.gather_enter(now, "consensus timeout")
+            self.gather_enter(now, GatherReason.CONSENSUS_TIMEOUT)
 
     def handle_merge_detect(self, message: MergeDetect, now: float) -> None:
         """A representative of another ring exists: merge with it (ref 5.6)."""
         if message.ring_id != self.ring_id:
-            self.foreign_ring_seen(message.system_from, now, "merge")
+            self.foreign_ring_seen(message.system_from, now, merge_detect=True)
 
-    def foreign_ring_seen(self, sender: int, now: float, what: str) -> None:
-        """A listed node speaks for another ring: take it into ``proc_list`` and gather."""
+    def foreign_ring_seen(self, sender: int, now: float, *, merge_detect: bool) -> None:
+        """A listed node speaks for another ring (a MERGE_DETECT if ``merge_detect``, else an MCAST
+        of another ring): take it into ``proc_list`` and gather."""
         if self.state is MembState.OPERATIONAL:
             merge(self.proc_list, (sender,))
-            self.gather_enter(now, f"{what} during operational state")
+            self.gather_enter(now, _FOREIGN_IN_OPERATIONAL[merge_detect])
         elif self.state is MembState.GATHER and sender not in self.proc_list:
             merge(self.proc_list, (sender,))
-            self.gather_enter(now, f"{what} during gather state")
-        elif what == "foreign message" and self.state in (MembState.COMMIT, MembState.RECOVERY):
+            self.gather_enter(now, _FOREIGN_IN_GATHER[merge_detect])
+        elif not merge_detect and self.state in (MembState.COMMIT, MembState.RECOVERY):
             self.stats.rx_msg_dropped += 1
 
     # ------------------------------------------------------------------------------------
@@ -397,7 +408,7 @@ class MembershipMixin(SrpState):
     def recovery_token_loss(self, now: float) -> None:
         """Recovery failed: restore the old ring state and gather again."""
         self.old_ring_state_restore()
-        self.gather_enter(now, "The token was lost in the RECOVERY state.")
+        self.gather_enter(now, GatherReason.THE_TOKEN_WAS_LOST_IN_THE_RECOVERY_STATE)
         self.stats.recovery_token_lost += 1
 
     # ------------------------------------------------------------------------------------
@@ -608,18 +619,18 @@ class MembershipMixin(SrpState):
                 "A processor failed, forming new configuration: token timed out "
                 f"({self.settings.token}ms), waiting {self.settings.consensus}ms for consensus.",
             )
-            self.gather_enter(now, "The token was lost in the OPERATIONAL state.")
+            self.gather_enter(now, GatherReason.THE_TOKEN_WAS_LOST_IN_THE_OPERATIONAL_STATE)
             self.stats.operational_token_lost += 1
         elif state is MembState.GATHER:
             self._log(
                 LogLevel.DEBUG, f"The consensus timeout expired ({self.settings.consensus}ms)."
             )
             self.consensus_timeout_expired(now)
-            self.gather_enter(now, "consensus timeout expired")
+            self.gather_enter(now, GatherReason.THE_CONSENSUS_TIMEOUT_EXPIRED)
             self.stats.gather_token_lost += 1
         elif state is MembState.COMMIT:
             self._log(LogLevel.DEBUG, "The token was lost in the COMMIT state.")
-            self.gather_enter(now, "The token was lost in the COMMIT state.")
+            self.gather_enter(now, GatherReason.THE_TOKEN_WAS_LOST_IN_THE_COMMIT_STATE)
             self.stats.commit_token_lost += 1
         else:
             self._log(LogLevel.DEBUG, "The token was lost in the RECOVERY state.")

@@ -20,6 +20,7 @@ from totem.srp.seqno import U32, seq_lt, seq_lte, seq_min
 from totem.srp.sortqueue import QUEUE_RTR_ITEMS_SIZE_MAX, SortQueue
 from totem.srp.state import Datagram, MembState, Pending, SrpState, Stored
 from totem.srp.timers import Timer
+from totem.srp.transitions import GatherReason
 from totem.wire import (
     ENCAPSULATED,
     NOT_ENCAPSULATED,
@@ -116,7 +117,7 @@ class OrderingMixin(SrpState):
         """``message_handler_mcast``: store, advance aru, deliver (ref 6.2)."""
         ring_id = message.ring_id
         if ring_id is not self.ring_id and ring_id != self.ring_id:  # (decoders share ids)
-            self.foreign_ring_seen(message.system_from, now, "foreign message")
+            self.foreign_ring_seen(message.system_from, now, merge_detect=False)
             return
         queue = self.recovery_queue if message.encapsulated == ENCAPSULATED else self.regular_queue
         seq = message.seq
@@ -218,7 +219,7 @@ class OrderingMixin(SrpState):
             self.failed_to_recv = True
             if self.node_id not in self.failed_list:
                 self.failed_list.append(self.node_id)
-            self.gather_enter(now, "failed to receive")
+            self.gather_enter(now, GatherReason.FAILED_TO_RECEIVE)
             return
 
         self.my_token_seq = token.token_seq

@@ -8,7 +8,6 @@ driver-facing class. Cross-calls between the two halves are declared here.
 
 from __future__ import annotations
 
-import enum
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -20,18 +19,10 @@ from totem.srp.settings import SrpSettings
 from totem.srp.sortqueue import SortQueue
 from totem.srp.stats import SrpStats
 from totem.srp.timers import Timer, Timers
+from totem.srp.transitions import GatherReason, MembState, check_transition
 from totem.wire import CommitToken, Mcast
 
 __all__ = ["Datagram", "MembState", "Pending", "SrpState", "Stored"]
-
-
-class MembState(enum.Enum):
-    """The membership states (``memb_state``)."""
-
-    OPERATIONAL = 1
-    GATHER = 2
-    COMMIT = 3
-    RECOVERY = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +79,8 @@ class SrpState:
 
         # -- membership state (ref 5) --------------------------------------------------
         self.state = MembState.OPERATIONAL  # as corosync, until the interface comes up
+        self.illegal_transitions = 0
+        """State changes outside ``LEGAL_TRANSITIONS`` (none expected; see ``set_state``)."""
         self.started = False
         self.ring_id = RingId(node_id, stored_ring_seq)
         self.old_ring_id = self.ring_id
@@ -151,7 +144,7 @@ class SrpState:
     # ------------------------------------------------------------------------------------
     # Cross-calls between the halves (implemented by the mixins)
     # ------------------------------------------------------------------------------------
-    def gather_enter(self, now: float, reason: str) -> None:
+    def gather_enter(self, now: float, reason: GatherReason) -> None:
         """Enter GATHER (``memb_state_gather_enter``); see ``MembershipMixin``."""
         raise NotImplementedError
 
@@ -163,7 +156,7 @@ class SrpState:
         """Restore the old ring state and gather; see ``MembershipMixin``."""
         raise NotImplementedError
 
-    def foreign_ring_seen(self, sender: int, now: float, what: str) -> None:
+    def foreign_ring_seen(self, sender: int, now: float, *, merge_detect: bool) -> None:
         """A listed node speaks for another ring; see ``MembershipMixin``."""
         raise NotImplementedError
 
@@ -223,8 +216,19 @@ class SrpState:
         self._events.append(LogRecord(level, "TOTEM", message))
 
     def set_state(self, new: MembState, reason: str) -> None:
-        """Move the membership state machine, with a StateChanged event."""
+        """Move the membership state machine, with a StateChanged event.
+
+        The single place the state changes: the move is checked against
+        ``LEGAL_TRANSITIONS``; an illegal one is logged and counted
+        (``illegal_transitions``), or raises when transitions are strict (tests).
+        """
         old = self.state
+        if not check_transition(old, new):
+            self.illegal_transitions += 1
+            self._log(
+                LogLevel.ERROR,
+                f"illegal membership transition {old.name} -> {new.name} ({reason})",
+            )
         self.state = new
         self._events.append(StateChanged(old.name, new.name, reason))
 
