@@ -28,11 +28,12 @@ import dataclasses
 from collections.abc import Iterable
 
 from totem.ringid import RingId
+from totem.srp.dispatch import HANDLERS
 from totem.srp.events import LogLevel, SrpEvent
 from totem.srp.membership import MembershipMixin
 from totem.srp.ordering import OrderingMixin
 from totem.srp.settings import SrpSettings
-from totem.srp.state import Datagram, MembState
+from totem.srp.state import Datagram
 from totem.srp.timers import Timer
 from totem.srp.transitions import GatherReason
 from totem.wire import (
@@ -56,6 +57,8 @@ SAFE = 1
 
 class SrpCore(MembershipMixin, OrderingMixin):
     """One node's Totem SRP instance."""
+
+    HANDLERS = HANDLERS
 
     # ------------------------------------------------------------------------------------
     # Driver API
@@ -93,24 +96,9 @@ class SrpCore(MembershipMixin, OrderingMixin):
         if self.nodelist is not None and not self._names_only_listed_nodes(message):
             self.stats.drop("unknown_node")
             return
-        if isinstance(message, Mcast):
-            self.stats.mcast_rx += 1
-            self.handle_mcast(message, data, now)
-        elif isinstance(message, OrfToken):
-            self.stats.orf_token_rx += 1
-            self.handle_orf_token(message, now)
-        elif isinstance(message, MembJoin):
-            self.stats.memb_join_rx += 1
-            self.handle_memb_join(message, now)
-        elif isinstance(message, MergeDetect):
-            self.stats.memb_merge_detect_rx += 1
-            self.handle_merge_detect(message, now)
-        elif isinstance(message, CommitToken):
-            self.stats.memb_commit_token_rx += 1
-            self.handle_commit_token(message, now)
-        elif isinstance(message, TokenHoldCancel):
-            self.stats.token_hold_cancel_rx += 1
-            self.handle_token_hold_cancel(message, now)
+        handler = self.handlers.messages.get(type(message))
+        if handler is not None:
+            handler(self, message, data, now)
 
     def leave(self) -> None:
         """Graceful shutdown: multicast the LEAVE join (ref 7). The core then goes quiet."""
@@ -205,31 +193,6 @@ class SrpCore(MembershipMixin, OrderingMixin):
     # Timers
     # ------------------------------------------------------------------------------------
     def _fire(self, timer: Timer, now: float) -> None:
-        if timer is Timer.TOKEN:
-            self.token_timeout_expired(now)
-        elif timer is Timer.CONSENSUS:
-            self.consensus_timeout_expired(now)
-        elif timer is Timer.JOIN:
-            if self.state is MembState.GATHER:
-                self.join_message_send(now)
-                self.timers.start(Timer.JOIN, now + self.settings.join / 1000)
-        elif timer is Timer.TOKEN_RETRANSMIT:
-            if self.state is not MembState.GATHER:
-                self.token_retransmit()
-                self.reset_token_retransmit_timeout(now)
-        elif timer is Timer.TOKEN_HOLD:
-            if self.state in (MembState.OPERATIONAL, MembState.RECOVERY):
-                self.token_retransmit()
-        elif timer is Timer.MERGE_DETECT:
-            if self.state is MembState.OPERATIONAL and self.ring_id.rep == self.node_id:
-                self.merge_detect_transmit()
-        elif timer is Timer.TOKEN_WARNING:
-            since = (now - self.last_token_rx) if self.last_token_rx is not None else 0.0
-            self._log(LogLevel.NOTICE, f"Token has not been received in {int(since * 1000)} ms ")
-            self.reset_token_warning(now)
-        elif timer is Timer.SEND_JOIN:
-            if self.state is MembState.GATHER:
-                self.send_join_now()
-        elif timer is Timer.PAUSE:
-            self.pause_timestamp = now
-            self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)
+        handler = self.handlers.timers[timer]
+        if handler is not None:
+            handler(self, now)

@@ -92,6 +92,26 @@ class MembershipMixin(SrpState):
             return
         self.send_join_now()
 
+    def join_timer_expired(self, now: float) -> None:
+        """GATHER: the periodic JOIN (``memb_timer_function_state_gather``)."""
+        self.join_message_send(now)
+        self.timers.start(Timer.JOIN, now + self.settings.join / 1000)
+
+    def send_join_expired(self, now: float) -> None:
+        """GATHER: the JOIN held back by ``send_join`` goes out."""
+        self.send_join_now()
+
+    def merge_detect_expired(self, now: float) -> None:
+        """OPERATIONAL: the representative announces its ring
+        (``timer_function_merge_detect_timeout``)."""
+        if self.ring_id.rep == self.node_id:
+            self.merge_detect_transmit()
+
+    def pause_expired(self, now: float) -> None:
+        """The scheduler-pause detector's tick (``timer_function_pause_timeout``)."""
+        self.pause_timestamp = now
+        self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)
+
     def send_join_now(self) -> None:
         """Multicast my JOIN at once."""
         join = MembJoin(
@@ -132,8 +152,11 @@ class MembershipMixin(SrpState):
         self.stats.memb_merge_detect_tx += 1
         self.send_multicast(encode(message))
 
-    def handle_memb_join(self, join: MembJoin, now: float) -> None:
-        """``message_handler_memb_join``: per-state acceptance of a JOIN (ref 5.1)."""
+    # ``message_handler_memb_join`` (ref 5.1), one handler per state (``dispatch``).
+    def _join_accepted(self, join: MembJoin, now: float) -> bool:
+        """What every state does with a JOIN first: count it, drop it after a process
+        pause (``pause_flush``), and follow the highest ring seq any JOIN names."""
+        self.stats.memb_join_rx += 1
         if now - self.pause_timestamp > self.settings.token / 2000:
             paused_ms = int((now - self.pause_timestamp) * 1000)
             self.stats.pause_detected += 1
@@ -142,24 +165,38 @@ class MembershipMixin(SrpState):
                 f"Process pause detected for {paused_ms} ms, flushing membership messages.",
             )
             self.pause_timestamp = now
-            return
+            return False
         if join.ring_seq > self.token_ring_id_seq:
             self.token_ring_id_seq = join.ring_seq
-        state = self.state
-        if state is MembState.OPERATIONAL:
-            if not self._ignore_join_under_operational(join):
-                self.join_process(join, now)
-        elif state is MembState.GATHER:
+        return True
+
+    def join_in_operational(self, join: MembJoin, data: bytes, now: float) -> None:
+        """OPERATIONAL: a JOIN that does not fail me and is not stale starts a membership round."""
+        if self._join_accepted(join, now) and not self._ignore_join_under_operational(join):
             self.join_process(join, now)
-        elif join.system_from in self.new_memb_list and (
+
+    def join_in_gather(self, join: MembJoin, data: bytes, now: float) -> None:
+        """GATHER: every JOIN counts towards consensus."""
+        if self._join_accepted(join, now):
+            self.join_process(join, now)
+
+    def join_in_commit(self, join: MembJoin, data: bytes, now: float) -> None:
+        """COMMIT: a member of the ring being formed gathers again (or leaves): so do I."""
+        if self._join_accepted(join, now) and self._join_from_forming_ring(join):
+            self.join_process(join, now)
+            self.gather_enter(now, GatherReason.JOIN_DURING_COMMIT_STATE)
+
+    def join_in_recovery(self, join: MembJoin, data: bytes, now: float) -> None:
+        """RECOVERY: as in COMMIT, but the old ring's state is restored first
+        (``memb_recovery_state_token_loss``)."""
+        if self._join_accepted(join, now) and self._join_from_forming_ring(join):
+            self.join_process(join, now)
+            self.recovery_token_loss(now)
+
+    def _join_from_forming_ring(self, join: MembJoin) -> bool:
+        return join.system_from in self.new_memb_list and (
             join.ring_seq >= self.ring_id.seq or self._leave_from_forming_ring(join)
-        ):
-            # COMMIT or RECOVERY: a member of the ring being formed gathers again (or leaves).
-            self.join_process(join, now)
-            if state is MembState.RECOVERY:
-                self.recovery_token_loss(now)
-            else:
-                self.gather_enter(now, GatherReason.JOIN_DURING_COMMIT_STATE)
+        )
 
     def _leave_from_forming_ring(self, join: MembJoin) -> bool:
         """A LEAVE from a member of the ring being committed, sent from the ring we left.
@@ -258,8 +295,9 @@ class MembershipMixin(SrpState):
             merge(self.failed_list, laggards)
             self.gather_enter(now, GatherReason.CONSENSUS_TIMEOUT)
 
-    def handle_merge_detect(self, message: MergeDetect, now: float) -> None:
+    def handle_merge_detect(self, message: MergeDetect, data: bytes, now: float) -> None:
         """A representative of another ring exists: merge with it (ref 5.6)."""
+        self.stats.memb_merge_detect_rx += 1
         if message.ring_id != self.ring_id:
             self.foreign_ring_seen(message.system_from, now, merge_detect=True)
 
@@ -293,31 +331,50 @@ class MembershipMixin(SrpState):
             memb_list=[MembEntry(_NO_RING, 0, 0, 0) for _ in members],
         )
 
-    def handle_commit_token(self, token: CommitToken, now: float) -> None:
-        """``message_handler_memb_commit_token`` (ref 5.3, 5.4)."""
+    # ``message_handler_memb_commit_token`` (ref 5.3, 5.4), one handler per state.
+    def _commit_token_valid(self, token: CommitToken) -> bool:
+        """Count the commit token; drop one whose lists disagree in length."""
+        self.stats.memb_commit_token_rx += 1
         count = len(token.addr)
         if count == 0 or len(token.memb_list) != count:
             self.stats.drop("bad_commit_token")
+            return False
+        return True
+
+    def commit_token_in_operational(self, token: CommitToken, data: bytes, now: float) -> None:
+        """OPERATIONAL: a commit token is only checked (and dropped)."""
+        self._commit_token_valid(token)
+
+    def commit_token_in_gather(self, token: CommitToken, data: bytes, now: float) -> None:
+        """GATHER: the token of the ring I agreed on, newer than mine: commit to it."""
+        if not self._commit_token_valid(token):
             return
-        if self.state is MembState.GATHER:
-            if not 0 <= token.memb_index < count:
-                self.stats.drop("bad_commit_token")
-                return
-            members = subtract(self.proc_list, self.failed_list)
-            if set_equal(token.addr, members) and token.ring_id.seq > self.ring_id.seq:
-                self.commit_token = token
-                self.commit_enter(now)
-        elif self.state is MembState.COMMIT:
-            if token.ring_id.seq == self.ring_id.seq and token.memb_index == count:
-                self.recovery_enter(token, now)
-        elif self.state is MembState.RECOVERY and self.node_id == self.ring_id.rep:
-            if self.originated_orf_token:
-                return
-            self.originated_orf_token = True
-            self._log(LogLevel.DEBUG, "Sending initial ORF token")
-            self.orf_token_send_initial()
-            self.reset_token_timeout(now)
-            self.reset_token_retransmit_timeout(now)
+        if not 0 <= token.memb_index < len(token.addr):
+            self.stats.drop("bad_commit_token")
+            return
+        members = subtract(self.proc_list, self.failed_list)
+        if set_equal(token.addr, members) and token.ring_id.seq > self.ring_id.seq:
+            self.commit_token = token
+            self.commit_enter(now)
+
+    def commit_token_in_commit(self, token: CommitToken, data: bytes, now: float) -> None:
+        """COMMIT: the token's second round (every member has filled its entry): recover."""
+        if not self._commit_token_valid(token):
+            return
+        if token.ring_id.seq == self.ring_id.seq and token.memb_index == len(token.addr):
+            self.recovery_enter(token, now)
+
+    def commit_token_in_recovery(self, token: CommitToken, data: bytes, now: float) -> None:
+        """RECOVERY: back at the representative, the commit token becomes the ORF token."""
+        if not self._commit_token_valid(token) or self.node_id != self.ring_id.rep:
+            return
+        if self.originated_orf_token:
+            return
+        self.originated_orf_token = True
+        self._log(LogLevel.DEBUG, "Sending initial ORF token")
+        self.orf_token_send_initial()
+        self.reset_token_timeout(now)
+        self.reset_token_retransmit_timeout(now)
 
     def commit_enter(self, now: float) -> None:
         """Take my place in the commit token and pass it on (``memb_state_commit_enter``).
@@ -609,30 +666,33 @@ class MembershipMixin(SrpState):
     # ------------------------------------------------------------------------------------
     # Token loss
     # ------------------------------------------------------------------------------------
-    def token_timeout_expired(self, now: float) -> None:
-        """``timer_function_orf_token_timeout``, per state."""
-        state = self.state
-        if state is MembState.OPERATIONAL:
-            self._log(LogLevel.DEBUG, "The token was lost in the OPERATIONAL state.")
-            self._log(
-                LogLevel.NOTICE,
-                "A processor failed, forming new configuration: token timed out "
-                f"({self.settings.token}ms), waiting {self.settings.consensus}ms for consensus.",
-            )
-            self.gather_enter(now, GatherReason.THE_TOKEN_WAS_LOST_IN_THE_OPERATIONAL_STATE)
-            self.stats.operational_token_lost += 1
-        elif state is MembState.GATHER:
-            self._log(
-                LogLevel.DEBUG, f"The consensus timeout expired ({self.settings.consensus}ms)."
-            )
-            self.consensus_timeout_expired(now)
-            self.gather_enter(now, GatherReason.THE_CONSENSUS_TIMEOUT_EXPIRED)
-            self.stats.gather_token_lost += 1
-        elif state is MembState.COMMIT:
-            self._log(LogLevel.DEBUG, "The token was lost in the COMMIT state.")
-            self.gather_enter(now, GatherReason.THE_TOKEN_WAS_LOST_IN_THE_COMMIT_STATE)
-            self.stats.commit_token_lost += 1
-        else:
-            self._log(LogLevel.DEBUG, "The token was lost in the RECOVERY state.")
-            self.recovery_token_loss(now)
-            self.orf_token_discard = True
+    # ``timer_function_orf_token_timeout``, one handler per state (``dispatch``).
+    def token_lost_in_operational(self, now: float) -> None:
+        """The token did not come back: a processor failed."""
+        self._log(LogLevel.DEBUG, "The token was lost in the OPERATIONAL state.")
+        self._log(
+            LogLevel.NOTICE,
+            "A processor failed, forming new configuration: token timed out "
+            f"({self.settings.token}ms), waiting {self.settings.consensus}ms for consensus.",
+        )
+        self.gather_enter(now, GatherReason.THE_TOKEN_WAS_LOST_IN_THE_OPERATIONAL_STATE)
+        self.stats.operational_token_lost += 1
+
+    def token_lost_in_gather(self, now: float) -> None:
+        """In GATHER the token timer is the consensus re-check: fail laggards, gather again."""
+        self._log(LogLevel.DEBUG, f"The consensus timeout expired ({self.settings.consensus}ms).")
+        self.consensus_timeout_expired(now)
+        self.gather_enter(now, GatherReason.THE_CONSENSUS_TIMEOUT_EXPIRED)
+        self.stats.gather_token_lost += 1
+
+    def token_lost_in_commit(self, now: float) -> None:
+        """The commit token was lost: gather again."""
+        self._log(LogLevel.DEBUG, "The token was lost in the COMMIT state.")
+        self.gather_enter(now, GatherReason.THE_TOKEN_WAS_LOST_IN_THE_COMMIT_STATE)
+        self.stats.commit_token_lost += 1
+
+    def token_lost_in_recovery(self, now: float) -> None:
+        """The token was lost in RECOVERY: the old ring's state applies again; gather."""
+        self._log(LogLevel.DEBUG, "The token was lost in the RECOVERY state.")
+        self.recovery_token_loss(now)
+        self.orf_token_discard = True

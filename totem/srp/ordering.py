@@ -101,8 +101,9 @@ class OrderingMixin(SrpState):
         self.stats.token_hold_cancel_tx += 1
         self.send_multicast(encode(message))
 
-    def handle_token_hold_cancel(self, message: TokenHoldCancel, now: float) -> None:
+    def handle_token_hold_cancel(self, message: TokenHoldCancel, data: bytes, now: float) -> None:
         """A node has data while the token is held: the representative releases it."""
+        self.stats.token_hold_cancel_rx += 1
         if message.ring_id != self.ring_id:
             return
         self.my_seq_unchanged = 0
@@ -115,6 +116,7 @@ class OrderingMixin(SrpState):
     # ------------------------------------------------------------------------------------
     def handle_mcast(self, message: Mcast, raw: bytes, now: float) -> None:
         """``message_handler_mcast``: store, advance aru, deliver (ref 6.2)."""
+        self.stats.mcast_rx += 1
         ring_id = message.ring_id
         if ring_id is not self.ring_id and ring_id != self.ring_id:  # (decoders share ids)
             self.foreign_ring_seen(message.system_from, now, merge_detect=False)
@@ -128,6 +130,24 @@ class OrderingMixin(SrpState):
         self.update_aru()
         if self.state is MembState.OPERATIONAL:
             self.deliver_to_app(False, self.my_high_seq_received)
+
+    # ------------------------------------------------------------------------------------
+    # Token timers
+    # ------------------------------------------------------------------------------------
+    def token_retransmit_expired(self, now: float) -> None:
+        """Not in GATHER: re-send the last token (``timer_function_token_retransmit_timeout``)."""
+        self.token_retransmit()
+        self.reset_token_retransmit_timeout(now)
+
+    def token_hold_expired(self, now: float) -> None:
+        """OPERATIONAL or RECOVERY: the representative releases the token it held."""
+        self.token_retransmit()
+
+    def token_warning_expired(self, now: float) -> None:
+        """The token has not come for ``token_warning`` percent of ``token``: say so."""
+        since = (now - self.last_token_rx) if self.last_token_rx is not None else 0.0
+        self._log(LogLevel.NOTICE, f"Token has not been received in {int(since * 1000)} ms ")
+        self.reset_token_warning(now)
 
     def _active_queue(self) -> SortQueue[Stored]:
         return self.recovery_queue if self.state is MembState.RECOVERY else self.regular_queue
@@ -145,10 +165,55 @@ class OrderingMixin(SrpState):
     # ------------------------------------------------------------------------------------
     # ORF token
     # ------------------------------------------------------------------------------------
-    def handle_orf_token(self, token: OrfToken, now: float) -> None:
-        """``message_handler_orf_token`` (ref 6.1)."""
-        if self.orf_token_discard:
+    # A valid token's visit (``message_handler_orf_token``, ref 6.1), in steps that each do
+    # one thing. The received token is only read; the forwarded one is built at the end.
+    def handle_orf_token(self, token: OrfToken, data: bytes, now: float) -> None:
+        """``message_handler_orf_token`` (ref 6.1): accept the token, then visit.
+
+        With ``pause_on_token`` the visit stops once the token is accepted and waits in
+        ``pending_token``: the layer above queues what it has packed (totempg's token
+        callback), then calls ``resume_token``.
+        """
+        self.stats.orf_token_rx += 1
+        if not self._token_accept(token, now):
             return
+        if self.pause_on_token:
+            self.pending_token = token
+            return
+        self._token_visit(token, now)
+
+    def resume_token(self, now: float) -> None:
+        """Finish the visit of the token ``handle_orf_token`` paused on (no-op if none)."""
+        token = self.pending_token
+        if token is not None:
+            self.pending_token = None
+            self._token_visit(token, now)
+
+    def _token_accept(self, token: OrfToken, now: float) -> bool:
+        """Steps 1-3: hold bookkeeping, validation, release, rotation statistics."""
+        if self.orf_token_discard:
+            return False
+        self._token_hold_check(token, now)
+        state = self.state
+        if state is MembState.COMMIT:
+            return False
+        if token.ring_id != self.ring_id:
+            return False
+        if seq_lte(token.token_seq, self.my_token_seq):
+            return False
+        # A valid token: this node's turn. Only now may messages be released (a
+        # deliberate deviation from corosync 3.1.7, which releases before the two
+        # checks above): see ``messages_free``.
+        if state is MembState.OPERATIONAL:
+            self.messages_free(token.aru)
+        self._token_rotation_stats(now)
+        if state is MembState.OPERATIONAL:
+            self._safe_aru_update(token.aru)
+        return True
+
+    def _token_hold_check(self, token: OrfToken, now: float) -> None:
+        """Count rotations without new messages; an idle ring's representative holds the
+        token (ref 6.4) and multicasts MERGE_DETECT while it stays idle (ref 5.6)."""
         settings = self.settings
         if token.seq == self.my_last_seq:
             if not self.timers.armed(Timer.MERGE_DETECT):
@@ -159,96 +224,118 @@ class OrderingMixin(SrpState):
             self.timers.cancel(Timer.TOKEN_HOLD)
             self.my_seq_unchanged = 0
         self.my_last_seq = token.seq
-
         is_rep = self.ring_id.rep == self.node_id
         if is_rep:
             held = self.my_seq_unchanged > settings.seqno_unchanged_const
         else:
             held = self.my_seq_unchanged >= settings.seqno_unchanged_const
         self.my_token_held = held
-        forward = not (is_rep and held)
+        self.token_forward = not (is_rep and held)
+        self.token_hold = is_rep and held
 
-        state = self.state
-        if state is MembState.COMMIT:
-            return
-        if token.ring_id != self.ring_id:
-            return
-        if seq_lte(token.token_seq, self.my_token_seq):
-            return
-
-        # A valid token: this node's turn. Only now may messages be released (a
-        # deliberate deviation from corosync 3.1.7, which releases before the two
-        # checks above): see ``messages_free``.
-        if state is MembState.OPERATIONAL:
-            self.messages_free(token.aru)
+    def _token_rotation_stats(self, now: float) -> None:
+        """The time since my last valid token (``token_event_stats_collector``)."""
         if self.last_token_rx is not None:
             self.stats.rotation((now - self.last_token_rx) * 1000)
         self.last_token_rx = now
-        if state is MembState.OPERATIONAL:
-            if self.prev_token_aru is not None:
-                candidate = seq_min(self.prev_token_aru, token.aru)
-                if seq_lt(self.safe_aru, candidate):
-                    self.safe_aru = candidate
-            self.prev_token_aru = token.aru
-        if self.on_token_received is not None:
-            self.on_token_received()
 
+    def _safe_aru_update(self, token_aru: int) -> None:
+        """Two successive tokens' aru: every member holds messages up to the lower."""
+        if self.prev_token_aru is not None:
+            candidate = seq_min(self.prev_token_aru, token_aru)
+            if seq_lt(self.safe_aru, candidate):
+                self.safe_aru = candidate
+        self.prev_token_aru = token_aru
+
+    def _token_visit(self, token: OrfToken, now: float) -> None:
+        """Steps 4-9: retransmit, multicast, the token's aru, failed to receive, forward."""
+        settings = self.settings
         last_aru = self.my_last_aru
         self.my_last_aru = token.aru
         allowed = self.fcc_calculate(token)
-        remcasted, allowed = self.orf_token_rtr(token, allowed, now)
-        if settings.cancel_token_hold_on_retransmit and held and (token.rtr or remcasted > 0):
-            held = False
+        rtr = list(token.rtr)
+        remcasted, allowed = self.orf_token_rtr(rtr, token.seq, allowed, now)
+        cancel_hold = settings.cancel_token_hold_on_retransmit and self.my_token_held
+        if cancel_hold and (rtr or remcasted > 0):
             self.my_token_held = False
-            forward = True
+            self.token_forward = True
+            self.token_hold = False
         allowed = self.fcc_rtr_limit(token, allowed)
-        mcasted = self.orf_token_mcast(token, allowed, now)
-        self.fcc_token_update(token, remcasted + mcasted)
+        seq = self.orf_token_mcast(token.seq, allowed, now)
+        fcc, backlog = self.fcc_token_update(token, remcasted + ((seq - token.seq) & U32))
+        aru, aru_addr = self._token_aru_update(token, seq, last_aru)
+        if self._failed_to_receive(aru_addr, now):
+            return
+        self.my_token_seq = token.token_seq
+        retrans_flg = token.retrans_flg
+        if self.state is MembState.RECOVERY:
+            retrans_flg = self._recovery_progress(retrans_flg, seq, aru, now)
+        forwarded = OrfToken(
+            self.node_id,
+            token.target_nodeid,
+            seq,
+            (token.token_seq + 1) & U32,
+            aru,
+            aru_addr,
+            token.ring_id,
+            backlog,
+            fcc,
+            retrans_flg,
+            rtr,
+        )
+        self.token_send(forwarded, self.token_forward)
+        if self.state is MembState.OPERATIONAL:
+            self.deliver_to_app(False, self.my_high_seq_received)
+        self.reset_token_timeout(now)
+        self.reset_token_retransmit_timeout(now)
+        if self.token_hold:
+            self.timers.start(Timer.TOKEN_HOLD, now + settings.hold / 1000)
 
-        if seq_lt(self.my_aru, token.aru) or token.aru_addr in (self.node_id, 0):
-            token.aru = self.my_aru
-            token.aru_addr = 0 if token.aru == token.seq else self.node_id
-        if token.aru == last_aru and token.aru_addr != 0:
+    def _token_aru_update(self, token: OrfToken, seq: int, last_aru: int) -> tuple[int, int]:
+        """Lower the token's aru to mine if I lack something (or I lowered it last);
+        count the visits on which it did not move (``my_aru_count``)."""
+        aru, aru_addr = token.aru, token.aru_addr
+        if seq_lt(self.my_aru, aru) or aru_addr in (self.node_id, 0):
+            aru = self.my_aru
+            aru_addr = 0 if aru == seq else self.node_id
+        if aru == last_aru and aru_addr != 0:
             self.my_aru_count += 1
         else:
             self.my_aru_count = 0
+        return aru, aru_addr
 
-        if self.my_aru_count > settings.fail_recv_const and token.aru_addr == self.node_id:
+    def _failed_to_receive(self, aru_addr: int, now: float) -> bool:
+        """The token's aru has been mine for ``fail_recv_const`` visits: I cannot receive
+        what the others have; leave the ring (ref 5.6, FAILED TO RECEIVE)."""
+        if self.my_aru_count > self.settings.fail_recv_const and aru_addr == self.node_id:
             self._log(LogLevel.ERROR, "FAILED TO RECEIVE")
             self.stats.failed_to_receive += 1
             self.failed_to_recv = True
             if self.node_id not in self.failed_list:
                 self.failed_list.append(self.node_id)
             self.gather_enter(now, GatherReason.FAILED_TO_RECEIVE)
-            return
+            return True
+        return False
 
-        self.my_token_seq = token.token_seq
-        token.token_seq = (token.token_seq + 1) & U32
-        if self.state is MembState.RECOVERY:
-            self._recovery_progress(token, now)
-        self.token_send(token, forward)
-        if self.state is MembState.OPERATIONAL:
-            self.deliver_to_app(False, self.my_high_seq_received)
-        self.reset_token_timeout(now)
-        self.reset_token_retransmit_timeout(now)
-        if is_rep and held:
-            self.timers.start(Timer.TOKEN_HOLD, now + settings.hold / 1000)
+    def _recovery_progress(self, retrans_flg: int, seq: int, aru: int, now: float) -> int:
+        """RECOVERY bookkeeping on the token: when everyone is done, go OPERATIONAL (ref 5.4).
 
-    def _recovery_progress(self, token: OrfToken, now: float) -> None:
-        """RECOVERY bookkeeping on the token: when everyone is done, go OPERATIONAL (ref 5.4)."""
+        ``retrans_flg``, ``seq`` and ``aru`` are the forwarded token's so far; returns its
+        ``retrans_flg``.
+        """
         if self.retrans_queue:
-            if token.retrans_flg == 0:
-                token.retrans_flg = 1
+            if retrans_flg == 0:
+                retrans_flg = 1
                 self.my_set_retrans_flg = True
-        elif token.retrans_flg == 1 and self.my_set_retrans_flg:
-            token.retrans_flg = 0
+        elif retrans_flg == 1 and self.my_set_retrans_flg:
+            retrans_flg = 0
             self.my_set_retrans_flg = False
-        if token.retrans_flg == 0:
+        if retrans_flg == 0:
             self.my_retrans_flg_count += 1
         else:
             self.my_retrans_flg_count = 0
         if self.my_retrans_flg_count == 2:
-            self.my_install_seq = token.seq
+            self.my_install_seq = seq
         if (
             self.my_retrans_flg_count >= 2
             and not self.my_received_flg
@@ -256,7 +343,7 @@ class OrderingMixin(SrpState):
         ):
             self.my_received_flg = True
             self.deliver_memb_list = list(self.trans_memb_list)
-        if self.my_retrans_flg_count >= 3 and seq_lte(self.my_install_seq, token.aru):
+        if self.my_retrans_flg_count >= 3 and seq_lte(self.my_install_seq, aru):
             self.my_rotation_counter += 1
         else:
             self.my_rotation_counter = 0
@@ -264,6 +351,7 @@ class OrderingMixin(SrpState):
             self.operational_enter(now)
             self.my_rotation_counter = 0
             self.my_retrans_flg_count = 0
+        return retrans_flg
 
     def token_send(self, token: OrfToken, forward: bool) -> None:
         """Keep a copy for retransmission; send it to the next node unless held."""
@@ -324,20 +412,24 @@ class OrderingMixin(SrpState):
         ) & U32
         return 0 if seq_lt(limit, token.seq) else allowed
 
-    def fcc_token_update(self, token: OrfToken, transmitted: int) -> None:
-        """Account this visit's sends and backlog on the token (``fcc_token_update``)."""
-        token.fcc = (token.fcc + transmitted - self.my_trc) & U32
-        token.backlog = (token.backlog + self.my_cbl - self.my_pbl) & U32
+    def fcc_token_update(self, token: OrfToken, transmitted: int) -> tuple[int, int]:
+        """This visit's sends and backlog on the token (``fcc_token_update``): the
+        forwarded token's ``fcc`` and ``backlog``."""
+        fcc = (token.fcc + transmitted - self.my_trc) & U32
+        backlog = (token.backlog + self.my_cbl - self.my_pbl) & U32
         self.my_trc = transmitted
         self.my_pbl = self.my_cbl
+        return fcc, backlog
 
     # ------------------------------------------------------------------------------------
     # Retransmission and sending (ref 6.1 steps 6, 8)
     # ------------------------------------------------------------------------------------
-    def orf_token_rtr(self, token: OrfToken, allowed: int, now: float) -> tuple[int, int]:
-        """Serve the token's retransmit list, then add my own gaps to it."""
+    def orf_token_rtr(
+        self, rtr: list[RtrItem], seq: int, allowed: int, now: float
+    ) -> tuple[int, int]:
+        """Serve the retransmit list ``rtr`` (the forwarded token's: served entries leave
+        it), then add my own gaps below the token's ``seq`` to it."""
         queue = self._active_queue()
-        rtr = token.rtr
         if rtr:
             self._log_retransmit_list(rtr, now)
         remcasted = 0
@@ -354,20 +446,20 @@ class OrderingMixin(SrpState):
             remcasted += 1
         allowed -= remcasted
 
-        span = (token.seq - self.my_aru) & U32
+        span = (seq - self.my_aru) & U32
         if span >= QUEUE_RTR_ITEMS_SIZE_MAX:
             span = QUEUE_RTR_ITEMS_SIZE_MAX - 1
         miss_const = self.settings.miss_count_const
         for offset in range(1, span + 1):
             if len(rtr) >= RTR_ENTRIES_MAX:
                 break
-            seq = (self.my_aru + offset) & U32
-            if not queue.in_range(seq):
+            missing = (self.my_aru + offset) & U32
+            if not queue.in_range(missing):
                 break
-            if seq in queue or queue.miss(seq) < miss_const:
+            if missing in queue or queue.miss(missing) < miss_const:
                 continue
-            if all(entry.seq != seq for entry in rtr):
-                rtr.append(RtrItem(self.ring_id, seq))
+            if all(entry.seq != missing for entry in rtr):
+                rtr.append(RtrItem(self.ring_id, missing))
                 self.stats.rtr_requested += 1
         return remcasted, allowed
 
@@ -383,8 +475,9 @@ class OrderingMixin(SrpState):
         else:
             self.rtr_log_suppressed += 1
 
-    def orf_token_mcast(self, token: OrfToken, allowed: int, now: float) -> int:
-        """Stamp queued packets with sequence numbers and multicast them (``orf_token_mcast``)."""
+    def orf_token_mcast(self, seq: int, allowed: int, now: float) -> int:
+        """Stamp queued packets with the sequence numbers after the token's ``seq`` and
+        multicast them (``orf_token_mcast``); returns the forwarded token's ``seq``."""
         if self.state is MembState.RECOVERY:
             queue = self.retrans_queue
             store = self.recovery_queue
@@ -397,8 +490,7 @@ class OrderingMixin(SrpState):
         ring_id = self.ring_id
         while sent < allowed and queue:
             pending = queue.popleft()
-            seq = (token.seq + 1) & U32
-            token.seq = seq
+            seq = (seq + 1) & U32
             stored = new_mcast(
                 node_id,
                 ENCAPSULATED if pending.encapsulated else NOT_ENCAPSULATED,
@@ -415,7 +507,7 @@ class OrderingMixin(SrpState):
             self.my_high_seq_received = seq
             sent += 1
         self.update_aru()
-        return sent
+        return seq
 
     # ------------------------------------------------------------------------------------
     # Release and delivery

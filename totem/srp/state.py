@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from totem.ringid import RingId
 from totem.srp.events import LogLevel, LogRecord, RingSeqChanged, SrpEvent, StateChanged
@@ -20,7 +21,10 @@ from totem.srp.sortqueue import SortQueue
 from totem.srp.stats import SrpStats
 from totem.srp.timers import Timer, Timers
 from totem.srp.transitions import GatherReason, MembState, check_transition
-from totem.wire import CommitToken, Mcast
+from totem.wire import CommitToken, Mcast, OrfToken
+
+if TYPE_CHECKING:
+    from totem.srp.dispatch import StateHandlers
 
 __all__ = ["Datagram", "MembState", "Pending", "SrpState", "Stored"]
 
@@ -53,6 +57,9 @@ Stored = tuple[Mcast, bytes]
 class SrpState:
     """Every variable of one SRP instance, plus output and timer helpers."""
 
+    HANDLERS: ClassVar[Mapping[MembState, StateHandlers]]
+    """Each state's handlers (``totem.srp.dispatch``), bound by ``SrpCore``."""
+
     def __init__(
         self,
         node_id: int,
@@ -79,6 +86,8 @@ class SrpState:
 
         # -- membership state (ref 5) --------------------------------------------------
         self.state = MembState.OPERATIONAL  # as corosync, until the interface comes up
+        self.handlers = self.HANDLERS[self.state]
+        """The current state's handlers: ``set_state`` keeps it in step with ``state``."""
         self.illegal_transitions = 0
         """State changes outside ``LEGAL_TRANSITIONS`` (none expected; see ``set_state``)."""
         self.started = False
@@ -138,8 +147,15 @@ class SrpState:
         self.last_token_rx: float | None = None
         self.last_rtr_log = float("-inf")
         self.rtr_log_suppressed = 0
-        self.on_token_received: Callable[[], None] | None = None
-        """Run on every valid token before sending (totempg flushes its packer here)."""
+        self.token_forward = True
+        """This visit forwards the token (not held by an idle ring's representative)."""
+        self.token_hold = False
+        """This visit holds the token: arm the hold timer once it is stored."""
+        self.pause_on_token = False
+        """Stop each token visit once the token is accepted (``pending_token``) until
+        ``resume_token``: the layer above queues what it has packed in between."""
+        self.pending_token: OrfToken | None = None
+        """The accepted token whose visit waits for ``resume_token``."""
 
     # ------------------------------------------------------------------------------------
     # Cross-calls between the halves (implemented by the mixins)
@@ -230,6 +246,7 @@ class SrpState:
                 f"illegal membership transition {old.name} -> {new.name} ({reason})",
             )
         self.state = new
+        self.handlers = self.HANDLERS[new]
         self._events.append(StateChanged(old.name, new.name, reason))
 
     def store_ring_seq(self) -> None:
