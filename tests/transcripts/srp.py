@@ -18,6 +18,8 @@ is printed when it is drained. Commands::
     drop from=N to=N type=TYPE [count=N] [skip=N]      lose datagrams by rule (after skip=N)
     undrop                                             lose no more
     status                                             each node's state, ring and counters
+    state-machine                                      gather reasons, legal transitions and
+                                                       each state's handlers (no network)
 
 ``quiet`` prints events only (no datagrams), ``silent`` nothing, ``hex`` the bytes too. A
 lost multicast is printed with the node ids that did not get it (``lost=3``), a lost unicast
@@ -37,6 +39,7 @@ from tests.transcripts.datadriven import Case
 from tests.transcripts.interp import Interpreter, hexdump, ms, node_ids
 from totem.ringid import RingId
 from totem.srp.core import AGREED, SAFE
+from totem.srp.dispatch import describe
 from totem.srp.events import (
     ConfigurationChange,
     Delivery,
@@ -363,6 +366,11 @@ class SrpInterpreter(Interpreter):
 
     def cmd_undrop(self, case: Case) -> None:
         self.network.drop_rules.clear()
+
+    def cmd_state_machine(self, case: Case) -> None:
+        """The membership state machine as data (``totem.srp.dispatch.describe``)."""
+        for line in describe():
+            self.out(line)
 
     def cmd_status(self, case: Case) -> None:
         net = self.network

@@ -133,7 +133,9 @@ HANDLERS: dict[MembState, StateHandlers] = {
 
 
 def _name(handler: Callable[..., None] | None) -> str:
-    return "-" if handler is None else handler.__name__
+    if handler is None:
+        return "-"
+    return f"{handler.__module__.rsplit('.', 1)[-1]}.{handler.__name__}"
 
 
 def describe() -> list[str]:
