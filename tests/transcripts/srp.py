@@ -381,7 +381,7 @@ class SrpInterpreter(Interpreter):
                 continue
             state = core.state.name if isinstance(core.state, MembState) else str(core.state)
             self.out(
-                f"{node_id}: {state} ring={core.ring_id} members={printers.ids(core.members)} "
-                f"aru={core.my_aru} high_seq_received={core.my_high_seq_received} "
-                f"high_delivered={core.my_high_delivered}"
+                f"{node_id}: {state} ring={core.ring.ring_id} members={printers.ids(core.members)} "
+                f"aru={core.order.my_aru} high_seq_received={core.order.my_high_seq_received} "
+                f"high_delivered={core.order.my_high_delivered}"
             )

@@ -248,7 +248,7 @@ class NodeStack:
         """``srp.receive``, finishing the visit of a token it accepted."""
         srp = self.srp
         srp.receive(data, now)
-        if srp.pending_token is not None:
+        if srp.visit.pending is not None:
             self._token_turn(now)
 
     # ------------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ class NodeStack:
         srp = self.srp
         if self._direct:
             srp.receive(data, now)
-            if srp.pending_token is not None:
+            if srp.visit.pending is not None:
                 self._token_turn(now)
         else:
             net = self.net
@@ -494,7 +494,7 @@ class NodeStack:
         return {
             "node_id": self._node_id,
             "state": srp.state.name,
-            "ring_id": str(srp.ring_id),
+            "ring_id": str(srp.ring.ring_id),
             "members": list(srp.members),
             "synced": self.synced,
             "stats": srp.stats.as_dict(),

@@ -27,11 +27,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from totem.ringid import RingId
 from totem.srp.dispatch import HANDLERS
 from totem.srp.events import LogLevel, SrpEvent
 from totem.srp.membership import MembershipMixin
 from totem.srp.ordering import OrderingMixin
+from totem.srp.recovery import RecoveryMixin
 from totem.srp.settings import SrpSettings
 from totem.srp.state import Datagram
 from totem.srp.timers import Timer
@@ -55,7 +55,7 @@ SAFE = 1
 """Deliver only once every member of the configuration is known to hold it."""
 
 
-class SrpCore(MembershipMixin, OrderingMixin):
+class SrpCore(MembershipMixin, RecoveryMixin, OrderingMixin):
     """One node's Totem SRP instance."""
 
     HANDLERS = HANDLERS
@@ -72,14 +72,11 @@ class SrpCore(MembershipMixin, OrderingMixin):
         if self.started:
             return
         self.started = True
-        self.ring_id = RingId(self.node_id, self.ring_id.seq + 1)
-        self.old_ring_id = self.ring_id
-        self.token_ring_id_seq = self.ring_id.seq
-        self.pause_timestamp = now
+        self.ring_start(now)
         self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)
         self._log(
             LogLevel.DEBUG,
-            f"Created or loaded sequence id {self.ring_id} for this ring.",
+            f"Created or loaded sequence id {self.ring.ring_id} for this ring.",
         )
         self.gather_enter(now, GatherReason.INTERFACE_CHANGE)
 
@@ -129,7 +126,12 @@ class SrpCore(MembershipMixin, OrderingMixin):
         if nodelist is None or self.nodelist is None:
             return
         configured = frozenset(nodelist)
-        involved = {*self.memb_list, *self.new_memb_list, *self.proc_list, *self.failed_list}
+        involved = {
+            *self.ring.memb_list,
+            *self.ring.new_memb_list,
+            *self.ring.proc_list,
+            *self.ring.failed_list,
+        }
         retired = (self.nodelist - configured) & involved
         self.retired_nodes = frozenset(retired)
         self.nodelist = configured | self.retired_nodes
@@ -187,7 +189,7 @@ class SrpCore(MembershipMixin, OrderingMixin):
     @property
     def members(self) -> tuple[int, ...]:
         """The current regular membership (sorted node ids)."""
-        return tuple(self.memb_list)
+        return tuple(self.ring.memb_list)
 
     # ------------------------------------------------------------------------------------
     # Timers

@@ -20,7 +20,6 @@ from totem.srp.seqno import U32, seq_lt, seq_lte, seq_min
 from totem.srp.sortqueue import QUEUE_RTR_ITEMS_SIZE_MAX, SortQueue
 from totem.srp.state import Datagram, MembState, Pending, SrpState, Stored
 from totem.srp.timers import Timer
-from totem.srp.transitions import GatherReason
 from totem.wire import (
     ENCAPSULATED,
     NOT_ENCAPSULATED,
@@ -72,7 +71,8 @@ class OrderingMixin(SrpState):
         While a new ring is being synchronised (``waiting_trans_ack``) packets go
         to a separate queue that is sent first, as corosync does.
         """
-        queue = self.new_queue_trans if self.waiting_trans_ack else self.new_queue
+        order = self.order
+        queue = order.new_queue_trans if order.waiting_trans_ack else order.new_queue
         if len(queue) >= self.settings.queue_limit:
             return False
         queue.append(Pending(payload, guarantee))
@@ -81,12 +81,13 @@ class OrderingMixin(SrpState):
 
     def avail(self) -> int:
         """Free places in the new-message queue (``totemsrp_avail``)."""
-        queue = self.new_queue_trans if self.waiting_trans_ack else self.new_queue
+        order = self.order
+        queue = order.new_queue_trans if order.waiting_trans_ack else order.new_queue
         return self.settings.queue_limit - len(queue)
 
     def trans_ack(self) -> None:
         """Sync completed: application packets may flow again (``totemsrp_trans_ack``)."""
-        self.waiting_trans_ack = False
+        self.order.waiting_trans_ack = False
 
     def signal_new_message(self) -> None:
         """A message is waiting: ask a holding representative to release the token."""
@@ -94,20 +95,20 @@ class OrderingMixin(SrpState):
 
     def token_hold_cancel_send(self) -> None:
         """Multicast TOKEN_HOLD_CANCEL if the representative holds the token (ref 6.4)."""
-        if not self.my_token_held:
+        if not self.visit.my_token_held:
             return
-        self.my_token_held = False
-        message = TokenHoldCancel(nodeid=self.node_id, target_nodeid=0, ring_id=self.ring_id)
+        self.visit.my_token_held = False
+        message = TokenHoldCancel(nodeid=self.node_id, target_nodeid=0, ring_id=self.ring.ring_id)
         self.stats.token_hold_cancel_tx += 1
         self.send_multicast(encode(message))
 
     def handle_token_hold_cancel(self, message: TokenHoldCancel, data: bytes, now: float) -> None:
         """A node has data while the token is held: the representative releases it."""
         self.stats.token_hold_cancel_rx += 1
-        if message.ring_id != self.ring_id:
+        if message.ring_id != self.ring.ring_id:
             return
-        self.my_seq_unchanged = 0
-        if self.ring_id.rep == self.node_id and self.state is not MembState.GATHER:
+        self.visit.my_seq_unchanged = 0
+        if self.ring.ring_id.rep == self.node_id and self.state is not MembState.GATHER:
             self.token_retransmit()
             self.reset_token_retransmit_timeout(now)
 
@@ -118,18 +119,21 @@ class OrderingMixin(SrpState):
         """``message_handler_mcast``: store, advance aru, deliver (ref 6.2)."""
         self.stats.mcast_rx += 1
         ring_id = message.ring_id
-        if ring_id is not self.ring_id and ring_id != self.ring_id:  # (decoders share ids)
+        mine = self.ring.ring_id
+        if ring_id is not mine and ring_id != mine:  # (decoders share ids)
             self.foreign_ring_seen(message.system_from, now, merge_detect=False)
             return
-        queue = self.recovery_queue if message.encapsulated == ENCAPSULATED else self.regular_queue
+        order = self.order
+        encapsulated = message.encapsulated == ENCAPSULATED
+        queue = order.recovery_queue if encapsulated else order.regular_queue
         seq = message.seq
         if queue.in_range(seq) and seq not in queue:
-            if seq_lt(self.my_high_seq_received, seq):
-                self.my_high_seq_received = seq
+            if seq_lt(order.my_high_seq_received, seq):
+                order.my_high_seq_received = seq
             queue.add(seq, (message, raw))
         self.update_aru()
         if self.state is MembState.OPERATIONAL:
-            self.deliver_to_app(False, self.my_high_seq_received)
+            self.deliver_to_app(False, order.my_high_seq_received)
 
     # ------------------------------------------------------------------------------------
     # Token timers
@@ -145,22 +149,25 @@ class OrderingMixin(SrpState):
 
     def token_warning_expired(self, now: float) -> None:
         """The token has not come for ``token_warning`` percent of ``token``: say so."""
-        since = (now - self.last_token_rx) if self.last_token_rx is not None else 0.0
+        last = self.visit.last_token_rx
+        since = (now - last) if last is not None else 0.0
         self._log(LogLevel.NOTICE, f"Token has not been received in {int(since * 1000)} ms ")
         self.reset_token_warning(now)
 
     def _active_queue(self) -> SortQueue[Stored]:
-        return self.recovery_queue if self.state is MembState.RECOVERY else self.regular_queue
+        order = self.order
+        return order.recovery_queue if self.state is MembState.RECOVERY else order.regular_queue
 
     def update_aru(self) -> None:
         """Advance ``my_aru`` over contiguously received sequence numbers."""
-        queue = self._active_queue()
-        span = (self.my_high_seq_received - self.my_aru) & U32
-        aru = self.my_aru
+        order = self.order
+        queue = order.recovery_queue if self.state is MembState.RECOVERY else order.regular_queue
+        aru = order.my_aru
+        span = (order.my_high_seq_received - aru) & U32
         advanced = 0
         while advanced < span and ((aru + advanced + 1) & U32) in queue:
             advanced += 1
-        self.my_aru = (aru + advanced) & U32
+        order.my_aru = (aru + advanced) & U32
 
     # ------------------------------------------------------------------------------------
     # ORF token
@@ -178,28 +185,28 @@ class OrderingMixin(SrpState):
         if not self._token_accept(token, now):
             return
         if self.pause_on_token:
-            self.pending_token = token
+            self.visit.pending = token
             return
         self._token_visit(token, now)
 
     def resume_token(self, now: float) -> None:
         """Finish the visit of the token ``handle_orf_token`` paused on (no-op if none)."""
-        token = self.pending_token
+        token = self.visit.pending
         if token is not None:
-            self.pending_token = None
+            self.visit.pending = None
             self._token_visit(token, now)
 
     def _token_accept(self, token: OrfToken, now: float) -> bool:
         """Steps 1-3: hold bookkeeping, validation, release, rotation statistics."""
-        if self.orf_token_discard:
+        if self.ring.orf_token_discard:
             return False
         self._token_hold_check(token, now)
         state = self.state
         if state is MembState.COMMIT:
             return False
-        if token.ring_id != self.ring_id:
+        if token.ring_id != self.ring.ring_id:
             return False
-        if seq_lte(token.token_seq, self.my_token_seq):
+        if seq_lte(token.token_seq, self.visit.my_token_seq):
             return False
         # A valid token: this node's turn. Only now may messages be released (a
         # deliberate deviation from corosync 3.1.7, which releases before the two
@@ -215,58 +222,62 @@ class OrderingMixin(SrpState):
         """Count rotations without new messages; an idle ring's representative holds the
         token (ref 6.4) and multicasts MERGE_DETECT while it stays idle (ref 5.6)."""
         settings = self.settings
-        if token.seq == self.my_last_seq:
+        visit = self.visit
+        if token.seq == visit.my_last_seq:
             if not self.timers.armed(Timer.MERGE_DETECT):
                 self.timers.start(Timer.MERGE_DETECT, now + settings.merge / 1000)
-            self.my_seq_unchanged += 1
+            visit.my_seq_unchanged += 1
         else:
             self.timers.cancel(Timer.MERGE_DETECT)
             self.timers.cancel(Timer.TOKEN_HOLD)
-            self.my_seq_unchanged = 0
-        self.my_last_seq = token.seq
-        is_rep = self.ring_id.rep == self.node_id
+            visit.my_seq_unchanged = 0
+        visit.my_last_seq = token.seq
+        is_rep = self.ring.ring_id.rep == self.node_id
         if is_rep:
-            held = self.my_seq_unchanged > settings.seqno_unchanged_const
+            held = visit.my_seq_unchanged > settings.seqno_unchanged_const
         else:
-            held = self.my_seq_unchanged >= settings.seqno_unchanged_const
-        self.my_token_held = held
-        self.token_forward = not (is_rep and held)
-        self.token_hold = is_rep and held
+            held = visit.my_seq_unchanged >= settings.seqno_unchanged_const
+        visit.my_token_held = held
+        visit.forward = not (is_rep and held)
+        visit.hold = is_rep and held
 
     def _token_rotation_stats(self, now: float) -> None:
         """The time since my last valid token (``token_event_stats_collector``)."""
-        if self.last_token_rx is not None:
-            self.stats.rotation((now - self.last_token_rx) * 1000)
-        self.last_token_rx = now
+        visit = self.visit
+        if visit.last_token_rx is not None:
+            self.stats.rotation((now - visit.last_token_rx) * 1000)
+        visit.last_token_rx = now
 
     def _safe_aru_update(self, token_aru: int) -> None:
         """Two successive tokens' aru: every member holds messages up to the lower."""
-        if self.prev_token_aru is not None:
-            candidate = seq_min(self.prev_token_aru, token_aru)
-            if seq_lt(self.safe_aru, candidate):
-                self.safe_aru = candidate
-        self.prev_token_aru = token_aru
+        order = self.order
+        if order.prev_token_aru is not None:
+            candidate = seq_min(order.prev_token_aru, token_aru)
+            if seq_lt(order.safe_aru, candidate):
+                order.safe_aru = candidate
+        order.prev_token_aru = token_aru
 
     def _token_visit(self, token: OrfToken, now: float) -> None:
         """Steps 4-9: retransmit, multicast, the token's aru, failed to receive, forward."""
         settings = self.settings
-        last_aru = self.my_last_aru
-        self.my_last_aru = token.aru
+        visit = self.visit
+        last_aru = self.order.my_last_aru
+        self.order.my_last_aru = token.aru
         allowed = self.fcc_calculate(token)
         rtr = list(token.rtr)
         remcasted, allowed = self.orf_token_rtr(rtr, token.seq, allowed, now)
-        cancel_hold = settings.cancel_token_hold_on_retransmit and self.my_token_held
+        cancel_hold = settings.cancel_token_hold_on_retransmit and visit.my_token_held
         if cancel_hold and (rtr or remcasted > 0):
-            self.my_token_held = False
-            self.token_forward = True
-            self.token_hold = False
+            visit.my_token_held = False
+            visit.forward = True
+            visit.hold = False
         allowed = self.fcc_rtr_limit(token, allowed)
         seq = self.orf_token_mcast(token.seq, allowed, now)
         fcc, backlog = self.fcc_token_update(token, remcasted + ((seq - token.seq) & U32))
         aru, aru_addr = self._token_aru_update(token, seq, last_aru)
         if self._failed_to_receive(aru_addr, now):
             return
-        self.my_token_seq = token.token_seq
+        visit.my_token_seq = token.token_seq
         retrans_flg = token.retrans_flg
         if self.state is MembState.RECOVERY:
             retrans_flg = self._recovery_progress(retrans_flg, seq, aru, now)
@@ -283,111 +294,54 @@ class OrderingMixin(SrpState):
             retrans_flg,
             rtr,
         )
-        self.token_send(forwarded, self.token_forward)
+        self.token_send(forwarded, visit.forward)
         if self.state is MembState.OPERATIONAL:
-            self.deliver_to_app(False, self.my_high_seq_received)
+            self.deliver_to_app(False, self.order.my_high_seq_received)
         self.reset_token_timeout(now)
         self.reset_token_retransmit_timeout(now)
-        if self.token_hold:
+        if visit.hold:
             self.timers.start(Timer.TOKEN_HOLD, now + settings.hold / 1000)
 
     def _token_aru_update(self, token: OrfToken, seq: int, last_aru: int) -> tuple[int, int]:
         """Lower the token's aru to mine if I lack something (or I lowered it last);
         count the visits on which it did not move (``my_aru_count``)."""
         aru, aru_addr = token.aru, token.aru_addr
-        if seq_lt(self.my_aru, aru) or aru_addr in (self.node_id, 0):
-            aru = self.my_aru
+        my_aru = self.order.my_aru
+        if seq_lt(my_aru, aru) or aru_addr in (self.node_id, 0):
+            aru = my_aru
             aru_addr = 0 if aru == seq else self.node_id
         if aru == last_aru and aru_addr != 0:
-            self.my_aru_count += 1
+            self.visit.my_aru_count += 1
         else:
-            self.my_aru_count = 0
+            self.visit.my_aru_count = 0
         return aru, aru_addr
 
     def _failed_to_receive(self, aru_addr: int, now: float) -> bool:
         """The token's aru has been mine for ``fail_recv_const`` visits: I cannot receive
         what the others have; leave the ring (ref 5.6, FAILED TO RECEIVE)."""
-        if self.my_aru_count > self.settings.fail_recv_const and aru_addr == self.node_id:
-            self._log(LogLevel.ERROR, "FAILED TO RECEIVE")
-            self.stats.failed_to_receive += 1
-            self.failed_to_recv = True
-            if self.node_id not in self.failed_list:
-                self.failed_list.append(self.node_id)
-            self.gather_enter(now, GatherReason.FAILED_TO_RECEIVE)
+        if self.visit.my_aru_count > self.settings.fail_recv_const and aru_addr == self.node_id:
+            self.failed_to_receive(now)
             return True
         return False
-
-    def _recovery_progress(self, retrans_flg: int, seq: int, aru: int, now: float) -> int:
-        """RECOVERY bookkeeping on the token: when everyone is done, go OPERATIONAL (ref 5.4).
-
-        ``retrans_flg``, ``seq`` and ``aru`` are the forwarded token's so far; returns its
-        ``retrans_flg``.
-        """
-        if self.retrans_queue:
-            if retrans_flg == 0:
-                retrans_flg = 1
-                self.my_set_retrans_flg = True
-        elif retrans_flg == 1 and self.my_set_retrans_flg:
-            retrans_flg = 0
-            self.my_set_retrans_flg = False
-        if retrans_flg == 0:
-            self.my_retrans_flg_count += 1
-        else:
-            self.my_retrans_flg_count = 0
-        if self.my_retrans_flg_count == 2:
-            self.my_install_seq = seq
-        if (
-            self.my_retrans_flg_count >= 2
-            and not self.my_received_flg
-            and seq_lte(self.my_install_seq, self.my_aru)
-        ):
-            self.my_received_flg = True
-            self.deliver_memb_list = list(self.trans_memb_list)
-        if self.my_retrans_flg_count >= 3 and seq_lte(self.my_install_seq, aru):
-            self.my_rotation_counter += 1
-        else:
-            self.my_rotation_counter = 0
-        if self.my_rotation_counter == 2:
-            self.operational_enter(now)
-            self.my_rotation_counter = 0
-            self.my_retrans_flg_count = 0
-        return retrans_flg
 
     def token_send(self, token: OrfToken, forward: bool) -> None:
         """Keep a copy for retransmission; send it to the next node unless held."""
         token.nodeid = self.node_id
         data = encode(token)
-        self.token_retransmit_copy = Datagram(self.token_target, data)
+        self.token_retransmit_copy = Datagram(self.ring.token_target, data)
         if forward:
             self.stats.orf_token_tx += 1
-            self.send_unicast(self.token_target, data)
-
-    def orf_token_send_initial(self) -> None:
-        """The representative starts the new ring's token (ref 4.1)."""
-        self.my_set_retrans_flg = bool(self.retrans_queue)
-        token = OrfToken(
-            nodeid=self.node_id,
-            target_nodeid=0,
-            seq=0,
-            token_seq=0,
-            aru=U32,
-            aru_addr=self.node_id,
-            ring_id=self.ring_id,
-            backlog=0,
-            fcc=0,
-            retrans_flg=int(self.my_set_retrans_flg),
-            rtr=[],
-        )
-        self.token_send(token, True)
+            self.send_unicast(self.ring.token_target, data)
 
     # ------------------------------------------------------------------------------------
     # Flow control (ref 6.1 steps 5, 7, 9)
     # ------------------------------------------------------------------------------------
     def _backlog(self) -> int:
+        order = self.order
         if self.state is MembState.OPERATIONAL:
-            return len(self.new_queue_trans if self.waiting_trans_ack else self.new_queue)
+            return len(order.new_queue_trans if order.waiting_trans_ack else order.new_queue)
         if self.state is MembState.RECOVERY:
-            return len(self.retrans_queue)
+            return len(order.retrans_queue)
         return 0
 
     def fcc_calculate(self, token: OrfToken) -> int:
@@ -397,28 +351,29 @@ class OrderingMixin(SrpState):
         room = (window - token.fcc) & U32
         if allowed > room:
             allowed = room
-        self.my_cbl = self._backlog()
-        total = (token.backlog + self.my_cbl - self.my_pbl) & U32
+        flow = self.flow
+        flow.my_cbl = self._backlog()
+        total = (token.backlog + flow.my_cbl - flow.my_pbl) & U32
         if total:
-            share = ((window * self.my_pbl) & U32) // total
+            share = ((window * flow.my_pbl) & U32) // total
             if 0 < share < allowed:
                 allowed = share
         return allowed
 
     def fcc_rtr_limit(self, token: OrfToken, allowed: int) -> int:
         """Never let new sends overrun the sort queue window (``fcc_rtr_limit``)."""
-        limit = (
-            self.last_released + QUEUE_RTR_ITEMS_SIZE_MAX - allowed - self.settings.window_size
-        ) & U32
+        window = self.settings.window_size
+        limit = (self.order.last_released + QUEUE_RTR_ITEMS_SIZE_MAX - allowed - window) & U32
         return 0 if seq_lt(limit, token.seq) else allowed
 
     def fcc_token_update(self, token: OrfToken, transmitted: int) -> tuple[int, int]:
         """This visit's sends and backlog on the token (``fcc_token_update``): the
         forwarded token's ``fcc`` and ``backlog``."""
-        fcc = (token.fcc + transmitted - self.my_trc) & U32
-        backlog = (token.backlog + self.my_cbl - self.my_pbl) & U32
-        self.my_trc = transmitted
-        self.my_pbl = self.my_cbl
+        flow = self.flow
+        fcc = (token.fcc + transmitted - flow.my_trc) & U32
+        backlog = (token.backlog + flow.my_cbl - flow.my_pbl) & U32
+        flow.my_trc = transmitted
+        flow.my_pbl = flow.my_cbl
         return fcc, backlog
 
     # ------------------------------------------------------------------------------------
@@ -436,7 +391,7 @@ class OrderingMixin(SrpState):
         i = 0
         while remcasted < allowed and i < len(rtr):
             item = rtr[i]
-            stored = queue.get(item.seq) if item.ring_id == self.ring_id else None
+            stored = queue.get(item.seq) if item.ring_id == self.ring.ring_id else None
             if stored is None:
                 i += 1
                 continue
@@ -446,48 +401,51 @@ class OrderingMixin(SrpState):
             remcasted += 1
         allowed -= remcasted
 
-        span = (seq - self.my_aru) & U32
+        my_aru = self.order.my_aru
+        span = (seq - my_aru) & U32
         if span >= QUEUE_RTR_ITEMS_SIZE_MAX:
             span = QUEUE_RTR_ITEMS_SIZE_MAX - 1
         miss_const = self.settings.miss_count_const
         for offset in range(1, span + 1):
             if len(rtr) >= RTR_ENTRIES_MAX:
                 break
-            missing = (self.my_aru + offset) & U32
+            missing = (my_aru + offset) & U32
             if not queue.in_range(missing):
                 break
             if missing in queue or queue.miss(missing) < miss_const:
                 continue
             if all(entry.seq != missing for entry in rtr):
-                rtr.append(RtrItem(self.ring_id, missing))
+                rtr.append(RtrItem(self.ring.ring_id, missing))
                 self.stats.rtr_requested += 1
         return remcasted, allowed
 
     def _log_retransmit_list(self, rtr: list[RtrItem], now: float) -> None:
         text = " ".join(f"{item.seq:x}" for item in rtr)
         self._log(LogLevel.DEBUG, f"Retransmit List {len(rtr)}")
-        if now - self.last_rtr_log >= _RTR_LOG_INTERVAL:
-            suppressed = self.rtr_log_suppressed
+        visit = self.visit
+        if now - visit.last_rtr_log >= _RTR_LOG_INTERVAL:
+            suppressed = visit.rtr_log_suppressed
             suffix = f" ({suppressed} similar lines suppressed)" if suppressed else ""
             self._log(LogLevel.NOTICE, f"Retransmit List: {text} {suffix}".rstrip())
-            self.last_rtr_log = now
-            self.rtr_log_suppressed = 0
+            visit.last_rtr_log = now
+            visit.rtr_log_suppressed = 0
         else:
-            self.rtr_log_suppressed += 1
+            visit.rtr_log_suppressed += 1
 
     def orf_token_mcast(self, seq: int, allowed: int, now: float) -> int:
         """Stamp queued packets with the sequence numbers after the token's ``seq`` and
         multicast them (``orf_token_mcast``); returns the forwarded token's ``seq``."""
+        order = self.order
         if self.state is MembState.RECOVERY:
-            queue = self.retrans_queue
-            store = self.recovery_queue
+            queue = order.retrans_queue
+            store = order.recovery_queue
             self.reset_token_retransmit_timeout(now)
         else:
-            queue = self.new_queue_trans if self.waiting_trans_ack else self.new_queue
-            store = self.regular_queue
+            queue = order.new_queue_trans if order.waiting_trans_ack else order.new_queue
+            store = order.regular_queue
         sent = 0
         node_id = self.node_id
-        ring_id = self.ring_id
+        ring_id = self.ring.ring_id
         while sent < allowed and queue:
             pending = queue.popleft()
             seq = (seq + 1) & U32
@@ -495,19 +453,84 @@ class OrderingMixin(SrpState):
                 node_id,
                 ENCAPSULATED if pending.encapsulated else NOT_ENCAPSULATED,
                 seq,
-                self.global_seqno,
+                order.global_seqno,
                 ring_id,
                 pending.guarantee,
                 pending.payload,
             )
-            self.global_seqno = (self.global_seqno + 1) & 0x7FFFFFFF
+            order.global_seqno = (order.global_seqno + 1) & 0x7FFFFFFF
             data = stored[1]
             store.add(seq, stored)
             self.send_multicast(data)
-            self.my_high_seq_received = seq
+            order.my_high_seq_received = seq
             sent += 1
         self.update_aru()
         return seq
+
+    # ------------------------------------------------------------------------------------
+    # A new ring (called by recovery: the ordering variables are written here only)
+    # ------------------------------------------------------------------------------------
+    def ordering_restore(self, aru: int, high_seq_received: int) -> None:
+        """A new ring failed to form: the old ring's aru and high seq apply again."""
+        self.order.my_aru = aru
+        self.order.my_high_seq_received = high_seq_received
+
+    def ordering_recovery_start(self, retrans: list[Pending]) -> None:
+        """RECOVERY starts: an empty recovery queue, the old-ring messages to re-send,
+        and the new ring's sequence numbers and token sequence from the start."""
+        order, visit = self.order, self.visit
+        order.recovery_queue.reinit(0)
+        order.retrans_queue.clear()
+        order.retrans_queue.extend(retrans)
+        order.my_aru = 0
+        order.my_high_seq_received = 0
+        order.last_released = 0
+        visit.my_token_seq = U32
+        visit.my_aru_count = 0
+        visit.my_seq_unchanged = 0
+
+    def recovered_add(self, message: Mcast, raw: bytes) -> bool:
+        """An old-ring message recovered in RECOVERY joins the regular queue (unless
+        held already or outside its window); True if it was added."""
+        queue = self.order.regular_queue
+        seq = message.seq
+        if seq in queue or not queue.in_range(seq):
+            return False
+        queue.add(seq, (message, raw))
+        return True
+
+    def deliver_old_ring(self, safe_aru: int, end_point: int) -> None:
+        """Deliver the old ring's messages in the old configuration, SAFE ones up to
+        ``safe_aru`` (``operational_enter`` step 1)."""
+        self.order.safe_aru = safe_aru
+        self.deliver_to_app(False, end_point)
+
+    def deliver_transitional(self, end_point: int) -> None:
+        """The transitional pass (``operational_enter`` step 3); application packets wait
+        for the sync's ``trans_ack`` from now on."""
+        self.order.waiting_trans_ack = True
+        self.deliver_to_app(True, end_point)
+
+    def ordering_install(self) -> None:
+        """The new ring is installed: messages received in RECOVERY join the regular
+        queue and count as delivered (``operational_enter`` step 4)."""
+        order = self.order
+        queue = order.regular_queue
+        queue.copy_from(order.recovery_queue)
+        order.my_last_aru = 0
+        high = order.my_high_seq_received
+        while high != 0 and high not in queue:
+            high = (high - 1) & U32
+        order.my_high_delivered = high
+        queue.release_to(high)
+        order.last_released = high
+        order.safe_aru = high
+        order.prev_token_aru = None
+
+    def fcc_reset(self) -> None:
+        """A new ring is committed: flow control starts from nothing."""
+        flow = self.flow
+        flow.my_trc = flow.my_pbl = flow.my_cbl = 0
 
     # ------------------------------------------------------------------------------------
     # Release and delivery
@@ -528,17 +551,18 @@ class OrderingMixin(SrpState):
         this runs only for a token accepted as valid, which releases the same
         messages on a clean ring.
         """
+        order = self.order
         release_to = token_aru
-        if seq_lt(self.my_last_aru, release_to):
-            release_to = self.my_last_aru
-        if seq_lt(self.my_high_delivered, release_to):
-            release_to = self.my_high_delivered
-        if seq_lt(release_to, self.last_released) or release_to == self.last_released:
+        if seq_lt(order.my_last_aru, release_to):
+            release_to = order.my_last_aru
+        if seq_lt(order.my_high_delivered, release_to):
+            release_to = order.my_high_delivered
+        if seq_lt(release_to, order.last_released) or release_to == order.last_released:
             return
-        if ((release_to - self.last_released) & U32) >= QUEUE_RTR_ITEMS_SIZE_MAX:
+        if ((release_to - order.last_released) & U32) >= QUEUE_RTR_ITEMS_SIZE_MAX:
             return
-        self.regular_queue.release_to(release_to)
-        self.last_released = release_to
+        order.regular_queue.release_to(release_to)
+        order.last_released = release_to
 
     def deliver_to_app(self, skip: bool, end_point: int) -> None:
         """Deliver in sequence order up to ``end_point`` (``messages_deliver_to_app``).
@@ -546,11 +570,12 @@ class OrderingMixin(SrpState):
         ``skip`` is the transitional pass: holes are skipped and only messages
         from ``deliver_memb_list`` are delivered; safety is not waited for.
         """
-        span = (end_point - self.my_high_delivered) & U32
+        order = self.order
+        span = (end_point - order.my_high_delivered) & U32
         if span == 0 or span >= QUEUE_RTR_ITEMS_SIZE_MAX:
             return
-        queue = self.regular_queue
-        base = self.my_high_delivered
+        queue = order.regular_queue
+        base = order.my_high_delivered
         for offset in range(1, span + 1):
             seq = (base + offset) & U32
             if not queue.in_range(seq):
@@ -559,13 +584,13 @@ class OrderingMixin(SrpState):
             if stored is None:
                 if not skip:
                     break
-                self.my_high_delivered = seq
+                order.my_high_delivered = seq
                 continue
             message = stored[0]
-            if not skip and message.guarantee == _SAFE and not seq_lte(seq, self.safe_aru):
+            if not skip and message.guarantee == _SAFE and not seq_lte(seq, order.safe_aru):
                 break
-            self.my_high_delivered = seq
-            if skip and message.system_from not in self.deliver_memb_list:
+            order.my_high_delivered = seq
+            if skip and message.system_from not in self.recovery.deliver_memb_list:
                 continue
             self.emit(
                 _delivery(
