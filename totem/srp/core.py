@@ -11,10 +11,19 @@ time go in, datagrams and events come out.
     core.outbox() -> list[Datagram]      # what to send now
     core.events() -> list[SrpEvent]      # deliveries, configuration changes, logs
 
-Membership (GATHER -> COMMIT -> RECOVERY -> OPERATIONAL) lives in
-``totem.srp.membership``; the ORF token, ordering, retransmission and delivery
-in ``totem.srp.ordering``. Both are mixins of this class so that a reader can
-take one concern at a time while the state stays in one place.
+Membership (GATHER -> COMMIT) lives in ``totem.srp.membership``; RECOVERY and
+the move to OPERATIONAL in ``totem.srp.recovery``; the ORF token's visit,
+ordering, retransmission and delivery in ``totem.srp.ordering``. They are
+mixins of this class, so that a reader can take one concern at a time, over
+state kept in owned records (``totem.srp.records``: each record is written by
+one of them only). What runs for each message and timer in each state is the
+table of ``totem.srp.dispatch``; the state changes in one place, checked
+against ``totem.srp.transitions`` (``testdata/srp/state_machine.txt`` prints
+both).
+
+A token visit can pause once the token is accepted (``pause_on_token``): the
+layer above then queues what it has packed and calls ``resume_token(now)``, so
+those messages go out on this visit (totempg's token callback, made explicit).
 
 Multicast datagrams (``Datagram.dest is None``) must reach every node of the
 nodelist *including the sender*: like corosync, the core learns its own JOIN

@@ -19,14 +19,19 @@ in the row of the current state, which ``set_state`` selects when the state chan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 from totem.srp.membership import MembershipMixin as M
 from totem.srp.ordering import OrderingMixin as O
 from totem.srp.timers import Timer
-from totem.srp.transitions import LEGAL_TRANSITIONS, GatherReason, MembState
+from totem.srp.transitions import (
+    LEGAL_TRANSITIONS,
+    GatherReason,
+    MembState,
+    MessageHandler,
+    StateHandlers,
+    TimerHandler,
+)
 from totem.wire import CommitToken, Mcast, MembJoin, MergeDetect, OrfToken, TokenHoldCancel
 
 __all__ = [
@@ -38,11 +43,6 @@ __all__ = [
     "describe",
 ]
 
-MessageHandler = Callable[[Any, Any, bytes, float], None]
-"""``handler(core, message, data, now)``."""
-TimerHandler = Callable[[Any, float], None]
-"""``handler(core, now)``."""
-
 MESSAGE_TYPES: tuple[type, ...] = (
     OrfToken,
     Mcast,
@@ -52,17 +52,6 @@ MESSAGE_TYPES: tuple[type, ...] = (
     TokenHoldCancel,
 )
 """The decoded message types, in corosync's ``MESSAGE_TYPE_*`` order (0..5)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StateHandlers:
-    """The handlers of one membership state."""
-
-    state: MembState
-    messages: Mapping[type, MessageHandler]
-    """Decoded message type -> handler; a type absent here is ignored in this state."""
-    timers: tuple[TimerHandler | None, ...]
-    """Indexed by ``Timer``: the handler run when that timer expires, or None."""
 
 
 def _row(

@@ -1,4 +1,4 @@
-"""The membership half of SRP: GATHER, COMMIT, RECOVERY entry, OPERATIONAL entry (ref 5, 7).
+"""SRP's membership: GATHER and COMMIT, token loss, the ring's sets (ref 5, 7).
 
 How a ring forms (ref 5.1-5.5):
 
@@ -12,10 +12,16 @@ How a ring forms (ref 5.1-5.5):
    each node records its old ring id, aru and high delivered in it.
 3. RECOVERY: on the second round each node learns which old-ring messages some
    transitional member lacks and re-sends them ENCAPSULATED on the new ring;
-   the representative then starts the ORF token (see ``ordering``).
+   the representative then starts the ORF token (``recovery``).
 4. OPERATIONAL: old-ring messages are delivered, then the TRANSITIONAL
    configuration, the rest of the old ring's messages from transitional
-   members, and the REGULAR configuration of the new ring (EVS).
+   members, and the REGULAR configuration of the new ring (EVS, ``recovery``).
+
+The handlers of JOINs, commit tokens and token loss are one method per state
+(``join_in_gather``, ``commit_token_in_commit``, ``token_lost_in_recovery``...),
+reached through the table of ``totem.srp.dispatch``; every GATHER names its
+``GatherReason`` (``totem.srp.transitions``). State: the ``Ring`` record
+(``totem.srp.records``), which only this module writes.
 """
 
 from __future__ import annotations

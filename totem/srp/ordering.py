@@ -1,4 +1,4 @@
-"""The ordering half of SRP: the ORF token, flow control, retransmission, delivery (ref 6).
+"""SRP's ordering: the ORF token's visit, flow control, retransmission, delivery (ref 6).
 
 Per valid token visit (``message_handler_orf_token``, ref 6.1) a node
 re-multicasts what others asked for on the token's retransmit list, adds its
@@ -6,6 +6,10 @@ own gaps to that list, multicasts new messages within the flow-control
 allowance (``window_size``, ``max_messages``, backlog share), lowers the
 token's aru if it lacks something, and forwards the token to the next node of
 the sorted ring. The representative holds the token on an idle ring (ref 6.4).
+Each of these is a step of its own (``_token_accept``, then ``_token_visit``);
+the received token is only read and the forwarded one is built from the steps'
+results. State: the ``Ordering``, ``TokenVisit`` and ``FlowControl`` records
+(``totem.srp.records``), which only this module writes.
 
 Delivery is in sequence order without gaps (agreed order). A packet sent with
 the SAFE guarantee, and everything after it, waits until the token's aru has

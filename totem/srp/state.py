@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from totem.ringid import RingId
 from totem.srp.events import LogLevel, LogRecord, RingSeqChanged, SrpEvent, StateChanged
@@ -30,11 +30,8 @@ from totem.srp.records import (
 from totem.srp.settings import SrpSettings
 from totem.srp.stats import SrpStats
 from totem.srp.timers import Timer, Timers
-from totem.srp.transitions import GatherReason, MembState, check_transition
+from totem.srp.transitions import GatherReason, MembState, StateHandlers, check_transition
 from totem.wire import CommitToken, Mcast, OrfToken
-
-if TYPE_CHECKING:
-    from totem.srp.dispatch import StateHandlers
 
 __all__ = ["Datagram", "MembState", "Pending", "SrpState", "Stored"]
 

@@ -14,18 +14,25 @@ one move it does not draw that ``memb_join_process`` makes: a JOIN handled in
 COMMIT or RECOVERY whose sets equal mine, with consensus still standing from the
 gather and me the lowest node, creates a commit token and enters COMMIT again
 before the JOIN handler gathers (corosync does the same). ``check_transition``
-is called at the single place the state changes (``SrpState.set_state``).
+is called at the single place the state changes (``SrpState.set_state``), which
+also selects the new state's ``StateHandlers`` (the rows of ``totem.srp.dispatch``).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "LEGAL_TRANSITIONS",
     "GatherReason",
     "IllegalTransition",
     "MembState",
+    "MessageHandler",
+    "StateHandlers",
+    "TimerHandler",
     "check_transition",
     "strict_transitions",
 ]
@@ -141,3 +148,20 @@ def check_transition(old: MembState, new: MembState) -> bool:
     if _strict[0]:
         raise IllegalTransition(f"{old.name} -> {new.name}")
     return False
+
+
+MessageHandler = Callable[[Any, Any, bytes, float], None]
+"""``handler(core, message, data, now)``: a row's entry for a message type."""
+TimerHandler = Callable[[Any, float], None]
+"""``handler(core, now)``: a row's entry for a timer."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateHandlers:
+    """The handlers of one membership state (the rows are ``totem.srp.dispatch.HANDLERS``)."""
+
+    state: MembState
+    messages: Mapping[type, MessageHandler]
+    """Decoded message type -> handler; a type absent here is ignored in this state."""
+    timers: tuple[TimerHandler | None, ...]
+    """Indexed by ``Timer``: the handler run when that timer expires, or None."""
