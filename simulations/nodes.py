@@ -170,7 +170,7 @@ class SrpNode:
 
     def view(self) -> NodeView:
         core = self.core
-        return NodeView(core.state.name, core.ring_id, core.members)
+        return NodeView(core.state.name, core.ring.ring_id, core.members)
 
     def votes(self) -> Votes | None:
         return None
@@ -181,7 +181,7 @@ class SrpNode:
     def counters(self) -> Mapping[str, int | float]:
         stats = self.core.stats.as_dict()
         stats.pop("dropped", None)
-        stats["new_queue"] = len(self.core.new_queue) + len(self.core.new_queue_trans)
+        stats["new_queue"] = len(self.core.order.new_queue) + len(self.core.order.new_queue_trans)
         return stats
 
     @property

@@ -183,12 +183,12 @@ class StackNode:
         if quorum is None or quorum.view is None:
             quorate = None if quorum is None else quorum.quorate
             return NodeView(
-                srp.state.name, srp.ring_id, srp.members, quorate=quorate, synced=stack.synced
+                srp.state.name, srp.ring.ring_id, srp.members, quorate=quorate, synced=stack.synced
             )
         view = quorum.view
         return NodeView(
             srp.state.name,
-            srp.ring_id,
+            srp.ring.ring_id,
             srp.members,
             quorate=view.quorate,
             synced=stack.synced,
@@ -208,7 +208,7 @@ class StackNode:
         stats.pop("dropped", None)
         stats["queued_packets"] = stack.counters.queued_packets
         stats["bad_packet"] = stack.counters.bad_packet
-        stats["new_queue"] = len(stack.srp.new_queue) + len(stack.srp.new_queue_trans)
+        stats["new_queue"] = len(stack.srp.order.new_queue) + len(stack.srp.order.new_queue_trans)
         for key, value in stack.dispatcher.counters.items():
             stats[f"exec_{key}"] = value
         net = stack.net

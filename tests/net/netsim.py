@@ -264,7 +264,7 @@ class RingNetwork:
                 return False
             if node.srp.members != want:
                 return False
-            rings.add(node.srp.ring_id)
+            rings.add(node.srp.ring.ring_id)
         return len(rings) == 1
 
     def faulty(self, node_id: int) -> list[bool]:

@@ -221,14 +221,14 @@ def test_an_old_ring_replayed(cipher: str, hash: str, regathers: bool) -> None:
     net.capturing = True
     net.traffic(0.5, 0.05, "old")
     net.capturing = False
-    old_ring = net.nodes[1].srp.ring_id
+    old_ring = net.nodes[1].srp.ring.ring_id
     captured = [c for c in net.capture if c[0] == 2 and c[1] == 1]
     net.crash(3)
     net.run_until(lambda: net.operational([1, 2]), timeout=30.0)
     net.start(3)
     net.run_until(lambda: net.operational(IDS), timeout=30.0)
     net.run_for(1.0)
-    assert net.nodes[1].srp.ring_id != old_ring
+    assert net.nodes[1].srp.ring.ring_id != old_ring
     start = configurations(net)
     opened = net.nodes[1].net.crypto.stats.opened
     for _src, _dest, link, data in captured:

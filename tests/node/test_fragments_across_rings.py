@@ -164,7 +164,7 @@ def test_a_message_cut_by_a_merge_reaches_the_old_members_only_and_order_holds(
     # node 1 multicasts 2 KB; with max_messages 1 its first packet goes on one token visit:
     # then node 1's token to node 2 is lost, and the partition heals
     packets: list[tuple[int, int]] = []
-    old_ring = stacks[1].srp.ring_id
+    old_ring = stacks[1].srp.ring.ring_id
 
     def first_packet_then_lose_the_token(src: int, dest: int | None, data: bytes) -> bool:
         if src == 1 and dest is None and check_header(data)[0] == MessageType.MCAST:

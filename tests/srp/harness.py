@@ -175,11 +175,11 @@ class Network:
                 return False
             if core.members != want:
                 return False
-            rings.add(core.ring_id)
+            rings.add(core.ring.ring_id)
         return len(rings) == 1
 
     def ring_of(self, node_id: int) -> RingId:
-        return self.nodes[node_id].ring_id
+        return self.nodes[node_id].ring.ring_id
 
     def mcast(self, node_id: int, payload: bytes, guarantee: int = 0) -> None:
         core = self.nodes[node_id]

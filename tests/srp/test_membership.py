@@ -10,6 +10,7 @@ from totem.srp.events import ConfigurationKind, LogRecord, RingSeqChanged, State
 from totem.srp.settings import SrpSettings
 from totem.srp.state import MembState
 from totem.srp.timers import Timer
+from totem.srp.transitions import GatherReason
 from totem.wire import CommitToken, MembJoin, decode, encode
 
 THREE = SrpSettings(token=3650, token_retransmit=869, hold=685, consensus=4380)
@@ -276,15 +277,15 @@ def test_frames_naming_nodes_outside_the_nodelist_are_dropped() -> None:
     bogus = MembJoin(
         nodeid=2, target_nodeid=0, system_from=2, proc_list=(2, 99), failed_list=(), ring_seq=9
     )
-    before = list(core.proc_list)
+    before = list(core.ring.proc_list)
     core.receive(encode(bogus), 0.001)
     assert core.stats.dropped["unknown_node"] == 1
-    assert core.proc_list == before
+    assert core.ring.proc_list == before
     fine = MembJoin(
         nodeid=2, target_nodeid=0, system_from=2, proc_list=(2,), failed_list=(), ring_seq=9
     )
     core.receive(encode(fine), 0.002)
-    assert 2 in core.proc_list
+    assert 2 in core.ring.proc_list
 
 
 def test_send_join_spreads_joins_and_the_ring_still_forms() -> None:
@@ -314,9 +315,9 @@ def test_a_join_that_adds_nothing_starts_no_gather() -> None:
     net.start(1, 2)
     net.run_until(lambda: net.operational([1]) and net.operational([2]))
     one = net.nodes[1]
-    one.proc_list = [1, 2, 3, 4, 5]
-    one.failed_list = [4]
-    one.gather_enter(net.now, "test")
+    one.ring.proc_list = [1, 2, 3, 4, 5]
+    one.ring.failed_list = [4]
+    one.gather_enter(net.now, GatherReason.INTERFACE_CHANGE)
     net._pump(1)
     consensus_deadline = one.timers.due_at(Timer.CONSENSUS)
     join = MembJoin(
@@ -331,7 +332,11 @@ def test_a_join_that_adds_nothing_starts_no_gather() -> None:
     one.receive(encode(join), net.now)
     assert one.outbox() == []
     assert [e for e in one.events() if isinstance(e, StateChanged)] == []
-    assert (one.proc_list, one.failed_list, one.consensus) == ([1, 2, 3, 4, 5], [4], {1})
+    assert (one.ring.proc_list, one.ring.failed_list, one.ring.consensus) == (
+        [1, 2, 3, 4, 5],
+        [4],
+        {1},
+    )
     assert one.timers.due_at(Timer.CONSENSUS) == consensus_deadline
 
 
@@ -348,9 +353,9 @@ def test_nodes_whose_failed_lists_differ_fail_each_other_and_then_merge() -> Non
     net.heal()
     for node_id, dead in ((1, 4), (2, 5), (3, 6)):
         core = net.nodes[node_id]
-        core.proc_list = [1, 2, 3, 4, 5, 6]
-        core.failed_list = [dead]
-        core.gather_enter(net.now, "test")
+        core.ring.proc_list = [1, 2, 3, 4, 5, 6]
+        core.ring.failed_list = [dead]
+        core.gather_enter(net.now, GatherReason.INTERFACE_CHANGE)
         net._pump(node_id)
     start, sent = net.now, net.sent
     while not net.operational([1, 2, 3]):
@@ -382,10 +387,10 @@ def test_a_ring_that_is_never_installed_leaves_no_failed_list_behind() -> None:
     net.crash(4)
     core = net.nodes[2]
     net.run_until(lambda: core.state is MembState.COMMIT, timeout=20)
-    commit = core.commit_token
+    commit = core.ring.commit_token
     assert commit is not None and commit.addr == [1, 2, 3]
     assert joins_of_2[-1].failed_list == (4,)  # the JOIN that agreed on ring {1,2,3}
-    assert core.failed_list == []
+    assert core.ring.failed_list == []
     joins_of_2.clear()
     net.run_until(lambda: core.state is MembState.GATHER, timeout=20)
     net.run_for(0.0001)

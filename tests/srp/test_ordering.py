@@ -139,22 +139,22 @@ def test_safe_messages_wait_until_every_member_holds_them() -> None:
     net.start()
     net.run_until(lambda: net.operational(ids))
     net.mcast(1, b"safe", SAFE)
-    net.run_until(lambda: 1 in net.nodes[1].regular_queue)
+    net.run_until(lambda: 1 in net.nodes[1].order.regular_queue)
     net.mcast(1, b"agreed-after")
     for node_id in ids:
         # whenever a node delivers it, every member already holds it
         net.run_until(lambda node_id=node_id: b"safe" in payloads(net, node_id))
         for other in ids:
             core = net.nodes[other]
-            assert 1 in core.regular_queue or core.last_released >= 1
+            assert 1 in core.order.regular_queue or core.order.last_released >= 1
     net.run_for(1.0)
     for node_id in ids:
         assert payloads(net, node_id) == [b"safe", b"agreed-after"]
     # without the guarantee the sender delivers before the others have received it
     net.mcast(1, b"plain")
     net.run_until(lambda: b"plain" in payloads(net, 1))
-    seq = net.nodes[1].my_high_delivered
-    assert any(seq not in net.nodes[i].regular_queue for i in (2, 3))
+    seq = net.nodes[1].order.my_high_delivered
+    assert any(seq not in net.nodes[i].order.regular_queue for i in (2, 3))
 
 
 def test_messages_queued_during_sync_wait_behind_trans_queue() -> None:
@@ -163,7 +163,7 @@ def test_messages_queued_during_sync_wait_behind_trans_queue() -> None:
     net.start()
     net.run_until(lambda: net.operational(ids))
     core = net.nodes[1]
-    assert core.waiting_trans_ack
+    assert core.order.waiting_trans_ack
     net.mcast(1, b"sync-1")
     net.run_for(0.1)
     core.trans_ack()
@@ -209,7 +209,7 @@ def test_a_duplicated_token_releases_nothing_a_member_still_lacks() -> None:
         # the token on which node 2 raised the aru to m, once node 3 has handled it
         for token, data in tokens_2_to_3:
             if m_seq and token.aru == m_seq[0]:
-                return (token, data) if net.nodes[3].my_token_seq == token.token_seq else None
+                return (token, data) if net.nodes[3].visit.my_token_seq == token.token_seq else None
         return None
 
     net.run_until(lambda: handled_by_3() is not None)
@@ -221,7 +221,7 @@ def test_a_duplicated_token_releases_nothing_a_member_still_lacks() -> None:
     assert b"m" in payloads(net, 3) and b"m" not in payloads(net, 1)
     net.nodes[3].receive(data, net.now)  # the duplicate
     net._pump(3)
-    assert seq in net.nodes[3].regular_queue
+    assert seq in net.nodes[3].order.regular_queue
     net.crash(2)
     net.crash(4)
     net.run_until(lambda: net.operational([1, 3], [1, 3]), timeout=10)

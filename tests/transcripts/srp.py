@@ -18,6 +18,8 @@ is printed when it is drained. Commands::
     drop from=N to=N type=TYPE [count=N] [skip=N]      lose datagrams by rule (after skip=N)
     undrop                                             lose no more
     status                                             each node's state, ring and counters
+    state-machine                                      gather reasons, legal transitions and
+                                                       each state's handlers (no network)
 
 ``quiet`` prints events only (no datagrams), ``silent`` nothing, ``hex`` the bytes too. A
 lost multicast is printed with the node ids that did not get it (``lost=3``), a lost unicast
@@ -37,6 +39,7 @@ from tests.transcripts.datadriven import Case
 from tests.transcripts.interp import Interpreter, hexdump, ms, node_ids
 from totem.ringid import RingId
 from totem.srp.core import AGREED, SAFE
+from totem.srp.dispatch import describe
 from totem.srp.events import (
     ConfigurationChange,
     Delivery,
@@ -364,6 +367,11 @@ class SrpInterpreter(Interpreter):
     def cmd_undrop(self, case: Case) -> None:
         self.network.drop_rules.clear()
 
+    def cmd_state_machine(self, case: Case) -> None:
+        """The membership state machine as data (``totem.srp.dispatch.describe``)."""
+        for line in describe():
+            self.out(line)
+
     def cmd_status(self, case: Case) -> None:
         net = self.network
         for node_id in net.ids:
@@ -373,7 +381,7 @@ class SrpInterpreter(Interpreter):
                 continue
             state = core.state.name if isinstance(core.state, MembState) else str(core.state)
             self.out(
-                f"{node_id}: {state} ring={core.ring_id} members={printers.ids(core.members)} "
-                f"aru={core.my_aru} high_seq_received={core.my_high_seq_received} "
-                f"high_delivered={core.my_high_delivered}"
+                f"{node_id}: {state} ring={core.ring.ring_id} members={printers.ids(core.members)} "
+                f"aru={core.order.my_aru} high_seq_received={core.order.my_high_seq_received} "
+                f"high_delivered={core.order.my_high_delivered}"
             )

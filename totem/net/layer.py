@@ -48,10 +48,10 @@ def msgs_missing_hook(srp: SrpCore) -> Callable[[bytes], bool]:
             return False
         layout = _TOKEN_LE if token[0] | token[1] << 8 == MAGIC else _TOKEN_BE
         seq, token_seq, rep, ring_seq = layout.unpack_from(token)
-        ring = srp.ring_id
-        if rep != ring.rep or ring_seq != ring.seq or not seq_lt(srp.my_token_seq, token_seq):
+        ring = srp.ring.ring_id
+        if rep != ring.rep or ring_seq != ring.seq or not seq_lt(srp.visit.my_token_seq, token_seq):
             return False
-        return seq_lt(srp.my_aru, seq)
+        return seq_lt(srp.order.my_aru, seq)
 
     return msgs_missing
 

@@ -121,7 +121,9 @@ class NodeStack:
         self.srp = SrpCore(
             node_id, settings, stored_ring_seq=stored_ring_seq, rng=rng, nodelist=nodelist
         )
-        self.srp.on_token_received = self._flush_packer
+        self.srp.pause_on_token = True
+        """Each valid token stops SRP's visit until ``_token_turn`` queued the packed
+        messages (totempg's token callback) and resumed it."""
         self._packers = (Packer(settings.max_packet_payload), Packer(settings.max_packet_payload))
         """totempg's two send contexts: the normal one, and the one used from a REGULAR
         configuration until sync completes. A message half sent when the ring changed
@@ -236,6 +238,19 @@ class NodeStack:
             self._unsent.popleft()
         self.counters.queued_packets = len(self._unsent)
 
+    def _token_turn(self, now: float) -> None:
+        """SRP accepted a token and paused its visit: queue what is packed, then let the
+        visit multicast it and forward the token."""
+        self._flush_packer()
+        self.srp.resume_token(now)
+
+    def _srp_receive(self, data: bytes, now: float) -> None:
+        """``srp.receive``, finishing the visit of a token it accepted."""
+        srp = self.srp
+        srp.receive(data, now)
+        if srp.visit.pending is not None:
+            self._token_turn(now)
+
     # ------------------------------------------------------------------------------------
     # Driver API
     # ------------------------------------------------------------------------------------
@@ -271,13 +286,15 @@ class NodeStack:
         srp = self.srp
         if self._direct:
             srp.receive(data, now)
+            if srp.visit.pending is not None:
+                self._token_turn(now)
         else:
             net = self.net
             assert net is not None
             for datagram in net.incoming(data, link, now, source):
-                srp.receive(datagram, now)
+                self._srp_receive(datagram, now)
             for datagram in net.release_token(now):
-                srp.receive(datagram, now)
+                self._srp_receive(datagram, now)
         if not defer:
             self._process(now)
 
@@ -315,7 +332,7 @@ class NodeStack:
         self._now = now
         if self.net is not None:
             for datagram in self.net.on_deadline(now):
-                self.srp.receive(datagram, now)
+                self._srp_receive(datagram, now)
         self.srp.on_deadline(now)
         self._process(now)
         due = self.sync.next_deadline()
@@ -477,7 +494,7 @@ class NodeStack:
         return {
             "node_id": self._node_id,
             "state": srp.state.name,
-            "ring_id": str(srp.ring_id),
+            "ring_id": str(srp.ring.ring_id),
             "members": list(srp.members),
             "synced": self.synced,
             "stats": srp.stats.as_dict(),

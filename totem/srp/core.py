@@ -11,10 +11,19 @@ time go in, datagrams and events come out.
     core.outbox() -> list[Datagram]      # what to send now
     core.events() -> list[SrpEvent]      # deliveries, configuration changes, logs
 
-Membership (GATHER -> COMMIT -> RECOVERY -> OPERATIONAL) lives in
-``totem.srp.membership``; the ORF token, ordering, retransmission and delivery
-in ``totem.srp.ordering``. Both are mixins of this class so that a reader can
-take one concern at a time while the state stays in one place.
+Membership (GATHER -> COMMIT) lives in ``totem.srp.membership``; RECOVERY and
+the move to OPERATIONAL in ``totem.srp.recovery``; the ORF token's visit,
+ordering, retransmission and delivery in ``totem.srp.ordering``. They are
+mixins of this class, so that a reader can take one concern at a time, over
+state kept in owned records (``totem.srp.records``: each record is written by
+one of them only). What runs for each message and timer in each state is the
+table of ``totem.srp.dispatch``; the state changes in one place, checked
+against ``totem.srp.transitions`` (``testdata/srp/state_machine.txt`` prints
+both).
+
+A token visit can pause once the token is accepted (``pause_on_token``): the
+layer above then queues what it has packed and calls ``resume_token(now)``, so
+those messages go out on this visit (totempg's token callback, made explicit).
 
 Multicast datagrams (``Datagram.dest is None``) must reach every node of the
 nodelist *including the sender*: like corosync, the core learns its own JOIN
@@ -27,13 +36,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from totem.ringid import RingId
+from totem.srp.dispatch import HANDLERS
 from totem.srp.events import LogLevel, SrpEvent
 from totem.srp.membership import MembershipMixin
 from totem.srp.ordering import OrderingMixin
+from totem.srp.recovery import RecoveryMixin
 from totem.srp.settings import SrpSettings
-from totem.srp.state import Datagram, MembState
+from totem.srp.state import Datagram
 from totem.srp.timers import Timer
+from totem.srp.transitions import GatherReason
 from totem.wire import (
     CommitToken,
     Mcast,
@@ -53,8 +64,10 @@ SAFE = 1
 """Deliver only once every member of the configuration is known to hold it."""
 
 
-class SrpCore(MembershipMixin, OrderingMixin):
+class SrpCore(MembershipMixin, RecoveryMixin, OrderingMixin):
     """One node's Totem SRP instance."""
+
+    HANDLERS = HANDLERS
 
     # ------------------------------------------------------------------------------------
     # Driver API
@@ -68,16 +81,13 @@ class SrpCore(MembershipMixin, OrderingMixin):
         if self.started:
             return
         self.started = True
-        self.ring_id = RingId(self.node_id, self.ring_id.seq + 1)
-        self.old_ring_id = self.ring_id
-        self.token_ring_id_seq = self.ring_id.seq
-        self.pause_timestamp = now
+        self.ring_start(now)
         self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)
         self._log(
             LogLevel.DEBUG,
-            f"Created or loaded sequence id {self.ring_id} for this ring.",
+            f"Created or loaded sequence id {self.ring.ring_id} for this ring.",
         )
-        self.gather_enter(now, "interface change")
+        self.gather_enter(now, GatherReason.INTERFACE_CHANGE)
 
     def receive(self, data: bytes, now: float) -> None:
         """A datagram arrived from a nodelist member. Malformed ones are dropped and counted."""
@@ -92,24 +102,9 @@ class SrpCore(MembershipMixin, OrderingMixin):
         if self.nodelist is not None and not self._names_only_listed_nodes(message):
             self.stats.drop("unknown_node")
             return
-        if isinstance(message, Mcast):
-            self.stats.mcast_rx += 1
-            self.handle_mcast(message, data, now)
-        elif isinstance(message, OrfToken):
-            self.stats.orf_token_rx += 1
-            self.handle_orf_token(message, now)
-        elif isinstance(message, MembJoin):
-            self.stats.memb_join_rx += 1
-            self.handle_memb_join(message, now)
-        elif isinstance(message, MergeDetect):
-            self.stats.memb_merge_detect_rx += 1
-            self.handle_merge_detect(message, now)
-        elif isinstance(message, CommitToken):
-            self.stats.memb_commit_token_rx += 1
-            self.handle_commit_token(message, now)
-        elif isinstance(message, TokenHoldCancel):
-            self.stats.token_hold_cancel_rx += 1
-            self.handle_token_hold_cancel(message, now)
+        handler = self.handlers.messages.get(type(message))
+        if handler is not None:
+            handler(self, message, data, now)
 
     def leave(self) -> None:
         """Graceful shutdown: multicast the LEAVE join (ref 7). The core then goes quiet."""
@@ -140,7 +135,12 @@ class SrpCore(MembershipMixin, OrderingMixin):
         if nodelist is None or self.nodelist is None:
             return
         configured = frozenset(nodelist)
-        involved = {*self.memb_list, *self.new_memb_list, *self.proc_list, *self.failed_list}
+        involved = {
+            *self.ring.memb_list,
+            *self.ring.new_memb_list,
+            *self.ring.proc_list,
+            *self.ring.failed_list,
+        }
         retired = (self.nodelist - configured) & involved
         self.retired_nodes = frozenset(retired)
         self.nodelist = configured | self.retired_nodes
@@ -198,37 +198,12 @@ class SrpCore(MembershipMixin, OrderingMixin):
     @property
     def members(self) -> tuple[int, ...]:
         """The current regular membership (sorted node ids)."""
-        return tuple(self.memb_list)
+        return tuple(self.ring.memb_list)
 
     # ------------------------------------------------------------------------------------
     # Timers
     # ------------------------------------------------------------------------------------
     def _fire(self, timer: Timer, now: float) -> None:
-        if timer is Timer.TOKEN:
-            self.token_timeout_expired(now)
-        elif timer is Timer.CONSENSUS:
-            self.consensus_timeout_expired(now)
-        elif timer is Timer.JOIN:
-            if self.state is MembState.GATHER:
-                self.join_message_send(now)
-                self.timers.start(Timer.JOIN, now + self.settings.join / 1000)
-        elif timer is Timer.TOKEN_RETRANSMIT:
-            if self.state is not MembState.GATHER:
-                self.token_retransmit()
-                self.reset_token_retransmit_timeout(now)
-        elif timer is Timer.TOKEN_HOLD:
-            if self.state in (MembState.OPERATIONAL, MembState.RECOVERY):
-                self.token_retransmit()
-        elif timer is Timer.MERGE_DETECT:
-            if self.state is MembState.OPERATIONAL and self.ring_id.rep == self.node_id:
-                self.merge_detect_transmit()
-        elif timer is Timer.TOKEN_WARNING:
-            since = (now - self.last_token_rx) if self.last_token_rx is not None else 0.0
-            self._log(LogLevel.NOTICE, f"Token has not been received in {int(since * 1000)} ms ")
-            self.reset_token_warning(now)
-        elif timer is Timer.SEND_JOIN:
-            if self.state is MembState.GATHER:
-                self.send_join_now()
-        elif timer is Timer.PAUSE:
-            self.pause_timestamp = now
-            self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)
+        handler = self.handlers.timers[timer]
+        if handler is not None:
+            handler(self, now)

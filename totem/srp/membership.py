@@ -1,4 +1,4 @@
-"""The membership half of SRP: GATHER, COMMIT, RECOVERY entry, OPERATIONAL entry (ref 5, 7).
+"""SRP's membership: GATHER and COMMIT, token loss, the ring's sets (ref 5, 7).
 
 How a ring forms (ref 5.1-5.5):
 
@@ -12,23 +12,28 @@ How a ring forms (ref 5.1-5.5):
    each node records its old ring id, aru and high delivered in it.
 3. RECOVERY: on the second round each node learns which old-ring messages some
    transitional member lacks and re-sends them ENCAPSULATED on the new ring;
-   the representative then starts the ORF token (see ``ordering``).
+   the representative then starts the ORF token (``recovery``).
 4. OPERATIONAL: old-ring messages are delivered, then the TRANSITIONAL
    configuration, the rest of the old ring's messages from transitional
-   members, and the REGULAR configuration of the new ring (EVS).
+   members, and the REGULAR configuration of the new ring (EVS, ``recovery``).
+
+The handlers of JOINs, commit tokens and token loss are one method per state
+(``join_in_gather``, ``commit_token_in_commit``, ``token_lost_in_recovery``...),
+reached through the table of ``totem.srp.dispatch``; every GATHER names its
+``GatherReason`` (``totem.srp.transitions``). State: the ``Ring`` record
+(``totem.srp.records``), which only this module writes.
 """
 
 from __future__ import annotations
 
 from totem.ringid import RingId
-from totem.srp.events import ConfigurationChange, ConfigurationKind, LogLevel
+from totem.srp.events import LogLevel
 from totem.srp.memb import merge, set_equal, subset, subtract
 from totem.srp.seqno import U32, seq_lt
-from totem.srp.sortqueue import QUEUE_RTR_ITEMS_SIZE_MAX
-from totem.srp.state import Datagram, MembState, Pending, SrpState
+from totem.srp.state import Datagram, MembState, SrpState
 from totem.srp.timers import Timer
+from totem.srp.transitions import GatherReason
 from totem.wire import (
-    ENCAPSULATED,
     CommitToken,
     MembEntry,
     MembJoin,
@@ -43,6 +48,15 @@ LEAVE_DUMMY_NODEID = 0
 
 _NO_RING = RingId(0, 0)
 
+_FOREIGN_IN_OPERATIONAL = {
+    False: GatherReason.FOREIGN_MESSAGE_IN_OPERATIONAL_STATE,
+    True: GatherReason.MERGE_DURING_OPERATIONAL_STATE,
+}
+_FOREIGN_IN_GATHER = {
+    False: GatherReason.FOREIGN_MESSAGE_IN_GATHER_STATE,
+    True: GatherReason.MERGE_DURING_GATHER_STATE,
+}
+
 
 class MembershipMixin(SrpState):
     """GATHER/COMMIT/RECOVERY/OPERATIONAL transitions and the messages that drive them."""
@@ -50,22 +64,22 @@ class MembershipMixin(SrpState):
     # ------------------------------------------------------------------------------------
     # GATHER
     # ------------------------------------------------------------------------------------
-    def gather_enter(self, now: float, reason: str) -> None:
+    def gather_enter(self, now: float, reason: GatherReason) -> None:
         """Enter GATHER: announce my sets and wait for consensus (``memb_state_gather_enter``)."""
-        self.orf_token_discard = True
-        self.originated_orf_token = False
-        merge(self.proc_list, (self.node_id,))
+        self.ring.orf_token_discard = True
+        self.ring.originated_orf_token = False
+        merge(self.ring.proc_list, (self.node_id,))
         self.join_message_send(now)
         self.timers.start(Timer.JOIN, now + self.settings.join / 1000)
         self.timers.start(Timer.CONSENSUS, now + self.settings.consensus / 1000)
         self.timers.cancel(Timer.TOKEN_RETRANSMIT)
         self.cancel_token_timeout()
         self.timers.cancel(Timer.MERGE_DETECT)
-        self.consensus = {self.node_id}
-        self._log(LogLevel.DEBUG, f"entering GATHER state from {reason}.")
-        self.set_state(MembState.GATHER, reason)
+        self.ring.consensus = {self.node_id}
+        self._log(LogLevel.DEBUG, f"entering GATHER state from {reason.text}.")
+        self.set_state(MembState.GATHER, reason.text)
         self.stats.gather_entered += 1
-        if reason == "consensus timeout expired":
+        if reason is GatherReason.THE_CONSENSUS_TIMEOUT_EXPIRED:
             self.stats.continuous_gather += 1
 
     def join_message_send(self, now: float) -> None:
@@ -82,30 +96,50 @@ class MembershipMixin(SrpState):
             return
         self.send_join_now()
 
+    def join_timer_expired(self, now: float) -> None:
+        """GATHER: the periodic JOIN (``memb_timer_function_state_gather``)."""
+        self.join_message_send(now)
+        self.timers.start(Timer.JOIN, now + self.settings.join / 1000)
+
+    def send_join_expired(self, now: float) -> None:
+        """GATHER: the JOIN held back by ``send_join`` goes out."""
+        self.send_join_now()
+
+    def merge_detect_expired(self, now: float) -> None:
+        """OPERATIONAL: the representative announces its ring
+        (``timer_function_merge_detect_timeout``)."""
+        if self.ring.ring_id.rep == self.node_id:
+            self.merge_detect_transmit()
+
+    def pause_expired(self, now: float) -> None:
+        """The scheduler-pause detector's tick (``timer_function_pause_timeout``)."""
+        self.ring.pause_timestamp = now
+        self.timers.start(Timer.PAUSE, now + self.settings.token / 5000)
+
     def send_join_now(self) -> None:
         """Multicast my JOIN at once."""
         join = MembJoin(
             nodeid=self.node_id,
             target_nodeid=0,
             system_from=self.node_id,
-            proc_list=tuple(self.proc_list),
-            failed_list=tuple(self.failed_list),
-            ring_seq=self.ring_id.seq,
+            proc_list=tuple(self.ring.proc_list),
+            failed_list=tuple(self.ring.failed_list),
+            ring_seq=self.ring.ring_id.seq,
         )
         self.stats.memb_join_tx += 1
         self.send_multicast(encode(join))
 
     def leave_message_send(self) -> None:
         """Announce a graceful leave: a JOIN with node id 0 listing me last as failed (ref 7)."""
-        merge(self.failed_list, (self.node_id,))
-        active = subtract(self.proc_list, (self.node_id,))
+        merge(self.ring.failed_list, (self.node_id,))
+        active = subtract(self.ring.proc_list, (self.node_id,))
         join = MembJoin(
             nodeid=LEAVE_DUMMY_NODEID,
             target_nodeid=0,
             system_from=self.node_id,
             proc_list=tuple(active),
-            failed_list=tuple(self.failed_list),
-            ring_seq=self.ring_id.seq,
+            failed_list=tuple(self.ring.failed_list),
+            ring_seq=self.ring.ring_id.seq,
         )
         self._log(LogLevel.DEBUG, "sending join/leave message")
         self.stats.memb_join_tx += 1
@@ -117,39 +151,56 @@ class MembershipMixin(SrpState):
             nodeid=self.node_id,
             target_nodeid=0,
             system_from=self.node_id,
-            ring_id=self.ring_id,
+            ring_id=self.ring.ring_id,
         )
         self.stats.memb_merge_detect_tx += 1
         self.send_multicast(encode(message))
 
-    def handle_memb_join(self, join: MembJoin, now: float) -> None:
-        """``message_handler_memb_join``: per-state acceptance of a JOIN (ref 5.1)."""
-        if now - self.pause_timestamp > self.settings.token / 2000:
-            paused_ms = int((now - self.pause_timestamp) * 1000)
+    # ``message_handler_memb_join`` (ref 5.1), one handler per state (``dispatch``).
+    def _join_accepted(self, join: MembJoin, now: float) -> bool:
+        """What every state does with a JOIN first: count it, drop it after a process
+        pause (``pause_flush``), and follow the highest ring seq any JOIN names."""
+        self.stats.memb_join_rx += 1
+        if now - self.ring.pause_timestamp > self.settings.token / 2000:
+            paused_ms = int((now - self.ring.pause_timestamp) * 1000)
             self.stats.pause_detected += 1
             self._log(
                 LogLevel.NOTICE,
                 f"Process pause detected for {paused_ms} ms, flushing membership messages.",
             )
-            self.pause_timestamp = now
-            return
-        if join.ring_seq > self.token_ring_id_seq:
-            self.token_ring_id_seq = join.ring_seq
-        state = self.state
-        if state is MembState.OPERATIONAL:
-            if not self._ignore_join_under_operational(join):
-                self.join_process(join, now)
-        elif state is MembState.GATHER:
+            self.ring.pause_timestamp = now
+            return False
+        if join.ring_seq > self.ring.token_ring_id_seq:
+            self.ring.token_ring_id_seq = join.ring_seq
+        return True
+
+    def join_in_operational(self, join: MembJoin, data: bytes, now: float) -> None:
+        """OPERATIONAL: a JOIN that does not fail me and is not stale starts a membership round."""
+        if self._join_accepted(join, now) and not self._ignore_join_under_operational(join):
             self.join_process(join, now)
-        elif join.system_from in self.new_memb_list and (
-            join.ring_seq >= self.ring_id.seq or self._leave_from_forming_ring(join)
-        ):
-            # COMMIT or RECOVERY: a member of the ring being formed gathers again (or leaves).
+
+    def join_in_gather(self, join: MembJoin, data: bytes, now: float) -> None:
+        """GATHER: every JOIN counts towards consensus."""
+        if self._join_accepted(join, now):
             self.join_process(join, now)
-            if state is MembState.RECOVERY:
-                self.recovery_token_loss(now)
-            else:
-                self.gather_enter(now, "join during commit state")
+
+    def join_in_commit(self, join: MembJoin, data: bytes, now: float) -> None:
+        """COMMIT: a member of the ring being formed gathers again (or leaves): so do I."""
+        if self._join_accepted(join, now) and self._join_from_forming_ring(join):
+            self.join_process(join, now)
+            self.gather_enter(now, GatherReason.JOIN_DURING_COMMIT_STATE)
+
+    def join_in_recovery(self, join: MembJoin, data: bytes, now: float) -> None:
+        """RECOVERY: as in COMMIT, but the old ring's state is restored first
+        (``memb_recovery_state_token_loss``)."""
+        if self._join_accepted(join, now) and self._join_from_forming_ring(join):
+            self.join_process(join, now)
+            self.recovery_token_loss(now)
+
+    def _join_from_forming_ring(self, join: MembJoin) -> bool:
+        return join.system_from in self.ring.new_memb_list and (
+            join.ring_seq >= self.ring.ring_id.seq or self._leave_from_forming_ring(join)
+        )
 
     def _leave_from_forming_ring(self, join: MembJoin) -> bool:
         """A LEAVE from a member of the ring being committed, sent from the ring we left.
@@ -169,12 +220,12 @@ class MembershipMixin(SrpState):
         at once. The JOIN we then send carries the new ring's seq, which real nodes in
         COMMIT accept, so they follow.
         """
-        return join.nodeid == LEAVE_DUMMY_NODEID and join.ring_seq >= self.old_ring_id.seq
+        return join.nodeid == LEAVE_DUMMY_NODEID and join.ring_seq >= self.recovery.old_ring_id.seq
 
     def _ignore_join_under_operational(self, join: MembJoin) -> bool:
         if self.node_id in join.failed_list:
             return True
-        return join.system_from in self.memb_list and join.ring_seq < self.ring_id.seq
+        return join.system_from in self.ring.memb_list and join.ring_seq < self.ring.ring_id.seq
 
     def join_process(self, join: MembJoin, now: float) -> None:
         """``memb_join_process``: consensus, or merge of the sender's view into mine.
@@ -197,14 +248,14 @@ class MembershipMixin(SrpState):
             leaver = failed[-1] if failed else LEAVE_DUMMY_NODEID
             self._log(LogLevel.DEBUG, f"Received LEAVE message from {leaver}")
             if failed:
-                self.leave_memb.add(failed[-1])
-        if set_equal(proc, self.proc_list) and set_equal(failed, self.failed_list):
+                self.ring.leave_memb.add(failed[-1])
+        if set_equal(proc, self.ring.proc_list) and set_equal(failed, self.ring.failed_list):
             if join.nodeid != LEAVE_DUMMY_NODEID:
-                self.consensus.add(sender)
-            if self._consensus_agreed() and self.failed_to_recv:
-                self.failed_to_recv = False
-                self.proc_list = [self.node_id]
-                self.failed_list = []
+                self.ring.consensus.add(sender)
+            if self._consensus_agreed() and self.ring.failed_to_recv:
+                self.ring.failed_to_recv = False
+                self.ring.proc_list = [self.node_id]
+                self.ring.failed_list = []
                 self.commit_token_create()
                 self.commit_enter(now)
                 return
@@ -212,56 +263,60 @@ class MembershipMixin(SrpState):
                 self.commit_token_create()
                 self.commit_enter(now)
         elif (
-            subset(proc, self.proc_list) and subset(failed, self.failed_list)
-        ) or sender in self.failed_list:
+            subset(proc, self.ring.proc_list) and subset(failed, self.ring.failed_list)
+        ) or sender in self.ring.failed_list:
             pass  # nothing new, or a node I already consider failed
         else:
-            grew = merge(self.proc_list, proc)
+            grew = merge(self.ring.proc_list, proc)
             if self.node_id in failed:
-                grew = merge(self.failed_list, (sender,)) or grew
-            elif sender in self.memb_list:
-                grew = merge(self.failed_list, failed) or grew
+                grew = merge(self.ring.failed_list, (sender,)) or grew
+            elif sender in self.ring.memb_list:
+                grew = merge(self.ring.failed_list, failed) or grew
             if grew:
-                self.gather_enter(now, "merge during join")
+                self.gather_enter(now, GatherReason.MERGE_DURING_JOIN)
                 return
             # Nothing of it was taken (see the docstring): no new GATHER.
         if self.state is MembState.OPERATIONAL:
-            self.gather_enter(now, "join during operational state")
+            self.gather_enter(now, GatherReason.JOIN_DURING_OPERATIONAL_STATE)
 
     def _consensus_agreed(self) -> bool:
         return all(
-            node in self.consensus for node in self.proc_list if node not in self.failed_list
+            node in self.ring.consensus
+            for node in self.ring.proc_list
+            if node not in self.ring.failed_list
         )
 
     def _lowest_in_config(self) -> bool:
-        candidates = subtract(self.proc_list, self.failed_list)
+        candidates = subtract(self.ring.proc_list, self.ring.failed_list)
         return bool(candidates) and min(candidates) == self.node_id
 
     def consensus_timeout_expired(self, now: float) -> None:
         """Nodes that did not agree in time are failed (``memb_state_consensus_timeout``)."""
         self.stats.consensus_timeouts += 1
         if self._consensus_agreed():
-            self.consensus = {self.node_id}
+            self.ring.consensus = {self.node_id}
             self.reset_token_timeout(now)
         else:
-            laggards = [node for node in self.proc_list if node not in self.consensus]
-            merge(self.failed_list, laggards)
-            self.gather_enter(now, "consensus timeout")
+            laggards = [node for node in self.ring.proc_list if node not in self.ring.consensus]
+            merge(self.ring.failed_list, laggards)
+            self.gather_enter(now, GatherReason.CONSENSUS_TIMEOUT)
 
-    def handle_merge_detect(self, message: MergeDetect, now: float) -> None:
+    def handle_merge_detect(self, message: MergeDetect, data: bytes, now: float) -> None:
         """A representative of another ring exists: merge with it (ref 5.6)."""
-        if message.ring_id != self.ring_id:
-            self.foreign_ring_seen(message.system_from, now, "merge")
+        self.stats.memb_merge_detect_rx += 1
+        if message.ring_id != self.ring.ring_id:
+            self.foreign_ring_seen(message.system_from, now, merge_detect=True)
 
-    def foreign_ring_seen(self, sender: int, now: float, what: str) -> None:
-        """A listed node speaks for another ring: take it into ``proc_list`` and gather."""
+    def foreign_ring_seen(self, sender: int, now: float, *, merge_detect: bool) -> None:
+        """A listed node speaks for another ring (a MERGE_DETECT if ``merge_detect``, else an MCAST
+        of another ring): take it into ``proc_list`` and gather."""
         if self.state is MembState.OPERATIONAL:
-            merge(self.proc_list, (sender,))
-            self.gather_enter(now, f"{what} during operational state")
-        elif self.state is MembState.GATHER and sender not in self.proc_list:
-            merge(self.proc_list, (sender,))
-            self.gather_enter(now, f"{what} during gather state")
-        elif what == "foreign message" and self.state in (MembState.COMMIT, MembState.RECOVERY):
+            merge(self.ring.proc_list, (sender,))
+            self.gather_enter(now, _FOREIGN_IN_OPERATIONAL[merge_detect])
+        elif self.state is MembState.GATHER and sender not in self.ring.proc_list:
+            merge(self.ring.proc_list, (sender,))
+            self.gather_enter(now, _FOREIGN_IN_GATHER[merge_detect])
+        elif not merge_detect and self.state in (MembState.COMMIT, MembState.RECOVERY):
             self.stats.rx_msg_dropped += 1
 
     # ------------------------------------------------------------------------------------
@@ -269,44 +324,64 @@ class MembershipMixin(SrpState):
     # ------------------------------------------------------------------------------------
     def commit_token_create(self) -> None:
         """The representative creates the commit token of the new ring (ref 5.2)."""
-        members = sorted(subtract(self.proc_list, self.failed_list))
+        members = sorted(subtract(self.ring.proc_list, self.ring.failed_list))
         self._log(LogLevel.DEBUG, "Creating commit token because I am the rep.")
-        self.commit_token = CommitToken(
+        self.ring.commit_token = CommitToken(
             nodeid=self.node_id,
             target_nodeid=0,
             token_seq=0,
-            ring_id=RingId(self.node_id, self.token_ring_id_seq + 4),
+            ring_id=RingId(self.node_id, self.ring.token_ring_id_seq + 4),
             retrans_flg=0,
             memb_index=0,
             addr=members,
             memb_list=[MembEntry(_NO_RING, 0, 0, 0) for _ in members],
         )
 
-    def handle_commit_token(self, token: CommitToken, now: float) -> None:
-        """``message_handler_memb_commit_token`` (ref 5.3, 5.4)."""
+    # ``message_handler_memb_commit_token`` (ref 5.3, 5.4), one handler per state.
+    def _commit_token_valid(self, token: CommitToken) -> bool:
+        """Count the commit token; drop one whose lists disagree in length."""
+        self.stats.memb_commit_token_rx += 1
         count = len(token.addr)
         if count == 0 or len(token.memb_list) != count:
             self.stats.drop("bad_commit_token")
+            return False
+        return True
+
+    def commit_token_in_operational(self, token: CommitToken, data: bytes, now: float) -> None:
+        """OPERATIONAL: a commit token is only checked (and dropped)."""
+        self._commit_token_valid(token)
+
+    def commit_token_in_gather(self, token: CommitToken, data: bytes, now: float) -> None:
+        """GATHER: the token of the ring I agreed on, newer than mine: commit to it."""
+        if not self._commit_token_valid(token):
             return
-        if self.state is MembState.GATHER:
-            if not 0 <= token.memb_index < count:
-                self.stats.drop("bad_commit_token")
-                return
-            members = subtract(self.proc_list, self.failed_list)
-            if set_equal(token.addr, members) and token.ring_id.seq > self.ring_id.seq:
-                self.commit_token = token
-                self.commit_enter(now)
-        elif self.state is MembState.COMMIT:
-            if token.ring_id.seq == self.ring_id.seq and token.memb_index == count:
-                self.recovery_enter(token, now)
-        elif self.state is MembState.RECOVERY and self.node_id == self.ring_id.rep:
-            if self.originated_orf_token:
-                return
-            self.originated_orf_token = True
-            self._log(LogLevel.DEBUG, "Sending initial ORF token")
-            self.orf_token_send_initial()
-            self.reset_token_timeout(now)
-            self.reset_token_retransmit_timeout(now)
+        if not 0 <= token.memb_index < len(token.addr):
+            self.stats.drop("bad_commit_token")
+            return
+        members = subtract(self.ring.proc_list, self.ring.failed_list)
+        if set_equal(token.addr, members) and token.ring_id.seq > self.ring.ring_id.seq:
+            self.ring.commit_token = token
+            self.commit_enter(now)
+
+    def commit_token_in_commit(self, token: CommitToken, data: bytes, now: float) -> None:
+        """COMMIT: the token's second round (every member has filled its entry): recover."""
+        if not self._commit_token_valid(token):
+            return
+        if token.ring_id.seq == self.ring.ring_id.seq and token.memb_index == len(token.addr):
+            self.ring.orf_token_discard = False  # the new ring's ORF token is coming
+            self.recovery_enter(token, now)
+
+    def commit_token_in_recovery(self, token: CommitToken, data: bytes, now: float) -> None:
+        """RECOVERY: back at the representative, the commit token becomes the ORF token."""
+        if not self._commit_token_valid(token) or self.node_id != self.ring.ring_id.rep:
+            return
+        if self.ring.originated_orf_token:
+            return
+        self.ring.originated_orf_token = True
+        self._log(LogLevel.DEBUG, "Sending initial ORF token")
+        self.orf_token_send_initial()
+        self.reset_token_timeout(now)
+        self.reset_token_retransmit_timeout(now)
 
     def commit_enter(self, now: float) -> None:
         """Take my place in the commit token and pass it on (``memb_state_commit_enter``).
@@ -321,36 +396,36 @@ class MembershipMixin(SrpState):
         of a healed network then form two rings, each breaking the other as soon as it is
         installed, for ever (a campaign found 11 nodes doing that 125 times a second).
         """
-        token = self.commit_token
+        token = self.ring.commit_token
         assert token is not None
-        self.failed_list = []
+        self.ring.failed_list = []
         self.old_ring_state_save()
         self._commit_token_update(token)
-        self.token_target = token.addr[token.memb_index % len(token.addr)]
+        self.ring.token_target = token.addr[token.memb_index % len(token.addr)]
         self.timers.cancel(Timer.JOIN)
         self.timers.cancel(Timer.SEND_JOIN)
         self.timers.cancel(Timer.CONSENSUS)
-        self.ring_id = token.ring_id
+        self.ring.ring_id = token.ring_id
         self.store_ring_seq()
-        self.token_ring_id_seq = self.ring_id.seq
+        self.ring.token_ring_id_seq = self.ring.ring_id.seq
         self._log(LogLevel.DEBUG, "entering COMMIT state.")
         self.set_state(MembState.COMMIT, "commit token")
         self.reset_token_retransmit_timeout(now)
         self.reset_token_timeout(now)
         self.stats.commit_entered += 1
         self.stats.continuous_gather = 0
-        self.my_trc = self.my_pbl = self.my_cbl = 0
+        self.fcc_reset()
         self._commit_token_send(token, now)
 
     def _commit_token_update(self, token: CommitToken) -> None:
         index = token.memb_index
-        self.new_memb_list = list(token.addr)
-        self.my_received_flg = self.my_aru == self.my_high_seq_received
+        self.ring.new_memb_list = list(token.addr)
+        received = self.order.my_aru == self.order.my_high_seq_received
         mine = MembEntry(
-            self.old_ring_id,
-            self.old_ring_state_aru,
-            self.my_high_delivered,
-            int(self.my_received_flg),
+            self.recovery.old_ring_id,
+            self.recovery.old_ring_state_aru,
+            self.order.my_high_delivered,
+            int(received),
         )
         token.memb_list[index] = mine
         high_aru = mine.aru
@@ -361,7 +436,8 @@ class MembershipMixin(SrpState):
             if entry.ring_id == mine.ring_id and seq_lt(entry.aru, high_aru):
                 token.memb_list[i] = MembEntry(entry.ring_id, entry.aru, entry.high_delivered, 0)
                 if i == index:
-                    self.my_received_flg = False
+                    received = False
+        self.received_flg_set(received)
         token.nodeid = self.node_id
         token.memb_index = index + 1
 
@@ -369,259 +445,86 @@ class MembershipMixin(SrpState):
         token.token_seq = (token.token_seq + 1) & U32
         token.nodeid = self.node_id
         data = encode(token)
-        self.token_retransmit_copy = Datagram(self.token_target, data)
+        self.token_retransmit_copy = Datagram(self.ring.token_target, data)
         self.stats.memb_commit_token_tx += 1
-        self.send_unicast(self.token_target, data)
+        self.send_unicast(self.ring.token_target, data)
         self.reset_token_retransmit_timeout(now)
 
     # ------------------------------------------------------------------------------------
-    # Old ring state (kept until a new ring is OPERATIONAL)
+    # The ring's life (called by the core, ordering and recovery: Ring is written here only)
     # ------------------------------------------------------------------------------------
-    def old_ring_state_save(self) -> None:
-        """Remember the old ring's aru and high seq once per membership change."""
-        if not self.old_ring_state_saved:
-            self.old_ring_state_saved = True
-            self.old_ring_id = self.ring_id
-            self.old_ring_state_aru = self.my_aru
-            self.old_ring_state_high_seq_received = self.my_high_seq_received
-            self._log(
-                LogLevel.DEBUG,
-                f"Saving state aru {self.my_aru:x} high seq received {self.my_high_seq_received:x}",
-            )
+    def ring_start(self, now: float) -> None:
+        """The interface is up: my singleton ring, one above the stored ring seq."""
+        ring = self.ring
+        ring.ring_id = RingId(self.node_id, ring.ring_id.seq + 1)
+        self.old_ring_id_follow()
+        ring.token_ring_id_seq = ring.ring_id.seq
+        ring.pause_timestamp = now
 
-    def old_ring_state_restore(self) -> None:
-        """A new ring failed to form: the old ring's counters apply again."""
-        self.my_aru = self.old_ring_state_aru
-        self.my_high_seq_received = self.old_ring_state_high_seq_received
+    def failed_to_receive(self, now: float) -> None:
+        """The token's aru stayed mine too long: I fail myself and gather (ref 5.6)."""
+        self._log(LogLevel.ERROR, "FAILED TO RECEIVE")
+        self.stats.failed_to_receive += 1
+        self.ring.failed_to_recv = True
+        if self.node_id not in self.ring.failed_list:
+            self.ring.failed_list.append(self.node_id)
+        self.gather_enter(now, GatherReason.FAILED_TO_RECEIVE)
 
-    def recovery_token_loss(self, now: float) -> None:
-        """Recovery failed: restore the old ring state and gather again."""
-        self.old_ring_state_restore()
-        self.gather_enter(now, "The token was lost in the RECOVERY state.")
-        self.stats.recovery_token_lost += 1
+    def ring_operational_begin(self) -> None:
+        """Installing the new ring: its token has been originated, consensus is spent."""
+        self.ring.originated_orf_token = False
+        self.ring.consensus = set()
 
-    # ------------------------------------------------------------------------------------
-    # RECOVERY
-    # ------------------------------------------------------------------------------------
-    def recovery_enter(self, token: CommitToken, now: float) -> None:
-        """Second round of the commit token: plan the recovery (``memb_state_recovery_enter``)."""
-        self._log(LogLevel.DEBUG, "entering RECOVERY state.")
-        self.orf_token_discard = False
-        self.my_high_ring_delivered = 0
-        self.recovery_queue.reinit(0)
-        self.retrans_queue.clear()
-        low_ring_aru = self.old_ring_state_high_seq_received
-        self._commit_token_send(token, now)
-        self.my_token_seq = U32
-        self.my_retrans_flg_count = 0
-        self.my_rotation_counter = 0
+    def ring_members_install(self, trans_memb_list: list[int]) -> tuple[list[int], list[int]]:
+        """The new ring's members become the regular configuration's; returns who left
+        and who joined (relative to the transitional members)."""
+        ring = self.ring
+        left = subtract(ring.memb_list, trans_memb_list)
+        joined = subtract(ring.new_memb_list, trans_memb_list)
+        ring.left_memb_list = left
+        ring.memb_list = list(ring.new_memb_list)
+        return left, joined
 
-        # Transitional membership: old members still here, coming from my old ring.
-        entries = zip(token.addr, token.memb_list, strict=True)
-        new_ring_ids = {node: entry.ring_id for node, entry in entries}
-        self.trans_memb_list = [
-            node for node in self.memb_list if new_ring_ids.get(node) == self.old_ring_id
-        ]
-        trans = set(self.trans_memb_list)
-        originate = any(
-            node in trans and entry.received_flg == 0
-            for node, entry in zip(token.addr, token.memb_list, strict=True)
-        )
-        originated = 0
-        # The transitional delivery pass (skip=True) delivers only messages from
-        # deliver_memb_list. corosync sets it here only when some member lacks
-        # messages, since otherwise its agreed-only first pass leaves nothing for
-        # that pass; our first pass also stops at a SAFE message that is not yet
-        # safe, so the list must always be this configuration's transitional
-        # members, never a stale one (else such messages are silently skipped).
-        self.deliver_memb_list = list(self.trans_memb_list)
-        # The highest old-ring message a transitional member delivered (in the old
-        # regular configuration), from every member's commit token entry: corosync
-        # computes it only when it originates messages (it has no use for it, having
-        # no SAFE delivery); ``operational_enter`` needs it every time.
-        same_ring = [
-            entry
-            for node, entry in zip(token.addr, token.memb_list, strict=True)
-            if node in trans and entry.ring_id == self.old_ring_id
-        ]
-        for entry in same_ring:
-            if seq_lt(self.my_high_ring_delivered, entry.high_delivered):
-                self.my_high_ring_delivered = entry.high_delivered
-        if originate:
-            for entry in same_ring:
-                if seq_lt(entry.aru, low_ring_aru):
-                    low_ring_aru = entry.aru
-            span = (self.old_ring_state_high_seq_received - low_ring_aru) & U32
-            if 0 < span < QUEUE_RTR_ITEMS_SIZE_MAX:
-                self._log(
-                    LogLevel.DEBUG,
-                    f"copying all old ring messages from {low_ring_aru + 1:x}-"
-                    f"{self.old_ring_state_high_seq_received:x}.",
-                )
-                last = self.old_ring_state_high_seq_received
-                for _seq, (_mcast, raw) in self.regular_queue.items_from(low_ring_aru + 1, last):
-                    self.retrans_queue.append(Pending(raw, 0, encapsulated=True))
-                    originated += 1
-        if originated:
-            self._log(LogLevel.DEBUG, f"Originated {originated} messages in RECOVERY.")
-        else:
-            self._log(LogLevel.DEBUG, "Did not need to originate any messages in recovery.")
-
-        self.my_aru = 0
-        self.my_aru_count = 0
-        self.my_seq_unchanged = 0
-        self.my_high_seq_received = 0
-        self.my_install_seq = 0
-        self.last_released = 0
-        self.reset_token_timeout(now)
-        self.reset_token_retransmit_timeout(now)
-        self.set_state(MembState.RECOVERY, "commit token completed its rotation")
-        self.stats.recovery_entered += 1
-        self.stats.continuous_gather = 0
-
-    # ------------------------------------------------------------------------------------
-    # OPERATIONAL
-    # ------------------------------------------------------------------------------------
-    def operational_enter(self, now: float) -> None:
-        """Install the new ring with EVS delivery order (``memb_state_operational_enter``)."""
-        self.originated_orf_token = False
-        self.consensus = set()
-        self.old_ring_state_saved = False
-        self._recovered_to_regular()
-
-        # 1. Old-ring messages every transitional member holds, in the old configuration.
-        # A SAFE message goes in this pass only up to the highest message a transitional
-        # member delivered in the old configuration (the Totem recovery's
-        # high_ring_delivered): that member knew it safe, so every member of the old
-        # configuration held it. It is the same bound at every transitional member (one
-        # commit token), whereas each one's own safe_aru differs; with those, one member
-        # delivered a SAFE message in the regular configuration and another only in the
-        # transitional one (extended virtual synchrony: members that move together
-        # deliver the same messages in each). corosync has no SAFE delivery.
-        self.safe_aru = self.my_high_ring_delivered
-        aru_save = self.my_aru
-        self.my_aru = self.old_ring_state_aru
-        self.deliver_to_app(False, self.old_ring_state_high_seq_received)
-
-        left = subtract(self.memb_list, self.trans_memb_list)
-        joined = subtract(self.new_memb_list, self.trans_memb_list)
-        self.left_memb_list = left
-        self.memb_list = list(self.new_memb_list)
-        self.last_released = 0
-        self.my_set_retrans_flg = False
-
-        # 2. The transitional configuration, then 3. the rest of the old ring's messages.
-        self.emit(
-            ConfigurationChange(
-                ConfigurationKind.TRANSITIONAL,
-                self.ring_id,
-                tuple(self.trans_memb_list),
-                tuple(left),
-                (),
-            )
-        )
-        self.waiting_trans_ack = True
-        self.deliver_to_app(True, self.old_ring_state_high_seq_received)
-        self.my_aru = aru_save
-
-        # 4. The regular configuration of the new ring.
-        self.emit(
-            ConfigurationChange(
-                ConfigurationKind.REGULAR,
-                self.ring_id,
-                tuple(self.new_memb_list),
-                (),
-                tuple(joined),
-            )
-        )
-        self.regular_queue.copy_from(self.recovery_queue)
-        self.my_last_aru = 0
-        self.proc_list = list(self.new_memb_list)
-        self.failed_list = []
-        if self.retired_nodes:
-            self.forget_retired()
-
-        # Recovered messages now in the regular queue count as delivered.
-        high = self.my_high_seq_received
-        while high != 0 and high not in self.regular_queue:
-            high = (high - 1) & U32
-        self.my_high_delivered = high
-        self.regular_queue.release_to(high)
-        self.last_released = high
-        self.safe_aru = high
-        self.prev_token_aru = None
-
-        joined_text = (" joined: " + " ".join(map(str, joined))) if joined else ""
-        left_text = (" left: " + " ".join(map(str, left))) if left else ""
-        failed = [node for node in left if node not in self.leave_memb]
-        self.leave_memb.clear()
-        self._log(LogLevel.DEBUG, "entering OPERATIONAL state.")
-        self._log(
-            LogLevel.NOTICE,
-            f"A new membership ({self.ring_id}) was formed. Members{joined_text}{left_text}",
-        )
-        if failed:
-            self._log(
-                LogLevel.NOTICE,
-                "Failed to receive the leave message. failed: " + " ".join(map(str, failed)),
-            )
-        self.set_state(MembState.OPERATIONAL, "recovery completed")
-        self.stats.operational_entered += 1
-        self.stats.continuous_gather = 0
-        self.my_received_flg = True
-        self.old_ring_id = self.ring_id
-
-    def _recovered_to_regular(self) -> None:
-        """Unwrap ENCAPSULATED old-ring messages received in RECOVERY into the regular queue.
-
-        Sequence numbers 1..my_aru, as corosync's loop; none when my_aru is 0 (a
-        wrapped range would otherwise scan the whole sort-queue window).
-        """
-        if self.my_aru == 0:
-            return
-        for _seq, (outer, _raw) in self.recovery_queue.items_from(1, self.my_aru):
-            if outer.encapsulated != ENCAPSULATED:
-                continue
-            try:
-                inner = outer.inner()
-            except ValueError:
-                self.stats.drop("bad_encapsulated")
-                continue
-            if inner.ring_id != self.old_ring_id:
-                continue
-            if inner.seq in self.regular_queue or not self.regular_queue.in_range(inner.seq):
-                continue
-            self.regular_queue.add(inner.seq, (inner, outer.payload))
-            if seq_lt(self.old_ring_state_high_seq_received, inner.seq):
-                self.old_ring_state_high_seq_received = inner.seq
+    def ring_install(self, left: list[int]) -> list[int]:
+        """The sets start again from the new ring; returns the nodes of ``left`` that
+        failed (sent no LEAVE)."""
+        ring = self.ring
+        ring.proc_list = list(ring.new_memb_list)
+        ring.failed_list = []
+        failed = [node for node in left if node not in ring.leave_memb]
+        ring.leave_memb.clear()
+        return failed
 
     # ------------------------------------------------------------------------------------
     # Token loss
     # ------------------------------------------------------------------------------------
-    def token_timeout_expired(self, now: float) -> None:
-        """``timer_function_orf_token_timeout``, per state."""
-        state = self.state
-        if state is MembState.OPERATIONAL:
-            self._log(LogLevel.DEBUG, "The token was lost in the OPERATIONAL state.")
-            self._log(
-                LogLevel.NOTICE,
-                "A processor failed, forming new configuration: token timed out "
-                f"({self.settings.token}ms), waiting {self.settings.consensus}ms for consensus.",
-            )
-            self.gather_enter(now, "The token was lost in the OPERATIONAL state.")
-            self.stats.operational_token_lost += 1
-        elif state is MembState.GATHER:
-            self._log(
-                LogLevel.DEBUG, f"The consensus timeout expired ({self.settings.consensus}ms)."
-            )
-            self.consensus_timeout_expired(now)
-            self.gather_enter(now, "consensus timeout expired")
-            self.stats.gather_token_lost += 1
-        elif state is MembState.COMMIT:
-            self._log(LogLevel.DEBUG, "The token was lost in the COMMIT state.")
-            self.gather_enter(now, "The token was lost in the COMMIT state.")
-            self.stats.commit_token_lost += 1
-        else:
-            self._log(LogLevel.DEBUG, "The token was lost in the RECOVERY state.")
-            self.recovery_token_loss(now)
-            self.orf_token_discard = True
+    # ``timer_function_orf_token_timeout``, one handler per state (``dispatch``).
+    def token_lost_in_operational(self, now: float) -> None:
+        """The token did not come back: a processor failed."""
+        self._log(LogLevel.DEBUG, "The token was lost in the OPERATIONAL state.")
+        self._log(
+            LogLevel.NOTICE,
+            "A processor failed, forming new configuration: token timed out "
+            f"({self.settings.token}ms), waiting {self.settings.consensus}ms for consensus.",
+        )
+        self.gather_enter(now, GatherReason.THE_TOKEN_WAS_LOST_IN_THE_OPERATIONAL_STATE)
+        self.stats.operational_token_lost += 1
+
+    def token_lost_in_gather(self, now: float) -> None:
+        """In GATHER the token timer is the consensus re-check: fail laggards, gather again."""
+        self._log(LogLevel.DEBUG, f"The consensus timeout expired ({self.settings.consensus}ms).")
+        self.consensus_timeout_expired(now)
+        self.gather_enter(now, GatherReason.THE_CONSENSUS_TIMEOUT_EXPIRED)
+        self.stats.gather_token_lost += 1
+
+    def token_lost_in_commit(self, now: float) -> None:
+        """The commit token was lost: gather again."""
+        self._log(LogLevel.DEBUG, "The token was lost in the COMMIT state.")
+        self.gather_enter(now, GatherReason.THE_TOKEN_WAS_LOST_IN_THE_COMMIT_STATE)
+        self.stats.commit_token_lost += 1
+
+    def token_lost_in_recovery(self, now: float) -> None:
+        """The token was lost in RECOVERY: the old ring's state applies again; gather."""
+        self._log(LogLevel.DEBUG, "The token was lost in the RECOVERY state.")
+        self.recovery_token_loss(now)
+        self.ring.orf_token_discard = True

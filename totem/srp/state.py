@@ -1,37 +1,39 @@
-"""State of one SRP instance, shared by the membership and ordering halves (ref 5-6).
+"""State of one SRP instance, shared by the membership, recovery and ordering parts (ref 5-6).
 
-``SrpState`` holds every variable of corosync's ``totemsrp_instance`` that the
-protocol needs, under corosync's names, plus the output and timer helpers.
-``MembershipMixin`` and ``OrderingMixin`` add behaviour; ``SrpCore`` is the
-driver-facing class. Cross-calls between the two halves are declared here.
+``SrpState`` holds corosync's ``totemsrp_instance``: the protocol's variables in the
+owned records of ``totem.srp.records`` (``ring``, ``recovery``, ``order``, ``visit``,
+``flow``), the instance's identity and configuration, the membership state (changed
+only by ``set_state``, checked against ``totem.srp.transitions``), and the output and
+timer helpers. ``MembershipMixin``, ``RecoveryMixin`` and ``OrderingMixin`` add
+behaviour; ``SrpCore`` is the driver-facing class. Cross-calls between the parts are
+declared here.
 """
 
 from __future__ import annotations
 
-import enum
 import random
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from totem.ringid import RingId
 from totem.srp.events import LogLevel, LogRecord, RingSeqChanged, SrpEvent, StateChanged
+from totem.srp.records import (
+    FlowControl,
+    Ordering,
+    Pending,
+    Recovery,
+    Ring,
+    Stored,
+    TokenVisit,
+)
 from totem.srp.settings import SrpSettings
-from totem.srp.sortqueue import SortQueue
 from totem.srp.stats import SrpStats
 from totem.srp.timers import Timer, Timers
-from totem.wire import CommitToken, Mcast
+from totem.srp.transitions import GatherReason, MembState, StateHandlers, check_transition
+from totem.wire import CommitToken, Mcast, OrfToken
 
 __all__ = ["Datagram", "MembState", "Pending", "SrpState", "Stored"]
-
-
-class MembState(enum.Enum):
-    """The membership states (``memb_state``)."""
-
-    OPERATIONAL = 1
-    GATHER = 2
-    COMMIT = 3
-    RECOVERY = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,22 +47,11 @@ class Datagram:
     """Ring (link) number to send on; SRP always says 0, the redundant ring layer chooses."""
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A message waiting for the token: a totempg packet, or an old-ring MCAST to re-send."""
-
-    payload: bytes
-    guarantee: int = 0
-    encapsulated: bool = False
-    """True in RECOVERY: ``payload`` is a complete old-ring MCAST datagram (ref 4.2)."""
-
-
-Stored = tuple[Mcast, bytes]
-"""A message in a sort queue: its decoded form and its exact bytes (re-sent unchanged)."""
-
-
 class SrpState:
     """Every variable of one SRP instance, plus output and timer helpers."""
+
+    HANDLERS: ClassVar[Mapping[MembState, StateHandlers]]
+    """Each state's handlers (``totem.srp.dispatch``), bound by ``SrpCore``."""
 
     def __init__(
         self,
@@ -86,85 +77,116 @@ class SrpState:
         self._out: list[Datagram] = []
         self._events: list[SrpEvent] = []
 
-        # -- membership state (ref 5) --------------------------------------------------
         self.state = MembState.OPERATIONAL  # as corosync, until the interface comes up
+        self.handlers = self.HANDLERS[self.state]
+        """The current state's handlers: ``set_state`` keeps it in step with ``state``."""
+        self.illegal_transitions = 0
+        """State changes outside ``LEGAL_TRANSITIONS`` (none expected; see ``set_state``)."""
         self.started = False
-        self.ring_id = RingId(node_id, stored_ring_seq)
-        self.old_ring_id = self.ring_id
-        self.token_ring_id_seq = stored_ring_seq
-        self.proc_list: list[int] = []
-        self.failed_list: list[int] = []
-        self.memb_list: list[int] = []
-        self.new_memb_list: list[int] = []
-        self.trans_memb_list: list[int] = []
-        self.deliver_memb_list: list[int] = []
-        self.left_memb_list: list[int] = []
-        self.consensus: set[int] = set()
-        self.commit_token: CommitToken | None = None
-        self.leave_memb: set[int] = set()
-        self.failed_to_recv = False
-        self.originated_orf_token = False
-        self.orf_token_discard = False
-        self.old_ring_state_saved = False
-        self.old_ring_state_aru = 0
-        self.old_ring_state_high_seq_received = 0
-        self.pause_timestamp = 0.0
         self.leaving = False
-
-        # -- ordering state (ref 6) ----------------------------------------------------
-        self.regular_queue: SortQueue[Stored] = SortQueue()
-        self.recovery_queue: SortQueue[Stored] = SortQueue()
-        self.new_queue: deque[Pending] = deque()
-        self.new_queue_trans: deque[Pending] = deque()
-        self.retrans_queue: deque[Pending] = deque()
-        self.waiting_trans_ack = True
-        self.my_aru = 0
-        self.my_high_seq_received = 0
-        self.my_high_delivered = 0
-        self.my_high_ring_delivered = 0
-        self.my_last_aru = 0
-        self.last_released = 0
-        self.my_token_seq = 0xFFFFFFFF
-        self.my_last_seq = 0
-        self.my_seq_unchanged = 0
-        self.my_aru_count = 0
-        self.my_install_seq = 0
-        self.my_retrans_flg_count = 0
-        self.my_rotation_counter = 0
-        self.my_set_retrans_flg = False
-        self.my_received_flg = True
-        self.my_token_held = False
-        self.my_trc = 0
-        self.my_pbl = 0
-        self.my_cbl = 0
-        self.global_seqno = 0
-        self.safe_aru = 0
-        self.prev_token_aru: int | None = None
-        self.token_target = node_id
+        self.pause_on_token = False
+        """Stop each token visit once the token is accepted (``visit.pending``) until
+        ``resume_token``: the layer above queues what it has packed in between."""
         self.token_retransmit_copy: Datagram | None = None
-        self.last_token_rx: float | None = None
-        self.last_rtr_log = float("-inf")
-        self.rtr_log_suppressed = 0
-        self.on_token_received: Callable[[], None] | None = None
-        """Run on every valid token before sending (totempg flushes its packer here)."""
+        """The last token or commit token sent (``send_token``), for ``token_retransmit``."""
+
+        # -- the protocol's variables, in owned records (``totem.srp.records``) ----------
+        ring_id = RingId(node_id, stored_ring_seq)
+        self.ring = Ring(ring_id, stored_ring_seq, node_id)
+        self.recovery = Recovery(ring_id)
+        self.order = Ordering()
+        self.visit = TokenVisit()
+        self.flow = FlowControl()
 
     # ------------------------------------------------------------------------------------
     # Cross-calls between the halves (implemented by the mixins)
     # ------------------------------------------------------------------------------------
-    def gather_enter(self, now: float, reason: str) -> None:
+    def gather_enter(self, now: float, reason: GatherReason) -> None:
         """Enter GATHER (``memb_state_gather_enter``); see ``MembershipMixin``."""
         raise NotImplementedError
 
     def operational_enter(self, now: float) -> None:
-        """Enter OPERATIONAL (``memb_state_operational_enter``); see ``MembershipMixin``."""
+        """Enter OPERATIONAL (``memb_state_operational_enter``); see ``RecoveryMixin``."""
         raise NotImplementedError
 
     def recovery_token_loss(self, now: float) -> None:
-        """Restore the old ring state and gather; see ``MembershipMixin``."""
+        """Restore the old ring state and gather; see ``RecoveryMixin``."""
         raise NotImplementedError
 
-    def foreign_ring_seen(self, sender: int, now: float, what: str) -> None:
+    def foreign_ring_seen(self, sender: int, now: float, *, merge_detect: bool) -> None:
         """A listed node speaks for another ring; see ``MembershipMixin``."""
+        raise NotImplementedError
+
+    def recovery_enter(self, token: CommitToken, now: float) -> None:
+        """The commit token's second round; see ``RecoveryMixin``."""
+        raise NotImplementedError
+
+    def old_ring_state_save(self) -> None:
+        """Remember the old ring's aru and high seq; see ``RecoveryMixin``."""
+        raise NotImplementedError
+
+    def old_ring_id_follow(self) -> None:
+        """The current ring becomes the old ring; see ``RecoveryMixin``."""
+        raise NotImplementedError
+
+    def received_flg_set(self, received: bool) -> None:
+        """Set ``my_received_flg``; see ``RecoveryMixin``."""
+        raise NotImplementedError
+
+    def _recovery_progress(self, retrans_flg: int, seq: int, aru: int, now: float) -> int:
+        """RECOVERY bookkeeping on a token visit; see ``RecoveryMixin``."""
+        raise NotImplementedError
+
+    def failed_to_receive(self, now: float) -> None:
+        """FAILED TO RECEIVE: fail myself and gather; see ``MembershipMixin``."""
+        raise NotImplementedError
+
+    def ring_operational_begin(self) -> None:
+        """See ``MembershipMixin``."""
+        raise NotImplementedError
+
+    def ring_members_install(self, trans_memb_list: list[int]) -> tuple[list[int], list[int]]:
+        """See ``MembershipMixin``."""
+        raise NotImplementedError
+
+    def ring_install(self, left: list[int]) -> list[int]:
+        """See ``MembershipMixin``."""
+        raise NotImplementedError
+
+    def _commit_token_send(self, token: CommitToken, now: float) -> None:
+        """Send the commit token on; see ``MembershipMixin``."""
+        raise NotImplementedError
+
+    def token_send(self, token: OrfToken, forward: bool) -> None:
+        """Store the token for retransmission and send it; see ``OrderingMixin``."""
+        raise NotImplementedError
+
+    def fcc_reset(self) -> None:
+        """See ``OrderingMixin``."""
+        raise NotImplementedError
+
+    def ordering_restore(self, aru: int, high_seq_received: int) -> None:
+        """See ``OrderingMixin``."""
+        raise NotImplementedError
+
+    def ordering_recovery_start(self, retrans: list[Pending]) -> None:
+        """See ``OrderingMixin``."""
+        raise NotImplementedError
+
+    def recovered_add(self, message: Mcast, raw: bytes) -> bool:
+        """See ``OrderingMixin``."""
+        raise NotImplementedError
+
+    def deliver_old_ring(self, safe_aru: int, end_point: int) -> None:
+        """See ``OrderingMixin``."""
+        raise NotImplementedError
+
+    def deliver_transitional(self, end_point: int) -> None:
+        """See ``OrderingMixin``."""
+        raise NotImplementedError
+
+    def ordering_install(self) -> None:
+        """See ``OrderingMixin``."""
         raise NotImplementedError
 
     def deliver_to_app(self, skip: bool, end_point: int) -> None:
@@ -172,7 +194,7 @@ class SrpState:
         raise NotImplementedError
 
     def orf_token_send_initial(self) -> None:
-        """The representative starts the ORF token; see ``OrderingMixin``."""
+        """The representative starts the ORF token; see ``RecoveryMixin``."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------
@@ -223,14 +245,26 @@ class SrpState:
         self._events.append(LogRecord(level, "TOTEM", message))
 
     def set_state(self, new: MembState, reason: str) -> None:
-        """Move the membership state machine, with a StateChanged event."""
+        """Move the membership state machine, with a StateChanged event.
+
+        The single place the state changes: the move is checked against
+        ``LEGAL_TRANSITIONS``; an illegal one is logged and counted
+        (``illegal_transitions``), or raises when transitions are strict (tests).
+        """
         old = self.state
+        if not check_transition(old, new):
+            self.illegal_transitions += 1
+            self._log(
+                LogLevel.ERROR,
+                f"illegal membership transition {old.name} -> {new.name} ({reason})",
+            )
         self.state = new
+        self.handlers = self.HANDLERS[new]
         self._events.append(StateChanged(old.name, new.name, reason))
 
     def store_ring_seq(self) -> None:
         """Ask the driver to persist the ring sequence (``ringid_<nodeid>``)."""
-        self._events.append(RingSeqChanged(self.ring_id.seq))
+        self._events.append(RingSeqChanged(self.ring.ring_id.seq))
 
     def forget_retired(self) -> None:
         """A regular configuration formed: nodes a reload removed from the nodelist are no
@@ -238,6 +272,6 @@ class SrpState:
         if self.nodelist is None:
             self.retired_nodes = frozenset()
             return
-        still = self.retired_nodes & set(self.memb_list)
+        still = self.retired_nodes & set(self.ring.memb_list)
         self.nodelist = (self.nodelist - self.retired_nodes) | still
         self.retired_nodes = still
