@@ -36,4 +36,4 @@ def set_equal(a: Sequence[int], b: Sequence[int]) -> bool:
 
 def subset(part: Sequence[int], whole: Sequence[int]) -> bool:
     """Every member of ``part`` is in ``whole`` (``memb_set_subset``)."""
-    return len(part) <= len(whole) and set(whole).issuperset(part)
+    return len(part) <= len(whole) and set(part) <= set(whole)

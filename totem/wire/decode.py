@@ -100,7 +100,9 @@ _JOIN_CACHE: dict[bytes, MembJoin] = {}
 """Decoded JOINs by their bytes: a JOIN is a multicast, so every node of a ring decodes
 the same bytes (in the simulator, the very same object N times: N^3 JOIN deliveries in a
 cold start of N nodes). A MembJoin is immutable, so sharing one value is invisible."""
-_JOIN_CACHE_MAX = 4096
+_JOIN_CACHE_MAX = 16384
+"""The JOINs of a cold start of 128 nodes (each sends 128 different ones); the oldest
+goes first."""
 _MEMB_JOIN = int(MessageType.MEMB_JOIN)
 
 
@@ -113,7 +115,7 @@ def decode(data: bytes) -> Message:
             if join is None:
                 join = decode_memb_join(data, False)
                 if len(_JOIN_CACHE) >= _JOIN_CACHE_MAX:
-                    _JOIN_CACHE.clear()
+                    del _JOIN_CACHE[next(iter(_JOIN_CACHE))]
                 _JOIN_CACHE[data] = join
             return join
         if message_type <= MessageType.TOKEN_HOLD_CANCEL:
