@@ -75,6 +75,9 @@ QNETD_ID = -1
 
 Schedule = Callable[[float, int, int, bytes, int], None]
 """``schedule(at, src, dst, data, ring)``: hand a datagram to ``dst`` at time ``at``."""
+Fanout = Callable[[int, bytes, int, list[tuple[float, int]]], None]
+"""``fanout(src, data, ring, arrivals)``: a multicast's copies at once, as ``(at, dst)``
+in the order ``schedule`` would have been called for them."""
 Pairs = Iterable[tuple[int, int]]
 Rings = Sequence[int] | None
 """Ring numbers a change applies to; None: every ring."""
@@ -100,6 +103,16 @@ def kind_index(name: str) -> int:
 def endpoint_name(endpoint: int) -> str:
     """``node 3`` or ``qnetd``: how messages name an endpoint."""
     return "qnetd" if endpoint == QNETD_ID else f"node {endpoint}"
+
+
+def _collector(into: list[tuple[float, int]]) -> Schedule:
+    """A ``schedule`` that notes each copy's ``(at, dst)`` in ``into``."""
+    collect = into.append
+
+    def schedule(at: float, _src: int, dst: int, _data: bytes, _ring: int) -> None:
+        collect((at, dst))
+
+    return schedule
 
 
 @dataclass(slots=True)
@@ -143,8 +156,11 @@ class Network:
         rings: int = 1,
         hosts: Iterable[int] = (),
         knet: bool = False,
+        fanout: Fanout | None = None,
     ) -> None:
         self.ids: tuple[int, ...] = tuple(sorted(node_ids))
+        self._fanout = fanout
+        """Takes a multicast's copies in one call instead of one ``schedule`` call each."""
         self.knet = knet
         """Datagrams are knet packets: kinds are read from the Totem header inside DATA."""
         """The Totem nodes (multicast reaches each of them)."""
@@ -309,8 +325,12 @@ class Network:
             return
         row = self._links[ring][src]
         targets: Iterable[int]
+        arrivals: list[tuple[float, int]] | None = None
         if dest is None:
             targets = self.ids
+            if self._fanout is not None:
+                arrivals = []
+                schedule = _collector(arrivals)
         elif dest == src or dest in row:
             targets = (dest,)
         else:
@@ -365,6 +385,8 @@ class Network:
             link.last_arrival = at
             delivered += 1
             schedule(at, src, dst, data, ring)
+        if arrivals and self._fanout is not None:
+            self._fanout(src, data, ring, arrivals)
         if sent:
             counters["sent"] += sent
         if delivered:

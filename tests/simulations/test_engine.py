@@ -393,3 +393,27 @@ def test_crypto_boot_epochs_come_from_the_seed_and_grow_across_restarts() -> Non
     assert first == epochs(7)
     assert first != epochs(8)
     assert first[0] >> 16 == 1 and first[1] >> 16 == 2 and first[2] >> 16 == 1
+
+
+@pytest.mark.parametrize("stack", ["full", "srp"])
+def test_a_multicasts_copies_as_one_queue_entry_change_nothing(
+    stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event queue keeps a multicast's copies as one entry once it is long
+    (``FANOUT_MIN_PENDING``): the run is the same event for event whether that happens
+    always or never (faults on links included: loss, duplication, reordering)."""
+    import simulations.cluster as cluster
+
+    text = (
+        DETERMINISM.replace("token_coefficient=0", "stack=srp") if stack == "srp" else DETERMINISM
+    )
+    scenario = parse_scenario(text, "fanout.txt")
+    runs = []
+    for threshold in (0, 10**9):
+        monkeypatch.setattr(cluster, "FANOUT_MIN_PENDING", threshold)
+        runs.append(run_scenario(scenario, 7, keep_trace=True))
+    always, never = runs
+    assert always.ok, always.as_json()
+    assert always.trace_digest == never.trace_digest
+    assert always.stats["events"] == never.stats["events"]
+    assert [e[:3] for e in always.trace] == [e[:3] for e in never.trace]

@@ -162,8 +162,8 @@ class SrpCore(MembershipMixin, RecoveryMixin, OrderingMixin):
             return (
                 message.system_from in listed
                 and (message.nodeid in listed or message.nodeid == 0)
-                and all(n in listed for n in message.proc_list)
-                and all(n in listed for n in message.failed_list)
+                and listed.issuperset(message.proc_list)
+                and listed.issuperset(message.failed_list)
             )
         if isinstance(message, MergeDetect):
             return message.nodeid in listed and message.system_from in listed
