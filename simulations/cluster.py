@@ -69,6 +69,7 @@ from simulations.trace import SimAction, TraceRecorder
 from simulations.traffic import AppDelivered, encode_app
 from totem.srp.events import ConfigurationChange, Delivery, RingSeqChanged, StateChanged
 from totem.srp.state import Datagram
+from totem.wire.decode import set_join_cache_size
 from totem.wire.mcast import safe_position
 
 __all__ = [
@@ -87,6 +88,10 @@ DEFAULT_RCVBUF = 212992
 """Linux ``net.core.rmem_default``: what a paused process's socket can hold."""
 _SKB_OVERHEAD = 256
 """Bytes the kernel charges per queued datagram beyond its payload (approximate)."""
+
+JOIN_CACHE_ENTRIES = 16384
+"""Decoded JOINs the simulator keeps at least (:func:`totem.wire.decode.set_join_cache_size`):
+the 16,384 distinct JOINs of a 128-node cold start."""
 
 BUDGET_CHECK_EVERY = 4096
 """Events between two calls of :attr:`Simulation.budget_check`."""
@@ -188,6 +193,9 @@ class Simulation:
         ids = sorted(set(node_ids))
         if not ids:
             raise ValueError("a cluster needs at least one node")
+        # Every simulated node decodes the same JOIN bytes: keep them all decoded once
+        # (a cold start of N nodes multicasts N^2 distinct JOINs).
+        set_join_cache_size(max(JOIN_CACHE_ENTRIES, len(ids) ** 2))
         self.seed = seed
         self.factory = factory
         self.now = 0.0

@@ -61,3 +61,40 @@ def test_mcast_position_and_safe_position_read_the_declared_layout() -> None:
     assert safe_position(wrapped) == (old, 18)
     assert safe_position(wrapped_agreed) is None
     assert safe_position(safe[:44]) is None
+
+
+def test_decoded_joins_are_shared_and_the_cache_stays_bounded() -> None:
+    import importlib
+
+    from totem.wire import MembJoin
+
+    decode_module = importlib.import_module(
+        "totem.wire.decode"
+    )  # the package's ``decode`` is the function
+
+    def join(n: int) -> bytes:
+        message = MembJoin(
+            nodeid=1,
+            target_nodeid=0,
+            system_from=1,
+            proc_list=(1, 2, 3),
+            failed_list=(),
+            ring_seq=n,
+        )
+        return encode(message)
+
+    old = decode_module._join_cache_max
+    try:
+        decode_module.set_join_cache_size(4)
+        first = decode(join(1))
+        assert decode(bytes(join(1))) is first  # equal bytes: the same immutable value
+        for n in range(2, 10):
+            decoded = decode(join(n))
+            assert isinstance(decoded, MembJoin) and decoded.ring_seq == n
+        assert len(decode_module._JOIN_CACHE) == 4
+        assert decode(join(1)) == first and decode(join(1)) is not first  # evicted, decoded anew
+        decode_module.set_join_cache_size(0)
+        assert not decode_module._JOIN_CACHE
+        assert decode(join(2)) is not decode(join(2))
+    finally:
+        decode_module.set_join_cache_size(old)

@@ -41,6 +41,7 @@ __all__ = [
     "encode_construct",
     "message_type",
     "peek_type",
+    "set_join_cache_size",
 ]
 
 Message: TypeAlias = OrfToken | Mcast | MergeDetect | MembJoin | CommitToken | TokenHoldCancel
@@ -100,9 +101,21 @@ _JOIN_CACHE: dict[bytes, MembJoin] = {}
 """Decoded JOINs by their bytes: a JOIN is a multicast, so every node of a ring decodes
 the same bytes (in the simulator, the very same object N times: N^3 JOIN deliveries in a
 cold start of N nodes). A MembJoin is immutable, so sharing one value is invisible."""
-_JOIN_CACHE_MAX = 16384
-"""The JOINs of a cold start of 128 nodes (each sends 128 different ones); the oldest
-goes first."""
+_join_cache_max = 256
+"""Entries kept, the oldest going first. A daemon decodes each JOIN once anyway (it runs one
+node), so its cache stays small: a few hundred JOINs, tens of KiB however long it runs. The
+simulator widens it with :func:`set_join_cache_size`."""
+
+
+def set_join_cache_size(entries: int) -> None:
+    """Keep up to ``entries`` decoded JOINs (the simulator: every JOIN of a 128-node cold
+    start, 16,384, whose copies are delivered long after thousands more are sent)."""
+    global _join_cache_max
+    _join_cache_max = max(0, entries)
+    while len(_JOIN_CACHE) > _join_cache_max:
+        del _JOIN_CACHE[next(iter(_JOIN_CACHE))]
+
+
 _MEMB_JOIN = int(MessageType.MEMB_JOIN)
 
 
@@ -114,9 +127,10 @@ def decode(data: bytes) -> Message:
             join = _JOIN_CACHE.get(data)
             if join is None:
                 join = decode_memb_join(data, False)
-                if len(_JOIN_CACHE) >= _JOIN_CACHE_MAX:
-                    del _JOIN_CACHE[next(iter(_JOIN_CACHE))]
-                _JOIN_CACHE[data] = join
+                if _join_cache_max:
+                    if len(_JOIN_CACHE) >= _join_cache_max:
+                        del _JOIN_CACHE[next(iter(_JOIN_CACHE))]
+                    _JOIN_CACHE[data] = join
             return join
         if message_type <= MessageType.TOKEN_HOLD_CANCEL:
             return _DECODERS[message_type](data, False)
