@@ -56,17 +56,17 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from simulations.checker import Checker, Violation
 from simulations.latency import DelaySampler
 from simulations.network import Network
 from simulations.nodes import DeviceVote, NodeFactory, NodeView, SimNode
+from simulations.slot import NodeSlot
 from simulations.trace import SimAction, TraceRecorder
-from simulations.traffic import AppDelivered, encode_app
+from simulations.traffic import AppDelivered, Traffic, encode_app
 from totem.srp.events import ConfigurationChange, Delivery, RingSeqChanged, StateChanged
 from totem.srp.state import Datagram
 from totem.wire.decode import set_join_cache_size
@@ -115,18 +115,6 @@ class BudgetExceeded(Exception):
         self.reason = reason
 
 
-@dataclass(slots=True)
-class Traffic:
-    """A node's application sending pattern."""
-
-    rate: float
-    """Messages per second."""
-    size: int = 100
-    safe: bool = False
-    poisson: bool = False
-    generation: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class ViolationReport:
     """A violation with the trace entries around it, captured when it happened."""
@@ -141,36 +129,6 @@ class _Fanout:
 
     entries: list[tuple[float, int, int, Any, Any, Any, _Fanout | None]]
     next: int = 1
-
-
-@dataclass(slots=True)
-class NodeSlot:
-    """One node id of the nodelist, across its incarnations."""
-
-    node_id: int
-    node: SimNode | None = None
-    incarnation: int = 0
-    paused: bool = False
-    pause_generation: int = 0
-    buffer: deque[tuple[bytes, int]] = field(default_factory=deque)
-    """Datagrams (and their ring) waiting in a paused process's socket."""
-    buffer_bytes: int = 0
-    deferred: list[Callable[[SimNode, float], None]] = field(default_factory=list)
-    """Other input (TCP data) that reached a paused process, in arrival order."""
-    armed: float | None = None
-    clock_offset: float = 0.0
-    clock_rate: float = 1.0
-    local_last: float = float("-inf")
-    app_sent: int = 0
-    """Application messages accepted from this incarnation."""
-    app_refused: int = 0
-    app_delivered: int = 0
-    """Application messages this incarnation delivered."""
-    traffic: Traffic | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.node is not None
 
 
 class Simulation:

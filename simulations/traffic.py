@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["HEADER_SIZE", "AppDelivered", "AppMessage", "decode_app", "encode_app"]
+__all__ = ["HEADER_SIZE", "AppDelivered", "AppMessage", "Traffic", "decode_app", "encode_app"]
 
 _MAGIC = b"SIMm"
 _HEADER = struct.Struct("<4sIIQB")
@@ -69,3 +69,15 @@ def decode_app(payload: bytes) -> AppMessage | None:
         fill == 0 or payload.count(bytes((counter & 0xFF,)), HEADER_SIZE) == fill
     )
     return AppMessage(sender, incarnation, counter, bool(safe), intact)
+
+
+@dataclass(slots=True)
+class Traffic:
+    """A node's application sending pattern."""
+
+    rate: float
+    """Messages per second."""
+    size: int = 100
+    safe: bool = False
+    poisson: bool = False
+    generation: int = 0
