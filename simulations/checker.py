@@ -47,7 +47,11 @@ Invariants (the names appear in every :class:`Violation`):
     member of that configuration holds it.
 ``membership-agreement``
     Every process that installs ring R installs it with the same members, and
-    ring ids only grow on a process.
+    ring ids only grow on a process. A ring id is unique only while its
+    representative keeps its ring id file: after a restart without it (``restart N
+    fresh``) the rings of the earlier life are set apart, each checked on its own,
+    and a process of the earlier ring that delivers a message of a process it never
+    shared that ring with breaks ``agreed-order``.
 ``membership-liveness``
     A bound, not a safety property: no process enters GATHER more than
     :data:`GATHER_RATE_LIMIT` times within one second of virtual time. Each entry
@@ -75,9 +79,17 @@ Invariants (the names appear in every :class:`Violation`):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
+from simulations.checkrecords import (
+    Crossing,
+    Epoch,
+    ProcessKey,
+    ProcessRecord,
+    RetiredRing,
+    Violation,
+)
 from simulations.traffic import AppMessage, decode_app
 from totem.ringid import RingId
 from totem.srp.events import ConfigurationChange, ConfigurationKind
@@ -101,82 +113,6 @@ INVARIANTS = (
 _MAX_VIOLATIONS = 200
 GATHER_RATE_LIMIT = 1000
 """GATHER entries one process may make within one virtual second (``membership-liveness``)."""
-_Key = tuple[int, int]
-"""(node id, incarnation): one process."""
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """One broken invariant."""
-
-    invariant: str
-    time: float
-    nodes: tuple[int, ...]
-    message: str
-
-    def __str__(self) -> str:
-        return f"t={self.time:.6f}s {self.invariant}: {self.message}"
-
-    def as_dict(self) -> dict[str, object]:
-        """A JSON-able form."""
-        return {
-            "invariant": self.invariant,
-            "time": round(self.time, 9),
-            "nodes": list(self.nodes),
-            "message": self.message,
-        }
-
-
-@dataclass(slots=True)
-class _Epoch:
-    """What a process delivered in one phase (regular or transitional) of a configuration."""
-
-    count: int = 0
-    digest: int = 0
-    first: int | None = None
-    last: int | None = None
-
-    def add(self, ring: RingId, seq: int) -> None:
-        self.count += 1
-        self.digest = (self.digest + hash((ring.rep, ring.seq, seq))) & 0xFFFFFFFFFFFFFFFF
-        if self.first is None:
-            self.first = seq
-        self.last = seq
-
-    def describe(self) -> str:
-        if not self.count:
-            return "no messages"
-        return f"{self.count} messages (seq {self.first:x}..{self.last:x})"
-
-
-@dataclass(slots=True)
-class _Process:
-    node: int
-    incarnation: int
-    alive: bool = True
-    regular: RingId | None = None
-    regular_members: tuple[int, ...] = ()
-    transitional: ConfigurationChange | None = None
-    regular_epoch: _Epoch = field(default_factory=_Epoch)
-    trans_epoch: _Epoch = field(default_factory=_Epoch)
-    last_ring: RingId | None = None
-    last_seq: int = 0
-    own_high: int = 0
-    fifo: dict[_Key, int] = field(default_factory=dict)
-    gaps: dict[_Key, list[tuple[int, int]]] = field(default_factory=dict)
-    gather_window: float = float("-inf")
-    """Start of the current one-second window of GATHER entries."""
-    gather_count: int = 0
-
-
-@dataclass(slots=True)
-class _Crossing:
-    """The first process seen moving from one configuration to the next."""
-
-    node: int
-    trans_members: tuple[int, ...]
-    regular: _Epoch
-    trans: _Epoch
 
 
 class Checker:
@@ -193,15 +129,19 @@ class Checker:
         self.configurations = 0
         self.suppressed = 0
         """Violations not recorded because the same kind was already reported."""
-        self._procs: dict[_Key, _Process] = {}
-        self._current: dict[int, _Process] = {}
+        self._procs: dict[ProcessKey, ProcessRecord] = {}
+        self._current: dict[int, ProcessRecord] = {}
         self._order: dict[tuple[RingId, int], tuple[int, int, int]] = {}
         self._ring_members: dict[RingId, tuple[int, ...]] = {}
-        self._crossings: dict[tuple[RingId, RingId], _Crossing] = {}
+        self._crossings: dict[tuple[RingId, RingId], Crossing] = {}
         self._safe: dict[tuple[RingId, int], set[int]] = {}
-        self._sent: dict[_Key, int] = {}
-        self._ordered_on: dict[_Key, dict[RingId, int]] = {}
-        self._left_with: dict[_Key, dict[RingId, int]] = {}
+        self._sent: dict[ProcessKey, int] = {}
+        self._ordered_on: dict[ProcessKey, dict[RingId, int]] = {}
+        self._left_with: dict[ProcessKey, dict[RingId, int]] = {}
+        self._lives: dict[int, int] = {}
+        self._earlier: dict[tuple[int, int], frozenset[ProcessKey]] = {}
+        """Per (representative, life): the processes that existed before that life began."""
+        """Fresh restarts of each node: lives of its ring id file (:class:`RetiredRing`)."""
         self._quorate: dict[int, frozenset[int]] = {}
         self._reported: set[tuple[str, str, tuple[int, ...]]] = set()
         self._needs_device: dict[int, bool] = {}
@@ -240,15 +180,15 @@ class Checker:
     def node_up(self, node: int, incarnation: int, now: float, *, fresh: bool = False) -> None:
         """A process starts (first start or restart); ``fresh``: without its persisted
         state (the ring sequence file)."""
-        proc = _Process(node, incarnation)
+        proc = ProcessRecord(node, incarnation)
         self._procs[(node, incarnation)] = proc
         self._current[node] = proc
         self._sent.setdefault((node, incarnation), 0)
         if fresh:
-            self._forget_rings_of(node)
+            self._retire_rings_of(node)
 
-    def _forget_rings_of(self, rep: int) -> None:
-        """Forget the finished rings whose representative is ``rep``.
+    def _retire_rings_of(self, rep: int) -> None:
+        """Set apart every ring whose representative is ``rep``: a new life of its file.
 
         A ring id is the representative's node id and a sequence number the node keeps in
         its ``ringid_<nodeid>`` file and raises above every sequence number it sees in a
@@ -256,26 +196,43 @@ class Checker:
         restarted without that file counts from the start again and, out of reach of
         every node that knows a higher number, forms ring ids it formed before: ring-
         scoped invariants (one member list per ring id, one message per ring and seq)
-        then hold per life of the file, so rings no live process is in are forgotten.
+        then hold per life of the file. The rings of the earlier life are renamed to a
+        :class:`RetiredRing`, in the checker's records and for every live process that
+        knew them: such a process may still be in one (paused, or cut off while the
+        restarted node formed the same id again with others) and go on reporting it, and
+        what it reports stays with the earlier ring.
         """
-        live: set[RingId] = set()
+        life = self._lives[rep] = self._lives.get(rep, 0) + 1
+        # the processes that can have sent on a ring of the earlier life (not the new one)
+        restarted = self._current.get(rep)
+        self._earlier[(rep, life)] = frozenset(
+            key for key, proc in self._procs.items() if proc is not restarted
+        )
+
+        def retired(ring: RingId) -> RingId:
+            if ring.rep == rep and type(ring) is RingId:
+                return RetiredRing(ring.rep, ring.seq, life)
+            return ring
+
         for proc in self._current.values():
+            for known in (proc.regular, proc.last_ring, *proc.aliases.values()):
+                if known is not None and retired(known) is not known:
+                    proc.aliases[known] = retired(known)
             if proc.regular is not None:
-                live.add(proc.regular)
+                proc.regular = retired(proc.regular)
+            if proc.last_ring is not None:
+                proc.last_ring = retired(proc.last_ring)
             if proc.transitional is not None:
-                live.add(proc.transitional.ring_id)
-
-        def gone(ring: RingId) -> bool:
-            return ring.rep == rep and ring not in live
-
-        for ring in [r for r in self._ring_members if gone(r)]:
-            del self._ring_members[ring]
-        for key in [k for k in self._order if gone(k[0])]:
-            del self._order[key]
-        for key in [k for k in self._safe if gone(k[0])]:
-            del self._safe[key]
-        for pair in [k for k in self._crossings if gone(k[0]) or gone(k[1])]:
-            del self._crossings[pair]
+                ring = retired(proc.transitional.ring_id)
+                proc.aliases.setdefault(proc.transitional.ring_id, ring)
+                proc.transitional = dataclasses.replace(proc.transitional, ring_id=ring)
+        self._ring_members = {retired(r): m for r, m in self._ring_members.items()}
+        self._order = {(retired(r), q): v for (r, q), v in self._order.items()}
+        self._safe = {(retired(r), q): v for (r, q), v in self._safe.items()}
+        self._crossings = {(retired(a), retired(b)): v for (a, b), v in self._crossings.items()}
+        for table in (self._ordered_on, self._left_with):
+            for key, rings in table.items():
+                table[key] = {retired(r): n for r, n in rings.items()}
 
     def node_down(self, node: int, incarnation: int, now: float) -> None:
         """A process stops (crash or graceful leave)."""
@@ -288,7 +245,7 @@ class Checker:
         self._withdrawn.discard(node)
         self._needs_device.pop(node, None)
 
-    def _proc(self, node: int, incarnation: int) -> _Process:
+    def _proc(self, node: int, incarnation: int) -> ProcessRecord:
         proc = self._procs.get((node, incarnation))
         if proc is None:
             self.node_up(node, incarnation, 0.0)
@@ -306,6 +263,9 @@ class Checker:
 
     def safe_held(self, node: int, ring: RingId, seq: int) -> None:
         """``node`` holds the SAFE message ``ring``/``seq``."""
+        proc = self._current.get(node)
+        if proc is not None and proc.aliases:
+            ring = proc.aliases.get(ring, ring)
         holders = self._safe.get((ring, seq))
         if holders is None:
             self._safe[(ring, seq)] = {node}
@@ -340,12 +300,14 @@ class Checker:
         """A configuration change delivered by a process."""
         self.configurations += 1
         proc = self._proc(node, incarnation)
+        if proc.aliases and change.ring_id in proc.aliases:
+            change = dataclasses.replace(change, ring_id=proc.aliases[change.ring_id])
         if change.kind is ConfigurationKind.TRANSITIONAL:
             self._transitional(proc, change, now)
         else:
             self._regular(proc, change, now)
 
-    def _transitional(self, proc: _Process, change: ConfigurationChange, now: float) -> None:
+    def _transitional(self, proc: ProcessRecord, change: ConfigurationChange, now: float) -> None:
         node = proc.node
         if proc.transitional is not None:
             self._violate(
@@ -357,7 +319,7 @@ class Checker:
                 "second",
             )
         proc.transitional = change
-        proc.trans_epoch = _Epoch()
+        proc.trans_epoch = Epoch()
         if proc.regular is None:
             return
         members = set(change.members)
@@ -381,7 +343,7 @@ class Checker:
                 "outsiders",
             )
 
-    def _regular(self, proc: _Process, change: ConfigurationChange, now: float) -> None:
+    def _regular(self, proc: ProcessRecord, change: ConfigurationChange, now: float) -> None:
         node = proc.node
         ring = change.ring_id
         trans = proc.transitional
@@ -450,12 +412,12 @@ class Checker:
         proc.regular = ring
         proc.regular_members = change.members
         proc.transitional = None
-        proc.regular_epoch = _Epoch()
-        proc.trans_epoch = _Epoch()
+        proc.regular_epoch = Epoch()
+        proc.trans_epoch = Epoch()
 
     def _crossed(
         self,
-        proc: _Process,
+        proc: ProcessRecord,
         old: RingId,
         new: RingId,
         trans_members: tuple[int, ...],
@@ -463,7 +425,7 @@ class Checker:
     ) -> None:
         """Virtual synchrony: compare with the first process that made the same move."""
         key = (old, new)
-        mine = _Crossing(proc.node, trans_members, proc.regular_epoch, proc.trans_epoch)
+        mine = Crossing(proc.node, trans_members, proc.regular_epoch, proc.trans_epoch)
         first = self._crossings.get(key)
         if first is None:
             self._crossings[key] = mine
@@ -493,7 +455,7 @@ class Checker:
                     phase,
                 )
 
-    def _leave_ring(self, proc: _Process, old: RingId, now: float) -> None:
+    def _leave_ring(self, proc: ProcessRecord, old: RingId, now: float) -> None:
         """Self-delivery: everything of mine ordered on ``old`` must be delivered by now."""
         key = (proc.node, proc.incarnation)
         ordered = self._ordered_on.get(key, {}).get(old, 0)
@@ -524,6 +486,8 @@ class Checker:
         """An ordered delivery by a process; True if it carried an application message."""
         self.deliveries += 1
         proc = self._proc(node, incarnation)
+        if proc.aliases:
+            ring = proc.aliases.get(ring, ring)
         regular = proc.regular
         if regular is None or ring != regular:
             self._violate(
@@ -634,7 +598,7 @@ class Checker:
         self._app(proc, sender, message, ring, now)
 
     def _app(
-        self, proc: _Process, sender: int, message: AppMessage, ring: RingId, now: float
+        self, proc: ProcessRecord, sender: int, message: AppMessage, ring: RingId, now: float
     ) -> None:
         node = proc.node
         origin = (message.sender, message.incarnation)
@@ -659,6 +623,15 @@ class Checker:
                 now,
                 [node, sender],
                 f"node {node} delivered {label}, which was never sent",
+            )
+            return
+        if isinstance(ring, RetiredRing) and origin not in self._earlier[(ring.rep, ring.life)]:
+            self._violate(
+                "agreed-order",
+                now,
+                [node, sender],
+                f"node {node} delivered {label} in ring {ring}, which that process was never in:"
+                " a message of the ring that reused its id",
             )
             return
 

@@ -408,14 +408,49 @@ def test_a_fresh_restart_forgets_the_finished_rings_of_that_representative() -> 
     assert names(history(fresh=False)) == ["membership-agreement", "agreed-order"]
 
 
-def test_a_fresh_restart_keeps_a_ring_still_in_use() -> None:
-    c = Checker()
-    install(c, (1, 2), R1)
-    c.node_down(1, 1, 2.0)  # node 2 has not noticed yet: still in 1.4
-    c.node_up(1, 2, 3.0, fresh=True)
-    c.configuration(1, 2, trans(R1, ()), 3.1)
-    c.configuration(1, 2, regular(R1, (1,), (1,)), 3.1)
-    assert names(c) == ["membership-agreement"]
+def test_a_fresh_restart_sets_apart_a_ring_still_in_use() -> None:
+    """Node 1 restarts without its ring id file while node 2, paused or cut off, is still in
+    1.4: node 1 forms 1.4 again with others, a second ring of that id (corosync 3.1.7 too:
+    ``corosync_ring_id_create_or_load`` starts from 0 without the file). Each ring is checked on
+    its own; node 2 taking a message of the new ring for its old one is still caught."""
+
+    def history() -> Checker:
+        c = Checker()
+        install(c, (1, 2, 3), R1)
+        m1 = send(c, 1, 1)
+        for node in (1, 2, 3):
+            c.delivered(node, 1, 1, R1, 1, m1, 1.0)
+        c.node_down(1, 1, 2.0)  # node 2 has not noticed yet: still in 1.4
+        c.node_down(3, 1, 2.0)
+        c.node_up(1, 2, 3.0, fresh=True)
+        c.node_up(3, 2, 3.0, fresh=True)
+        for node in (1, 3):
+            c.configuration(node, 2, trans(R1, ()), 3.1)
+            c.configuration(node, 2, regular(R1, (1, 3), (1, 3)), 3.1)
+        c.app_sent(1, 2, 1, 3.2)
+        for node in (1, 3):
+            c.delivered(node, 2, 1, R1, 1, app(1, 1, incarnation=2), 3.2)
+        return c
+
+    c = history()
+    assert c.ok
+    # node 2 goes on in the earlier 1.4 and delivers its own message there: fine
+    c.app_sent(2, 1, 1, 3.3)
+    c.delivered(2, 1, 2, R1, 2, app(2, 1), 3.3)
+    assert c.ok
+    # and a message of the new 1.4, taken by node 2 for the earlier one, is caught
+    mixed = history()
+    mixed.delivered(2, 1, 1, R1, 2, app(1, 1, incarnation=2), 3.3)
+    assert names(mixed) == ["agreed-order"]
+    assert "which that process was never in" in mixed.violations[0].message
+    # a ring id formed again without a fresh restart is still a violation
+    again = Checker()
+    install(again, (1, 2), R1)
+    again.node_down(1, 1, 2.0)
+    again.node_up(1, 2, 3.0)
+    again.configuration(1, 2, trans(R1, ()), 3.1)
+    again.configuration(1, 2, regular(R1, (1,), (1,)), 3.1)
+    assert names(again) == ["membership-agreement"]
 
 
 def test_two_node_split_brain_allowed_when_told() -> None:

@@ -220,3 +220,33 @@ def test_with_qnetd_down_a_membership_change_waits_the_device_sync_timeout() -> 
     assert set(formed) == set(synced) == {1, 2}
     for node in (1, 2):
         assert round(synced[node] - formed[node], 3) == 30.003
+
+
+def test_fresh_restarts_may_reuse_a_ring_id_still_in_use() -> None:
+    """Nodes 1 and 2 of ring 1.9 {1,2,3} restart without their ring sequence files while
+    node 3 is paused in 1.9 and form 1.9 {1,2} again: two rings of one id, each checked on
+    its own, and node 3 delivers nothing of the second."""
+    path = library_path("fresh-restarts-reuse-a-ring-in-use")
+    assert path is not None
+    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True)
+    assert [str(r.violation) for r in result.violations] == []
+    regular = [
+        (node, incarnation, str(event.ring_id), event.members)
+        for _, node, incarnation, event in result.trace
+        if isinstance(event, ConfigurationChange) and event.kind.name == "REGULAR"
+    ]
+    assert (3, 1, "1.9", (1, 2, 3)) in regular
+    assert (1, 2, "1.9", (1, 2)) in regular and (2, 2, "1.9", (1, 2)) in regular
+    second = min(
+        at
+        for at, node, inc, event in result.trace
+        if inc == 2 and isinstance(event, ConfigurationChange) and str(event.ring_id) == "1.9"
+    )
+    assert not [
+        at
+        for at, node, _, event in result.trace
+        if node == 3
+        and at >= second
+        and isinstance(event, Delivery)
+        and str(event.ring_id) == "1.9"
+    ]
