@@ -75,6 +75,11 @@ Invariants (the names appear in every :class:`Violation`):
     at most two nodes each (votequorum sets quorum to 1 when a two_node partition
     has no more than 2 members). A quorum device has no such exception: corosync
     refuses two_node next to one.
+    Likewise a paused process's quorate view that holds only with its device vote is
+    not compared while it is paused: it runs nothing, so it can neither act on the
+    view nor hear that qnetd moved the vote (``lms`` does not wait for it), and
+    corosync's votequorum keeps counting the vote until a poll timer that does not
+    run while paused. Resumed, it is compared again until it withdraws the vote.
 """
 
 from __future__ import annotations
@@ -147,6 +152,9 @@ class Checker:
         self._needs_device: dict[int, bool] = {}
         """Nodes whose quorate view holds only with their device vote."""
         self._withdrawn: set[int] = set()
+        self._paused: set[int] = set()
+        """Nodes whose process is paused: it runs nothing, so it can neither act on its
+        quorum view nor hear that qnetd moved the device vote."""
         """Nodes whose quorate view counts a device vote they no longer count."""
         self.stale_views_excused = 0
         """Partition pairs not reported because of a withdrawn device vote."""
@@ -244,6 +252,7 @@ class Checker:
         self._quorate.pop(node, None)
         self._withdrawn.discard(node)
         self._needs_device.pop(node, None)
+        self._paused.discard(node)
 
     def _proc(self, node: int, incarnation: int) -> ProcessRecord:
         proc = self._procs.get((node, incarnation))
@@ -697,7 +706,9 @@ class Checker:
             if two_node and len(theirs) <= 2:
                 continue
             if other != node and mine.isdisjoint(theirs):
-                if other in withdrawn:
+                if other in withdrawn or (
+                    other in self._paused and self._needs_device.get(other, False)
+                ):
                     self.stale_views_excused += 1
                     continue
                 self._violate(
@@ -707,6 +718,14 @@ class Checker:
                     f"two quorate partitions: node {node} with {_ids(mine)} and node {other} "
                     f"with {_ids(theirs)}",
                 )
+
+    def node_paused(self, node: int, now: float) -> None:
+        """The node's process stopped running (``pause``): see ``quorum-safety``."""
+        self._paused.add(node)
+
+    def node_resumed(self, node: int, now: float) -> None:
+        """The node's process runs again."""
+        self._paused.discard(node)
 
     def device_vote(
         self, node: int, incarnation: int, counted: bool, needed: bool, now: float

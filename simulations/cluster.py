@@ -605,6 +605,7 @@ class Simulation:
         if slot.node is None:
             return
         slot.paused = True
+        self.checker.node_paused(node_id, self.now)
         slot.pause_generation += 1
         generation = slot.pause_generation
         incarnation = slot.incarnation
@@ -618,6 +619,7 @@ class Simulation:
     def _resume(self, slot: NodeSlot) -> None:
         node = slot.node
         slot.paused = False
+        self.checker.node_resumed(slot.node_id, self.now)
         if node is None:
             return
         self.note("resume", node=slot.node_id)

@@ -534,3 +534,32 @@ def test_every_invariant_has_a_planted_test(invariant: str) -> None:
         "quorum-safety",
     }
     assert invariant in covered
+
+
+def test_a_paused_node_keeps_a_stale_device_view_that_it_cannot_act_on() -> None:
+    """qnetd's lms gives the vote to node 1 while node 2, quorate only with the vote it
+    still counts, is paused: node 2 can neither act nor hear the NACK until it resumes."""
+
+    def history(needed: bool) -> Checker:
+        c = Checker()
+        c.quorum(2, 1, True, (2, 3), 1.0)
+        c.device_vote(2, 1, True, needed, 1.0)
+        c.node_paused(2, 2.0)
+        c.quorum(1, 1, True, (1,), 3.0)
+        c.device_vote(1, 1, True, True, 3.0)
+        return c
+
+    excused = history(needed=True)
+    assert excused.ok and excused.stale_views_excused == 1
+    # a view that holds on node votes alone is compared, paused or not
+    assert names(history(needed=False)) == ["quorum-safety"]
+    # resumed, node 2 is compared again until it withdraws the vote
+    late = history(needed=True)
+    late.node_resumed(2, 4.0)
+    late.quorum(1, 1, True, (1,), 4.5)
+    assert names(late) == ["quorum-safety"]
+    withdrawn = history(needed=True)
+    withdrawn.node_resumed(2, 4.0)
+    withdrawn.device_vote(2, 1, False, False, 4.1)
+    withdrawn.quorum(1, 1, True, (1,), 4.5)
+    assert withdrawn.ok

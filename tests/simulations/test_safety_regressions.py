@@ -250,3 +250,23 @@ def test_fresh_restarts_may_reuse_a_ring_id_still_in_use() -> None:
         and isinstance(event, Delivery)
         and str(event.ring_id) == "1.9"
     ]
+
+
+def test_lms_moves_the_device_vote_from_a_paused_node() -> None:
+    """Node 1 is quorate in {1} with the device vote from t=9.102 s while node 2, paused,
+    still shows {2,3}; resumed at 9.24 s, node 2 withdraws the vote (9.306 s) before it
+    shows a new quorum view, which is inquorate."""
+    from votequorum.events import QuorumChanged
+
+    path = library_path("qdevice-lms-vote-moves-from-a-paused-node")
+    assert path is not None
+    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True)
+    assert [str(r.violation) for r in result.violations] == []
+    views = [
+        (round(at, 6), node, event.quorate, event.members)
+        for at, node, _, event in result.trace
+        if isinstance(event, QuorumChanged) and at > 8.0
+    ]
+    assert views[0] == (9.102309, 1, True, (1,))
+    assert (10.685389, 2, False, (1, 2)) in views
+    assert not [v for v in views if v[1] == 2 and v[2]]
