@@ -7,7 +7,7 @@ keeps the schedule, these tests pin down what the nodes deliver.
 from __future__ import annotations
 
 from simulations.library import library_path
-from simulations.runner import run_scenario
+from simulations.runner import RunResult, run_scenario
 from simulations.scenario import parse_scenario
 from simulations.trace import describe
 from totem.srp.events import ConfigurationChange, Delivery
@@ -183,15 +183,8 @@ def test_a_fresh_restart_may_reuse_a_finished_ring_id() -> None:
     """Node 1 of ring 1.9 {1,2} restarts without its ring sequence file and forms 1.9 {1}
     alone; the old 1.9 is over, so the checker (which forgets the representative's
     finished rings on a fresh restart) sees no violation, and the two meet in 1.11."""
-    path = library_path("fresh-restart-reuses-ring-ids")
-    assert path is not None
-    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True)
-    assert [str(r.violation) for r in result.violations] == []
-    regular = [
-        (node, incarnation, str(event.ring_id), event.members)
-        for _, node, incarnation, event in result.trace
-        if isinstance(event, ConfigurationChange) and event.kind.name == "REGULAR"
-    ]
+    result = _run_clean("fresh-restart-reuses-ring-ids")
+    regular = _regular_configurations(result)
     assert (1, 1, "1.9", (1, 2)) in regular and (2, 1, "1.9", (1, 2)) in regular
     assert (1, 2, "1.9", (1,)) in regular  # the reused id, after 1.5 [1]
     assert regular[-2:] == [(2, 1, "1.11", (1, 2)), (1, 2, "1.11", (1, 2))]
@@ -226,15 +219,8 @@ def test_fresh_restarts_may_reuse_a_ring_id_still_in_use() -> None:
     """Nodes 1 and 2 of ring 1.9 {1,2,3} restart without their ring sequence files while
     node 3 is paused in 1.9 and form 1.9 {1,2} again: two rings of one id, each checked on
     its own, and node 3 delivers nothing of the second."""
-    path = library_path("fresh-restarts-reuse-a-ring-in-use")
-    assert path is not None
-    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True)
-    assert [str(r.violation) for r in result.violations] == []
-    regular = [
-        (node, incarnation, str(event.ring_id), event.members)
-        for _, node, incarnation, event in result.trace
-        if isinstance(event, ConfigurationChange) and event.kind.name == "REGULAR"
-    ]
+    result = _run_clean("fresh-restarts-reuse-a-ring-in-use")
+    regular = _regular_configurations(result)
     assert (3, 1, "1.9", (1, 2, 3)) in regular
     assert (1, 2, "1.9", (1, 2)) in regular and (2, 2, "1.9", (1, 2)) in regular
     second = min(
@@ -258,10 +244,7 @@ def test_lms_moves_the_device_vote_from_a_paused_node() -> None:
     shows a new quorum view, which is inquorate."""
     from votequorum.events import QuorumChanged
 
-    path = library_path("qdevice-lms-vote-moves-from-a-paused-node")
-    assert path is not None
-    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True)
-    assert [str(r.violation) for r in result.violations] == []
+    result = _run_clean("qdevice-lms-vote-moves-from-a-paused-node")
     views = [
         (round(at, 6), node, event.quorate, event.members)
         for at, node, _, event in result.trace
@@ -270,3 +253,21 @@ def test_lms_moves_the_device_vote_from_a_paused_node() -> None:
     assert views[0] == (9.102309, 1, True, (1,))
     assert (10.685389, 2, False, (1, 2)) in views
     assert not [v for v in views if v[1] == 2 and v[2]]
+
+
+def _run_clean(name: str) -> RunResult:
+    """The library scenario ``name``, run with its trace; it must break no invariant."""
+    path = library_path(name)
+    assert path is not None
+    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True)
+    assert [str(r.violation) for r in result.violations] == []
+    return result
+
+
+def _regular_configurations(result: RunResult) -> list[tuple[int, int, str, tuple[int, ...]]]:
+    """(node, incarnation, ring id, members) of every REGULAR configuration, in order."""
+    return [
+        (node, incarnation, str(event.ring_id), event.members)
+        for _, node, incarnation, event in result.trace
+        if isinstance(event, ConfigurationChange) and event.kind.name == "REGULAR"
+    ]
