@@ -6,7 +6,8 @@
    ``root@pam``, the join API version, then ``POST /cluster/config/nodes/<this node>``.
 3. ``finish_join``: the cluster's authkey and corosync.conf written locally, the filesystem
    stopped, its database backed up and deleted, started again in cluster mode (the cluster's
-   tree replaces the local one at the first sync), then ``waiting for quorum...OK``.
+   tree replaces the local one at the first sync), then ``waiting for quorum...OK`` (quorate
+   and synced with the cluster).
 """
 
 from __future__ import annotations
@@ -197,6 +198,17 @@ def _write(path: str, data: bytes, mode: int) -> None:
     os.replace(tmp, path)
 
 
+def _joined(status: dict[str, Any]) -> bool:
+    """Quorate, and the first sync with the cluster is over: its tree has replaced ours.
+
+    Proxmox polls until ``/etc/pve/local`` is writable, then writes the node's certificate
+    files; those writes complete only once the filesystem is synced, so its ``pvecm add``
+    returns with the cluster's tree in place. Without those writes, the sync is waited for.
+    """
+    dfsm = status.get("dfsm") or {}
+    return bool(status.get("quorate") and status.get("synced") and len(dfsm.get("members", [])) > 1)
+
+
 def finish_join(
     client: CfsClient, root: NodeRoot, nodename: str, conf: bytes, authkey: bytes
 ) -> None:
@@ -210,7 +222,7 @@ def finish_join(
     deadline = time.monotonic() + QUORUM_WAIT
     while True:
         with contextlib.suppress(CfsError):
-            if client.status().get("quorate"):
+            if _joined(client.status()):
                 break
         if time.monotonic() > deadline:
             print("", flush=True)

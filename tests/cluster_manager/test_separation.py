@@ -27,6 +27,13 @@ def cluster(c: NodeCluster, nodes: tuple[int, ...], name: str = "demo") -> None:
         assert joined.returncode == 0, joined.stdout + joined.stderr
     c.wait(lambda: c.members_online(first) == len(nodes), 30, "every node online")
 
+    def synced() -> bool:
+        # online is not yet synced: a joiner stopped right after could miss the tree
+        checksums = {c.checksum(i) for i in nodes}
+        return len(checksums) == 1 and "" not in checksums
+
+    c.wait(synced, 30, "every node's database synchronised")
+
 
 @pytest.mark.timeout(300)
 def test_separate_a_node_without_reinstalling_and_join_it_elsewhere(tmp_path: Path) -> None:
