@@ -57,9 +57,10 @@ def _config(nodes: int) -> CorosyncConfig:
         "totem {\n    version: 2\n    cluster_name: bench\n    transport: udpu\n}\n"
         f"nodelist {{\n{entries}}}\nquorum {{\n    provider: corosync_votequorum\n}}\n"
     )
-    path = Path(tempfile.mkdtemp(prefix="bench-receiver-")) / "corosync.conf"
-    path.write_text(text)
-    return load(path)
+    with tempfile.TemporaryDirectory(prefix="bench-receiver-") as folder:
+        path = Path(folder) / "corosync.conf"
+        path.write_text(text)
+        return load(path)
 
 
 class _Writer:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
 import signal
 import statistics
 import sys
@@ -127,6 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log(f"machine: {info}")
     compile_bytecode()
     work = Path(tempfile.mkdtemp(prefix="pycorosync-bench-hop-"))
+    try:
+        return _run(args, info, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the client tools and the captures
+
+
+def _run(args: argparse.Namespace, info: dict[str, str], work: Path) -> int:
     clients = CpgClients(work)
     samples: list[dict[str, object]] = []
     for n in args.nodes:

@@ -18,7 +18,8 @@ import pytest
 from tests.fixtures import CONFIGS, SEED, VQSIM_SAMPLES
 from totem.config import ConfigError, NodeConfig, QuorumDeviceNetConfig, load, parse_text
 
-_DATA = Path(tempfile.mkdtemp(prefix="pycorosync-config-samples-"))
+_FOLDER = tempfile.TemporaryDirectory(prefix="pycorosync-config-samples-")  # removed at exit
+_DATA = Path(_FOLDER.name)
 
 
 def _seed_blocks() -> list[str]:
