@@ -442,16 +442,22 @@ def recalculate(
         flags |= _WFASTATUS_FLAG
     else:
         flags &= _KNOWN_NODE_FLAGS & ~_WFASTATUS_FLAG
-    nodes = (*nodes[:mine], replace(me, flags=flags), *nodes[mine + 1 :])
-    new_state = replace(
-        state,
+    # Built directly, not with ``replace``: this runs once per NODEINFO, N times per sync.
+    me = NodeVotes(me.node_id, me.votes, me.expected_votes, me.state, flags)
+    nodes = (*nodes[:mine], me, *nodes[mine + 1 :])
+    new_state = QuorumState(
+        us=state.us,
         nodes=nodes,
         quorum=figures.quorum,
         quorate=decision.quorate,
         wait_for_all_status=decision.wait_for_all_status,
+        qdevice_votes=state.qdevice_votes,
+        ev_barrier=state.ev_barrier,
         ev_tracking_barrier=ev_tracking_barrier,
         lowest_node_id=decision.lowest_node_id,
         highest_node_id=decision.highest_node_id,
+        quorum_members=state.quorum_members,
+        previous_quorum_members=state.previous_quorum_members,
     )
     return Recalculation(
         new_state,

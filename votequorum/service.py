@@ -613,7 +613,8 @@ class VotequorumService(QdeviceCalls, Service):
 
     # ==== internals ==========================================================================
     def _node_tuple(self) -> tuple[NodeVotes, ...]:
-        return tuple(self._nodes[n] for n in sorted(self._nodes))
+        nodes = self._nodes
+        return tuple(map(nodes.__getitem__, sorted(nodes)))
 
     def _set_my_flags(self, flags: int) -> None:
         self._nodes[self._us] = replace(self._me, flags=int(flags))
