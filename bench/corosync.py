@@ -46,7 +46,7 @@ from types import FrameType
 from typing import Literal, cast
 
 from bench.machine import QUIET, describe, settle
-from bench.rings import Kind, Ring, cpu_seconds, open_ring, rss_kib
+from bench.rings import Kind, Ring, cpu_seconds, cpu_split, open_ring, rss_kib
 from tests.interop.cpgtools import build_cpg_tool, cpg_tool_problem, parse_report
 from tests.interop.harness import HarnessError, environment_problem
 from tests.interop.mixed import PROJECT_ROOT, PYTHON, RUN_DIR
@@ -256,11 +256,11 @@ _RUN_IDS = iter(range(1, 1_000_000))
 
 def run_cpg(
     ring: Ring, clients: CpgClients, tool: str, argvs: dict[int, list[str]], timeout: float
-) -> tuple[dict[int, dict[str, str]], dict[int, float]]:
+) -> tuple[dict[int, dict[str, str]], dict[int, tuple[float, float]]]:
     """Run one client per node (``argvs``: node -> arguments), wait for all; their reports and
-    the CPU time (seconds) each daemon used over the run."""
+    the CPU time (user, system seconds) each daemon used over the run."""
     name = f"{tool}{next(_RUN_IDS)}"
-    cpu0 = {i: cpu_seconds(ring.pid(i)) for i in ring.nodes}
+    cpu0 = {i: cpu_split(ring.pid(i)) for i in ring.nodes}
     # Receivers first, so that every delivery is seen; the senders wait for all members.
     order = sorted(argvs, key=lambda i: argvs[i][0] == "send")
     handles = {
@@ -271,7 +271,11 @@ def run_cpg(
     for h in handles.values():
         if h.wait(max(deadline - time.monotonic(), 0.1)) is None:
             ring.cluster.stop(h)
-    cpu = {i: cpu_seconds(ring.pid(i)) - cpu0[i] for i in ring.nodes}
+    cpu = {
+        i: (user - cpu0[i][0], system - cpu0[i][1])
+        for i in ring.nodes
+        for user, system in [cpu_split(ring.pid(i))]
+    }
     reports: dict[int, dict[str, str]] = {}
     for i in argvs:
         lines = [
@@ -302,9 +306,11 @@ def measure_throughput(
     one: Result,
     every: Result,
     per_message: tuple[Result, Result],
+    split: tuple[Result, Result] | None = None,
 ) -> None:
     """Agreed-order throughput; with one sender, also each daemon's CPU time per delivered
-    message (``per_message``: the sending node's daemon, the median of the others)."""
+    message (``per_message``: the sending node's daemon, the median of the others; ``split``:
+    the others' user and system time apart, the median of each)."""
     for trial in range(repeat):
         for kind in KINDS:
             ring = rings[kind]
@@ -344,14 +350,18 @@ def measure_throughput(
                 rate = statistics.median(float(r["rate"]) for r in reports.values())
                 result.samples[kind].append(rate)
                 if len(senders) == 1:
-                    sender_us = 1e6 * cpu[1] / want
-                    other_us = statistics.median(1e6 * cpu[i] / want for i in ring.nodes[1:])
+                    sender_us = 1e6 * sum(cpu[1]) / want
+                    other_us = statistics.median(1e6 * sum(cpu[i]) / want for i in ring.nodes[1:])
                     per_message[0].samples[kind].append(sender_us)
                     per_message[1].samples[kind].append(other_us)
+                    for part, result in enumerate(split or ()):
+                        result.samples[kind].append(
+                            statistics.median(1e6 * cpu[i][part] / want for i in ring.nodes[1:])
+                        )
                 _log(
                     f"throughput {ring.label} x{n}, {len(senders)} sender(s), run {trial + 1}: "
                     f"{rate:.0f} msg/s; daemon CPU "
-                    + " ".join(f"{i}:{100 * used / wall:.0f}%" for i, used in cpu.items())
+                    + " ".join(f"{i}:{100 * sum(used) / wall:.0f}%" for i, used in cpu.items())
                 )
 
 
@@ -464,6 +474,9 @@ def run(args: argparse.Namespace) -> list[Result]:
             p99 = Result(f"latency p99 at {args.rate} msg/s", n, "ms", False, "<= 1.2x")
             cost_sender = Result("daemon CPU per message, sending node", n, "us", False)
             cost_other = Result("daemon CPU per message, other nodes", n, "us", False, "<= 1.3x")
+            # where a receiver's time goes: its own code (user) and the kernel's (system)
+            cost_user = Result("  of which user time (the program's code)", n, "us", False)
+            cost_system = Result("  of which system time (the kernel's)", n, "us", False)
             idle = Result("idle CPU per node", n, "%", False, "< 1%")
             rss = Result("resident memory per node", n, "MiB", False, "<= 20 MiB")
             with _rings(n, args.transport, getattr(args, "crypto", "none")) as rings:
@@ -492,6 +505,7 @@ def run(args: argparse.Namespace) -> list[Result]:
                         one,
                         every,
                         (cost_sender, cost_other),
+                        (cost_user, cost_system),
                     )
                 if wanted("latency"):
                     measure_latency(
@@ -506,6 +520,8 @@ def run(args: argparse.Namespace) -> list[Result]:
                 every,
                 cost_sender,
                 cost_other,
+                cost_user,
+                cost_system,
                 p50,
                 p99,
                 idle,

@@ -92,11 +92,16 @@ def parse_ring_log(text: str, year: int | None = None) -> list[RingLogEvent]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process, in seconds."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU time of a live process, in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    return int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process, in seconds."""
+    return sum(cpu_split(pid))
 
 
 def rss_kib(pid: int, key: str = "VmRSS") -> int:
