@@ -271,3 +271,69 @@ def _regular_configurations(result: RunResult) -> list[tuple[int, int, str, tupl
         for _, node, incarnation, event in result.trace
         if isinstance(event, ConfigurationChange) and event.kind.name == "REGULAR"
     ]
+
+
+# Run 58101 of the campaign (seed 20260), reduced to the lines before its finding. Node 2
+# is paused past the token and consensus timeouts, so node 1 forms a ring alone that
+# fails node 2; node 2 resumes with node 1's JOINs in its queue (failed list {2}) and
+# forms a ring alone that fails node 1.
+_PING_PONG = """\
+seed 440321909
+nodes 2 token=1000 token_coefficient=0 stack=srp
+expect members * within 30s
+latency * {latency}
+heal
+reorder 12% 9ms kind=mcast
+pause 2 2855ms
+reorder 7% 252ms kind=mcast
+pause 2 2461ms
+mtu 600
+run 114ms
+run 2888ms
+"""
+
+
+def _single_rings(result: RunResult, node: int) -> int:
+    """REGULAR configurations of ``node`` alone."""
+    return sum(
+        1
+        for entry in result.trace
+        if entry[1] == node
+        and isinstance(entry[3], ConfigurationChange)
+        and describe(entry).split(maxsplit=2)[2].endswith(f"REGULAR {entry[3].ring_id} [{node}]")
+    )
+
+
+def test_two_nodes_that_failed_each_other_ping_pong_while_the_timing_is_regular() -> None:
+    """corosync 3.1.7's membership rules, in memb_join_process and
+    ignore_join_under_operational, applied to two nodes that each failed the other: an
+    OPERATIONAL node alone takes the other's first JOIN (empty failed list: the other has
+    just formed its own ring, which clears it) and gathers, then its second JOIN (which
+    names it failed) and fails the sender, and forms a ring alone again, in 70 us of
+    simulated time; the other does the same a JOIN's flight later. It stops when a JOIN
+    lands while its receiver is still forming its ring (COMMIT or RECOVERY drop a JOIN
+    from outside the new ring). With the 90 us +- 2 us links of the campaign's schedule
+    that takes over a thousand rings a node (the checker's JOIN storm); link jitter of
+    5 us or more ends it within a few dozen; corosync 3.1.7 and pycorosync on sockets
+    (a 2-node ring, one node stopped for 2.46 s, three times each) form at most two rings
+    alone, then one together."""
+    storm = run_scenario(_PING_PONG.format(latency="90us±2us dist=exponential"), keep_trace=True)
+    assert {(r.violation.invariant, tuple(r.violation.nodes)) for r in storm.violations} == {
+        ("membership-liveness", (1,)),
+        ("membership-liveness", (2,)),
+    }
+    assert (_single_rings(storm, 1), _single_rings(storm, 2)) == (1114, 1114)
+    # merge detection then brings them together
+    changes = [describe(e) for e in storm.trace if isinstance(e[3], ConfigurationChange)]
+    assert [line.split(maxsplit=1)[1] for line in changes[-4:]] == [
+        "n2 TRANSITIONAL 1.1175 [2]",
+        "n2 REGULAR 1.1175 [1,2] joined 1",
+        "n1 TRANSITIONAL 1.1175 [1]",
+        "n1 REGULAR 1.1175 [1,2] joined 2",
+    ]
+    for jitter in ("5us", "10us", "20us"):
+        result = run_scenario(
+            _PING_PONG.format(latency=f"90us±{jitter} dist=exponential"), keep_trace=True
+        )
+        assert result.violations == [], jitter
+        assert _single_rings(result, 1) < 50, jitter
