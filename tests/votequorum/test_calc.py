@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from votequorum.calc import (
@@ -515,3 +517,37 @@ def test_resolution_derives_corosync_values() -> None:
         VotequorumSettings(nodelist=NL4, auto_tie_breaker=True, auto_tie_breaker_node="x"), 1
     )
     assert r.auto_tie_breaker.mode is AtbMode.NONE and r.warnings[0][0] == "WARNING"
+
+
+def test_recalculate_carries_every_field_it_does_not_compute() -> None:
+    """``recalculate`` builds its result field by field (it runs once per NODEINFO): a field
+    added to ``QuorumState`` must be carried over, not reset to its default."""
+    computed = {
+        "nodes",
+        "quorum",
+        "quorate",
+        "wait_for_all_status",
+        "ev_tracking_barrier",
+        "lowest_node_id",
+        "highest_node_id",
+    }
+    state = QuorumState(
+        us=2,
+        nodes=(NodeVotes(1, 1, 3), NodeVotes(2, 1, 3), NodeVotes(3, 1, 3)),
+        quorum=2,
+        quorate=True,
+        qdevice_votes=1,
+        ev_barrier=3,
+        ev_tracking_barrier=3,
+        lowest_node_id=1,
+        highest_node_id=3,
+        quorum_members=(1, 2, 3),
+        previous_quorum_members=(1, 2),
+    )
+    fields = {f.name for f in dataclasses.fields(QuorumState)}
+    assert computed < fields
+    new = recalculate(state, QuorumOptions(), allow_decrease=False, by_current_nodes=False).state
+    for name in sorted(fields - computed):
+        assert getattr(new, name) == getattr(state, name), name
+        default = QuorumState(us=0, nodes=())
+        assert getattr(state, name) != getattr(default, name), f"{name}: pick a non-default"
