@@ -80,6 +80,13 @@ Invariants (the names appear in every :class:`Violation`):
     view nor hear that qnetd moved the vote (``lms`` does not wait for it), and
     corosync's votequorum keeps counting the vote until a poll timer that does not
     run while paused. Resumed, it is compared again until it withdraws the vote.
+    And such a view is not compared while its node synchronises a newer ring:
+    ``votequorum_sync_init`` keeps the last ring's quorate state and device vote and
+    holds the sync until the device polls with the new ring (or ``sync_timeout``),
+    while the sync delivers nothing to the node's applications; qnetd's ``lms`` may
+    meanwhile give the vote to another partition without waiting for this one, whose
+    own reply can be WAIT_FOR_REPLY (corosync-qdevice then stops polling). The view
+    is compared again from the node's next quorum view, after the sync.
 """
 
 from __future__ import annotations
@@ -155,6 +162,9 @@ class Checker:
         self._paused: set[int] = set()
         """Nodes whose process is paused: it runs nothing, so it can neither act on its
         quorum view nor hear that qnetd moved the device vote."""
+        self._syncing: set[int] = set()
+        """Nodes between a new ring's configuration and the end of its sync: votequorum
+        keeps the quorate state and device vote of the last ring until the sync ends."""
         """Nodes whose quorate view counts a device vote they no longer count."""
         self.stale_views_excused = 0
         """Partition pairs not reported because of a withdrawn device vote."""
@@ -253,6 +263,7 @@ class Checker:
         self._withdrawn.discard(node)
         self._needs_device.pop(node, None)
         self._paused.discard(node)
+        self._syncing.discard(node)
 
     def _proc(self, node: int, incarnation: int) -> ProcessRecord:
         proc = self._procs.get((node, incarnation))
@@ -707,7 +718,8 @@ class Checker:
                 continue
             if other != node and mine.isdisjoint(theirs):
                 if other in withdrawn or (
-                    other in self._paused and self._needs_device.get(other, False)
+                    (other in self._paused or other in self._syncing)
+                    and self._needs_device.get(other, False)
                 ):
                     self.stale_views_excused += 1
                     continue
@@ -726,6 +738,14 @@ class Checker:
     def node_resumed(self, node: int, now: float) -> None:
         """The node's process runs again."""
         self._paused.discard(node)
+
+    def sync_started(self, node: int, now: float) -> None:
+        """The node installed a new ring and its services began to synchronise."""
+        self._syncing.add(node)
+
+    def sync_completed(self, node: int, now: float) -> None:
+        """The node's sync is over: its quorum view is its own again."""
+        self._syncing.discard(node)
 
     def device_vote(
         self, node: int, incarnation: int, counted: bool, needed: bool, now: float

@@ -69,6 +69,7 @@ from simulations.trace import SimAction, TraceRecorder
 from simulations.traffic import AppDelivered, Traffic, encode_app
 from totem.srp.events import ConfigurationChange, Delivery, RingSeqChanged, StateChanged
 from totem.srp.state import Datagram
+from totem.sync import SyncCompleted, SyncStarted
 from totem.wire.decode import set_join_cache_size
 from totem.wire.mcast import safe_position
 
@@ -517,6 +518,10 @@ class Simulation:
                 self.ring_seq_store[node_id] = event.seq
             elif kind is DeviceVote:
                 checker.device_vote(node_id, incarnation, event.counted, event.needed, now)
+            elif kind is SyncStarted:
+                checker.sync_started(node_id, now)
+            elif kind is SyncCompleted:
+                checker.sync_completed(node_id, now)
             elif kind is AppDelivered:
                 checker.app_delivered(node_id, incarnation, event.sender, event.payload, now)
                 slot.app_delivered += 1

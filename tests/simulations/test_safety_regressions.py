@@ -338,3 +338,28 @@ def test_two_nodes_that_failed_each_other_ping_pong_while_the_timing_is_regular(
         )
         assert result.violations == [], jitter
         assert _single_rings(result, 1) < 50, jitter
+
+
+def test_a_restarted_node_drops_a_commit_token_that_names_its_earlier_life() -> None:
+    path = library_path("duplicated-commit-token-after-restart")
+    assert path is not None
+    result = run_scenario(parse_scenario(path.read_text(), str(path)), keep_trace=True, logs=True)
+    assert [str(r.violation) for r in result.violations] == []
+    assert all(e.ok for e in result.expectations)
+    notices = [describe(e) for e in result.trace if "Discarding a commit token" in describe(e)]
+    assert [line.split(maxsplit=1)[1] for line in notices] == [
+        "n5#2 log [TOTEM] Discarding a commit token whose entry for me names ring 1.9, "
+        "not my old ring 5.5."
+    ]
+
+
+def test_lms_moving_the_vote_from_a_partition_in_sync_is_corosyncs_window() -> None:
+    for name in (
+        "qdevice-lms-vote-moves-during-a-sync",
+        "qdevice-lms-vote-moves-from-a-syncing-partition",
+    ):
+        path = library_path(name)
+        assert path is not None
+        result = run_scenario(parse_scenario(path.read_text(), str(path)))
+        assert [str(r.violation) for r in result.violations] == [], name
+        assert result.stats["stale_quorum_views_excused"] > 0, name

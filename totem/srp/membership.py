@@ -368,8 +368,31 @@ class MembershipMixin(SrpState):
         if not self._commit_token_valid(token):
             return
         if token.ring_id.seq == self.ring.ring_id.seq and token.memb_index == len(token.addr):
+            if not self._my_commit_entry(token):
+                return
             self.ring.orf_token_discard = False  # the new ring's ORF token is coming
             self.recovery_enter(token, now)
+
+    def _my_commit_entry(self, token: CommitToken) -> bool:
+        """Whether the completed commit token carries the entry I wrote into it: my old
+        ring. It does not when I committed to a copy of its first round (a duplicate that
+        reached me after a restart) while the token itself passed my place in my earlier
+        life: its entry names that life's ring, and corosync 3.1.7 would recover from it
+        with a transitional configuration that leaves me out (``memb_set_and_with_ring_id``
+        finds me in no old ring). Such a token is dropped: lost for me, so the ring forms
+        again with me in it."""
+        for node, entry in zip(token.addr, token.memb_list, strict=True):
+            if node == self.node_id:
+                if entry.ring_id == self.recovery.old_ring_id:
+                    return True
+                self.stats.drop("foreign_commit_entry")
+                self._log(
+                    LogLevel.NOTICE,
+                    f"Discarding a commit token whose entry for me names ring {entry.ring_id}, "
+                    f"not my old ring {self.recovery.old_ring_id}.",
+                )
+                return False
+        return True
 
     def commit_token_in_recovery(self, token: CommitToken, data: bytes, now: float) -> None:
         """RECOVERY: back at the representative, the commit token becomes the ORF token."""
