@@ -536,55 +536,38 @@ def test_every_invariant_has_a_planted_test(invariant: str) -> None:
     assert invariant in covered
 
 
-def test_a_paused_node_keeps_a_stale_device_view_that_it_cannot_act_on() -> None:
+@pytest.mark.parametrize(
+    ("hold", "release"),
+    [("node_paused", "node_resumed"), ("sync_started", "sync_completed")],
+    ids=["paused", "in-sync"],
+)
+def test_a_node_that_cannot_act_keeps_a_stale_device_view(hold: str, release: str) -> None:
     """qnetd's lms gives the vote to node 1 while node 2, quorate only with the vote it
-    still counts, is paused: node 2 can neither act nor hear the NACK until it resumes."""
+    still counts, cannot act on its view: paused (it can neither act nor hear the NACK
+    until it resumes), or synchronising a new ring (votequorum keeps the last ring's
+    quorate state and device vote until a device poll with the new ring, and the sync
+    delivers nothing). Node 2's view is not compared until it is released."""
 
     def history(needed: bool) -> Checker:
         c = Checker()
         c.quorum(2, 1, True, (2, 3), 1.0)
         c.device_vote(2, 1, True, needed, 1.0)
-        c.node_paused(2, 2.0)
+        getattr(c, hold)(2, 2.0)
         c.quorum(1, 1, True, (1,), 3.0)
         c.device_vote(1, 1, True, True, 3.0)
         return c
 
     excused = history(needed=True)
     assert excused.ok and excused.stale_views_excused == 1
-    # a view that holds on node votes alone is compared, paused or not
+    # a view that holds on node votes alone is compared, held or not
     assert names(history(needed=False)) == ["quorum-safety"]
-    # resumed, node 2 is compared again until it withdraws the vote
+    # released, node 2 is compared again until it withdraws the vote
     late = history(needed=True)
-    late.node_resumed(2, 4.0)
+    getattr(late, release)(2, 4.0)
     late.quorum(1, 1, True, (1,), 4.5)
     assert names(late) == ["quorum-safety"]
     withdrawn = history(needed=True)
-    withdrawn.node_resumed(2, 4.0)
+    getattr(withdrawn, release)(2, 4.0)
     withdrawn.device_vote(2, 1, False, False, 4.1)
     withdrawn.quorum(1, 1, True, (1,), 4.5)
     assert withdrawn.ok
-
-
-def test_a_node_in_sync_keeps_a_stale_device_view_until_its_sync_ends() -> None:
-    """votequorum keeps the last ring's quorate state and device vote while it synchronises
-    a new ring (it waits for a device poll with that ring), and qnetd's lms may give the
-    vote to another partition meanwhile: the syncing node's view is not compared."""
-
-    def history(needed: bool) -> Checker:
-        c = Checker()
-        c.quorum(2, 1, True, (2, 3), 1.0)
-        c.device_vote(2, 1, True, needed, 1.0)
-        c.sync_started(2, 2.0)
-        c.quorum(1, 1, True, (1,), 3.0)
-        c.device_vote(1, 1, True, True, 3.0)
-        return c
-
-    excused = history(needed=True)
-    assert excused.ok and excused.stale_views_excused == 1
-    # a view that holds on node votes alone is compared, in sync or not
-    assert names(history(needed=False)) == ["quorum-safety"]
-    # once the sync is over the view is compared again
-    late = history(needed=True)
-    late.sync_completed(2, 4.0)
-    late.quorum(1, 1, True, (1,), 4.5)
-    assert names(late) == ["quorum-safety"]
