@@ -366,14 +366,46 @@ class Cluster(ClusterQueries, ClusterCapture):
             self._allocate()
             self._build()
             if self._start:
-                started = [i for i in self.nodes if i not in self.skip]
-                for i in started:
-                    self.start(i)
-                if self._wait and started:
-                    self.wait_members(started, set(started), timeout=self._start_timeout)
+                self._start_real_nodes([i for i in self.nodes if i not in self.skip])
         except BaseException:
             self.close()
             raise
+
+    def _start_real_nodes(self, started: list[int]) -> None:
+        """Start real corosync on ``started`` and (unless ``wait=False``) await their ring.
+
+        Only real nodes run at this point, so a corosync that aborts on one of its own
+        ``totemsrp.c`` assertions while they form their first ring is the reference
+        program's race (seen once on this 2-core VM: ``orf_token_rtr``'s ``range <
+        QUEUE_RTR_ITEMS_SIZE_MAX`` right after ``Discarding JOIN message during flush``,
+        three udp nodes started within 16 ms). The nodes are then started once more, the
+        abort kept in the events log; a second abort is reported as the failure it is.
+        """
+        for attempt in (1, 2):
+            for i in started:
+                self.start(i)
+            if not (self._wait and started):
+                return
+            try:
+                self.wait_members(started, set(started), timeout=self._start_timeout)
+                return
+            except WaitTimeout as exc:
+                aborted = [i for i in started if self._aborted_on_assertion(i)]
+                if attempt == 2 or not aborted:
+                    raise
+                self._event(f"real corosync aborted on its own assertion at start: {exc}")
+                print(f"{self!r}: real corosync aborted at start, starting the nodes again: {exc}")
+                for i in started:
+                    proc = self.corosync(i)
+                    if proc is not None and proc.alive():
+                        self.stop(proc)
+
+    def _aborted_on_assertion(self, i: int) -> bool:
+        proc = self.corosync(i)
+        if proc is None or proc.alive() or proc.returncode != -signal.SIGABRT:
+            return False
+        text = proc.log.read_text(errors="replace") if proc.log.exists() else ""
+        return "Assertion" in text and "totemsrp.c" in text
 
     def _candidates(self) -> Iterator[tuple[str, str]]:
         if self._want_prefix is not None and self._want_subnet is not None:

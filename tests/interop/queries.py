@@ -113,7 +113,8 @@ class ClusterQueries:
         """Poll ``corosync-quorumtool -s`` on ``nodes`` (default: every running real node) until
         each shows ``members`` (a count, or the exact set of node ids; default: the polled nodes)
         and, if ``quorate`` is not None, that quorate state.  Returns the last statuses; raises
-        `WaitTimeout` describing what each node showed."""
+        `WaitTimeout` describing what each node showed, at once if the corosync the harness
+        started on a polled node has exited (it cannot come back while this waits)."""
         polled = sorted(nodes) if nodes is not None else self.live_nodes()
         if not polled:
             raise HarnessError("wait_members: no node to poll")
@@ -141,8 +142,11 @@ class ClusterQueries:
                     break
             if not problems:
                 return seen
-            if time.monotonic() >= deadline:
-                raise WaitTimeout(self._describe_wait(polled, want, quorate, timeout, problems))
+            if time.monotonic() >= deadline or any(
+                (proc := self.corosync(i)) is not None and not proc.alive() for i in problems
+            ):
+                waited = timeout - max(0.0, deadline - time.monotonic())
+                raise WaitTimeout(self._describe_wait(polled, want, quorate, waited, problems))
             time.sleep(interval)
 
     def _describe_wait(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +65,46 @@ def test_failed_start_is_reported_and_cleaned_up() -> None:
     c = Cluster(2, corosync="/nonexistent/corosync", start_timeout=1.0)
     with pytest.raises(WaitTimeout, match="corosync exited with 127"):
         c.setup()
+    _assert_torn_down(c)
+
+
+def _corosync_that_aborts(tmp_path: Path, times: int) -> Path:
+    """A corosync wrapper that, the first ``times`` times it starts on a host, dies of SIGABRT
+    after printing the assertion real corosync 3.1.7 printed when it lost its start race."""
+    wrapper = tmp_path / "corosync"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"marker={tmp_path}/starts-$(hostname)\n"
+        'echo >> "$marker"\n'
+        f'if [ "$(wc -l < "$marker")" -le {times} ]; then\n'
+        '  echo "corosync: totemsrp.c:2880: orf_token_rtr: Assertion '
+        "\\`range < QUEUE_RTR_ITEMS_SIZE_MAX' failed.\" >&2\n"
+        "  kill -ABRT $$\n"
+        "fi\n"
+        'exec corosync "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@pytest.mark.timeout(60)
+def test_a_real_corosync_abort_at_start_starts_the_nodes_once_more(tmp_path: Path) -> None:
+    with Cluster(2, corosync=str(_corosync_that_aborts(tmp_path, 1)), start_timeout=10.0) as c:
+        assert set(c.live_nodes()) == {1, 2}
+        events = (c.state_dir / "events").read_text()
+        assert "real corosync aborted on its own assertion at start" in events
+        assert "orf_token_rtr" in c.log_text(1, "corosync.stderr")
+    _assert_torn_down(c)
+
+
+@pytest.mark.timeout(60)
+def test_a_second_abort_at_start_is_the_failure(tmp_path: Path) -> None:
+    c = Cluster(2, corosync=str(_corosync_that_aborts(tmp_path, 2)), start_timeout=10.0)
+    t0 = time.monotonic()
+    with pytest.raises(WaitTimeout, match="corosync exited with -6"):
+        c.setup()
+    # A node that exited cannot come back while the harness waits: no 10 s timeout each.
+    assert time.monotonic() - t0 < 8.0
     _assert_torn_down(c)
 
 

@@ -37,7 +37,6 @@ def _totem(payload: bytes) -> tuple[int, int] | None:
     return (kind, nodeid) if magic == TOTEM_MAGIC and version == 3 else None
 
 
-@pytest.mark.timeout(60)
 def _wait_all_real(c: Cluster, **kwargs: Any) -> dict[int, Any]:
     """``wait_members`` for a ring of real nodes only.
 
@@ -58,6 +57,7 @@ def _wait_all_real(c: Cluster, **kwargs: Any) -> dict[int, Any]:
         raise
 
 
+@pytest.mark.timeout(60)
 def test_three_udpu_nodes_form_one_quorate_ring(make_cluster: MakeCluster) -> None:
     c = make_cluster(3, "udpu")
     statuses = _wait_all_real(c, nodes=[1, 2, 3], members={1, 2, 3}, timeout=10, quorate=True)
