@@ -2,6 +2,8 @@
 
     python -m bench receiver record FILE [--nodes 3] [--msgs 10000]
     python -m bench receiver replay FILE [--repeat 5]
+    python -m bench receiver floor FILE [--repeat 5]            # bench/receiver_floor.py
+    python -m bench receiver floor-daemon FILE [--rate N ...]   # the floor as a daemon
     valgrind --tool=cachegrind --cache-sim=no python -m bench receiver replay FILE --repeat 1
         [--setup-only]   # instructions: the full replay minus the setup-only one, per message
 
@@ -250,7 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     flo = sub.add_parser("floor", help="the same datagrams through the least work (and a replay)")
     flo.add_argument("file", type=Path)
     flo.add_argument("--repeat", type=int, default=5)
+    dae = sub.add_parser("floor-daemon", help="the floor as a uvloop daemon on loopback")
+    dae.add_argument("file", type=Path)
+    dae.add_argument("--rate", type=float, action="append", help="messages/s (repeatable)")
+    dae.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
+    if args.command == "floor-daemon":
+        return _floor_daemon(args.file, args.rate or [30_000.0], args.repeat)
     if args.command == "record":
         record(args.file, args.nodes, args.msgs)
         return 0
@@ -293,6 +301,29 @@ def _floor(path: Path, repeat: int) -> int:
         f"{1e6 * replay_best / messages:.2f} us per message: "
         f"the replay is {replay_best / floor_best:.2f}x the floor"
     )
+    return 0
+
+
+def _floor_daemon(path: Path, rates: list[float], repeat: int) -> int:
+    """The floor daemon's CPU per message at each rate: every run, then the best."""
+    from bench.receiver_floor import datagrams, floor_daemon
+
+    received = datagrams(path)
+    for rate in rates:
+        runs = []
+        for _ in range(repeat):
+            user, system, delivered = floor_daemon(received, GROUP, rate)
+            runs.append((user + system, user, system))
+            print(
+                f"{rate:,.0f} msg/s: {delivered} messages, {1e6 * (user + system) / delivered:.2f}"
+                f" us of CPU each (user {1e6 * user / delivered:.2f}, system "
+                f"{1e6 * system / delivered:.2f})"
+            )
+        total, user, system = min(runs)
+        print(
+            f"best at {rate:,.0f} msg/s: {1e6 * total / delivered:.2f} us (user "
+            f"{1e6 * user / delivered:.2f}, system {1e6 * system / delivered:.2f})"
+        )
     return 0
 
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 import pickle
 import struct
 import time
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 from totem.ipc.wire import RESPONSE_HEADER
 from totem.services.cpg.lib import RES_DELIVER_CALLBACK
 
-__all__ = ["floor_replay"]
+__all__ = ["datagrams", "floor_daemon", "floor_receiver", "floor_replay"]
 
 _MCAST = struct.Struct("<HBBBIIIIiIQIi")
 _TOKEN = struct.Struct("<HBBBIIIIIIIQIIii")
@@ -47,8 +49,12 @@ def datagrams(path: Path) -> list[bytes]:
     return [args[0] for name, _, args in inputs[mark:] if name == "datagram_received"]
 
 
-def floor_replay(received: list[bytes], group: bytes) -> tuple[float, int, int]:
-    """(CPU seconds, messages delivered, bytes framed for the client) for ``received``."""
+def floor_receiver(
+    group: bytes, frames: list[bytes], tokens: list[bytearray]
+) -> Generator[None, bytes, None]:
+    """The floor as a generator (its state stays in fast locals): send it each datagram;
+    it appends a client frame per delivered message to ``frames`` and the token to forward
+    to ``tokens``."""
     mcast = _MCAST.unpack_from
     token = _TOKEN.unpack_from
     token_pack = _TOKEN.pack_into
@@ -57,6 +63,7 @@ def floor_replay(received: list[bytes], group: bytes) -> tuple[float, int, int]:
     cpg_mcast = _CPG_MCAST.unpack_from
     header = RESPONSE_HEADER.pack
     deliver = _DELIVER.pack
+    out = frames.append
     name = _NAME.pack(len(group), group)
     head_size = RESPONSE_HEADER.size + _NAME.size + _DELIVER.size
     lengths = {n: struct.Struct(f"<{n}H").unpack_from for n in range(1, 256)}
@@ -69,10 +76,8 @@ def floor_replay(received: list[bytes], group: bytes) -> tuple[float, int, int]:
     aru: int | None = None
     released = 0
     partial: bytes | None = None
-    delivered = framed = 0
-    out: list[bytes] = []
-    began = time.thread_time()
-    for data in received:
+    while True:
+        data = yield
         kind = data[3]
         if kind == _MCAST_TYPE:
             fields = mcast(data)
@@ -110,27 +115,140 @@ def floor_replay(received: list[bytes], group: bytes) -> tuple[float, int, int]:
                         glen, gname, msglen, pid, _nodeid, _conn = cpg_mcast(buf, at + body_at)
                         if gname[:glen] == group and declared == size - frame:
                             at += payload_at
-                            out.append(
+                            out(
                                 header(RES_DELIVER_CALLBACK, head_size + msglen, 0)
                                 + name
                                 + deliver(msglen, sender, pid)
                                 + buf[at : at + msglen]
                             )
-                            delivered += 1
-        elif kind == _TOKEN_TYPE:
+        elif kind == _TOKEN_TYPE and aru is not None:
             fields = token(data)
-            if aru is None:
-                continue
             aru_to = fields[8] if fields[8] < aru else aru
             while released < aru_to:
                 released += 1
                 queue.pop(released, None)
             forwarded = bytearray(data)
             token_pack(forwarded, 0, *fields[:7], fields[7] + 1, aru_to, *fields[9:])
-            if out:
-                joined = b"".join(out)
-                framed += len(joined)
-                out.clear()
-    if out:
-        framed += len(b"".join(out))
+            tokens.append(forwarded)
+
+
+def floor_replay(received: list[bytes], group: bytes) -> tuple[float, int, int]:
+    """(CPU seconds, messages delivered, bytes framed for the client) for ``received``, the
+    frames handed over once per token (a loop turn of the recording, roughly)."""
+    frames: list[bytes] = []
+    tokens: list[bytearray] = []
+    receiver = floor_receiver(group, frames, tokens)
+    next(receiver)
+    feed = receiver.send
+    delivered = framed = 0
+    began = time.thread_time()
+    for data in received:
+        feed(data)
+        if tokens:
+            tokens.clear()
+            delivered += len(frames)
+            framed += len(b"".join(frames))
+            frames.clear()
+    delivered += len(frames)
+    framed += len(b"".join(frames))
     return time.thread_time() - began, delivered, framed
+
+
+def floor_daemon(received: list[bytes], group: bytes, rate: float) -> tuple[float, float, int]:
+    """The floor as a daemon: a uvloop datagram endpoint on loopback fed ``received`` by a
+    child process at ``rate`` messages a second, forwarding each token to a socket a second
+    child drains, and writing a loop turn's client frames to a Unix socket once (as our
+    daemon does). Returns (user, system) CPU seconds of this process from the first datagram
+    to the last delivery, and the messages delivered."""
+    import asyncio
+    import os
+    import resource
+    import select
+    import socket
+
+    import uvloop
+
+    expected = floor_replay(received, group)[1]
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    rx.bind(("127.0.0.1", 0))
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    client, reader = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    children = []
+    drainer = os.fork()
+    if drainer == 0:  # reads the client's frames and the forwarded tokens
+        client.close()
+        rx.close()
+        while True:
+            ready, _, _ = select.select([reader, sink], [], [])
+            for sock in ready:
+                if sock is reader and not reader.recv(1 << 20):
+                    os._exit(0)
+                if sock is sink:
+                    sink.recv(65536)
+    children.append(drainer)
+    reader.close()
+    sink_address = sink.getsockname()
+    sink.close()
+    sender = os.fork()
+    if sender == 0:  # the ring's traffic, in its recorded order, paced
+        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        out.bind(("127.0.0.2", 0))
+        address = rx.getsockname()
+        interval = len(received) and expected / rate / len(received)
+        began = time.perf_counter()
+        for k, data in enumerate(received):
+            due = began + k * interval
+            while time.perf_counter() < due:
+                pass
+            out.sendto(data, address)
+        os._exit(0)
+    children.append(sender)
+
+    frames: list[bytes] = []
+    tokens: list[bytearray] = []
+    receiver = floor_receiver(group, frames, tokens)
+    next(receiver)
+    feed = receiver.send
+    result: dict[str, Any] = {"delivered": 0}
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        scheduled = False
+
+        def flush() -> None:
+            nonlocal scheduled
+            scheduled = False
+            result["delivered"] += len(frames)
+            client.sendall(b"".join(frames))
+            frames.clear()
+            if result["delivered"] >= expected and not done.done():
+                done.set_result(resource.getrusage(resource.RUSAGE_SELF))
+
+        class Endpoint(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                nonlocal scheduled
+                if "first" not in result:
+                    result["first"] = resource.getrusage(resource.RUSAGE_SELF)
+                feed(data)
+                if tokens:
+                    transport.sendto(tokens[0], sink_address)
+                    tokens.clear()
+                if not scheduled:
+                    scheduled = True
+                    loop.call_soon(flush)
+
+        transport, _ = await loop.create_datagram_endpoint(Endpoint, sock=rx)
+        result["last"] = await asyncio.wait_for(done, 120)
+        transport.close()
+
+    try:
+        uvloop.run(serve())
+    finally:
+        client.close()
+        for pid in children:
+            os.waitpid(pid, 0)
+    first, last = result["first"], result["last"]
+    return last.ru_utime - first.ru_utime, last.ru_stime - first.ru_stime, result["delivered"]
