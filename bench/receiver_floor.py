@@ -156,7 +156,8 @@ def floor_replay(received: list[bytes], group: bytes) -> tuple[float, int, int]:
 
 def floor_daemon(received: list[bytes], group: bytes, rate: float) -> tuple[float, float, int]:
     """The floor as a daemon: a uvloop datagram endpoint on loopback fed ``received`` by a
-    child process at ``rate`` messages a second, forwarding each token to a socket a second
+    child process at ``rate`` messages a second (in the recording's bursts: the packets
+    between two tokens at once), forwarding each token to a socket a second
     child drains, and writing a loop turn's client frames to a Unix socket once (as our
     daemon does). Returns (user, system) CPU seconds of this process from the first datagram
     to the last delivery, and the messages delivered."""
@@ -192,17 +193,23 @@ def floor_daemon(received: list[bytes], group: bytes, rate: float) -> tuple[floa
     sink_address = sink.getsockname()
     sink.close()
     sender = os.fork()
-    if sender == 0:  # the ring's traffic, in its recorded order, paced
+    if sender == 0:
+        # The ring's traffic in its recorded order and rhythm: a token visit of the
+        # sender multicasts a burst of packets, then the token goes round; the bursts
+        # are spaced so that the messages come at ``rate``.
         out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         out.bind(("127.0.0.2", 0))
         address = rx.getsockname()
-        interval = len(received) and expected / rate / len(received)
-        began = time.perf_counter()
-        for k, data in enumerate(received):
-            due = began + k * interval
-            while time.perf_counter() < due:
-                pass
+        rotations = sum(1 for data in received if data[3] == _TOKEN_TYPE) or 1
+        interval = expected / rate / rotations
+        due = time.monotonic()
+        for data in received:
             out.sendto(data, address)
+            if data[3] == _TOKEN_TYPE:
+                due += interval
+                pause = due - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
         os._exit(0)
     children.append(sender)
 
