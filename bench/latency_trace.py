@@ -220,6 +220,49 @@ def report(sender: list[Stamp], receivers: list[list[Stamp]]) -> list[tuple[str,
     return [(step, _quantiles(values)) for step, values in rows]
 
 
+def unix_round_trip(count: int = 3000) -> tuple[float, float, float]:
+    """p10/p50/p90 microseconds of a 100-byte round trip between two Python processes over
+    a Unix socket (a uvloop echo server, a uvloop client waking every millisecond as the
+    latency client does): the least a client-to-daemon-and-back hand-over costs in Python."""
+    import asyncio
+    import socket
+
+    import uvloop
+
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    child = os.fork()
+    if child == 0:
+        mine.close()
+
+        async def echo() -> None:
+            reader, writer = await asyncio.open_connection(sock=theirs)
+            while data := await reader.read(65536):
+                writer.write(data)
+
+        uvloop.run(echo())
+        os._exit(0)
+    theirs.close()
+    trips: list[int] = []
+
+    async def ping() -> None:
+        reader, writer = await asyncio.open_connection(sock=mine)
+        for _ in range(count):
+            began = time.monotonic_ns()
+            writer.write(bytes(100))
+            await reader.readexactly(100)
+            trips.append(time.monotonic_ns() - began)
+            await asyncio.sleep(0.001)
+        writer.close()
+
+    try:
+        uvloop.run(ping())
+    finally:
+        os.waitpid(child, 0)
+    trips.sort()
+    n = len(trips)
+    return trips[n // 10] / 1000, trips[n // 2] / 1000, trips[9 * n // 10] / 1000
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench latency_trace", description=__doc__.splitlines()[0]
@@ -263,6 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{'step':<{width}}     p10     p50     p90   (count), microseconds")
         for step, figures in rows:
             print(f"{step:<{width}} {figures}")
+        floor = unix_round_trip()
+        print(
+            "a bare Python client/server round trip over a Unix socket, p10/p50/p90 (us): "
+            + " / ".join(f"{value:.0f}" for value in floor)
+        )
         print(
             "client-reported latency p50/p99 (us): "
             + ", ".join(f"node {i} {r['p50_us']}/{r['p99_us']}" for i, r in sorted(reports.items()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.latency_trace import report
+from bench.latency_trace import report, unix_round_trip
 
 
 def test_each_step_of_one_message_is_measured_from_its_stamps() -> None:
@@ -27,3 +27,8 @@ def test_each_step_of_one_message_is_measured_from_its_stamps() -> None:
     assert rows["multicast -> the sender's own delivery written"].split()[1] == "70"
     assert rows["multicast received -> written to the client (receivers)"].split()[1] == "70"
     assert rows["client stamp -> delivery written (receiver)"].split()[1] == "260"
+
+
+def test_the_bare_round_trip_floor_is_measured() -> None:
+    p10, p50, p90 = unix_round_trip(50)
+    assert 0 < p10 <= p50 <= p90
