@@ -390,7 +390,7 @@ class Cluster(ClusterQueries, ClusterCapture):
                 self.wait_members(started, set(started), timeout=self._start_timeout)
                 return
             except WaitTimeout as exc:
-                aborted = [i for i in started if self._aborted_on_assertion(i)]
+                aborted = [i for i in started if self.aborted_on_assertion(i)]
                 if attempt == 2 or not aborted:
                     raise
                 self._event(f"real corosync aborted on its own assertion at start: {exc}")
@@ -400,7 +400,8 @@ class Cluster(ClusterQueries, ClusterCapture):
                     if proc is not None and proc.alive():
                         self.stop(proc)
 
-    def _aborted_on_assertion(self, i: int) -> bool:
+    def aborted_on_assertion(self, i: int) -> bool:
+        """Whether the real corosync of slot i died of SIGABRT on a ``totemsrp.c`` assertion."""
         proc = self.corosync(i)
         if proc is None or proc.alive() or proc.returncode != -signal.SIGABRT:
             return False
