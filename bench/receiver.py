@@ -1,5 +1,6 @@
 """A receiving node's CPU per delivered message, replayed from a recording (deterministic work).
 
+    python -m bench receiver        # record 10,000 messages, then the replay and its floor
     python -m bench receiver record FILE [--nodes 3] [--msgs 10000]
     python -m bench receiver replay FILE [--repeat 5]
     python -m bench receiver floor FILE [--repeat 5]            # bench/receiver_floor.py
@@ -256,6 +257,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     dae.add_argument("file", type=Path)
     dae.add_argument("--rate", type=float, action="append", help="messages/s (repeatable)")
     dae.add_argument("--repeat", type=int, default=3)
+    if not (sys.argv[1:] if argv is None else argv):
+        # ``python -m bench`` runs every benchmark with no arguments: record a ring of
+        # 10,000 messages in a temporary folder, then the replay beside the floor
+        with tempfile.TemporaryDirectory(prefix="bench-receiver-") as folder:
+            path = Path(folder) / "recording.pkl"
+            record(path, 3, 10_000)
+            return _floor(path, 3)
     args = parser.parse_args(argv)
     if args.command == "floor-daemon":
         return _floor_daemon(args.file, args.rate or [30_000.0], args.repeat)
