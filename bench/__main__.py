@@ -62,7 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, (fn, _) in runnable.items():
         assert fn is not None
         print(f"== {name}", flush=True)
-        status = max(status, fn([]))
+        try:
+            status = max(status, fn([]))
+        except SystemExit as stop:  # one that needs arguments (soak): say so, go on
+            code = stop.code if isinstance(stop.code, int) else 1
+            print(f"== {name} stopped with status {code}", flush=True)
+            status = max(status, code)
     return status
 
 
