@@ -151,21 +151,21 @@ class Checker:
         self._ordered_on: dict[ProcessKey, dict[RingId, int]] = {}
         self._left_with: dict[ProcessKey, dict[RingId, int]] = {}
         self._lives: dict[int, int] = {}
+        """Fresh restarts of each node: lives of its ring id file (:class:`RetiredRing`)."""
         self._earlier: dict[tuple[int, int], frozenset[ProcessKey]] = {}
         """Per (representative, life): the processes that existed before that life began."""
-        """Fresh restarts of each node: lives of its ring id file (:class:`RetiredRing`)."""
         self._quorate: dict[int, frozenset[int]] = {}
         self._reported: set[tuple[str, str, tuple[int, ...]]] = set()
         self._needs_device: dict[int, bool] = {}
         """Nodes whose quorate view holds only with their device vote."""
         self._withdrawn: set[int] = set()
+        """Nodes whose quorate view counts a device vote they no longer count."""
         self._paused: set[int] = set()
         """Nodes whose process is paused: it runs nothing, so it can neither act on its
         quorum view nor hear that qnetd moved the device vote."""
         self._syncing: set[int] = set()
         """Nodes between a new ring's configuration and the end of its sync: votequorum
         keeps the quorate state and device vote of the last ring until the sync ends."""
-        """Nodes whose quorate view counts a device vote they no longer count."""
         self.stale_views_excused = 0
         """Partition pairs not reported because of a withdrawn device vote."""
         self.gather_rate_limit = GATHER_RATE_LIMIT
